@@ -1,0 +1,62 @@
+"""The one place output goes through: human text on stdout (stderr under --json), JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from bson import json_util
+from rich.console import Console
+from rich.table import Table
+
+_RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
+
+
+class Output:
+    """Keeps --json output machine-clean: every human line goes to stderr when JSON is on."""
+
+    def __init__(self, *, json_mode: bool = False, verbose: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self.quiet = quiet
+        self.human = Console(stderr=json_mode, highlight=False, soft_wrap=True)
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self.human.print(text)
+
+    def step(self, number: int | str, title: str) -> None:
+        self.info(f"[bold cyan]STEP {number}[/]: {title}")
+
+    def detail(self, text: str) -> None:
+        if self.verbose and not self.quiet:
+            self.human.print(f"[dim]{text}[/]")
+
+    def warn(self, text: str) -> None:
+        self.errors.print(f"[yellow]warning:[/] {text}")
+
+    def error(self, text: str) -> None:
+        self.errors.print(f"[bold red]error:[/] {text}", markup=True)
+
+    def table(self, table: Table) -> None:
+        if not self.quiet:
+            self.human.print(table)
+
+    def emit_json(self, data: Any) -> None:
+        sys.stdout.write(to_json(data) + "\n")
+        sys.stdout.flush()
+
+
+def to_json(data: Any) -> str:
+    """JSON for humans and machines: BSON types in relaxed Extended JSON, stable key order."""
+    return json.dumps(json.loads(json_util.dumps(data, json_options=_RELAXED)), indent=2)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

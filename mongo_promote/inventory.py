@@ -1,0 +1,127 @@
+"""Read-only inventory of both sides: every collection, its class under the plan, counts, sizes, indexes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+from mongo_promote.conn import redact_uri
+from mongo_promote.plan import Plan
+
+# Names the tool itself creates in the target during a run: never application collections.
+SHADOW_MARKERS = ("__promote_", "__old_")
+
+
+@dataclass
+class CollectionInfo:
+    name: str
+    cls: str
+    count: int
+    size: int
+    indexes: list[str]
+    options: dict[str, Any]
+    in_source: bool
+    in_target: bool
+    index_specs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["class"] = data.pop("cls")
+        data.pop("index_specs")
+        return data
+
+
+@dataclass
+class SideInventory:
+    uri: str  # already redacted
+    database: str
+    collections: list[CollectionInfo]
+
+    def by_name(self) -> dict[str, CollectionInfo]:
+        return {c.name: c for c in self.collections}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "database": self.database,
+            "collections": [c.to_json() for c in self.collections],
+        }
+
+
+@dataclass
+class Inventory:
+    source: SideInventory
+    target: SideInventory
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source.to_json(), "target": self.target.to_json()}
+
+
+def is_tool_collection(name: str) -> bool:
+    return any(marker in name for marker in SHADOW_MARKERS)
+
+
+def collection_names(db: Database[Any]) -> list[str]:
+    """Application collections only: no system.* namespaces, no views, no shadows of a run."""
+    names = []
+    for spec in db.list_collections():
+        name = spec["name"]
+        if name.startswith("system.") or spec.get("type", "collection") != "collection":
+            continue
+        if not is_tool_collection(name):
+            names.append(name)
+    return sorted(names)
+
+
+def collection_options(db: Database[Any], name: str) -> dict[str, Any]:
+    for spec in db.list_collections(filter={"name": name}):
+        return dict(spec.get("options", {}))
+    return {}
+
+
+def collection_size(db: Database[Any], name: str) -> int:
+    """Uncompressed data size; 0 where the server can't tell (it is informative only)."""
+    try:
+        return int(db.command("collStats", name).get("size", 0))
+    except OperationFailure:
+        return 0
+
+
+def describe(
+    db: Database[Any], name: str, plan: Plan, *, in_source: bool, in_target: bool
+) -> CollectionInfo:
+    coll = db[name]
+    index_specs = [dict(ix) for ix in coll.list_indexes()]
+    return CollectionInfo(
+        name=name,
+        cls=plan.classify(name),
+        count=coll.count_documents({}),
+        size=collection_size(db, name),
+        indexes=[ix["name"] for ix in index_specs],
+        options=collection_options(db, name),
+        in_source=in_source,
+        in_target=in_target,
+        index_specs=index_specs,
+    )
+
+
+def take_inventory(plan: Plan, source_db: Database[Any], target_db: Database[Any]) -> Inventory:
+    source_names = set(collection_names(source_db))
+    target_names = set(collection_names(target_db))
+
+    def side(db: Database[Any], uri: str, names: set[str]) -> SideInventory:
+        infos = [
+            describe(
+                db, n, plan, in_source=n in source_names, in_target=n in target_names
+            )
+            for n in sorted(names)
+        ]
+        return SideInventory(redact_uri(uri), db.name, infos)
+
+    return Inventory(
+        side(source_db, plan.source.uri, source_names),
+        side(target_db, plan.target.uri, target_names),
+    )

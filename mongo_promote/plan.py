@@ -1,0 +1,484 @@
+"""The plan file (DESIGN.md §4): YAML loading, ${VAR} expansion, the pydantic model, located errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from mongo_promote.errors import PlanError
+
+DEFAULT_PLAN_PATH = "promote.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+# ---------------------------------------------------------------- value types
+
+
+def _parse_duration(value: Any) -> timedelta:
+    """Durations are written the way operators say them (`48h`, `30s`); bare numbers mean seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 48h, 2d)")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+def _as_list(value: Any) -> Any:
+    """Several plan fields take one name or a list of fallbacks; normalise to a list."""
+    return [value] if isinstance(value, str) else value
+
+
+NameList = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class NamePattern:
+    """A collection name, or `re:<regex>` matched against the whole name."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        if text.startswith("re:"):
+            try:
+                self._regex: re.Pattern[str] | None = re.compile(text[3:])
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {text[3:]!r}: {exc}") from exc
+        else:
+            self._regex = None
+
+    def matches(self, name: str) -> bool:
+        if self._regex is None:
+            return name == self.text
+        return self._regex.fullmatch(name) is not None
+
+    def __repr__(self) -> str:
+        return f"NamePattern({self.text!r})"
+
+
+def _pattern(value: Any) -> NamePattern:
+    if isinstance(value, NamePattern):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("a collection name or a 're:' pattern is expected")
+    return NamePattern(value)
+
+
+Pattern = Annotated[NamePattern, BeforeValidator(_pattern)]
+
+
+class _Model(BaseModel):
+    """Every plan section refuses unknown keys: a typo must not silently disable a safeguard."""
+
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, arbitrary_types_allowed=True, frozen=True
+    )
+
+
+# ---------------------------------------------------------------- sections
+
+
+class Endpoint(_Model):
+    uri: str = Field(min_length=1)
+    database: str = Field(min_length=1)
+
+    @field_validator("uri")
+    @classmethod
+    def _looks_like_mongodb(cls, uri: str) -> str:
+        if not uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return uri
+
+
+class Selection(_Model):
+    include: list[Pattern] = Field(default_factory=lambda: [NamePattern("re:.*")])
+    exclude: list[Pattern] = Field(default_factory=list)
+    legacy: list[Pattern] = Field(default_factory=list)
+
+
+class FieldMapping(_Model):
+    """How one field of the embedded value is taken from the child document."""
+
+    source: NameList = Field(alias="from", min_length=1)
+    default: Any = None
+    optional: bool = False
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set
+
+
+def _field_mapping(value: Any) -> Any:
+    """`confidenceScore: confidenceScore` is shorthand for `{from: confidenceScore}`."""
+    return {"from": value} if isinstance(value, str | list) else value
+
+
+class MatchSpec(_Model):
+    source: str = Field(alias="from")
+    into: str = "_id"
+
+
+class KeySpec(_Model):
+    source: NameList = Field(alias="from", min_length=1)
+
+
+class EmbedSpec(_Model):
+    source: str = Field(alias="from", min_length=1)
+    into: str = Field(min_length=1)
+    match: MatchSpec
+    key: KeySpec
+    as_field: str = Field(alias="as", min_length=1)
+    fields: dict[str, Annotated[FieldMapping, BeforeValidator(_field_mapping)]]
+    on_duplicate_key: Literal["latest", "first", "fail"] = "latest"
+    on_orphan: Literal["report", "fail", "ignore"] = "report"
+    keep_source: bool = False
+
+
+class RewriteSpec(_Model):
+    collection: str = Field(min_length=1)
+    fields: NameList = Field(min_length=1)
+    find: str = Field(min_length=1)
+    replace: str
+
+
+class EmbedTransform(_Model):
+    embed: EmbedSpec
+
+
+class RewriteTransform(_Model):
+    rewrite: RewriteSpec
+
+
+def _transform_kind(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        for kind in ("embed", "rewrite"):
+            if kind in value:
+                return kind
+    elif isinstance(value, EmbedTransform):
+        return "embed"
+    elif isinstance(value, RewriteTransform):
+        return "rewrite"
+    return None
+
+
+Transform = Annotated[
+    Annotated[EmbedTransform, Tag("embed")] | Annotated[RewriteTransform, Tag("rewrite")],
+    Discriminator(
+        _transform_kind,
+        custom_error_type="transform_kind",
+        custom_error_message="each transform is a mapping with one key: embed or rewrite",
+    ),
+]
+
+
+class IndexSpec(_Model):
+    keys: dict[str, int | str] = Field(min_length=1)
+    name: str | None = None
+    unique: bool = False
+    sparse: bool = False
+    partial_filter_expression: dict[str, Any] | None = Field(
+        default=None, alias="partialFilterExpression"
+    )
+    expire_after_seconds: int | None = Field(default=None, alias="expireAfterSeconds")
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_directions(cls, keys: dict[str, int | str]) -> dict[str, int | str]:
+        for field, direction in keys.items():
+            if direction not in (1, -1) and not isinstance(direction, str):
+                raise ValueError(f"index direction of {field!r} must be 1, -1 or a string type")
+        return keys
+
+
+class ReferenceCheck(_Model):
+    source: str = Field(alias="from", pattern=r"^[^.]+\..+$")
+    to: str = Field(pattern=r"^[^.]+\..+$")
+    on_dangling: Literal["warn", "fail"] = "warn"
+
+
+class ValidateSpec(_Model):
+    counts: bool = True
+    checksums: bool = True
+    references: list[ReferenceCheck] = Field(default_factory=list)
+
+
+class BackupSpec(_Model):
+    dir: str = "./backups"
+    gzip: bool = True
+
+
+class CleanupSpec(_Model):
+    min_age: Duration = timedelta(hours=48)
+
+
+class HooksSpec(_Model):
+    after_cutover: list[str] = Field(default_factory=list)
+    timeout: Duration = timedelta(minutes=5)
+
+
+class HealthCheck(_Model):
+    name: str
+    url: str = Field(pattern=r"^https?://")
+    expect_status: int = 200
+    max_latency_ms: int | None = None
+    retries: int = Field(default=1, ge=1)
+    interval: Duration = timedelta(seconds=3)
+    timeout: Duration = timedelta(seconds=5)
+
+
+class StagingRefresh(_Model):
+    commands: list[str] = Field(default_factory=list)
+    wait: Duration = timedelta(0)
+    health: list[HealthCheck] = Field(default_factory=list)
+    timeout: Duration = timedelta(minutes=10)
+
+
+class Plan(_Model):
+    version: Literal[1]
+    source: Endpoint
+    target: Endpoint
+    collections: Selection = Field(default_factory=Selection)
+    transforms: list[Transform] = Field(default_factory=list)
+    indexes: dict[str, list[IndexSpec]] = Field(default_factory=dict)
+    validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
+    backup: BackupSpec = Field(default_factory=BackupSpec)
+    cleanup: CleanupSpec = Field(default_factory=CleanupSpec)
+    hooks: HooksSpec = Field(default_factory=HooksSpec)
+    health: list[HealthCheck] = Field(default_factory=list)
+    staging_refresh: StagingRefresh | None = None
+
+    # -- derived views used by every step
+
+    @property
+    def embeds(self) -> list[EmbedSpec]:
+        return [t.embed for t in self.transforms if isinstance(t, EmbedTransform)]
+
+    @property
+    def rewrites(self) -> list[RewriteSpec]:
+        return [t.rewrite for t in self.transforms if isinstance(t, RewriteTransform)]
+
+    def classify(self, name: str) -> str:
+        """First match wins, in the documented order: embed_source, excluded, copy, legacy."""
+        sel = self.collections
+        if any(e.source == name for e in self.embeds):
+            return "embed_source"
+        if any(p.matches(name) for p in sel.exclude):
+            return "excluded"
+        if any(p.matches(name) for p in sel.include):
+            return "copy"
+        if any(p.matches(name) for p in sel.legacy):
+            return "legacy"
+        return "unmatched"
+
+    def is_legacy(self, name: str) -> bool:
+        return any(p.matches(name) for p in self.collections.legacy)
+
+    def copies(self, name: str) -> bool:
+        """Whether `run` brings this source collection to the target."""
+        cls = self.classify(name)
+        if cls == "embed_source":
+            return any(e.source == name and e.keep_source for e in self.embeds)
+        return cls == "copy"
+
+
+class LoadedPlan(BaseModel):
+    """A validated plan with where it came from; `fingerprint` lets `--resume` refuse a changed plan."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    plan: Plan
+    path: Path
+    fingerprint: str
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_plan(
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    source_uri: str | None = None,
+    target_uri: str | None = None,
+) -> LoadedPlan:
+    """Read, expand and validate a plan; every problem is a PlanError naming file, line and field."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(shown, None, None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(shown, None, None, f"cannot read: {exc}") from None
+    tree = _parse_yaml(shown, text)
+    _override_uri(tree, "source", source_uri)
+    _override_uri(tree, "target", target_uri)
+    _expand_env(shown, tree, env)
+    try:
+        plan = Plan.model_validate(_plain(tree))
+    except ValidationError as exc:
+        raise _located(shown, tree, exc) from None
+    _refuse_same_database(shown, tree, plan)
+    return LoadedPlan(plan=plan, path=path.resolve(), fingerprint=_fingerprint(tree))
+
+
+def _override_uri(tree: CommentedMap, side: str, uri: str | None) -> None:
+    """--source-uri/--target-uri win over the plan, before expansion, so an unset variable is fine."""
+    if uri and isinstance(tree.get(side), CommentedMap):
+        tree[side]["uri"] = uri
+
+
+def _refuse_same_database(shown: str, tree: CommentedMap, plan: Plan) -> None:
+    from mongo_promote.conn import same_server
+
+    if plan.source.database == plan.target.database and same_server(
+        plan.source.uri, plan.target.uri
+    ):
+        line, field = _locate(tree, ("target", "database"))
+        raise PlanError(
+            shown,
+            line,
+            field,
+            "source and target are the same database on the same server: "
+            "a promotion would overwrite what it reads",
+        )
+
+
+def _parse_yaml(shown: str, text: str) -> CommentedMap:
+    try:
+        tree = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise PlanError(shown, line, None, f"invalid YAML: {exc.problem or exc}") from None
+    except YAMLError as exc:
+        raise PlanError(shown, None, None, f"invalid YAML: {exc}") from None
+    if not isinstance(tree, CommentedMap):
+        raise PlanError(shown, 1, None, "a plan is a YAML mapping (version, source, target, ...)")
+    return tree
+
+
+def _expand_env(shown: str, node: Any, env: Mapping[str, str], prefix: str = "") -> None:
+    """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line."""
+    for key, value, line in _children(node):
+        field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
+        if isinstance(value, str):
+            node[key] = _expand_text(shown, value, env, line, field)
+        else:
+            _expand_env(shown, value, env, field)
+
+
+def _expand_text(shown: str, text: str, env: Mapping[str, str], line: int, field: str) -> str:
+    def substitute(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise PlanError(shown, line, field, f"environment variable {name} is not set (no default)")
+
+    return _ENV_REF.sub(substitute, text)
+
+
+def _children(node: Any) -> list[tuple[Any, Any, int]]:
+    """(key, value, 1-based line) of a ruamel mapping or sequence."""
+    if isinstance(node, CommentedMap):
+        return [(k, v, node.lc.value(k)[0] + 1) for k, v in node.items()]
+    if isinstance(node, CommentedSeq):
+        return [(i, v, node.lc.item(i)[0] + 1) for i, v in enumerate(node)]
+    return []
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _located(shown: str, tree: CommentedMap, exc: ValidationError) -> PlanError:
+    """Turn pydantic's first error into file:line + dotted field; the others follow in the message."""
+    errors = exc.errors()
+    first = errors[0]
+    line, field = _locate(tree, first["loc"])
+    problem = _describe(first)
+    if len(errors) > 1:
+        others = []
+        for err in errors[1:4]:
+            other_line, other_field = _locate(tree, err["loc"])
+            others.append(f"line {other_line}: {other_field or 'plan'}: {_describe(err)}")
+        problem += "; also " + "; ".join(others)
+    return PlanError(shown, line, field or None, problem)
+
+
+def _describe(err: Mapping[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _locate(tree: CommentedMap, loc: tuple[Any, ...]) -> tuple[int, str]:
+    """Walk the YAML tree along pydantic's loc as far as it exists: the deepest line found wins."""
+    # A transform's union tag repeats its key ("embed", "embed"): keep one.
+    steps = [s for i, s in enumerate(loc) if not (i and loc[i - 1] == s and s in _TAGS)]
+    node: Any = tree
+    line = 1
+    parts: list[str] = []
+    for step in steps:
+        if isinstance(node, CommentedMap) and step in node:
+            line = node.lc.key(step)[0] + 1
+            parts.append(str(step))
+            node = node[step]
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+            line = node.lc.item(step)[0] + 1
+            parts.append(f"[{step}]")
+            node = node[step]
+        else:
+            parts.append(str(step))
+            break
+    return line, ".".join(parts).replace(".[", "[")
+
+
+_TAGS = {"embed", "rewrite"}
+
+
+def _fingerprint(tree: CommentedMap) -> str:
+    """Hash of the expanded plan with URIs removed: credentials or a moved server don't count."""
+    data = _plain(tree)
+    for side in ("source", "target"):
+        if isinstance(data.get(side), dict):
+            data[side] = {k: v for k, v in data[side].items() if k != "uri"}
+    canonical = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def bundled_plan_path() -> Path:
+    """The Meeshy plan shipped with the package; the demo runs it."""
+    return Path(__file__).parent / "demo" / "meeshy-plan.yaml"

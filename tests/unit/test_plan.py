@@ -1,0 +1,186 @@
+"""Plan parsing: the bundled plan, env expansion, classification, and every error located by line."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mongo_promote.errors import PlanError
+from mongo_promote.plan import bundled_plan_path, load_plan
+
+ENV = {"STAGING_MONGO_URI": "mongodb://staging:27017", "PROD_MONGO_URI": "mongodb://prod:27017"}
+
+HEADER = """\
+version: 1
+source: {uri: "mongodb://a:1", database: app}
+target: {uri: "mongodb://b:1", database: app}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "promote.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_of(path: Path, env: dict[str, str] | None = None) -> PlanError:
+    with pytest.raises(PlanError) as info:
+        load_plan(path, env=env or {})
+    assert info.value.exit_code == 2
+    assert str(path) in info.value.message
+    return info.value
+
+
+def test_bundled_meeshy_plan_loads_with_uris_from_the_environment() -> None:
+    plan = load_plan(bundled_plan_path(), env=ENV).plan
+    assert plan.source.uri == "mongodb://staging:27017"
+    assert plan.target.database == "meeshy"
+    embed = plan.embeds[0]
+    assert (embed.source, embed.into, embed.as_field) == ("MessageTranslation", "Message", "translations")
+    assert embed.key.source == ["targetLanguage", "language"]
+    assert embed.fields["text"].source == ["translatedText", "translatedContent", "content"]
+    assert embed.fields["translationModel"].default == "basic"
+    assert embed.fields["translationModel"].has_default
+    assert not embed.fields["confidenceScore"].has_default
+    assert embed.fields["isEncrypted"].optional
+    assert plan.rewrites[0].find == "staging.meeshy.me"
+    assert plan.cleanup.min_age == timedelta(hours=48)
+    assert [i.name for i in plan.indexes["Message"]] == ["idx_message_conv_notdeleted_created"]
+
+
+SEED_COLLECTIONS = """AdminAuditLog AffiliateRelation AffiliateToken AnonymousParticipant Community
+CommunityMember Conversation ConversationMember ConversationPreference ConversationReadCursor
+ConversationShareLink FriendRequest Mention Message MessageAttachment MessageReadStatus MessageStatus
+Notification Reaction TrackingLink TrackingLinkClick TypingIndicator User UserConversationCategory
+UserConversationPreferences UserPreference UserStats""".split()
+SEED_LEGACY = """call_participants call_sessions old_message_status MessageAttachment_backup_urls
+user_conversation_categories user_conversation_preferences""".split()
+
+
+def test_classification_of_the_seed_collections() -> None:
+    plan = load_plan(bundled_plan_path(), env=ENV).plan
+    assert len(SEED_COLLECTIONS) == 27
+    assert {plan.classify(n) for n in SEED_COLLECTIONS} == {"copy"}
+    assert plan.classify("MessageTranslation") == "embed_source"
+    assert not plan.copies("MessageTranslation")  # keep_source: false
+    assert plan.classify("MessageAttachment_backup_urls") == "excluded"
+    assert {plan.classify(n) for n in SEED_LEGACY if n != "MessageAttachment_backup_urls"} == {"legacy"}
+    assert all(plan.is_legacy(n) for n in SEED_LEGACY)
+    assert plan.classify("someThing") == "unmatched"
+    assert plan.classify("Message__promote_20260101-000000-abcd") == "unmatched"
+
+
+def test_env_default_and_expansion(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        version: 1
+        source: {uri: "${SRC:-mongodb://a:1}", database: "${DB:-app}"}
+        target: {uri: "mongodb://${HOST}:1", database: app}
+        """)
+    plan = load_plan(path, env={"HOST": "b"}).plan
+    assert (plan.source.uri, plan.source.database, plan.target.uri) == (
+        "mongodb://a:1", "app", "mongodb://b:1")  # fmt: skip
+
+
+def test_unset_env_variable_is_named_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER.replace('"mongodb://b:1"', '"${PROD_URI}"'))
+    err = error_of(path)
+    assert err.line == 3 and err.field == "target.uri"
+    assert "PROD_URI" in err.message
+
+
+def test_uri_override_wins_over_unset_variable(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER.replace('"mongodb://b:1"', '"${PROD_URI}"'))
+    plan = load_plan(path, env={}, target_uri="mongodb://c:1").plan
+    assert plan.target.uri == "mongodb://c:1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "field", "needle"),
+    [
+        ("collections:\n  include: ['re:(open']\n", 5, "collections.include[0]", "regular expression"),
+        ("colections: {}\n", 4, "colections", "unknown key"),
+        ("backup: {dir: x, gzip: maybe}\n", 4, "backup.gzip", "boolean"),
+        ("cleanup:\n  min_age: soon\n", 5, "cleanup.min_age", "duration"),
+        ("indexes:\n  X:\n    - {keys: {a: 2}}\n", 6, "indexes.X[0].keys", "direction"),
+        ("transforms:\n  - embed: {from: A, into: B, key: {from: k}, as: t, fields: {}}\n",
+         5, "transforms[0].embed.match", "missing"),
+        ("transforms:\n  - rewrite: {collection: C, fields: [a], find: x, replace: y, colour: 1}\n",
+         5, "transforms[0].rewrite.colour", "unknown key"),
+        ("transforms:\n  - shuffle: {}\n", 5, "transforms[0]", "embed or rewrite"),
+        ("health:\n  - {name: g, url: 'ftp://x'}\n", 5, "health[0].url", "pattern"),
+        ("validate:\n  references:\n    - {from: Message, to: Conversation._id}\n", 6,
+         "validate.references[0].from", "pattern"),
+    ],
+)
+def test_invalid_plans_name_file_line_and_field(
+    tmp_path: Path, extra: str, line: int, field: str, needle: str
+) -> None:
+    err = error_of(write(tmp_path, HEADER + extra))
+    assert (err.line, err.field) == (line, field), err.message
+    assert needle in err.message.lower()
+    assert f"promote.yaml:{line}:" in err.message
+
+
+def test_invalid_yaml_has_a_line(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, HEADER + "collections: [a\n"))
+    assert err.line is not None and err.line >= 4
+    assert "invalid YAML" in err.message
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, HEADER + "version: 1\n"))
+    assert "invalid YAML" in err.message and err.line == 4
+
+
+def test_wrong_version_and_missing_sections(tmp_path: Path) -> None:
+    err = error_of(write(tmp_path, "version: 2\ntarget: {uri: 'mongodb://b:1', database: x}\n"))
+    assert err.line == 1 and err.field == "version"
+    assert "source" in err.message  # the second problem is listed too
+
+
+def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
+    assert error_of(write(tmp_path, "- a\n- b\n")).line == 1
+    with pytest.raises(PlanError, match="file not found"):
+        load_plan(tmp_path / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("mongodb://localhost:27017", "mongodb://127.0.0.1:27017/?w=majority"),
+        ("mongodb://h1:1,h2:2/?replicaSet=rs", "mongodb://u:p@h2:2"),
+    ],
+)
+def test_source_and_target_same_database_same_server_refused(
+    tmp_path: Path, source: str, target: str
+) -> None:
+    path = write(tmp_path, f"""\
+        version: 1
+        source: {{uri: "{source}", database: meeshy}}
+        target:
+          uri: "{target}"
+          database: meeshy
+        """)
+    err = error_of(path)
+    assert (err.line, err.field) == (5, "target.database")
+    assert "same database on the same server" in err.message
+    assert ":p@" not in err.message
+
+
+def test_same_server_other_database_is_fine(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        version: 1
+        source: {uri: "mongodb://localhost:27017", database: staging}
+        target: {uri: "mongodb://localhost:27017", database: prod}
+        """)
+    assert load_plan(path, env={}).plan.target.database == "prod"
+
+
+def test_fingerprint_ignores_uris_but_not_content(tmp_path: Path) -> None:
+    a = load_plan(write(tmp_path, HEADER), env={}).fingerprint
+    b = load_plan(write(tmp_path, HEADER.replace("b:1", "c:9")), env={}).fingerprint
+    c = load_plan(write(tmp_path, HEADER + "cleanup: {min_age: 1h}\n"), env={}).fingerprint
+    assert a == b != c
