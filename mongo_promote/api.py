@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
-from mongo_promote.conn import connect, detect_capabilities, refuse_sharded
-from mongo_promote.inventory import Inventory, take_inventory
-from mongo_promote.plan import Plan
+from mongo_promote.conn import connect, detect_capabilities, redact_uri, refuse_sharded
+from mongo_promote.console import Output
+from mongo_promote.context import RunContext, new_run_id
+from mongo_promote.errors import UsageError
+from mongo_promote.inventory import Inventory, collection_names, take_inventory
+from mongo_promote.journal import RunLock, latest_run, open_journal
+from mongo_promote.plan import LoadedPlan, Plan
+from mongo_promote.steps.analyse import analyse
+from mongo_promote.steps.validate import ValidationReport
 
 
 @contextmanager
@@ -62,3 +69,94 @@ def seed(
     finally:
         source.close()
         target.close()
+
+
+# ------------------------------------------------------------------ commands over a RunContext
+
+
+@contextmanager
+def run_context(
+    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
+) -> Iterator[RunContext]:
+    """Connections, capabilities and a run id for the commands that are not a whole run."""
+    from mongo_promote.pipeline import base_dir
+
+    plan = loaded.plan
+    with clients(plan) as (source, target):
+        target_caps = detect_capabilities(target)
+        refuse_sharded(target_caps, "target")
+        rid = run_id or new_run_id()
+        yield RunContext(loaded, rid, source, target, detect_capabilities(source), target_caps,
+                         out, base_dir(loaded, state_dir) / "runs" / rid)  # fmt: skip
+
+
+def validate(loaded: LoadedPlan, out: Output) -> ValidationReport:
+    """The live target against the source, with the plan's transforms applied: reads only."""
+    from mongo_promote.steps.validate import validate_live
+
+    with run_context(loaded, out) as ctx:
+        inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
+        return validate_live(ctx, analyse(ctx.plan, inventory))
+
+
+def backup(loaded: LoadedPlan, out: Output, out_dir: Path | None, state_dir: Path | None) -> Any:
+    """A verified backup of every application collection of the target database."""
+    from mongo_promote.pipeline import base_dir
+    from mongo_promote.steps.backup import backup_collections
+
+    with run_context(loaded, out, state_dir=state_dir) as ctx:
+        names = collection_names(ctx.target_client[ctx.plan.target.database])
+        if out_dir is None:
+            configured = Path(ctx.plan.backup.dir).expanduser()
+            root = configured if configured.is_absolute() else base_dir(loaded, state_dir) / configured
+            out_dir = root / ctx.run_id
+        return backup_collections(ctx, names, out_dir)
+
+
+def restore(
+    loaded: LoadedPlan, out: Output, backup_dir: Path, *, confirm: Callable[[str], bool] | None,
+    yes: bool, only: list[str] | None = None, drop: list[str] | None = None,
+) -> Any:  # fmt: skip
+    """Put the target back as the backup holds it, through shadows and cutover, under the lock."""
+    from mongo_promote.steps.restore import restore_dump
+
+    with run_context(loaded, out) as ctx:
+        what = ", ".join(only) if only else "every collection in the backup"
+        _ask(f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
+             f"{ctx.plan.target.database!r}" + (f" and drop {', '.join(drop)}" if drop else "") + "?",
+             confirm, yes)  # fmt: skip
+        lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
+        lock.acquire()
+        try:
+            return restore_dump(ctx, backup_dir, only=only, drop=drop)
+        finally:
+            lock.release()
+
+
+def rollback(
+    loaded: LoadedPlan, out: Output, *, run_id: str | None, state_dir: Path | None,
+    confirm: Callable[[str], bool] | None, yes: bool,
+) -> Any:  # fmt: skip
+    """Undo a run: its replaced collections come back from its backup, the ones it created go."""
+    from mongo_promote.pipeline import base_dir
+
+    base = base_dir(loaded, state_dir)
+    run_id = run_id or latest_run(base)
+    if run_id is None:
+        raise UsageError(f"no run to roll back under {base / 'runs'}")
+    backup_info = open_journal(base, run_id).done("backup_done").get("")
+    if backup_info is None:
+        raise UsageError(f"run {run_id} took no backup, so it changed nothing: nothing to roll back")
+    info = backup_info["backup"]
+    out.info(f"rolling back run {run_id} from {info['dir']}")
+    return restore(loaded, out, Path(info["dir"]), confirm=confirm, yes=yes,
+                   only=info["replaced"], drop=info["created"])  # fmt: skip
+
+
+def _ask(question: str, confirm: Callable[[str], bool] | None, yes: bool) -> None:
+    if yes:
+        return
+    if confirm is None:
+        raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
+    if not confirm(question):
+        raise UsageError("cancelled: nothing was changed")

@@ -130,6 +130,155 @@ def inventory_table(inv: Inventory) -> Table:
     return table
 
 
+# ------------------------------------------------------------------------------------ run
+
+StateDirRunOpt = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where runs/<run-id>/ goes (default: next to the plan)."),
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _confirmer() -> Callable[[str], bool] | None:
+    """Ask on a terminal; with no terminal there is nobody to ask, so destructive commands need --yes."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda question: typer.confirm(question, default=False, err=True)
+
+
+@app.command()
+@handles_errors
+def run(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and list actions; write nothing.")] = False,
+    yes: YesOpt = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue run RUN_ID.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Collections copied at once.")] = 4,
+    keep_shadows: Annotated[bool, typer.Option(help="On failure keep shadows for --resume.")] = False,
+    allow_target_drift: Annotated[
+        bool, typer.Option(help="Cut over even if production changed since its backup.")
+    ] = False,
+    hooks: Annotated[bool, typer.Option("--hooks/--no-hooks", help="Run after_cutover hooks.")] = True,
+    state_dir: StateDirRunOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The whole promotion: backup, copy into shadows, transform, index, validate, cut over."""
+    from mongo_promote.pipeline import RunOptions
+    from mongo_promote.pipeline import run as run_pipeline
+
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    loaded = _load(plan, source_uri, target_uri)
+    options = RunOptions(
+        dry_run=dry_run, yes=yes, resume=resume, workers=workers, keep_shadows=keep_shadows,
+        allow_target_drift=allow_target_drift, run_hooks=hooks, state_dir=state_dir,
+        confirm=_confirmer(),
+    )  # fmt: skip
+    outcome = run_pipeline(loaded, options, out)
+    if json_out:
+        out.emit_json(outcome.to_json())
+
+
+# ------------------------------------------------------------------------------------ validate, backup, restore
+
+
+@app.command()
+@handles_errors
+def validate(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The validation step alone, against the live target (reads only). Exit 1 on differences."""
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    report = api.validate(_load(plan, source_uri, target_uri), out)
+    if json_out:
+        out.emit_json(report.to_json())
+    else:
+        out.table(validation_table(report))
+    if not report.passed:
+        raise PromoteError(f"validation found differences: {report.summary()}")
+
+
+def validation_table(report: Any) -> Table:
+    table = Table(title="validation: " + ("passed" if report.passed else "FAILED"))
+    for column in ("check", "collection", "result", "detail"):
+        table.add_column(column)
+    for c in report.checks:
+        result = "ok" if c.passed else ("warning" if c.severity == "warning" else "FAILED")
+        table.add_row(c.kind, c.collection, result, c.detail)
+    return table
+
+
+@app.command()
+@handles_errors
+def backup(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Backup directory.")] = None,
+    state_dir: StateDirRunOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """A verified, mongorestore-compatible backup of the target database (reads only)."""
+    out = Output(json_mode=json_out)
+    result = api.backup(_load(plan, source_uri, target_uri), out, out_dir, state_dir)
+    if json_out:
+        out.emit_json(result.to_json())
+    else:
+        out.info(f"backup written and verified: {result.dir}")
+
+
+@app.command()
+@handles_errors
+def restore(
+    backup_dir: Annotated[Path, typer.Option("--backup", help="Directory from backup or mongodump --gzip.")],
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    collection: Annotated[list[str] | None, typer.Option(help="Only these collections.")] = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
+    out = Output(json_mode=json_out)
+    result = api.restore(_load(plan, source_uri, target_uri), out, backup_dir,
+                         confirm=_confirmer(), yes=yes, only=collection)  # fmt: skip
+    _print_restore(out, result, json_out)
+
+
+@app.command()
+@handles_errors
+def rollback(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="Run to undo (default: the latest).")] = None,
+    state_dir: StateDirRunOpt = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Undo a run: restore what it replaced from its backup, drop what it created."""
+    out = Output(json_mode=json_out)
+    result = api.rollback(_load(plan, source_uri, target_uri), out, run_id=run_id,
+                          state_dir=state_dir, confirm=_confirmer(), yes=yes)  # fmt: skip
+    _print_restore(out, result, json_out)
+
+
+def _print_restore(out: Output, result: Any, json_out: bool) -> None:
+    if json_out:
+        out.emit_json(result.to_json())
+        return
+    out.info(f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
+             + (f"; dropped {', '.join(result.dropped)}" if result.dropped else ""))  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------ seed
 
 

@@ -11,10 +11,19 @@ from mongo_promote.conn import redact_text, redact_uri, same_server
     ("uri", "expected"),
     [
         ("mongodb://admin:s3cret@db:27017/meeshy", "mongodb://admin:***@db:27017/meeshy"),
-        ("mongodb+srv://u:p%40ss@cluster.example/x?retryWrites=true", "mongodb+srv://u:***@cluster.example/x?retryWrites=true"),
+        (
+            "mongodb+srv://u:p%40ss@cluster.example/x?retryWrites=true",
+            "mongodb+srv://u:***@cluster.example/x?retryWrites=true",
+        ),
         ("mongodb://db:27017/", "mongodb://db:27017/"),
-        ("mongodb://user@db/?authMechanism=MONGODB-X509", "mongodb://user@db/?authMechanism=MONGODB-X509"),
-        ("mongodb://db/?tlsCertificateKeyFilePassword=zz&w=1", "mongodb://db/?tlsCertificateKeyFilePassword=***&w=1"),
+        (
+            "mongodb://user@db/?authMechanism=MONGODB-X509",
+            "mongodb://user@db/?authMechanism=MONGODB-X509",
+        ),
+        (
+            "mongodb://db/?tlsCertificateKeyFilePassword=zz&w=1",
+            "mongodb://db/?tlsCertificateKeyFilePassword=***&w=1",
+        ),
     ],
 )
 def test_redact_uri(uri: str, expected: str) -> None:

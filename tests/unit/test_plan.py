@@ -39,7 +39,11 @@ def test_bundled_meeshy_plan_loads_with_uris_from_the_environment() -> None:
     assert plan.source.uri == "mongodb://staging:27017"
     assert plan.target.database == "meeshy"
     embed = plan.embeds[0]
-    assert (embed.source, embed.into, embed.as_field) == ("MessageTranslation", "Message", "translations")
+    assert (embed.source, embed.into, embed.as_field) == (
+        "MessageTranslation",
+        "Message",
+        "translations",
+    )
     assert embed.key.source == ["targetLanguage", "language"]
     assert embed.fields["text"].source == ["translatedText", "translatedContent", "content"]
     assert embed.fields["translationModel"].default == "basic"
@@ -67,18 +71,23 @@ def test_classification_of_the_seed_collections() -> None:
     assert plan.classify("MessageTranslation") == "embed_source"
     assert not plan.copies("MessageTranslation")  # keep_source: false
     assert plan.classify("MessageAttachment_backup_urls") == "excluded"
-    assert {plan.classify(n) for n in SEED_LEGACY if n != "MessageAttachment_backup_urls"} == {"legacy"}
+    assert {plan.classify(n) for n in SEED_LEGACY if n != "MessageAttachment_backup_urls"} == {
+        "legacy"
+    }
     assert all(plan.is_legacy(n) for n in SEED_LEGACY)
     assert plan.classify("someThing") == "unmatched"
     assert plan.classify("Message__promote_20260101-000000-abcd") == "unmatched"
 
 
 def test_env_default_and_expansion(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         version: 1
         source: {uri: "${SRC:-mongodb://a:1}", database: "${DB:-app}"}
         target: {uri: "mongodb://${HOST}:1", database: app}
-        """)
+        """,
+    )
     plan = load_plan(path, env={"HOST": "b"}).plan
     assert (plan.source.uri, plan.source.database, plan.target.uri) == (
         "mongodb://a:1", "app", "mongodb://b:1")  # fmt: skip
@@ -100,19 +109,36 @@ def test_uri_override_wins_over_unset_variable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "line", "field", "needle"),
     [
-        ("collections:\n  include: ['re:(open']\n", 5, "collections.include[0]", "regular expression"),
+        (
+            "collections:\n  include: ['re:(open']\n",
+            5,
+            "collections.include[0]",
+            "regular expression",
+        ),
         ("colections: {}\n", 4, "colections", "unknown key"),
         ("backup: {dir: x, gzip: maybe}\n", 4, "backup.gzip", "boolean"),
         ("cleanup:\n  min_age: soon\n", 5, "cleanup.min_age", "duration"),
         ("indexes:\n  X:\n    - {keys: {a: 2}}\n", 6, "indexes.X[0].keys", "direction"),
-        ("transforms:\n  - embed: {from: A, into: B, key: {from: k}, as: t, fields: {}}\n",
-         5, "transforms[0].embed.match", "missing"),
-        ("transforms:\n  - rewrite: {collection: C, fields: [a], find: x, replace: y, colour: 1}\n",
-         5, "transforms[0].rewrite.colour", "unknown key"),
+        (
+            "transforms:\n  - embed: {from: A, into: B, key: {from: k}, as: t, fields: {}}\n",
+            5,
+            "transforms[0].embed.match",
+            "missing",
+        ),
+        (
+            "transforms:\n  - rewrite: {collection: C, fields: [a], find: x, replace: y, colour: 1}\n",
+            5,
+            "transforms[0].rewrite.colour",
+            "unknown key",
+        ),
         ("transforms:\n  - shuffle: {}\n", 5, "transforms[0]", "embed or rewrite"),
         ("health:\n  - {name: g, url: 'ftp://x'}\n", 5, "health[0].url", "pattern"),
-        ("validate:\n  references:\n    - {from: Message, to: Conversation._id}\n", 6,
-         "validate.references[0].from", "pattern"),
+        (
+            "validate:\n  references:\n    - {from: Message, to: Conversation._id}\n",
+            6,
+            "validate.references[0].from",
+            "pattern",
+        ),
     ],
 )
 def test_invalid_plans_name_file_line_and_field(
@@ -157,13 +183,16 @@ def test_not_a_mapping_and_missing_file(tmp_path: Path) -> None:
 def test_source_and_target_same_database_same_server_refused(
     tmp_path: Path, source: str, target: str
 ) -> None:
-    path = write(tmp_path, f"""\
+    path = write(
+        tmp_path,
+        f"""\
         version: 1
         source: {{uri: "{source}", database: meeshy}}
         target:
           uri: "{target}"
           database: meeshy
-        """)
+        """,
+    )
     err = error_of(path)
     assert (err.line, err.field) == (5, "target.database")
     assert "same database on the same server" in err.message
@@ -171,11 +200,14 @@ def test_source_and_target_same_database_same_server_refused(
 
 
 def test_same_server_other_database_is_fine(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         version: 1
         source: {uri: "mongodb://localhost:27017", database: staging}
         target: {uri: "mongodb://localhost:27017", database: prod}
-        """)
+        """,
+    )
     assert load_plan(path, env={}).plan.target.database == "prod"
 
 

@@ -1,0 +1,128 @@
+"""The run report: report.json for machines, report.md for people, a summary table for the console."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from mongo_promote.console import human_bytes, to_json
+
+
+@dataclass
+class RunReport:
+    """Filled step by step; saved after every step so a crash still leaves a readable account."""
+
+    run_id: str
+    plan: str
+    plan_fingerprint: str
+    source: dict[str, Any]
+    target: dict[str, Any]
+    status: str = "running"
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+    resumed: bool = False
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    fallbacks: list[str] = field(default_factory=list)
+    backup: dict[str, Any] = field(default_factory=dict)
+    collections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transforms: list[dict[str, Any]] = field(default_factory=list)
+    indexes: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)
+    cutover: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    post_checks: dict[str, Any] = field(default_factory=dict)
+    left_alone: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+    def collection(self, name: str) -> dict[str, Any]:
+        return self.collections.setdefault(name, {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+    def save(self, run_dir: Path) -> Path:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "report.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(to_json(self.to_dict()) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        (run_dir / "report.md").write_text(render_markdown(self), encoding="utf-8")
+        return path
+
+
+def load_report(run_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    return data
+
+
+def summary_table(report: RunReport) -> Table:
+    table = Table(title=f"run {report.run_id}: {report.status}")
+    for column in ("collection", "action", "source", "target before", "target after", "bytes",
+                   "copy s", "docs/s", "check"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("collection", "action", "check") else "right")
+    for name, c in sorted(report.collections.items()):
+        table.add_row(
+            name,
+            str(c.get("action", "")),
+            _num(c.get("source_count")),
+            _num(c.get("target_count_before")),
+            _num(c.get("target_count_after")),
+            human_bytes(c["bytes"]) if c.get("bytes") is not None else "-",
+            f"{c['copy_seconds']:.2f}" if c.get("copy_seconds") is not None else "-",
+            _num(c.get("docs_per_second")),
+            str(c.get("check", "-")),
+        )
+    return table
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
+
+
+def render_markdown(report: RunReport) -> str:
+    lines = [
+        f"# mongo-promote run {report.run_id}",
+        "",
+        f"- status: **{report.status}**",
+        f"- plan: `{report.plan}` (fingerprint {report.plan_fingerprint})",
+        f"- source: {report.source.get('uri')} db `{report.source.get('database')}`",
+        f"- target: {report.target.get('uri')} db `{report.target.get('database')}`",
+        f"- started {report.started_at}, finished {report.finished_at or '-'}",
+    ]
+    if report.backup:
+        lines.append(f"- backup: `{report.backup.get('dir')}` ({human_bytes(report.backup.get('bytes', 0))}, "
+                     f"verified: {report.backup.get('verified')})")  # fmt: skip
+    if report.error:
+        lines += ["", f"**error:** {report.error}"]
+    lines += ["", "## Collections", "",
+              "| collection | action | source | target before | target after | bytes | copy s | check |",
+              "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
+    for name, c in sorted(report.collections.items()):
+        lines.append(
+            f"| {name} | {c.get('action', '')} | {_num(c.get('source_count'))} | "
+            f"{_num(c.get('target_count_before'))} | {_num(c.get('target_count_after'))} | "
+            f"{_num(c.get('bytes'))} | {c.get('copy_seconds', '-')} | {c.get('check', '-')} |"
+        )
+    lines += _section("Transforms", report.transforms)
+    lines += _section("Validation", report.validation)
+    lines += _section("Drift guard", report.drift)
+    lines += _section("Cutover", report.cutover)
+    lines += _section("Hooks", report.hooks)
+    lines += _section("Capabilities and fallbacks",
+                      {"capabilities": report.capabilities, "fallbacks": report.fallbacks})  # fmt: skip
+    lines += _section("Left alone", report.left_alone)
+    return "\n".join(lines) + "\n"
+
+
+def _section(title: str, data: Any) -> list[str]:
+    if not data:
+        return []
+    return ["", f"## {title}", "", "```json", to_json(data), "```"]

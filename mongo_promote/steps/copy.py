@@ -1,0 +1,357 @@
+"""STEP 3: copy source collections into target shadows as raw BSON, with options, in parallel."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson.raw_bson import RawBSONDocument
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.write_concern import WriteConcern
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from mongo_promote.checksum import ContentHash
+from mongo_promote.console import human_bytes
+from mongo_promote.context import RunContext
+from mongo_promote.errors import Interrupted, OperationFailed
+from mongo_promote.steps.analyse import CollectionAction
+from mongo_promote.transforms.stream import StreamTransformer
+
+DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
+_NOT_IMPLEMENTED = 238
+_REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
+# Options that mean nothing once another is gone: a level or action without its validator.
+_COMPANIONS = {"validator": ("validationLevel", "validationAction")}
+_MAX_OPTION_RETRIES = 8
+
+Progress_ = Callable[[int, int], None]
+
+
+@dataclass
+class CopyResult:
+    name: str
+    shadow: str
+    count: int
+    bytes: int
+    seconds: float
+    content_hash: str  # ContentHash.hexdigest() of the source documents as read
+    transforms: list[dict[str, Any]] = field(default_factory=list)  # stats of folds and rewrites
+
+
+# ---------------------------------------------------------------- shadows
+
+
+def write_concern(ctx: RunContext) -> WriteConcern | None:
+    """Majority on a replica set, so a failover cannot roll back a shadow we then cut over."""
+    return WriteConcern(w="majority") if ctx.target_caps.topology == "replicaset" else None
+
+
+def target_db(ctx: RunContext) -> Database[Any]:
+    """The target database (raw BSON) with the write concern shadows need."""
+    db = ctx.target_db
+    wc = write_concern(ctx)
+    return db.with_options(write_concern=wc) if wc else db
+
+
+def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
+    """(Re)create the empty shadow with the source's options, so a retry starts from nothing.
+
+    Options the target refuses as not implemented (FerretDB: validator, validationLevel,
+    validationAction, collation, timeseries) are left out one by one, each one reported
+    through ctx.fallback: the data still arrives, the report says what did not.
+    """
+    shadow = ctx.shadow_name(action.name)
+    db = target_db(ctx)
+    db.drop_collection(shadow)
+    options = dict(action.source_options)
+    for _ in range(_MAX_OPTION_RETRIES):
+        try:
+            db.create_collection(shadow, check_exists=False, **options)
+            return shadow
+        except OperationFailure as exc:
+            refused = _refused_options(exc, options)
+            if not refused:
+                raise OperationFailed(
+                    f"cannot create the shadow {shadow} of {action.name} with options "
+                    f"{sorted(options)}: {_server_message(exc)}"
+                ) from exc
+            for key in refused:
+                options.pop(key)
+            ctx.fallback(_option_note(ctx, action.name, refused, exc))
+    raise OperationFailed(f"cannot create the shadow {shadow} of {action.name}: too many refusals")
+
+
+def _refused_options(exc: OperationFailure, options: dict[str, Any]) -> list[str]:
+    """The option a "not implemented" refusal names (and its companions), if we passed it."""
+    if exc.code != _NOT_IMPLEMENTED and "not implemented" not in str(exc).lower():
+        return []
+    m = _REFUSED_FIELD.search(_server_message(exc))
+    field = (m.group(1) or m.group(2)) if m else None
+    if field not in options:
+        return []
+    return [field] + [c for c in _COMPANIONS.get(field, ()) if c in options]
+
+
+def _option_note(ctx: RunContext, name: str, refused: list[str], exc: OperationFailure) -> str:
+    caps = ctx.target_caps
+    what = ", ".join(refused)
+    consequence = {
+        "validator": "the shadow has no validator (documents are copied as they are)",
+        "collation": "the shadow compares strings by binary value (no collation)",
+    }.get(refused[0], "the shadow is created without it")
+    return (
+        f"{name}: collection option {what} not carried over: the {caps.flavour} {caps.version} "
+        f"target answers {exc.details.get('codeName') if exc.details else exc.code}; {consequence}"
+    )
+
+
+def _server_message(exc: OperationFailure) -> str:
+    details = exc.details or {}
+    return str(details.get("errmsg") or exc).split(", full error:")[0]
+
+
+# ---------------------------------------------------------------- one collection
+
+
+def copy_collection(
+    ctx: RunContext,
+    action: CollectionAction,
+    *,
+    progress: Progress_ | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+) -> CopyResult:
+    """Stream one collection into a fresh shadow, bytes untouched, hashing what was read.
+
+    Documents stay RawBSONDocument end to end: pymongo sends `.raw` as it is, so every
+    type, key order and value arrives byte for byte, and no CPU goes into decoding.
+    """
+    started = time.monotonic()
+    ctx.check_cancelled()
+    shadow = create_shadow(ctx, action)
+    target = target_db(ctx)[shadow]
+    transformer = StreamTransformer.for_collection(ctx.plan, action.name, ctx.source_db, ctx.now)
+    # A capped collection's natural order is its insertion order: keep it exact.
+    ordered = bool(action.source_options.get("capped"))
+    hasher = ContentHash()
+    docs = size = 0
+    cursor = ctx.source_db[action.name].find(
+        {}, sort=transformer.sort if transformer else None,
+        batch_size=_cursor_batch(action, batch_bytes),
+    )  # fmt: skip
+    with cursor:
+        for batch, batch_size in _batches(cursor, batch_bytes):
+            ctx.check_cancelled()
+            hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
+            if transformer:
+                batch = [transformer.apply(doc) for doc in batch]
+            _insert(target, action.name, batch, ordered=ordered)
+            docs, size = docs + len(batch), size + batch_size
+            if progress:
+                progress(docs, size)
+    stats = transformer.finish() if transformer else []
+    _check_count(target, action.name, docs)
+    return CopyResult(
+        action.name, shadow, docs, size, time.monotonic() - started, hasher.hexdigest(), stats
+    )
+
+
+def _cursor_batch(action: CollectionAction, batch_bytes: int) -> int:
+    """Ask the server for about one insert batch per getMore (it caps replies at 16 MB anyway)."""
+    average = action.source_size // action.source_count if action.source_count else 0
+    return max(101, min(100_000, batch_bytes // max(average, 1)))
+
+
+def _batches(
+    docs: Iterable[RawBSONDocument], batch_bytes: int
+) -> Iterator[tuple[list[RawBSONDocument], int]]:
+    """Group documents until their raw size reaches batch_bytes: few round trips, bounded memory."""
+    batch: list[RawBSONDocument] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += len(doc.raw)
+        if size >= batch_bytes:
+            yield batch, size
+            batch, size = [], 0
+    if batch:
+        yield batch, size
+
+
+def _insert(
+    target: Collection[Any], name: str, batch: list[RawBSONDocument], *, ordered: bool
+) -> None:
+    """Validation is bypassed: staging already accepted these documents, we copy, not judge."""
+    try:
+        target.insert_many(batch, ordered=ordered, bypass_document_validation=True)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        first = errors[0].get("errmsg", "") if errors else str(exc)
+        raise OperationFailed(
+            f"copy of {name} into {target.name} failed: {len(errors)} document(s) refused, "
+            f"first: {first}"
+        ) from exc
+    except OperationFailure as exc:
+        raise OperationFailed(
+            f"copy of {name} into {target.name} failed: {_server_message(exc)}"
+        ) from exc
+
+
+def _check_count(target: Collection[Any], name: str, copied: int) -> None:
+    """A write the server acknowledged but did not keep must not reach cutover."""
+    found = target.count_documents({})
+    if found != copied:
+        raise OperationFailed(
+            f"copy of {name}: {copied} documents written but the shadow {target.name} holds {found}"
+        )
+
+
+# ---------------------------------------------------------------- many collections
+
+
+def copy_all(
+    ctx: RunContext,
+    actions: list[CollectionAction],
+    *,
+    skip: set[str] | frozenset[str] = frozenset(),
+    on_done: Callable[[CopyResult], None] | None = None,
+) -> list[CopyResult]:
+    """Copy several collections at once, biggest first so the longest one starts earliest.
+
+    on_done runs in this (the caller's) thread as each one finishes, so journaling needs no
+    lock. The first failure cancels the others and is re-raised once they have stopped;
+    Ctrl-C does the same and raises Interrupted.
+    """
+    todo = sorted(
+        (a for a in actions if a.name not in skip),
+        key=lambda a: (a.source_size, a.source_count),
+        reverse=True,
+    )
+    if not todo:
+        return []
+    with (
+        _Display(ctx) as display,
+        ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="copy") as pool,
+    ):
+        futures = {
+            pool.submit(copy_collection, ctx, a, progress=display.tracker(a)): a for a in todo
+        }
+        done = _collect(ctx, futures, display, on_done)
+    order = {a.name: i for i, a in enumerate(actions)}
+    return sorted(done, key=lambda r: order[r.name])
+
+
+def _collect(
+    ctx: RunContext,
+    futures: dict[Future[CopyResult], CollectionAction],
+    display: _Display,
+    on_done: Callable[[CopyResult], None] | None,
+) -> list[CopyResult]:
+    """Hand each result over as it comes; remember the first failure, cancel, wait, re-raise."""
+    results: list[CopyResult] = []
+    first: BaseException | None = None
+    pending = set(futures)
+    try:
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    result = future.result()
+                    display.finish(futures[future], result)
+                    results.append(result)
+                    if on_done:
+                        on_done(result)
+                except Exception as exc:
+                    if first is None:
+                        first = exc
+                        ctx.cancel.set()
+    except KeyboardInterrupt:
+        ctx.cancel.set()
+        wait(pending)
+        raise Interrupted("interrupted by the user during the copy") from None
+    if first is not None:
+        raise first
+    return results
+
+
+# ---------------------------------------------------------------- display
+
+
+class _DocRate(ProgressColumn):
+    """Documents per second (Rich's own speed column assumes bytes)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        average = task.completed / elapsed if elapsed else None
+        speed = average if task.finished else (task.speed or average)
+        return Text(f"{speed:,.0f} docs/s" if speed else "- docs/s", style="progress.data.speed")
+
+
+class _Display(AbstractContextManager["_Display"]):
+    """A Rich bar per collection on a terminal; elsewhere one line per finished collection."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        console = ctx.out.human
+        self.live = console.is_terminal and not ctx.out.quiet
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        if self.live:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[size]}"),
+                _DocRate(),
+                TimeRemainingColumn(),
+                console=console,
+            )
+        self._cm: AbstractContextManager[Any] = self.progress or nullcontext()
+
+    def __enter__(self) -> _Display:
+        self._cm.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._cm.__exit__(*exc)
+
+    def tracker(self, action: CollectionAction) -> Progress_ | None:
+        if self.progress is None:
+            return None
+        progress = self.progress
+        task = progress.add_task(action.name, total=action.source_count or None, size="0 B")
+        self.tasks[action.name] = task
+
+        def update(docs: int, size: int) -> None:
+            progress.update(task, completed=docs, size=human_bytes(size))
+
+        return update
+
+    def finish(self, action: CollectionAction, result: CopyResult) -> None:
+        if self.progress is not None:
+            task = self.tasks[action.name]
+            self.progress.update(
+                task, total=result.count, completed=result.count, size=human_bytes(result.bytes)
+            )
+            return
+        rate = result.count / result.seconds if result.seconds > 0 else 0.0
+        self.ctx.out.info(
+            f"copied {result.name}: {result.count:,} documents, {human_bytes(result.bytes)} "
+            f"in {result.seconds:.1f} s ({rate:,.0f} docs/s)"
+        )

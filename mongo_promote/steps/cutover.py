@@ -1,0 +1,91 @@
+"""STEP 8: install shadows over live collections, one rename per collection, journalled one by one."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import OperationFailure
+
+from mongo_promote.context import RunContext
+from mongo_promote.errors import OperationFailed
+
+
+@dataclass
+class CutoverResult:
+    collection: str
+    method: (
+        str  # "rename dropTarget" (atomic) or "rename aside" (FerretDB fallback) or "already done"
+    )
+    window_ms: float | None  # how long the name did not exist (fallback only)
+    aside: str | None
+
+
+def _rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = False) -> None:
+    db = ctx.plan.target.database
+    command: dict[str, Any] = {"renameCollection": f"{db}.{source}", "to": f"{db}.{target}"}
+    if drop_target:
+        command["dropTarget"] = True
+    if ctx.target_caps.topology == "replicaset":
+        command["writeConcern"] = {"w": "majority"}
+    ctx.target_client.admin.command(command)
+
+
+def _exists(ctx: RunContext, name: str) -> bool:
+    return bool(list(ctx.target_db.list_collection_names(filter={"name": name})))
+
+
+def install(ctx: RunContext, name: str) -> CutoverResult:
+    """Shadow over live. Idempotent, so an interrupted cutover can be finished by `--resume`."""
+    shadow, aside = ctx.shadow_name(name), ctx.aside_name(name)
+    if not _exists(ctx, shadow):
+        if _exists(ctx, name):
+            return CutoverResult(name, "already done", None, aside if _exists(ctx, aside) else None)
+        raise OperationFailed(f"cutover of {name}: neither its shadow {shadow} nor {name} exists")
+    if ctx.target_caps.rename_drop_target:
+        _rename(ctx, shadow, name, drop_target=True)
+        return CutoverResult(name, "rename dropTarget", None, None)
+    return _install_aside(ctx, name, shadow, aside)
+
+
+def _install_aside(ctx: RunContext, name: str, shadow: str, aside: str) -> CutoverResult:
+    """No dropTarget (FerretDB): live -> aside, shadow -> live; the aside copy goes only after success."""
+    ctx.fallback(
+        "renameCollection dropTarget unsupported: cutover renames each live collection aside "
+        "(<name>__old_<run>) then the shadow in; the window without the name is reported"
+    )
+    if not _exists(ctx, name):
+        _rename(ctx, shadow, name)
+        return CutoverResult(name, "rename aside", 0.0, aside if _exists(ctx, aside) else None)
+    started = time.perf_counter()
+    _rename(ctx, name, aside)
+    try:
+        _rename(ctx, shadow, name)
+    except OperationFailure as exc:
+        _rename(ctx, aside, name)  # put production back as it was
+        raise OperationFailed(f"cutover of {name} failed and was undone: {exc}") from exc
+    window = (time.perf_counter() - started) * 1000
+    return CutoverResult(name, "rename aside", round(window, 2), aside)
+
+
+def drop_asides(ctx: RunContext, names: list[str]) -> list[str]:
+    """After the run has succeeded: the old live copies are in the verified backup."""
+    dropped = []
+    for name in names:
+        aside = ctx.aside_name(name)
+        if _exists(ctx, aside):
+            ctx.target_db.drop_collection(aside)
+            dropped.append(aside)
+    return dropped
+
+
+def drop_shadows(ctx: RunContext, names: list[str]) -> list[str]:
+    """Failure before cutover: remove what the run built; production was never touched."""
+    dropped = []
+    for name in names:
+        shadow = ctx.shadow_name(name)
+        if _exists(ctx, shadow):
+            ctx.target_db.drop_collection(shadow)
+            dropped.append(shadow)
+    return dropped

@@ -1,0 +1,317 @@
+"""STEP 6: prove the target holds what the plan promised: counts, content, folds, rewrites, indexes, references."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import bson
+from pymongo.collection import Collection
+
+from mongo_promote.checksum import collection_content_hash
+from mongo_promote.context import RunContext
+from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
+from mongo_promote.steps.analyse import Actions, CollectionAction
+from mongo_promote.transforms.embed import CODEC, EmbedStats, bson_key, child_cursor, iter_folded
+from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
+
+SAMPLES = 5
+BATCH = 1000
+
+
+@dataclass
+class Check:
+    kind: str  # count, checksum, content, rewrite, indexes, references
+    collection: str
+    passed: bool
+    detail: str
+    samples: list[Any] = field(default_factory=list)
+    severity: str = "error"  # a failed "warning" does not fail the run
+
+
+@dataclass
+class ValidationReport:
+    checks: list[Check] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks if c.severity == "error")
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed and c.severity == "error"]
+
+    def summary(self) -> str:
+        failed = self.failures()
+        return (
+            "; ".join(f"{c.collection} {c.kind}: {c.detail}" for c in failed) or "all checks passed"
+        )
+
+    def collection_checks(self) -> dict[str, str]:
+        """One word per collection for the summary table."""
+        result: dict[str, str] = {}
+        for c in self.checks:
+            if c.kind in ("count", "checksum", "content"):
+                previous = result.get(c.collection, "ok")
+                result[c.collection] = previous if c.passed else f"FAILED {c.kind}"
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "counts": self.counts,
+                "checks": [_jsonable(asdict(c)) for c in self.checks]}  # fmt: skip
+
+
+def validate_shadows(
+    ctx: RunContext, actions: Actions, copy_hashes: Mapping[str, str] | None = None
+) -> ValidationReport:
+    """Shadows against the source, before cutover: any failed check stops the run."""
+    names = {a.name: ctx.shadow_name(a.name) for a in actions.collections}
+    return _validate(ctx, actions, names, copy_hashes or {})
+
+
+def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
+    """The live target against the source, any time after a run (`mongo-promote validate`)."""
+    return _validate(ctx, actions, {a.name: a.name for a in actions.collections}, {})
+
+
+def _validate(
+    ctx: RunContext, actions: Actions, names: dict[str, str], copy_hashes: Mapping[str, str]
+) -> ValidationReport:
+    report = ValidationReport()
+    validate_spec = ctx.plan.validate_
+    for action in actions.collections:
+        ctx.check_cancelled()
+        target = ctx.target_db[names[action.name]]
+        source = ctx.source_db[action.name]
+        count = target.count_documents({})
+        report.counts[action.name] = count
+        if validate_spec.counts:
+            report.checks.append(_count_check(action.name, source.count_documents({}), count))
+        if action.transformed:
+            report.checks.extend(_transformed_checks(ctx, action, target))
+        elif validate_spec.checksums:
+            report.checks.append(_checksum_check(action.name, source, target, copy_hashes))
+        report.checks.append(_index_check(action, target))
+    for ref in validate_spec.references:
+        report.checks.append(_reference_check(ctx, ref, names))
+    return report
+
+
+def _count_check(name: str, expected: int, found: int) -> Check:
+    return Check("count", name, expected == found, f"source {expected}, target {found}")
+
+
+def _checksum_check(
+    name: str, source: Collection[Any], target: Collection[Any], copy_hashes: Mapping[str, str]
+) -> Check:
+    """Order-independent hash of raw BSON: equal means byte-identical documents, types and order."""
+    expected = copy_hashes.get(name) or collection_content_hash(source).hexdigest()
+    found = collection_content_hash(target).hexdigest()
+    return Check(
+        "checksum", name, expected == found, f"source {expected[:24]}…, target {found[:24]}…"
+    )
+
+
+# ------------------------------------------------------------------ transformed collections
+
+
+def _transformed_checks(
+    ctx: RunContext, action: CollectionAction, target: Collection[Any]
+) -> list[Check]:
+    """Every target document must equal its source document with the plan's transforms applied."""
+    plan = ctx.plan
+    embeds = [e for e in plan.embeds if e.into == action.name]
+    rewrites = [r for r in plan.rewrites if r.collection == action.name]
+    comparison = _compare_transformed(ctx, action, target, embeds, rewrites)
+    checks = [Check("content", action.name, not comparison.mismatches,
+                    f"{comparison.compared} documents compared with transform(source), "
+                    f"{comparison.pairs} embedded pairs verified, {len(comparison.mismatches)} differ"
+                    + (f", {comparison.missing} missing in target" if comparison.missing else ""),
+                    comparison.mismatches[:SAMPLES])]  # fmt: skip
+    for rewrite in rewrites:
+        checks.append(_rewrite_check(action.name, target, rewrite))
+    return checks
+
+
+@dataclass
+class _Comparison:
+    compared: int = 0
+    pairs: int = 0
+    missing: int = 0
+    mismatches: list[Any] = field(default_factory=list)
+
+
+def _compare_transformed(
+    ctx: RunContext, action: CollectionAction, target: Collection[Any],
+    embeds: list[EmbedSpec], rewrites: list[RewriteSpec],
+) -> _Comparison:  # fmt: skip
+    source_db = ctx.source_client[ctx.plan.source.database]
+    match_field = embeds[0].match.into if embeds else "_id"
+    streams = [_FoldedStream(source_db, e, ctx) for e in embeds]
+    plain_target = target.with_options(codec_options=CODEC)
+    source = source_db.get_collection(action.name, codec_options=CODEC)
+    result = _Comparison()
+    for batch in _batches(source.find({}, sort=[(match_field, 1), ("_id", 1)], batch_size=BATCH)):
+        ctx.check_cancelled()
+        found = {
+            bson_key(d["_id"]): d
+            for d in plain_target.find({"_id": {"$in": [d["_id"] for d in batch]}})
+        }
+        for doc in batch:
+            expected = _expected(doc, streams, rewrites, result)
+            actual = found.get(bson_key(doc["_id"]))
+            result.compared += 1
+            if actual is None:
+                result.missing += 1
+                result.mismatches.append({"_id": doc["_id"], "problem": "missing in target"})
+            elif bson.encode(expected, codec_options=CODEC) != bson.encode(
+                actual, codec_options=CODEC
+            ):
+                result.mismatches.append(
+                    {"_id": doc["_id"], "problem": _difference(expected, actual)}
+                )
+    return result
+
+
+def _expected(
+    doc: dict[str, Any],
+    streams: list[_FoldedStream],
+    rewrites: list[RewriteSpec],
+    result: _Comparison,
+) -> dict[str, Any]:
+    """The source document as the pipeline must have left it: folds first, then rewrites."""
+    expected = copy.deepcopy(doc)
+    for stream in streams:
+        values = stream.values_for(expected.get(stream.spec.match.into))
+        if values:
+            result.pairs += len(values)
+            _apply_fold(expected, stream.spec.as_field, values)
+    for rewrite in rewrites:
+        expected.update(
+            rewrite_document(expected, rewrite.fields, rewrite.find, rewrite.replace).changes
+        )
+    return expected
+
+
+def _apply_fold(doc: dict[str, Any], as_field: str, values: dict[str, Any]) -> None:
+    """Mirror of the update the embed step sends: keys added to a map, a null map replaced whole."""
+    current = doc.get(as_field, {})
+    if current is None:
+        doc[as_field] = dict(values)
+    elif isinstance(current, dict):
+        current.update(values)
+        doc[as_field] = current
+    # any other type was reported by the embed step and left alone
+
+
+class _FoldedStream:
+    """The expected maps, in parent order, from the same fold code the embed step runs."""
+
+    def __init__(self, source_db: Any, spec: EmbedSpec, ctx: RunContext) -> None:
+        self.spec = spec
+        self._iter: Iterator[tuple[Any, dict[str, Any]]] = iter_folded(
+            child_cursor(source_db, spec), spec, ctx.now, EmbedStats(), tolerate_duplicates=True
+        )
+        self._head: tuple[Any, dict[str, Any]] | None = next(self._iter, None)
+
+    def values_for(self, parent: Any) -> dict[str, Any] | None:
+        key = bson_key(parent)
+        while self._head is not None and bson_key(self._head[0]) < key:
+            self._head = next(self._iter, None)  # an orphan's fold: no parent, nothing expected
+        if self._head is not None and bson_key(self._head[0]) == key:
+            values = self._head[1]
+            self._head = next(self._iter, None)
+            return values
+        return None
+
+
+def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Check:
+    if spec.find in spec.replace:
+        return Check("rewrite", name, True, f"skipped: {spec.replace!r} contains {spec.find!r}",
+                     severity="warning")  # fmt: skip
+    left: list[Any] = []
+    total = 0
+    for doc in target.with_options(codec_options=CODEC).find({}, batch_size=BATCH):
+        paths = find_remaining(doc, spec.fields, spec.find)
+        if paths:
+            total += 1
+            if len(left) < SAMPLES:
+                left.append({"_id": doc["_id"], "paths": paths})
+    return Check("rewrite", name, total == 0,
+                 f"{total} documents still contain {spec.find!r} in {', '.join(spec.fields)}", left)  # fmt: skip
+
+
+def _difference(expected: dict[str, Any], actual: dict[str, Any]) -> str:
+    keys = [k for k in dict.fromkeys([*expected, *actual]) if expected.get(k) != actual.get(k)]
+    if keys:
+        return f"fields differ: {', '.join(map(str, keys[:5]))}"
+    return "same values, different key order or types"
+
+
+def _batches(cursor: Any) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for doc in cursor:
+        batch.append(doc)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# ------------------------------------------------------------------ indexes and references
+
+
+def _index_check(action: CollectionAction, target: Collection[Any]) -> Check:
+    expected = [ix["name"] for ix in action.source_indexes] + action.declared_indexes
+    present = {ix["name"] for ix in target.list_indexes()}
+    missing = [n for n in expected if n not in present]
+    return Check("indexes", action.name, not missing,
+                 f"{len(expected) - len(missing)}/{len(expected)} present"
+                 + (f"; missing: {', '.join(missing)}" if missing else ""), missing)  # fmt: skip
+
+
+def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]) -> Check:
+    """Distinct referencing values that find no document on the other side (after promotion)."""
+    from_coll, from_field = ref.source.split(".", 1)
+    to_coll, to_field = ref.to.split(".", 1)
+    referencing = ctx.target_db.get_collection(names.get(from_coll, from_coll), codec_options=CODEC)
+    referenced = ctx.target_db.get_collection(names.get(to_coll, to_coll), codec_options=CODEC)
+    dangling, samples, checked = 0, [], 0
+    cursor = referencing.find(
+        {from_field: {"$exists": True, "$ne": None}}, {from_field: 1}, batch_size=BATCH
+    )
+    for batch in _batches(cursor):
+        values = {bson_key(v): v for d in batch if (v := _dig(d, from_field)) is not None}
+        checked += len(values)
+        found = {bson_key(_dig(d, to_field)) for d in referenced.find(
+            {to_field: {"$in": list(values.values())}}, {to_field: 1})}  # fmt: skip
+        for key, value in values.items():
+            if key not in found:
+                dangling += 1
+                if len(samples) < SAMPLES:
+                    samples.append(value)
+    severity = "error" if ref.on_dangling == "fail" else "warning"
+    return Check("references", f"{ref.source} -> {ref.to}", dangling == 0,
+                 f"{dangling} dangling of {checked} references checked", samples, severity)  # fmt: skip
+
+
+def _dig(doc: Mapping[str, Any], path: str) -> Any:
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
