@@ -410,36 +410,53 @@ def demo(
     scale: Annotated[float, typer.Option(help="Data scale; 1 = the seed's figures.")] = 1,
     keep: Annotated[bool, typer.Option(help="Leave the servers running and print URIs.")] = False,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
-    state_dir: StateDirOpt = None,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Where the demo's runs/ and backups/ go.")
+    ] = Path("mongo-promote-demo"),
 ) -> None:
-    """Start two local servers, seed realistic Meeshy data, and show the inventory."""
-    from mongo_promote.servers import default_state_dir, start_pair, temporary_pair
+    """The whole Meeshy promotion on two local servers: seed, dry-run, run, validate, report."""
+    from mongo_promote.servers import start_pair, temporary_pair
 
     out = Output()
-    out.step(1, "starting two local servers (staging, production) on 127.0.0.1")
+    out.step("demo 1", "starting two local servers (staging, production) on 127.0.0.1")
     if keep:
-        pair = start_pair(state_dir or default_state_dir())
-        _demo_on(out, pair[0].uri, pair[1].uri, scale, seed_value)
+        pair = start_pair(state_dir / "servers")
+        _demo_on(out, pair[0].uri, pair[1].uri, scale, seed_value, state_dir)
         _print_pair(out, pair, False)
-        out.info("servers left running: `mongo-promote servers stop` stops them")
+        out.info(f"servers left running: `mongo-promote servers stop --state-dir {state_dir / 'servers'}`")
         return
     with tempfile.TemporaryDirectory(prefix="mongo-promote-demo-") as tmp:
         with temporary_pair(Path(tmp)) as (staging, production):
-            out.info(f"  staging    {staging.kind} {staging.uri}\n  production {production.kind} {production.uri}")
-            _demo_on(out, staging.uri, production.uri, scale, seed_value)
+            out.info(f"  staging    {staging.kind} {staging.uri}\n"
+                     f"  production {production.kind} {production.uri}")  # fmt: skip
+            _demo_on(out, staging.uri, production.uri, scale, seed_value, state_dir)
     out.info("servers stopped (use --keep to leave them running)")
 
 
-def _demo_on(out: Output, source_uri: str, target_uri: str, scale: float, seed_value: int) -> None:
-    out.step(2, f"seeding realistic Meeshy data at scale {scale:g}")
+def _demo_on(
+    out: Output, source_uri: str, target_uri: str, scale: float, seed_value: int, state_dir: Path
+) -> None:
+    from mongo_promote.pipeline import RunOptions
+    from mongo_promote.pipeline import run as run_pipeline
+
+    out.step("demo 2", f"seeding realistic Meeshy data at scale {scale:g}")
     _seed_with_progress(out, source_uri, target_uri, "meeshy", scale, seed_value)
-    out.step(3, "inventory of both sides under the bundled Meeshy plan")
     loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
+    out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
     out.table(inventory_table(api.inspect(loaded.plan)))
-    out.info(
-        "\nnext: with the servers kept (`mongo-promote demo --keep`), export the two URIs it prints "
-        "and run `mongo-promote inspect --plan meeshy`"
-    )
+    out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
+    run_pipeline(loaded, RunOptions(dry_run=True, state_dir=state_dir), out)
+    out.step("demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)")
+    outcome = run_pipeline(loaded, RunOptions(yes=True, run_hooks=False, state_dir=state_dir), out)
+    out.step("demo 6", "validation of the live target against the source")
+    report = api.validate(loaded, out)
+    out.table(validation_table(report))
+    out.info(f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
+             f"backup {outcome.backup_dir}")  # fmt: skip
+    out.info(f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
+             "(with the servers kept: --keep)")  # fmt: skip
+    if not report.passed:
+        raise PromoteError("demo: validation after the run found differences")
 
 
 def main() -> None:

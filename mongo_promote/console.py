@@ -20,8 +20,8 @@ class Output:
         self.json_mode = json_mode
         self.verbose = verbose
         self.quiet = quiet
-        self.human = Console(stderr=json_mode, highlight=False, soft_wrap=True)
-        self.errors = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.human = Console(stderr=json_mode, highlight=False, soft_wrap=True, width=_width(json_mode))
+        self.errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(True))
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -47,6 +47,12 @@ class Output:
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(to_json(data) + "\n")
         sys.stdout.flush()
+
+
+def _width(stderr: bool) -> int | None:
+    """Piped output (CI logs, `| less`) gets wide tables instead of Rich's 80-column default."""
+    stream = sys.stderr if stderr else sys.stdout
+    return None if stream.isatty() else 160
 
 
 def to_json(data: Any) -> str:

@@ -24,7 +24,7 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
     transforms = _transform_expectations(ctx)
     out.step(4, "transforms (expected effect):")
     for t in transforms:
-        out.info("  " + ", ".join(f"{k}={v}" for k, v in t.items()))
+        out.info("  " + _describe_transform(t))
     indexes = {a.name: [ix["name"] for ix in a.source_indexes if ix["name"] != "_id_"]
                + a.declared_indexes for a in actions.collections}  # fmt: skip
     out.step(5, f"indexes to build: {sum(len(v) for v in indexes.values())} on "
@@ -45,6 +45,17 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
     return RunOutcome(None, "dry-run", None, None, None, dry_run=summary)
 
 
+def _describe_transform(t: dict[str, Any]) -> str:
+    if "embed" in t:
+        return (f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
+                f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
+                f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
+                f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
+                f"without a key")  # fmt: skip
+    return (f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
+            f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}")  # fmt: skip
+
+
 def _actions_table(actions: Actions) -> Table:
     table = Table()
     for column in ("collection", "action", "source docs", "source size", "target docs now",
@@ -55,7 +66,7 @@ def _actions_table(actions: Actions) -> Table:
                       "-" if a.target_count is None else f"{a.target_count:,}",
                       "; ".join(a.transforms), ", ".join(a.declared_indexes))  # fmt: skip
     for item in actions.left_alone:
-        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.reason, "")
+        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
     return table
 
 
