@@ -86,8 +86,16 @@ def run_context(
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         rid = run_id or new_run_id()
-        yield RunContext(loaded, rid, source, target, detect_capabilities(source), target_caps,
-                         out, base_dir(loaded, state_dir) / "runs" / rid)  # fmt: skip
+        yield RunContext(
+            loaded,
+            rid,
+            source,
+            target,
+            detect_capabilities(source),
+            target_caps,
+            out,
+            base_dir(loaded, state_dir) / "runs" / rid,
+        )
 
 
 def validate(loaded: LoadedPlan, out: Output) -> ValidationReport:
@@ -108,23 +116,36 @@ def backup(loaded: LoadedPlan, out: Output, out_dir: Path | None, state_dir: Pat
         names = collection_names(ctx.target_client[ctx.plan.target.database])
         if out_dir is None:
             configured = Path(ctx.plan.backup.dir).expanduser()
-            root = configured if configured.is_absolute() else base_dir(loaded, state_dir) / configured
+            root = (
+                configured if configured.is_absolute() else base_dir(loaded, state_dir) / configured
+            )
             out_dir = root / ctx.run_id
         return backup_collections(ctx, names, out_dir)
 
 
 def restore(
-    loaded: LoadedPlan, out: Output, backup_dir: Path, *, confirm: Callable[[str], bool] | None,
-    yes: bool, only: list[str] | None = None, drop: list[str] | None = None,
-) -> Any:  # fmt: skip
+    loaded: LoadedPlan,
+    out: Output,
+    backup_dir: Path,
+    *,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+    only: list[str] | None = None,
+    drop: list[str] | None = None,
+) -> Any:
     """Put the target back as the backup holds it, through shadows and cutover, under the lock."""
     from mongo_promote.steps.restore import restore_dump
 
     with run_context(loaded, out) as ctx:
         what = ", ".join(only) if only else "every collection in the backup"
-        _ask(f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
-             f"{ctx.plan.target.database!r}" + (f" and drop {', '.join(drop)}" if drop else "") + "?",
-             confirm, yes)  # fmt: skip
+        _ask(
+            f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
+            f"{ctx.plan.target.database!r}"
+            + (f" and drop {', '.join(drop)}" if drop else "")
+            + "?",
+            confirm,
+            yes,
+        )
         lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
         lock.acquire()
         try:
@@ -134,9 +155,14 @@ def restore(
 
 
 def rollback(
-    loaded: LoadedPlan, out: Output, *, run_id: str | None, state_dir: Path | None,
-    confirm: Callable[[str], bool] | None, yes: bool,
-) -> Any:  # fmt: skip
+    loaded: LoadedPlan,
+    out: Output,
+    *,
+    run_id: str | None,
+    state_dir: Path | None,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+) -> Any:
     """Undo a run: its replaced collections come back from its backup, the ones it created go."""
     from mongo_promote.pipeline import base_dir
 
@@ -146,11 +172,20 @@ def rollback(
         raise UsageError(f"no run to roll back under {base / 'runs'}")
     backup_info = open_journal(base, run_id).done("backup_done").get("")
     if backup_info is None:
-        raise UsageError(f"run {run_id} took no backup, so it changed nothing: nothing to roll back")
+        raise UsageError(
+            f"run {run_id} took no backup, so it changed nothing: nothing to roll back"
+        )
     info = backup_info["backup"]
     out.info(f"rolling back run {run_id} from {info['dir']}")
-    return restore(loaded, out, Path(info["dir"]), confirm=confirm, yes=yes,
-                   only=info["replaced"], drop=info["created"])  # fmt: skip
+    return restore(
+        loaded,
+        out,
+        Path(info["dir"]),
+        confirm=confirm,
+        yes=yes,
+        only=info["replaced"],
+        drop=info["created"],
+    )
 
 
 def _ask(question: str, confirm: Callable[[str], bool] | None, yes: bool) -> None:

@@ -109,9 +109,19 @@ def inventory_table(inv: Inventory) -> Table:
         title=f"source {inv.source.uri} db={inv.source.database}  →  "
         f"target {inv.target.uri} db={inv.target.database}"
     )
-    for column in ("collection", "class", "where", "source docs", "target docs", "source size",
-                   "target size", "indexes"):  # fmt: skip
-        table.add_column(column, justify="right" if "docs" in column or "size" in column else "left")
+    for column in (
+        "collection",
+        "class",
+        "where",
+        "source docs",
+        "target docs",
+        "source size",
+        "target size",
+        "indexes",
+    ):
+        table.add_column(
+            column, justify="right" if "docs" in column or "size" in column else "left"
+        )
     for name in sorted(set(source) | set(target)):
         s, t = source.get(name), target.get(name)
         info = s or t
@@ -152,15 +162,21 @@ def run(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and list actions; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and list actions; write nothing.")
+    ] = False,
     yes: YesOpt = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue run RUN_ID.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=32, help="Collections copied at once.")] = 4,
-    keep_shadows: Annotated[bool, typer.Option(help="On failure keep shadows for --resume.")] = False,
+    keep_shadows: Annotated[
+        bool, typer.Option(help="On failure keep shadows for --resume.")
+    ] = False,
     allow_target_drift: Annotated[
         bool, typer.Option(help="Cut over even if production changed since its backup.")
     ] = False,
-    hooks: Annotated[bool, typer.Option("--hooks/--no-hooks", help="Run after_cutover hooks.")] = True,
+    hooks: Annotated[
+        bool, typer.Option("--hooks/--no-hooks", help="Run after_cutover hooks.")
+    ] = True,
     state_dir: StateDirRunOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -173,10 +189,16 @@ def run(
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     loaded = _load(plan, source_uri, target_uri)
     options = RunOptions(
-        dry_run=dry_run, yes=yes, resume=resume, workers=workers, keep_shadows=keep_shadows,
-        allow_target_drift=allow_target_drift, run_hooks=hooks, state_dir=state_dir,
+        dry_run=dry_run,
+        yes=yes,
+        resume=resume,
+        workers=workers,
+        keep_shadows=keep_shadows,
+        allow_target_drift=allow_target_drift,
+        run_hooks=hooks,
+        state_dir=state_dir,
         confirm=_confirmer(),
-    )  # fmt: skip
+    )
     outcome = run_pipeline(loaded, options, out)
     if json_out:
         out.emit_json(outcome.to_json())
@@ -238,7 +260,9 @@ def backup(
 @app.command()
 @handles_errors
 def restore(
-    backup_dir: Annotated[Path, typer.Option("--backup", help="Directory from backup or mongodump --gzip.")],
+    backup_dir: Annotated[
+        Path, typer.Option("--backup", help="Directory from backup or mongodump --gzip.")
+    ],
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     target_uri: TargetUriOpt = None,
     source_uri: SourceUriOpt = None,
@@ -248,8 +272,14 @@ def restore(
 ) -> None:
     """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
     out = Output(json_mode=json_out)
-    result = api.restore(_load(plan, source_uri, target_uri), out, backup_dir,
-                         confirm=_confirmer(), yes=yes, only=collection)  # fmt: skip
+    result = api.restore(
+        _load(plan, source_uri, target_uri),
+        out,
+        backup_dir,
+        confirm=_confirmer(),
+        yes=yes,
+        only=collection,
+    )
     _print_restore(out, result, json_out)
 
 
@@ -259,15 +289,23 @@ def rollback(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     target_uri: TargetUriOpt = None,
     source_uri: SourceUriOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run", help="Run to undo (default: the latest).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run to undo (default: the latest).")
+    ] = None,
     state_dir: StateDirRunOpt = None,
     yes: YesOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Undo a run: restore what it replaced from its backup, drop what it created."""
     out = Output(json_mode=json_out)
-    result = api.rollback(_load(plan, source_uri, target_uri), out, run_id=run_id,
-                          state_dir=state_dir, confirm=_confirmer(), yes=yes)  # fmt: skip
+    result = api.rollback(
+        _load(plan, source_uri, target_uri),
+        out,
+        run_id=run_id,
+        state_dir=state_dir,
+        confirm=_confirmer(),
+        yes=yes,
+    )
     _print_restore(out, result, json_out)
 
 
@@ -275,8 +313,10 @@ def _print_restore(out: Output, result: Any, json_out: bool) -> None:
     if json_out:
         out.emit_json(result.to_json())
         return
-    out.info(f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
-             + (f"; dropped {', '.join(result.dropped)}" if result.dropped else ""))  # fmt: skip
+    out.info(
+        f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
+        + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
+    )
 
 
 # ------------------------------------------------------------------------------------ seed
@@ -336,8 +376,10 @@ def _seed_with_progress(
 
 StateDirOpt = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Where the servers keep data and state "
-                 "(default ./.mongo-promote/servers)."),  # fmt: skip
+    typer.Option(
+        "--state-dir",
+        help="Where the servers keep data and state (default ./.mongo-promote/servers).",
+    ),
 ]
 
 
@@ -423,13 +465,19 @@ def demo(
         pair = start_pair(state_dir / "servers")
         _demo_on(out, pair[0].uri, pair[1].uri, scale, seed_value, state_dir)
         _print_pair(out, pair, False)
-        out.info(f"servers left running: `mongo-promote servers stop --state-dir {state_dir / 'servers'}`")
+        out.info(
+            f"servers left running: `mongo-promote servers stop --state-dir {state_dir / 'servers'}`"
+        )
         return
-    with tempfile.TemporaryDirectory(prefix="mongo-promote-demo-") as tmp:
-        with temporary_pair(Path(tmp)) as (staging, production):
-            out.info(f"  staging    {staging.kind} {staging.uri}\n"
-                     f"  production {production.kind} {production.uri}")  # fmt: skip
-            _demo_on(out, staging.uri, production.uri, scale, seed_value, state_dir)
+    with (
+        tempfile.TemporaryDirectory(prefix="mongo-promote-demo-") as tmp,
+        temporary_pair(Path(tmp)) as (staging, production),
+    ):
+        out.info(
+            f"  staging    {staging.kind} {staging.uri}\n"
+            f"  production {production.kind} {production.uri}"
+        )
+        _demo_on(out, staging.uri, production.uri, scale, seed_value, state_dir)
     out.info("servers stopped (use --keep to leave them running)")
 
 
@@ -451,10 +499,14 @@ def _demo_on(
     out.step("demo 6", "validation of the live target against the source")
     report = api.validate(loaded, out)
     out.table(validation_table(report))
-    out.info(f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
-             f"backup {outcome.backup_dir}")  # fmt: skip
-    out.info(f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
-             "(with the servers kept: --keep)")  # fmt: skip
+    out.info(
+        f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
+        f"backup {outcome.backup_dir}"
+    )
+    out.info(
+        f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
+        "(with the servers kept: --keep)"
+    )
     if not report.passed:
         raise PromoteError("demo: validation after the run found differences")
 

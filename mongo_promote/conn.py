@@ -20,7 +20,9 @@ RAW = CodecOptions(document_class=RawBSONDocument)
 
 # userinfo of a mongodb URI: everything between the scheme and the last "@" before the host list.
 _USERINFO = re.compile(r"(mongodb(?:\+srv)?://)([^@/]*)@")
-_PASSWORD_PARAMS = re.compile(r"(?i)((?:password|authMechanismProperties|tlsCertificateKeyFilePassword)=)[^&]*")
+_PASSWORD_PARAMS = re.compile(
+    r"(?i)((?:password|authMechanismProperties|tlsCertificateKeyFilePassword)=)[^&]*"
+)
 
 
 def redact_uri(uri: str) -> str:
@@ -130,7 +132,9 @@ def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Mon
             f"{role} server {redact_uri(uri)} refused: {redact_text(str(exc), uri)}"
         ) from None
     except (InvalidURI, ConfigurationError) as exc:
-        raise UsageError(f"{role} URI {redact_uri(uri)} is invalid: {redact_text(str(exc), uri)}") from None
+        raise UsageError(
+            f"{role} URI {redact_uri(uri)} is invalid: {redact_text(str(exc), uri)}"
+        ) from None
     except PyMongoError as exc:
         client.close()
         raise ServerUnreachable(

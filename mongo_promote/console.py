@@ -16,11 +16,15 @@ _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 class Output:
     """Keeps --json output machine-clean: every human line goes to stderr when JSON is on."""
 
-    def __init__(self, *, json_mode: bool = False, verbose: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self, *, json_mode: bool = False, verbose: bool = False, quiet: bool = False
+    ) -> None:
         self.json_mode = json_mode
         self.verbose = verbose
         self.quiet = quiet
-        self.human = Console(stderr=json_mode, highlight=False, soft_wrap=True, width=_width(json_mode))
+        self.human = Console(
+            stderr=json_mode, highlight=False, soft_wrap=True, width=_width(json_mode)
+        )
         self.errors = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(True))
 
     def info(self, text: str) -> None:

@@ -114,9 +114,7 @@ def take_inventory(plan: Plan, source_db: Database[Any], target_db: Database[Any
 
     def side(db: Database[Any], uri: str, names: set[str]) -> SideInventory:
         infos = [
-            describe(
-                db, n, plan, in_source=n in source_names, in_target=n in target_names
-            )
+            describe(db, n, plan, in_source=n in source_names, in_target=n in target_names)
             for n in sorted(names)
         ]
         return SideInventory(redact_uri(uri), db.name, infos)

@@ -37,7 +37,9 @@ class Journal:
         return journal
 
     def record(self, event: str, **data: Any) -> None:
-        line = json.dumps({"event": event, "at": datetime.now(UTC).isoformat(), **data}, default=str)
+        line = json.dumps(
+            {"event": event, "at": datetime.now(UTC).isoformat(), **data}, default=str
+        )
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
@@ -96,9 +98,11 @@ class LockInfo:
     lease_expires_at: datetime
 
     def describe(self) -> str:
-        return (f"run {self.run_id} (host {self.host}, pid {self.pid}, since "
-                f"{self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, lease until "
-                f"{self.lease_expires_at:%H:%M:%S} UTC)")  # fmt: skip
+        return (
+            f"run {self.run_id} (host {self.host}, pid {self.pid}, since "
+            f"{self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, lease until "
+            f"{self.lease_expires_at:%H:%M:%S} UTC)"
+        )
 
 
 class RunLock:
@@ -115,13 +119,24 @@ class RunLock:
         doc = self.coll.find_one({"_id": self.key})
         if not doc:
             return None
-        return LockInfo(doc["run_id"], doc["host"], doc["pid"],
-                        _utc(doc["acquired_at"]), _utc(doc["lease_expires_at"]))  # fmt: skip
+        return LockInfo(
+            doc["run_id"],
+            doc["host"],
+            doc["pid"],
+            _utc(doc["acquired_at"]),
+            _utc(doc["lease_expires_at"]),
+        )
 
     def acquire(self) -> None:
         now = datetime.now(UTC)
-        doc = {"_id": self.key, "run_id": self.run_id, "host": socket.gethostname(),
-               "pid": os.getpid(), "acquired_at": now, "lease_expires_at": now + LEASE}  # fmt: skip
+        doc = {
+            "_id": self.key,
+            "run_id": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "acquired_at": now,
+            "lease_expires_at": now + LEASE,
+        }
         try:
             self.coll.insert_one(doc)
         except DuplicateKeyError:
@@ -134,10 +149,15 @@ class RunLock:
         if current is None:
             return self.acquire_again(doc)
         if current.run_id != self.run_id and current.lease_expires_at > now:
-            raise LockHeld(f"another run holds the lock on database {self.key!r}: {current.describe()}")
+            raise LockHeld(
+                f"another run holds the lock on database {self.key!r}: {current.describe()}"
+            )
         swapped = self.coll.find_one_and_update(
-            {"_id": self.key, "run_id": current.run_id,
-             "lease_expires_at": current.lease_expires_at},  # fmt: skip
+            {
+                "_id": self.key,
+                "run_id": current.run_id,
+                "lease_expires_at": current.lease_expires_at,
+            },
             {"$set": {k: v for k, v in doc.items() if k != "_id"}},
         )
         if swapped is None:
@@ -160,7 +180,7 @@ class RunLock:
                     {"_id": self.key, "run_id": self.run_id},
                     {"$set": {"lease_expires_at": datetime.now(UTC) + LEASE}},
                 )
-            except Exception:  # noqa: BLE001 - a missed renewal is retried; the lease has slack
+            except Exception:
                 continue
 
     def release(self) -> None:

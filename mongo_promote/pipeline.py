@@ -77,14 +77,25 @@ def run(loaded: LoadedPlan, options: RunOptions, out: Any) -> RunOutcome:
         source_caps, target_caps = detect_capabilities(source), detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         out.step(1, "preflight: plan valid, both servers reachable, capabilities detected")
-        out.detail(f"source {source_caps.flavour} {source_caps.version} ({source_caps.topology}); "
-                   f"target {target_caps.flavour} {target_caps.version} ({target_caps.topology})")  # fmt: skip
+        out.detail(
+            f"source {source_caps.flavour} {source_caps.version} ({source_caps.topology}); "
+            f"target {target_caps.flavour} {target_caps.version} ({target_caps.topology})"
+        )
         inventory = take_inventory(plan, source[plan.source.database], target[plan.target.database])
         actions = analyse(plan, inventory)
         run_id = options.resume or new_run_id()
-        ctx = RunContext(loaded, run_id, source, target, source_caps, target_caps, out,
-                         base_dir(loaded, options.state_dir) / "runs" / run_id,
-                         workers=options.workers, dry_run=options.dry_run)  # fmt: skip
+        ctx = RunContext(
+            loaded,
+            run_id,
+            source,
+            target,
+            source_caps,
+            target_caps,
+            out,
+            base_dir(loaded, options.state_dir) / "runs" / run_id,
+            workers=options.workers,
+            dry_run=options.dry_run,
+        )
         if options.dry_run:
             from mongo_promote.steps.dryrun import describe_dry_run
 
@@ -128,11 +139,16 @@ class Promotion:
     def _open_journal(self) -> Journal:
         ctx = self.ctx
         if not self.options.resume:
-            return Journal.create(ctx.run_dir, {
-                "run_id": ctx.run_id, "plan": str(ctx.loaded.path),
-                "fingerprint": ctx.loaded.fingerprint, "now": ctx.now.isoformat(),
-                "target_database": ctx.plan.target.database,
-            })  # fmt: skip
+            return Journal.create(
+                ctx.run_dir,
+                {
+                    "run_id": ctx.run_id,
+                    "plan": str(ctx.loaded.path),
+                    "fingerprint": ctx.loaded.fingerprint,
+                    "now": ctx.now.isoformat(),
+                    "target_database": ctx.plan.target.database,
+                },
+            )
         journal = open_journal(ctx.run_dir.parent.parent, ctx.run_id)
         header = journal.header()
         if header["fingerprint"] != ctx.loaded.fingerprint:
@@ -151,16 +167,19 @@ class Promotion:
     def _new_report(self) -> RunReport:
         ctx = self.ctx
         report = RunReport(
-            run_id=ctx.run_id, plan=str(ctx.loaded.path), plan_fingerprint=ctx.loaded.fingerprint,
+            run_id=ctx.run_id,
+            plan=str(ctx.loaded.path),
+            plan_fingerprint=ctx.loaded.fingerprint,
             source={"uri": redact_uri(ctx.plan.source.uri), "database": ctx.plan.source.database},
             target={"uri": redact_uri(ctx.plan.target.uri), "database": ctx.plan.target.database},
             resumed=bool(self.options.resume),
             capabilities={"source": ctx.source_caps.to_dict(), "target": ctx.target_caps.to_dict()},
             left_alone=[asdict(x) for x in self.actions.left_alone],
-        )  # fmt: skip
+        )
         for a in self.actions.collections:
-            report.collection(a.name).update(action=a.action, source_count=a.source_count,
-                                             target_count_before=a.target_count)  # fmt: skip
+            report.collection(a.name).update(
+                action=a.action, source_count=a.source_count, target_count_before=a.target_count
+            )
         return report
 
     # ------------------------------------------------------------------ the run
@@ -168,15 +187,25 @@ class Promotion:
     def execute(self) -> RunOutcome:
         try:
             with _sigint_as_cancel(self.ctx):
-                self._before_cutover()
+                if self.journal.has("cutover"):
+                    # Resuming an interrupted cutover: the remaining shadows were validated before
+                    # it began, and live collections already swapped would look like drift.
+                    self.ctx.out.info("cutover had started: finishing it")
+                else:
+                    self._before_cutover()
         except (PromoteError, Exception, KeyboardInterrupt) as exc:
             self._abort(exc)
             raise _as_promote_error(exc, self.ctx) from exc
         with _sigint_deferred(self.ctx):
             self._cutover()
         self._after_cutover()
-        return RunOutcome(self.ctx.run_id, self.report.status, self.report.backup.get("dir"),
-                          str(self.ctx.run_dir / "report.json"), True)  # fmt: skip
+        return RunOutcome(
+            self.ctx.run_id,
+            self.report.status,
+            self.report.backup.get("dir"),
+            str(self.ctx.run_dir / "report.json"),
+            True,
+        )
 
     def _before_cutover(self) -> None:
         from mongo_promote.steps.validate import validate_shadows
@@ -197,16 +226,21 @@ class Promotion:
 
     def _abort(self, exc: BaseException) -> None:
         names = [a.name for a in self.actions.collections]
-        kept = self.options.keep_shadows or isinstance(exc, Interrupted | KeyboardInterrupt)
-        if not kept:
+        if not self.options.keep_shadows:
             dropped = cutover_step.drop_shadows(self.ctx, names)
             self.ctx.out.info(f"dropped {len(dropped)} shadow collection(s); production untouched")
             self.journal.record("shadows_dropped")
         else:
-            self.ctx.out.info(f"shadows kept; `mongo-promote run --resume {self.ctx.run_id}` continues")
-        self.report.status = "interrupted" if isinstance(exc, Interrupted | KeyboardInterrupt) else "failed"
-        self.report.error = redact_text(str(exc) or type(exc).__name__,
-                                        self.ctx.plan.source.uri, self.ctx.plan.target.uri)  # fmt: skip
+            self.ctx.out.info(
+                f"shadows kept (--keep-shadows); `mongo-promote run --resume "
+                f"{self.ctx.run_id}` continues from them"
+            )
+        self.report.status = (
+            "interrupted" if isinstance(exc, Interrupted | KeyboardInterrupt) else "failed"
+        )
+        self.report.error = redact_text(
+            str(exc) or type(exc).__name__, self.ctx.plan.source.uri, self.ctx.plan.target.uri
+        )
         self.journal.record("run_failed", error=self.report.error)
         self._save()
 
@@ -223,9 +257,14 @@ class Promotion:
             return
         out_dir = self._backup_dir()
         ctx.out.step(2, f"backup the target ({len(self.actions.backup)} collections) to {out_dir}")
-        result = backup_collections(ctx, self.actions.backup, out_dir,
-                                    replaced=self.actions.replaced, created=self.actions.created,
-                                    expected_bytes=self.actions.backup_bytes)  # fmt: skip
+        result = backup_collections(
+            ctx,
+            self.actions.backup,
+            out_dir,
+            replaced=self.actions.replaced,
+            created=self.actions.created,
+            expected_bytes=self.actions.backup_bytes,
+        )
         self.report.backup = result.to_json()
         self.backed_up = self.report.backup["content_hashes"]
         self.journal.record("backup_done", backup=self.report.backup)
@@ -233,8 +272,11 @@ class Promotion:
 
     def _backup_dir(self) -> Path:
         configured = Path(self.ctx.plan.backup.dir).expanduser()
-        root = configured if configured.is_absolute() else base_dir(
-            self.ctx.loaded, self.options.state_dir) / configured  # fmt: skip
+        root = (
+            configured
+            if configured.is_absolute()
+            else base_dir(self.ctx.loaded, self.options.state_dir) / configured
+        )
         return root / self.ctx.run_id
 
     def _copy(self) -> None:
@@ -243,18 +285,28 @@ class Promotion:
         ctx = self.ctx
         finished = self._finished_copies()
         todo = [a for a in self.actions.collections if a.name not in finished]
-        ctx.out.step(3, f"copy {len(todo)} collection(s) into shadows, transforming on the way"
-                        f"{f' ({len(finished)} already copied)' if finished else ''}")  # fmt: skip
+        ctx.out.step(
+            3,
+            f"copy {len(todo)} collection(s) into shadows, transforming on the way"
+            f"{f' ({len(finished)} already copied)' if finished else ''}",
+        )
 
         def on_done(result: Any) -> None:
             self.copy_hashes[result.name] = result.content_hash
-            self.journal.record("copied", collection=result.name, count=result.count,
-                                bytes=result.bytes, content_hash=result.content_hash,
-                                transforms=result.transforms)  # fmt: skip
+            self.journal.record(
+                "copied",
+                collection=result.name,
+                count=result.count,
+                bytes=result.bytes,
+                content_hash=result.content_hash,
+                transforms=result.transforms,
+            )
             self.report.transforms.extend(result.transforms)
             self.report.collection(result.name).update(
-                bytes=result.bytes, copy_seconds=round(result.seconds, 3),
-                docs_per_second=round(result.count / result.seconds) if result.seconds else None)  # fmt: skip
+                bytes=result.bytes,
+                copy_seconds=round(result.seconds, 3),
+                docs_per_second=round(result.count / result.seconds) if result.seconds else None,
+            )
 
         copy_all(ctx, todo, on_done=on_done)
         self._save()
@@ -287,8 +339,11 @@ class Promotion:
         ctx = self.ctx
         ctx.out.step(6, "drift guard: production unchanged since its backup?")
         drifted = check_drift(ctx, self.backed_up, self.actions.replaced)
-        self.report.drift = {"checked": self.actions.replaced, "changed": [asdict(d) for d in drifted],
-                             "overridden": bool(drifted and self.options.allow_target_drift)}  # fmt: skip
+        self.report.drift = {
+            "checked": self.actions.replaced,
+            "changed": [asdict(d) for d in drifted],
+            "overridden": bool(drifted and self.options.allow_target_drift),
+        }
         if drifted and not self.options.allow_target_drift:
             names = ", ".join(d.collection for d in drifted)
             raise OperationFailed(
@@ -313,7 +368,9 @@ class Promotion:
         ctx = self.ctx
         aside = cutover_step.drop_asides(ctx, [a.name for a in self.actions.collections])
         if aside:
-            ctx.out.detail(f"dropped the old live copies: {', '.join(aside)} (they are in the backup)")
+            ctx.out.detail(
+                f"dropped the old live copies: {', '.join(aside)} (they are in the backup)"
+            )
         self._hooks()
         self._post_checks()
         self.report.status = "succeeded" if self.report.post_checks.get("passed") else "failed"
@@ -342,8 +399,10 @@ class Promotion:
     def _post_checks(self) -> None:
         """The live collections now hold what the shadows held."""
         db = self.ctx.target_db
-        expected = {a.name: self.report.validation.get("counts", {}).get(a.name)
-                    for a in self.actions.collections}  # fmt: skip
+        expected = {
+            a.name: self.report.validation.get("counts", {}).get(a.name)
+            for a in self.actions.collections
+        }
         problems = []
         for name, count in expected.items():
             live = db[name].count_documents({})
@@ -374,7 +433,9 @@ def _as_promote_error(exc: BaseException, ctx: RunContext) -> PromoteError:
     if isinstance(exc, KeyboardInterrupt):
         return Interrupted(f"interrupted; production untouched. `--resume {ctx.run_id}` continues")
     if isinstance(exc, Interrupted):
-        return Interrupted(f"{exc.message}; production untouched. `--resume {ctx.run_id}` continues")
+        return Interrupted(
+            f"{exc.message}; production untouched. `--resume {ctx.run_id}` continues"
+        )
     if isinstance(exc, PromoteError):
         return exc
     text = redact_text(f"{type(exc).__name__}: {exc}", ctx.plan.source.uri, ctx.plan.target.uri)

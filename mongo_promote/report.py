@@ -63,9 +63,20 @@ def load_report(run_dir: Path) -> dict[str, Any]:
 
 def summary_table(report: RunReport) -> Table:
     table = Table(title=f"run {report.run_id}: {report.status}")
-    for column in ("collection", "action", "source", "target before", "target after", "bytes",
-                   "copy s", "docs/s", "check"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("collection", "action", "check") else "right")
+    for column in (
+        "collection",
+        "action",
+        "source",
+        "target before",
+        "target after",
+        "bytes",
+        "copy s",
+        "docs/s",
+        "check",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("collection", "action", "check") else "right"
+        )
     for name, c in sorted(report.collections.items()):
         table.add_row(
             name,
@@ -98,13 +109,19 @@ def render_markdown(report: RunReport) -> str:
         f"- started {report.started_at}, finished {report.finished_at or '-'}",
     ]
     if report.backup:
-        lines.append(f"- backup: `{report.backup.get('dir')}` ({human_bytes(report.backup.get('bytes', 0))}, "
-                     f"verified: {report.backup.get('verified')})")  # fmt: skip
+        lines.append(
+            f"- backup: `{report.backup.get('dir')}` ({human_bytes(report.backup.get('bytes', 0))}, "
+            f"verified: {report.backup.get('verified')})"
+        )
     if report.error:
         lines += ["", f"**error:** {report.error}"]
-    lines += ["", "## Collections", "",
-              "| collection | action | source | target before | target after | bytes | copy s | check |",
-              "|---|---|--:|--:|--:|--:|--:|---|"]  # fmt: skip
+    lines += [
+        "",
+        "## Collections",
+        "",
+        "| collection | action | source | target before | target after | bytes | copy s | check |",
+        "|---|---|--:|--:|--:|--:|--:|---|",
+    ]
     for name, c in sorted(report.collections.items()):
         lines.append(
             f"| {name} | {c.get('action', '')} | {_num(c.get('source_count'))} | "
@@ -116,8 +133,10 @@ def render_markdown(report: RunReport) -> str:
     lines += _section("Drift guard", report.drift)
     lines += _section("Cutover", report.cutover)
     lines += _section("Hooks", report.hooks)
-    lines += _section("Capabilities and fallbacks",
-                      {"capabilities": report.capabilities, "fallbacks": report.fallbacks})  # fmt: skip
+    lines += _section(
+        "Capabilities and fallbacks",
+        {"capabilities": report.capabilities, "fallbacks": report.fallbacks},
+    )
     lines += _section("Left alone", report.left_alone)
     return "\n".join(lines) + "\n"
 

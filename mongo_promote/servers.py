@@ -88,11 +88,26 @@ def free_port() -> int:
 
 def _command(kind: str, binary: Path, port: int, data_dir: Path) -> list[str]:
     if kind == "mongod":
-        return [str(binary), "--dbpath", str(data_dir), "--port", str(port),
-                "--bind_ip", "127.0.0.1", "--quiet"]  # fmt: skip
-    return [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data_dir}/",
-            f"--listen-addr=127.0.0.1:{port}", f"--state-dir={data_dir}",
-            "--telemetry=disable", "--debug-addr=-", "--log-level=error"]  # fmt: skip
+        return [
+            str(binary),
+            "--dbpath",
+            str(data_dir),
+            "--port",
+            str(port),
+            "--bind_ip",
+            "127.0.0.1",
+            "--quiet",
+        ]
+    return [
+        str(binary),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data_dir}/",
+        f"--listen-addr=127.0.0.1:{port}",
+        f"--state-dir={data_dir}",
+        "--telemetry=disable",
+        "--debug-addr=-",
+        "--log-level=error",
+    ]
 
 
 def start_server(role: str, data_dir: Path, *, attempts: int = 3) -> LocalServer:
@@ -106,9 +121,11 @@ def start_server(role: str, data_dir: Path, *, attempts: int = 3) -> LocalServer
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
                 _command(kind, binary, port, data_dir),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         server = LocalServer(role, kind, port, str(data_dir), proc.pid, str(log_path))
         if _wait_ready(server, proc):
             return server
@@ -173,7 +190,9 @@ def stop_server(server: LocalServer, *, remove_data: bool = True) -> None:
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("MONGO_PROMOTE_SERVERS_DIR", Path.cwd() / ".mongo-promote" / "servers"))
+    return Path(
+        os.environ.get("MONGO_PROMOTE_SERVERS_DIR", Path.cwd() / ".mongo-promote" / "servers")
+    )
 
 
 def _state_file(state_dir: Path) -> Path:
@@ -203,7 +222,9 @@ def start_pair(state_dir: Path) -> list[LocalServer]:
             stop_server(server)
         raise
     state_dir.mkdir(parents=True, exist_ok=True)
-    _state_file(state_dir).write_text(json.dumps({"servers": [asdict(s) for s in servers]}, indent=2))
+    _state_file(state_dir).write_text(
+        json.dumps({"servers": [asdict(s) for s in servers]}, indent=2)
+    )
     return servers
 
 

@@ -71,19 +71,30 @@ class Actions:
 def analyse(plan: Plan, inventory: Inventory) -> Actions:
     """Every source collection the plan copies becomes an action; everything else is left alone."""
     source, target = inventory.source.by_name(), inventory.target.by_name()
-    actions = [_action(plan, s, target.get(name)) for name, s in source.items() if plan.copies(name)]
+    actions = [
+        _action(plan, s, target.get(name)) for name, s in source.items() if plan.copies(name)
+    ]
     acted = {a.name for a in actions}
-    left = [_left_alone(plan, name, name in source, name in target)
-            for name in sorted(set(source) | set(target)) if name not in acted]  # fmt: skip
+    left = [
+        _left_alone(plan, name, name in source, name in target)
+        for name in sorted(set(source) | set(target))
+        if name not in acted
+    ]
     backup = sorted(target)
     return Actions(actions, left, backup, sum(t.size for t in target.values()))
 
 
 def _action(plan: Plan, src: CollectionInfo, tgt: CollectionInfo | None) -> CollectionAction:
-    transforms = [f"embed {e.source} as {e.as_field}.<{'|'.join(e.key.source)}>"
-                  for e in plan.embeds if e.into == src.name]  # fmt: skip
-    transforms += [f"rewrite {r.find!r} -> {r.replace!r} in {', '.join(r.fields)}"
-                   for r in plan.rewrites if r.collection == src.name]  # fmt: skip
+    transforms = [
+        f"embed {e.source} as {e.as_field}.<{'|'.join(e.key.source)}>"
+        for e in plan.embeds
+        if e.into == src.name
+    ]
+    transforms += [
+        f"rewrite {r.find!r} -> {r.replace!r} in {', '.join(r.fields)}"
+        for r in plan.rewrites
+        if r.collection == src.name
+    ]
     return CollectionAction(
         name=src.name,
         action="replace" if tgt else "create",

@@ -48,25 +48,34 @@ def backup_collections(
     started = time.monotonic()
     _check_free_space(out_dir, expected_bytes)
     database = ctx.plan.target.database
-    with DumpWriter(out_dir, gzip=ctx.plan.backup.gzip, run_id=ctx.run_id,
-                    server_version=ctx.target_caps.version) as writer:  # fmt: skip
-        with ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool:
-            list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
-    record = {"run_id": ctx.run_id, "database": database,
-              "replaced": sorted(replaced), "created": sorted(created)}  # fmt: skip
+    with DumpWriter(
+        out_dir,
+        gzip=ctx.plan.backup.gzip,
+        run_id=ctx.run_id,
+        server_version=ctx.target_caps.version,
+    ) as writer, ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool:
+        list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
+    replaced, created = sorted(replaced), sorted(created)
+    record = {"run_id": ctx.run_id, "database": database, "replaced": replaced, "created": created}
     (out_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
-    ctx.out.info(f"  backup verified: {len(entries)} collections, "
-                 f"{sum(e.count for e in entries):,} documents, {human_bytes(size)}")  # fmt: skip
+    ctx.out.info(
+        f"  backup verified: {len(entries)} collections, "
+        f"{sum(e.count for e in entries):,} documents, {human_bytes(size)}"
+    )
     return BackupResult(
-        dir=str(out_dir), collections=[e.name for e in entries],
-        documents=sum(e.count for e in entries), bytes=size,
-        seconds=round(time.monotonic() - started, 3), verified=True,
+        dir=str(out_dir),
+        collections=[e.name for e in entries],
+        documents=sum(e.count for e in entries),
+        bytes=size,
+        seconds=round(time.monotonic() - started, 3),
+        verified=True,
         content_hashes={e.name: e.content_hash for e in entries},
-        replaced=record["replaced"], created=record["created"],
-    )  # fmt: skip
+        replaced=replaced,
+        created=created,
+    )
 
 
 def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
@@ -77,11 +86,13 @@ def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> 
         return  # dropped since the inventory: nothing to back up
     raw = ctx.target_db[name]
     writer.write_collection(
-        database, name, _raw_documents(ctx, raw.find({}, batch_size=1000)),
+        database,
+        name,
+        _raw_documents(ctx, raw.find({}, batch_size=1000)),
         options=dict(info.get("options", {})),
         indexes=[dict(ix) for ix in plain[name].list_indexes()],
         uuid=info.get("info", {}).get("uuid"),
-    )  # fmt: skip
+    )
 
 
 def _raw_documents(ctx: RunContext, cursor: Any) -> Iterator[bytes]:

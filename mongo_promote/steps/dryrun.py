@@ -17,18 +17,26 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
 
     plan = ctx.plan
     out = ctx.out
-    out.step(2, f"backup (would write): {len(actions.backup)} target collection(s), "
-                f"about {human_bytes(actions.backup_bytes)} before compression")  # fmt: skip
+    out.step(
+        2,
+        f"backup (would write): {len(actions.backup)} target collection(s), "
+        f"about {human_bytes(actions.backup_bytes)} before compression",
+    )
     out.step(3, "copy into shadows, then cutover (would do):")
     out.table(_actions_table(actions))
     transforms = _transform_expectations(ctx)
     out.step(4, "transforms (expected effect):")
     for t in transforms:
         out.info("  " + _describe_transform(t))
-    indexes = {a.name: [ix["name"] for ix in a.source_indexes if ix["name"] != "_id_"]
-               + a.declared_indexes for a in actions.collections}  # fmt: skip
-    out.step(5, f"indexes to build: {sum(len(v) for v in indexes.values())} on "
-                f"{sum(1 for v in indexes.values() if v)} collection(s)")  # fmt: skip
+    indexes = {
+        a.name: [ix["name"] for ix in a.source_indexes if ix["name"] != "_id_"] + a.declared_indexes
+        for a in actions.collections
+    }
+    out.step(
+        5,
+        f"indexes to build: {sum(len(v) for v in indexes.values())} on "
+        f"{sum(1 for v in indexes.values() if v)} collection(s)",
+    )
     for name, names in indexes.items():
         if names:
             out.detail(f"  {name}: {', '.join(names)}")
@@ -39,32 +47,54 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
     for item in actions.left_alone:
         out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
     out.info("[bold]dry-run: nothing was written[/]")
-    summary = {**actions.to_json(), "transforms": transforms, "indexes": indexes, "lock_held_by": lock,
-               "documents_to_copy": sum(a.source_count for a in actions.collections),
-               "bytes_to_copy": sum(a.source_size for a in actions.collections)}  # fmt: skip
+    summary = {
+        **actions.to_json(),
+        "transforms": transforms,
+        "indexes": indexes,
+        "lock_held_by": lock,
+        "documents_to_copy": sum(a.source_count for a in actions.collections),
+        "bytes_to_copy": sum(a.source_size for a in actions.collections),
+    }
     return RunOutcome(None, "dry-run", None, None, None, dry_run=summary)
 
 
 def _describe_transform(t: dict[str, Any]) -> str:
     if "embed" in t:
-        return (f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
-                f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
-                f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
-                f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
-                f"without a key")  # fmt: skip
-    return (f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
-            f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}")  # fmt: skip
+        return (
+            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
+            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
+            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
+            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
+            f"without a key"
+        )
+    return (
+        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
+        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
+    )
 
 
 def _actions_table(actions: Actions) -> Table:
     table = Table()
-    for column in ("collection", "action", "source docs", "source size", "target docs now",
-                   "transforms", "declared indexes"):  # fmt: skip
+    for column in (
+        "collection",
+        "action",
+        "source docs",
+        "source size",
+        "target docs now",
+        "transforms",
+        "declared indexes",
+    ):
         table.add_column(column)
     for a in actions.collections:
-        table.add_row(a.name, a.action, f"{a.source_count:,}", human_bytes(a.source_size),
-                      "-" if a.target_count is None else f"{a.target_count:,}",
-                      "; ".join(a.transforms), ", ".join(a.declared_indexes))  # fmt: skip
+        table.add_row(
+            a.name,
+            a.action,
+            f"{a.source_count:,}",
+            human_bytes(a.source_size),
+            "-" if a.target_count is None else f"{a.target_count:,}",
+            "; ".join(a.transforms),
+            ", ".join(a.declared_indexes),
+        )
     for item in actions.left_alone:
         table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
     return table
@@ -79,6 +109,11 @@ def _transform_expectations(ctx: RunContext) -> list[dict[str, Any]]:
     for embed in ctx.plan.embeds:
         found.append({"embed": embed.source, "into": embed.into, **plan_embed(plain, embed)})
     for rewrite in ctx.plan.rewrites:
-        found.append({"rewrite": rewrite.collection, "find": rewrite.find,
-                      **plan_rewrite(plain[rewrite.collection], rewrite)})  # fmt: skip
+        found.append(
+            {
+                "rewrite": rewrite.collection,
+                "find": rewrite.find,
+                **plan_rewrite(plain[rewrite.collection], rewrite),
+            }
+        )
     return found

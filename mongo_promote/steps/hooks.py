@@ -24,9 +24,14 @@ def run_hook(command: str, timeout_s: float, *, max_output: int = 20_000) -> Hoo
     started = time.monotonic()
     try:
         done = subprocess.run(
-            command, shell=True, capture_output=True, text=True, timeout=timeout_s,
-            stdin=subprocess.DEVNULL, check=False,
-        )  # fmt: skip
+            command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         code: int | None = done.returncode
         output = (done.stdout or "") + (done.stderr or "")
     except subprocess.TimeoutExpired as exc:

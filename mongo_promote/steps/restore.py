@@ -43,7 +43,11 @@ class RestoreResult:
 
 
 def restore_dump(
-    ctx: RunContext, backup_dir: Path, *, only: list[str] | None = None, drop: list[str] | None = None
+    ctx: RunContext,
+    backup_dir: Path,
+    *,
+    only: list[str] | None = None,
+    drop: list[str] | None = None,
 ) -> RestoreResult:
     """Production keeps serving its current data until every collection is loaded and checked."""
     started = time.monotonic()
@@ -63,8 +67,16 @@ def restore_dump(
     results = [asdict(cutover.install(ctx, name)) for name in loaded]
     cutover.drop_asides(ctx, loaded)
     dropped = [n for n in (drop or []) if _drop(ctx, n)]
-    return RestoreResult(str(backup_dir), database, loaded, documents, manifest is not None,
-                         dropped, results, round(time.monotonic() - started, 3))  # fmt: skip
+    return RestoreResult(
+        str(backup_dir),
+        database,
+        loaded,
+        documents,
+        manifest is not None,
+        dropped,
+        results,
+        round(time.monotonic() - started, 3),
+    )
 
 
 def _verified_manifest(ctx: RunContext, backup_dir: Path) -> Manifest | None:
@@ -73,10 +85,14 @@ def _verified_manifest(ctx: RunContext, backup_dir: Path) -> Manifest | None:
     try:
         manifest = verify_dump(backup_dir)
     except ManifestMissing:
-        ctx.out.warn(f"{backup_dir} has no manifest.json (a mongodump directory?): files cannot be "
-                     "verified in advance; each collection's count is checked after loading")  # fmt: skip
+        ctx.out.warn(
+            f"{backup_dir} has no manifest.json (a mongodump directory?): files cannot be "
+            "verified in advance; each collection's count is checked after loading"
+        )
         return None
-    ctx.out.info(f"  backup verified: {len(manifest.collections)} collection(s), every file's sha256")
+    ctx.out.info(
+        f"  backup verified: {len(manifest.collections)} collection(s), every file's sha256"
+    )
     return manifest
 
 
@@ -92,9 +108,16 @@ def _dump_database(found: list[DumpCollection], wanted: str, backup_dir: Path) -
 def _load(ctx: RunContext, dumped: DumpCollection, manifest: Manifest | None) -> int:
     ctx.check_cancelled()
     meta = dumped.metadata()
-    action = CollectionAction(dumped.name, "replace", 0, 0, None, None,
-                              source_indexes=list(meta["indexes"]),
-                              source_options=dict(meta["options"]))  # fmt: skip
+    action = CollectionAction(
+        dumped.name,
+        "replace",
+        0,
+        0,
+        None,
+        None,
+        source_indexes=list(meta["indexes"]),
+        source_options=dict(meta["options"]),
+    )
     shadow = ctx.target_db[create_shadow(ctx, action)]
     hasher = ContentHash()
     batch: list[RawBSONDocument] = []
@@ -119,8 +142,9 @@ def _check_loaded(
     dumped: DumpCollection, manifest: Manifest | None, hasher: ContentHash, in_shadow: int
 ) -> None:
     if in_shadow != hasher.count:
-        raise OperationFailed(f"restore of {dumped.name}: read {hasher.count} documents, "
-                              f"the shadow holds {in_shadow}")  # fmt: skip
+        raise OperationFailed(
+            f"restore of {dumped.name}: read {hasher.count} documents, the shadow holds {in_shadow}"
+        )
     entry = manifest.collection(dumped.database, dumped.name) if manifest else None
     if entry and entry.content_hash != hasher.hexdigest():
         raise OperationFailed(f"restore of {dumped.name}: content differs from the manifest")

@@ -59,8 +59,11 @@ class ValidationReport:
         return result
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "counts": self.counts,
-                "checks": [_jsonable(asdict(c)) for c in self.checks]}  # fmt: skip
+        return {
+            "passed": self.passed,
+            "counts": self.counts,
+            "checks": [_jsonable(asdict(c)) for c in self.checks],
+        }
 
 
 def validate_shadows(
@@ -125,11 +128,17 @@ def _transformed_checks(
     embeds = [e for e in plan.embeds if e.into == action.name]
     rewrites = [r for r in plan.rewrites if r.collection == action.name]
     comparison = _compare_transformed(ctx, action, target, embeds, rewrites)
-    checks = [Check("content", action.name, not comparison.mismatches,
-                    f"{comparison.compared} documents compared with transform(source), "
-                    f"{comparison.pairs} embedded pairs verified, {len(comparison.mismatches)} differ"
-                    + (f", {comparison.missing} missing in target" if comparison.missing else ""),
-                    comparison.mismatches[:SAMPLES])]  # fmt: skip
+    checks = [
+        Check(
+            "content",
+            action.name,
+            not comparison.mismatches,
+            f"{comparison.compared} documents compared with transform(source), "
+            f"{comparison.pairs} embedded pairs verified, {len(comparison.mismatches)} differ"
+            + (f", {comparison.missing} missing in target" if comparison.missing else ""),
+            comparison.mismatches[:SAMPLES],
+        )
+    ]
     for rewrite in rewrites:
         checks.append(_rewrite_check(action.name, target, rewrite))
     return checks
@@ -144,9 +153,12 @@ class _Comparison:
 
 
 def _compare_transformed(
-    ctx: RunContext, action: CollectionAction, target: Collection[Any],
-    embeds: list[EmbedSpec], rewrites: list[RewriteSpec],
-) -> _Comparison:  # fmt: skip
+    ctx: RunContext,
+    action: CollectionAction,
+    target: Collection[Any],
+    embeds: list[EmbedSpec],
+    rewrites: list[RewriteSpec],
+) -> _Comparison:
     source_db = ctx.source_client[ctx.plan.source.database]
     match_field = embeds[0].match.into if embeds else "_id"
     streams = [_FoldedStream(source_db, e, ctx) for e in embeds]
@@ -229,8 +241,13 @@ class _FoldedStream:
 
 def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Check:
     if spec.find in spec.replace:
-        return Check("rewrite", name, True, f"skipped: {spec.replace!r} contains {spec.find!r}",
-                     severity="warning")  # fmt: skip
+        return Check(
+            "rewrite",
+            name,
+            True,
+            f"skipped: {spec.replace!r} contains {spec.find!r}",
+            severity="warning",
+        )
     left: list[Any] = []
     total = 0
     for doc in target.with_options(codec_options=CODEC).find({}, batch_size=BATCH):
@@ -239,8 +256,13 @@ def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Che
             total += 1
             if len(left) < SAMPLES:
                 left.append({"_id": doc["_id"], "paths": paths})
-    return Check("rewrite", name, total == 0,
-                 f"{total} documents still contain {spec.find!r} in {', '.join(spec.fields)}", left)  # fmt: skip
+    return Check(
+        "rewrite",
+        name,
+        total == 0,
+        f"{total} documents still contain {spec.find!r} in {', '.join(spec.fields)}",
+        left,
+    )
 
 
 def _difference(expected: dict[str, Any], actual: dict[str, Any]) -> str:
@@ -268,9 +290,14 @@ def _index_check(action: CollectionAction, target: Collection[Any]) -> Check:
     expected = [ix["name"] for ix in action.source_indexes] + action.declared_indexes
     present = {ix["name"] for ix in target.list_indexes()}
     missing = [n for n in expected if n not in present]
-    return Check("indexes", action.name, not missing,
-                 f"{len(expected) - len(missing)}/{len(expected)} present"
-                 + (f"; missing: {', '.join(missing)}" if missing else ""), missing)  # fmt: skip
+    return Check(
+        "indexes",
+        action.name,
+        not missing,
+        f"{len(expected) - len(missing)}/{len(expected)} present"
+        + (f"; missing: {', '.join(missing)}" if missing else ""),
+        missing,
+    )
 
 
 def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]) -> Check:
@@ -279,23 +306,32 @@ def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]
     to_coll, to_field = ref.to.split(".", 1)
     referencing = ctx.target_db.get_collection(names.get(from_coll, from_coll), codec_options=CODEC)
     referenced = ctx.target_db.get_collection(names.get(to_coll, to_coll), codec_options=CODEC)
-    dangling, samples, checked = 0, [], 0
+    dangling, checked = 0, 0
+    samples: list[Any] = []
     cursor = referencing.find(
         {from_field: {"$exists": True, "$ne": None}}, {from_field: 1}, batch_size=BATCH
     )
     for batch in _batches(cursor):
         values = {bson_key(v): v for d in batch if (v := _dig(d, from_field)) is not None}
         checked += len(values)
-        found = {bson_key(_dig(d, to_field)) for d in referenced.find(
-            {to_field: {"$in": list(values.values())}}, {to_field: 1})}  # fmt: skip
+        found = {
+            bson_key(_dig(d, to_field))
+            for d in referenced.find({to_field: {"$in": list(values.values())}}, {to_field: 1})
+        }
         for key, value in values.items():
             if key not in found:
                 dangling += 1
                 if len(samples) < SAMPLES:
                     samples.append(value)
     severity = "error" if ref.on_dangling == "fail" else "warning"
-    return Check("references", f"{ref.source} -> {ref.to}", dangling == 0,
-                 f"{dangling} dangling of {checked} references checked", samples, severity)  # fmt: skip
+    return Check(
+        "references",
+        f"{ref.source} -> {ref.to}",
+        dangling == 0,
+        f"{dangling} dangling of {checked} references checked",
+        samples,
+        severity,
+    )
 
 
 def _dig(doc: Mapping[str, Any], path: str) -> Any:

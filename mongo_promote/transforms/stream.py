@@ -110,11 +110,23 @@ class StreamTransformer:
                     f"{fold.spec.into} (on_orphan: fail)",
                     fold.stats,
                 )
-            stats.append({"embed": fold.spec.source, "into": self.collection,
-                          "as": fold.spec.as_field, **fold.stats.to_dict()})  # fmt: skip
+            stats.append(
+                {
+                    "embed": fold.spec.source,
+                    "into": self.collection,
+                    "as": fold.spec.as_field,
+                    **fold.stats.to_dict(),
+                }
+            )
         for spec, rstats in self.rewrites:
-            stats.append({"rewrite": self.collection, "find": spec.find, "replace": spec.replace,
-                          **rstats.to_dict()})  # fmt: skip
+            stats.append(
+                {
+                    "rewrite": self.collection,
+                    "find": spec.find,
+                    "replace": spec.replace,
+                    **rstats.to_dict(),
+                }
+            )
         return stats
 
 
@@ -138,8 +150,10 @@ def _fold_into(doc: dict[str, Any], fold: _Fold, parent: Any, values: dict[str, 
         current.update(values)
     else:
         fold.stats.non_map_parents += 1
-        fold.stats.sample(fold.stats.non_map_samples,
-                          {"parent": parent, "type": type(current).__name__, "keys": sorted(values)})  # fmt: skip
+        fold.stats.sample(
+            fold.stats.non_map_samples,
+            {"parent": parent, "type": type(current).__name__, "keys": sorted(values)},
+        )
         return
     fold.stats.folded += len(values)
     fold.stats.parents_updated += 1

@@ -52,7 +52,9 @@ def test_inspect_json_equals_the_generators_manifest(seeded: tuple[Any, dict[str
     assert source["MessageTranslation"]["class"] == "embed_source"
     assert source["Message"]["class"] == "copy"
     assert target["MessageAttachment_backup_urls"]["class"] == "excluded"
-    assert {target[n]["class"] for n in LEGACY_COLLECTIONS if n != "MessageAttachment_backup_urls"} == {"legacy"}
+    assert {
+        target[n]["class"] for n in LEGACY_COLLECTIONS if n != "MessageAttachment_backup_urls"
+    } == {"legacy"}
     for name in NEW_IN_SOURCE:
         assert source[name]["in_source"] and not source[name]["in_target"]
     assert target["call_sessions"]["in_target"] and not target["call_sessions"]["in_source"]
@@ -91,8 +93,11 @@ def test_unreachable_server_exits_3_quickly_and_hides_the_password(dbs: Any) -> 
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "mongo_promote", "inspect", "--plan", "meeshy"],
-        capture_output=True, text=True, env=_env(env), timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=_env(env),
+        timeout=60,
+    )
     assert time.monotonic() - started < 10
     assert proc.returncode == 3, proc.stderr
     assert "s3cretPW" not in proc.stdout + proc.stderr
@@ -104,7 +109,9 @@ def test_password_never_printed_on_success(seeded: tuple[Any, dict[str, Any]]) -
     dbs, _ = seeded
     # FerretDB without auth accepts (ignores) credentials only for PLAIN; use an option instead.
     uri = dbs.servers.target_uri.rstrip("/") + "/?appname=x&tlsCertificateKeyFilePassword=s3cretPW"
-    result = invoke("inspect", "--plan", "meeshy", "--json", "--target-uri", uri, env=meeshy_env(dbs))
+    result = invoke(
+        "inspect", "--plan", "meeshy", "--json", "--target-uri", uri, env=meeshy_env(dbs)
+    )
     assert "s3cretPW" not in result.output
     if result.exit_code == 0:
         assert "tlsCertificateKeyFilePassword=***" in json.loads(result.stdout)["target"]["uri"]
@@ -112,7 +119,9 @@ def test_password_never_printed_on_success(seeded: tuple[Any, dict[str, Any]]) -
 
 def test_invalid_plan_exits_2_before_connecting(tmp_path: Path) -> None:
     plan = tmp_path / "promote.yaml"
-    plan.write_text("version: 1\nsource: {uri: 'mongodb://a:1', database: x}\ntarget: {uri: '${NOPE}', database: x}\n")
+    plan.write_text(
+        "version: 1\nsource: {uri: 'mongodb://a:1', database: x}\ntarget: {uri: '${NOPE}', database: x}\n"
+    )
     result = invoke("inspect", "--plan", str(plan))
     assert result.exit_code == 2
     assert "promote.yaml:3" in result.output and "NOPE" in result.output
@@ -121,9 +130,20 @@ def test_invalid_plan_exits_2_before_connecting(tmp_path: Path) -> None:
 def test_seed_command_and_its_manifest(dbs: Any, tmp_path: Path) -> None:
     manifest_path = tmp_path / "manifest.json"
     result = invoke(
-        "seed", "--source-uri", dbs.servers.source_uri, "--target-uri", dbs.servers.target_uri,
-        "--database", dbs.name, "--scale", "0.1", "--seed", "3", "--manifest", str(manifest_path),
-    )  # fmt: skip
+        "seed",
+        "--source-uri",
+        dbs.servers.source_uri,
+        "--target-uri",
+        dbs.servers.target_uri,
+        "--database",
+        dbs.name,
+        "--scale",
+        "0.1",
+        "--seed",
+        "3",
+        "--manifest",
+        str(manifest_path),
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads(manifest_path.read_text())
     counts = {n: dbs.source[n].count_documents({}) for n in dbs.source.list_collection_names()}
@@ -151,8 +171,9 @@ def test_servers_start_status_stop(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mongo_promote", *args],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "mongo_promote", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:

@@ -55,13 +55,17 @@ def test_bundled_meeshy_plan_loads_with_uris_from_the_environment() -> None:
     assert [i.name for i in plan.indexes["Message"]] == ["idx_message_conv_notdeleted_created"]
 
 
-SEED_COLLECTIONS = """AdminAuditLog AffiliateRelation AffiliateToken AnonymousParticipant Community
-CommunityMember Conversation ConversationMember ConversationPreference ConversationReadCursor
-ConversationShareLink FriendRequest Mention Message MessageAttachment MessageReadStatus MessageStatus
-Notification Reaction TrackingLink TrackingLinkClick TypingIndicator User UserConversationCategory
-UserConversationPreferences UserPreference UserStats""".split()
-SEED_LEGACY = """call_participants call_sessions old_message_status MessageAttachment_backup_urls
-user_conversation_categories user_conversation_preferences""".split()
+SEED_COLLECTIONS = (
+    "AdminAuditLog AffiliateRelation AffiliateToken AnonymousParticipant Community CommunityMember "
+    "Conversation ConversationMember ConversationPreference ConversationReadCursor "
+    "ConversationShareLink FriendRequest Mention Message MessageAttachment MessageReadStatus "
+    "MessageStatus Notification Reaction TrackingLink TrackingLinkClick TypingIndicator User "
+    "UserConversationCategory UserConversationPreferences UserPreference UserStats"
+).split()
+SEED_LEGACY = (
+    "call_participants call_sessions old_message_status MessageAttachment_backup_urls "
+    "user_conversation_categories user_conversation_preferences"
+).split()
 
 
 def test_classification_of_the_seed_collections() -> None:
@@ -90,7 +94,10 @@ def test_env_default_and_expansion(tmp_path: Path) -> None:
     )
     plan = load_plan(path, env={"HOST": "b"}).plan
     assert (plan.source.uri, plan.source.database, plan.target.uri) == (
-        "mongodb://a:1", "app", "mongodb://b:1")  # fmt: skip
+        "mongodb://a:1",
+        "app",
+        "mongodb://b:1",
+    )
 
 
 def test_unset_env_variable_is_named_with_its_line(tmp_path: Path) -> None:
