@@ -98,11 +98,27 @@ def run_context(
         )
 
 
-def validate(loaded: LoadedPlan, out: Output) -> ValidationReport:
-    """The live target against the source, with the plan's transforms applied: reads only."""
+def validate(
+    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
+) -> ValidationReport:
+    """The live target against the source, with the plan's transforms applied: reads only.
+
+    `$now` defaults were filled with the run's own timestamp, so the check takes it from that
+    run's journal (the latest run when none is named).
+    """
+    from datetime import datetime
+
+    from mongo_promote.pipeline import base_dir
     from mongo_promote.steps.validate import validate_live
 
-    with run_context(loaded, out) as ctx:
+    base = base_dir(loaded, state_dir)
+    run_id = run_id or latest_run(base)
+    with run_context(loaded, out, state_dir=state_dir) as ctx:
+        if run_id:
+            ctx.now = datetime.fromisoformat(open_journal(base, run_id).header()["now"])
+            out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
+        elif ctx.plan.embeds:
+            out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
         inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
         return validate_live(ctx, analyse(ctx.plan, inventory))
 

@@ -213,13 +213,19 @@ def validate(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run whose $now to use (default: the latest).")
+    ] = None,
+    state_dir: StateDirRunOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The validation step alone, against the live target (reads only). Exit 1 on differences."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    report = api.validate(_load(plan, source_uri, target_uri), out)
+    report = api.validate(
+        _load(plan, source_uri, target_uri), out, run_id=run_id, state_dir=state_dir
+    )
     if json_out:
         out.emit_json(report.to_json())
     else:
@@ -497,7 +503,7 @@ def _demo_on(
     out.step("demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)")
     outcome = run_pipeline(loaded, RunOptions(yes=True, run_hooks=False, state_dir=state_dir), out)
     out.step("demo 6", "validation of the live target against the source")
-    report = api.validate(loaded, out)
+    report = api.validate(loaded, out, run_id=outcome.run_id, state_dir=state_dir)
     out.table(validation_table(report))
     out.info(
         f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "

@@ -196,8 +196,19 @@ class Promotion:
         except (PromoteError, Exception, KeyboardInterrupt) as exc:
             self._abort(exc)
             raise _as_promote_error(exc, self.ctx) from exc
-        with _sigint_deferred(self.ctx):
-            self._cutover()
+        try:
+            with _sigint_deferred(self.ctx):
+                self._cutover()
+        except Exception as exc:
+            self.report.status = "failed during cutover"
+            self.report.error = (
+                f"{redact_text(str(exc), self.ctx.plan.source.uri, self.ctx.plan.target.uri)}; "
+                f"finished renames are journalled: `--resume {self.ctx.run_id}` completes the "
+                f"cutover, `rollback --run {self.ctx.run_id}` undoes it"
+            )
+            self.journal.record("run_failed", error=self.report.error)
+            self._save()
+            raise OperationFailed(self.report.error) from exc
         self._after_cutover()
         return RunOutcome(
             self.ctx.run_id,

@@ -1,0 +1,236 @@
+"""Helpers for the end-to-end tests: byte snapshots, CLI invocation, seeded Meeshy data, safe env.
+
+Nothing here may ever reach beyond 127.0.0.1: the bundled Meeshy plan's `after_cutover` hook
+would `ssh root@meeshy.me` unless MEESHY_RESTART_GATEWAY is set, so every test session sets it
+(and the gateway URL) to harmless local values before any test runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+from typer.testing import CliRunner, Result
+
+from mongo_promote.cli import app
+from mongo_promote.conn import RAW
+from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX
+from mongo_promote.demo.generator import generate
+
+Snapshot = dict[str, list[bytes]]
+
+SAFE_ENV = {
+    # The bundled plan runs this after cutover; unset it would be `ssh root@meeshy.me ...`.
+    "MEESHY_RESTART_GATEWAY": "echo gateway-restart",
+    # Health checks would otherwise go to https://gate.meeshy.me.
+    "MEESHY_GATEWAY_URL": "http://127.0.0.1:9",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _never_leave_localhost() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in SAFE_ENV.items():
+            mp.setenv(key, value)
+        yield
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def is_run_artifact(name: str) -> bool:
+    return SHADOW_INFIX in name or ASIDE_INFIX in name
+
+
+def snapshot(db: Database[Any], *, live_only: bool = False) -> Snapshot:
+    """Every collection (or only the live ones) as its documents' raw bytes, sorted."""
+    raw = db.client.get_database(db.name, codec_options=RAW)
+    return {
+        name: sorted(bytes(doc.raw) for doc in raw[name].find())
+        for name in sorted(raw.list_collection_names())
+        if not (live_only and is_run_artifact(name))
+    }
+
+
+def server_snapshot(client: MongoClient[Any]) -> dict[str, Snapshot]:
+    """Every database of a server, including the tool's own `mongo_promote`."""
+    return {name: snapshot(client[name]) for name in sorted(client.list_database_names())}
+
+
+def index_specs(db: Database[Any], *, live_only: bool = True) -> dict[str, list[tuple[Any, ...]]]:
+    """Indexes of every collection: (name, key, unique), sorted by name."""
+    found = {}
+    for name in sorted(db.list_collection_names()):
+        if live_only and is_run_artifact(name):
+            continue
+        found[name] = sorted(
+            (ix["name"], tuple(ix["key"].items()), bool(ix.get("unique", False)))
+            for ix in db[name].list_indexes()
+        )
+    return found
+
+
+def run_artifacts(db: Database[Any]) -> list[str]:
+    return sorted(n for n in db.list_collection_names() if is_run_artifact(n))
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    """The real CLI in-process; stdin is not a terminal, as in CI."""
+    return CliRunner().invoke(app, args, env={**SAFE_ENV, **(env or {})})
+
+
+def json_out(result: Result) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(result.stdout)
+    except ValueError as exc:  # pragma: no cover - shown when a command misbehaves
+        raise AssertionError(
+            f"stdout is not JSON (exit {result.exit_code}):\n{result.stdout}\n{result.stderr}"
+        ) from exc
+    return data
+
+
+def explain(result: Result) -> str:
+    return f"exit {result.exit_code}\nstdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+
+
+# ---------------------------------------------------------------- databases and data
+
+
+@pytest.fixture
+def fresh_name(servers: Any) -> Iterator[Any]:
+    """A factory of database names unused on both servers; all of them dropped afterwards."""
+    names: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        names.append(name)
+        return name
+
+    yield make
+    for name in names:
+        servers.source.drop_database(name)
+        servers.target.drop_database(name)
+        servers.target.mongo_promote.locks.delete_many({"_id": name})
+
+
+# Indexes added on top of the generator's data, so that "source indexes are carried over" and
+# "legacy collections keep theirs" can fail.
+SOURCE_INDEXES = {
+    "Message": [([("senderId", 1), ("createdAt", -1)], "src_message_sender_created")],
+    "MessageAttachment": [([("messageId", 1)], "src_attachment_message")],
+}
+TARGET_LEGACY_INDEXES = {"call_sessions": [([("conversation_id", 1)], "legacy_call_conv")]}
+
+
+def seed_meeshy(servers: Any, name: str, *, scale: float = 1, seed: int = 42) -> dict[str, Any]:
+    """The generator's Meeshy data in database `name` on both servers, plus a few indexes."""
+    manifest = generate(servers.source[name], servers.target[name], seed=seed, scale=scale)
+    for side, wanted in ((servers.source, SOURCE_INDEXES), (servers.target, TARGET_LEGACY_INDEXES)):
+        for coll, indexes in wanted.items():
+            for keys, index_name in indexes:
+                side[name][coll].create_index(keys, name=index_name)
+    return manifest
+
+
+def meeshy_env(servers: Any, name: str, backups: Path) -> dict[str, str]:
+    """Environment for `--plan meeshy` against database `name` on the fixture servers."""
+    return {
+        **SAFE_ENV,
+        "STAGING_MONGO_URI": servers.source_uri,
+        "PROD_MONGO_URI": servers.target_uri,
+        "STAGING_DB": name,
+        "PROD_DB": name,
+        "MEESHY_BACKUP_DIR": str(backups),
+    }
+
+
+def write_plan(path: Path, servers: Any, database: str, body: str) -> Path:
+    """A small plan of our own: no hook that could leave the machine."""
+    path.write_text(
+        "version: 1\n"
+        f'source: {{uri: "{servers.source_uri}", database: {database}}}\n'
+        f'target: {{uri: "{servers.target_uri}", database: {database}}}\n'
+        'hooks: {after_cutover: ["echo restarted"]}\n' + body
+    )
+    return path
+
+
+# ---------------------------------------------------------------- one Meeshy promotion
+
+
+@dataclass
+class MeeshyRun:
+    """A scale-1 Meeshy promotion through the CLI (dry-run first), with snapshots around it."""
+
+    name: str
+    manifest: dict[str, Any]
+    state_dir: Path
+    env: dict[str, str]
+    source_before: Snapshot
+    target_before: Snapshot
+    target_indexes_before: dict[str, list[tuple[Any, ...]]]
+    servers_before_dry_run: tuple[dict[str, Snapshot], dict[str, Snapshot]]
+    servers_after_dry_run: tuple[dict[str, Snapshot], dict[str, Snapshot]]
+    files_after_dry_run: list[Path]
+    dry_run: Result
+    run: Result
+    source_after: Snapshot
+    target_after: Snapshot
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def meeshy_run(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeeshyRun]:
+    name = f"meeshy_{uuid.uuid4().hex[:8]}"
+    state_dir = tmp_path_factory.mktemp("meeshy-run")
+    env = meeshy_env(servers, name, state_dir / "backups")
+    manifest = seed_meeshy(servers, name)
+    source_before = snapshot(servers.source[name])
+    target_before = snapshot(servers.target[name])
+    target_indexes_before = index_specs(servers.target[name])
+    common = ["--plan", "meeshy", "--state-dir", str(state_dir), "--json"]
+
+    before_dry = (server_snapshot(servers.source), server_snapshot(servers.target))
+    dry = invoke(["run", "--dry-run", *common], env)
+    after_dry = (server_snapshot(servers.source), server_snapshot(servers.target))
+    files = sorted(state_dir.rglob("*"))
+
+    result = invoke(["run", "--yes", *common], env)
+    try:
+        yield MeeshyRun(
+            name=name,
+            manifest=manifest,
+            state_dir=state_dir,
+            env=env,
+            source_before=source_before,
+            target_before=target_before,
+            target_indexes_before=target_indexes_before,
+            servers_before_dry_run=before_dry,
+            servers_after_dry_run=after_dry,
+            files_after_dry_run=files,
+            dry_run=dry,
+            run=result,
+            source_after=snapshot(servers.source[name]),
+            target_after=snapshot(servers.target[name]),
+        )
+    finally:
+        servers.source.drop_database(name)
+        servers.target.drop_database(name)
+        servers.target.mongo_promote.locks.delete_many({"_id": name})
+
+
+def environment_without_uris() -> dict[str, str]:
+    """os.environ for a subprocess, minus anything that could point it at another server."""
+    drop = ("STAGING_MONGO_URI", "PROD_MONGO_URI", "STAGING_DB", "PROD_DB")
+    return {k: v for k, v in os.environ.items() if k not in drop}
