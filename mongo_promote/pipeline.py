@@ -175,6 +175,13 @@ class Promotion:
             resumed=bool(self.options.resume),
             capabilities={"source": ctx.source_caps.to_dict(), "target": ctx.target_caps.to_dict()},
             left_alone=[asdict(x) for x in self.actions.left_alone],
+            preflight={
+                "source_access": "read only: the tool sends no write to the source",
+                "lock": f"held by this run in {ctx.plan.target.database!r} (mongo_promote.locks)",
+                "collections_to_replace": self.actions.replaced,
+                "collections_to_create": self.actions.created,
+                "workers": ctx.workers,
+            },
         )
         for a in self.actions.collections:
             report.collection(a.name).update(

@@ -27,6 +27,7 @@ class RunReport:
     finished_at: str | None = None
     resumed: bool = False
     capabilities: dict[str, Any] = field(default_factory=dict)
+    preflight: dict[str, Any] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     backup: dict[str, Any] = field(default_factory=dict)
     collections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -128,6 +129,7 @@ def render_markdown(report: RunReport) -> str:
             f"{_num(c.get('target_count_before'))} | {_num(c.get('target_count_after'))} | "
             f"{_num(c.get('bytes'))} | {c.get('copy_seconds', '-')} | {c.get('check', '-')} |"
         )
+    lines += _section("Preflight", report.preflight)
     lines += _section("Transforms", report.transforms)
     lines += _section("Validation", report.validation)
     lines += _section("Drift guard", report.drift)

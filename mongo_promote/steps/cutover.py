@@ -71,21 +71,17 @@ def _install_aside(ctx: RunContext, name: str, shadow: str, aside: str) -> Cutov
 
 def drop_asides(ctx: RunContext, names: list[str]) -> list[str]:
     """After the run has succeeded: the old live copies are in the verified backup."""
-    dropped = []
-    for name in names:
-        aside = ctx.aside_name(name)
-        if _exists(ctx, aside):
-            ctx.target_db.drop_collection(aside)
-            dropped.append(aside)
-    return dropped
+    return _drop_existing(ctx, [ctx.aside_name(n) for n in names])
 
 
 def drop_shadows(ctx: RunContext, names: list[str]) -> list[str]:
     """Failure before cutover: remove what the run built; production was never touched."""
-    dropped = []
-    for name in names:
-        shadow = ctx.shadow_name(name)
-        if _exists(ctx, shadow):
-            ctx.target_db.drop_collection(shadow)
-            dropped.append(shadow)
+    return _drop_existing(ctx, [ctx.shadow_name(n) for n in names])
+
+
+def _drop_existing(ctx: RunContext, collections: list[str]) -> list[str]:
+    present = set(ctx.target_db.list_collection_names())
+    dropped = [c for c in collections if c in present]
+    for collection in dropped:
+        ctx.target_db.drop_collection(collection)
     return dropped

@@ -14,7 +14,14 @@ from mongo_promote.checksum import collection_content_hash
 from mongo_promote.context import RunContext
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
 from mongo_promote.steps.analyse import Actions, CollectionAction
-from mongo_promote.transforms.embed import CODEC, EmbedStats, bson_key, child_cursor, iter_folded
+from mongo_promote.transforms.embed import (
+    CODEC,
+    EmbedStats,
+    _jsonable,
+    bson_key,
+    child_cursor,
+    iter_folded,
+)
 from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
 
 SAMPLES = 5
@@ -86,6 +93,7 @@ def _validate(
     validate_spec = ctx.plan.validate_
     for action in actions.collections:
         ctx.check_cancelled()
+        ctx.out.detail(f"  validating {action.name}")
         target = ctx.target_db[names[action.name]]
         source = ctx.source_db[action.name]
         count = target.count_documents({})
@@ -341,13 +349,3 @@ def _dig(doc: Mapping[str, Any], path: str) -> Any:
             return None
         node = node.get(part)
     return node
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
