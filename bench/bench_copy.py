@@ -38,9 +38,7 @@ from mongo_promote.steps.copy import copy_all
 DB, COLL = "bench_copy", "Payload"
 # The demo plan's selection (every PascalCase collection), with no transform: a plain copy, the
 # same work mongodump | mongorestore would do. MessageTranslation is copied too.
-PLAIN_SELECTION = (
-    'collections: {include: ["re:^[A-Z][A-Za-z0-9]*$"], exclude: ["MessageAttachment_backup_urls"]}\n'
-)
+PLAIN_SELECTION = 'collections: {include: ["re:^[A-Z][A-Za-z0-9]*$"], exclude: ["MessageAttachment_backup_urls"]}\n'
 
 
 @dataclass

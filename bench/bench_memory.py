@@ -67,7 +67,22 @@ def _copy_in_child(env: Any) -> dict[str, Any]:
     return data
 
 
-def run(env: Any, *, sizes: list[int], doc_bytes: int = 500, budget_s: float = 300.0) -> dict[str, Any]:
+def _estimate(n: int, have: int, seed_rate: float, copy_rate: float) -> float:
+    return max(0, n - have) / seed_rate + n / copy_rate
+
+
+def _largest_fitting(have: int, left: float, seed_rate: float, copy_rate: float) -> int:
+    """The largest 1-2-3-5 x 10^k document count whose seeding and copy fit in `left` seconds."""
+    nice = sorted(m * 10**k for k in range(3, 8) for m in (1, 2, 3, 5))
+    fitting = [
+        n for n in nice if n > have and _estimate(n, have, seed_rate, copy_rate) <= 0.9 * left
+    ]
+    return fitting[-1] if fitting else 0
+
+
+def run(
+    env: Any, *, sizes: list[int], doc_bytes: int = 500, budget_s: float = 300.0
+) -> dict[str, Any]:
     from bench_copy import grow
 
     coll = env.source[DB][COLL]
@@ -76,16 +91,21 @@ def run(env: Any, *, sizes: list[int], doc_bytes: int = 500, budget_s: float = 3
     seed_rate = copy_rate = None
     points: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
-    for n in sorted(sizes):
+    queue = sorted(sizes)
+    while queue:
+        n = queue.pop(0)
         have = coll.estimated_document_count()
         if seed_rate and copy_rate:
-            estimate = (n - have) / seed_rate + n / copy_rate
             left = budget_s - (time.perf_counter() - started)
+            estimate = _estimate(n, have, seed_rate, copy_rate)
             if estimate > left:
                 skipped.append({"docs": n, "estimated_s": estimate, "budget_left_s": left,
                                 "why": f"seeding {n - have:,} more documents at {seed_rate:,.0f}/s "
                                        f"and copying {n:,} at {copy_rate:,.0f}/s would take about "
-                                       f"{estimate:.0f} s, {left:.0f} s of the budget remain"})  # fmt: skip
+                                       f"{estimate:.0f} s; {left:.0f} s of the budget remained"})  # fmt: skip
+                fit = _largest_fitting(have, left, seed_rate, copy_rate)
+                if not queue and fit >= 2 * max(have, 1):  # the biggest size that fits, instead
+                    queue.append(fit)
                 continue
         t = time.perf_counter()
         added = grow(coll, n, doc_bytes)

@@ -126,7 +126,9 @@ def demo_plan_env(env: Env, database: str) -> dict[str, str]:
     }
 
 
-def make_ctx(env: Env, database: str, plan_yaml: str | None = None, *, workers: int = 4) -> RunContext:
+def make_ctx(
+    env: Env, database: str, plan_yaml: str | None = None, *, workers: int = 4
+) -> RunContext:
     """A RunContext over `database` on both servers: the demo's own plan, or the YAML given."""
     if plan_yaml is None:
         loaded = load_plan(bundled_plan_path(), env=demo_plan_env(env, database))

@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_copy  # noqa: E402
-import bench_memory  # noqa: E402
-import bench_transform  # noqa: E402
-import bench_validate  # noqa: E402
-from bench_support import Env, load_average, session  # noqa: E402
+import bench_copy
+import bench_memory
+import bench_transform
+import bench_validate
+from bench_support import Env, load_average, session
 
-from mongo_promote.servers import find_tool, server_binary  # noqa: E402
+from mongo_promote.servers import find_tool, server_binary
 
 BENCH_DIR = Path(__file__).resolve().parent
 NAMES = ("transform", "copy", "memory", "validation")
@@ -38,17 +38,40 @@ Row = tuple[str, str, str, str]
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="dataset scale for transform, copy and validation (1 = 2,787 translations)")
-    p.add_argument("--big-scale", type=float, default=20.0,
-                   help="the larger scale copy and validation also run at (0 to skip)")
-    p.add_argument("--only", action="append", choices=NAMES, metavar="NAME",
-                   help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
-    p.add_argument("--memory-sizes", default="10000,100000,300000,1000000",
-                   help="documents per memory point; sizes that would overrun the budget are skipped")
-    p.add_argument("--memory-budget", type=float, default=300.0, help="seconds for the memory benchmark")
-    p.add_argument("--mongosh-cap", type=float, default=180.0,
-                   help="seconds after which the seed's mongosh loop stops (the rest is extrapolated)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="dataset scale for transform, copy and validation (1 = 2,787 translations)",
+    )
+    p.add_argument(
+        "--big-scale",
+        type=float,
+        default=20.0,
+        help="the larger scale copy and validation also run at (0 to skip)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=NAMES,
+        metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(NAMES)}",
+    )
+    p.add_argument(
+        "--memory-sizes",
+        default="10000,100000,1000000",
+        help="documents per memory point; a size that would overrun the budget is skipped\n"
+        "and the largest one that fits is measured instead",
+    )
+    p.add_argument(
+        "--memory-budget", type=float, default=300.0, help="seconds for the memory benchmark"
+    )
+    p.add_argument(
+        "--mongosh-cap",
+        type=float,
+        default=180.0,
+        help="seconds after which the seed's mongosh loop stops (the rest is extrapolated)",
+    )
     p.add_argument("--repeats", type=int, default=3, help="timed repeats of our side of transform")
     p.add_argument("--workers", type=int, default=4, help="copy workers (run's default is 4)")
     p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
@@ -88,7 +111,9 @@ def machine(env: Env) -> dict[str, Any]:
 
 def benchmarks(args: argparse.Namespace) -> dict[str, tuple[Callable[[Env], dict[str, Any]],
                                                            Callable[[dict[str, Any]], list[Row]]]]:  # fmt: skip
-    scales = [args.scale] + ([args.big_scale] if args.big_scale and args.big_scale != args.scale else [])
+    scales = [args.scale] + (
+        [args.big_scale] if args.big_scale and args.big_scale != args.scale else []
+    )
     sizes = [int(s) for s in args.memory_sizes.split(",") if s.strip()]
     return {
         "transform": (lambda env: bench_transform.run(env, scale=args.scale, repeats=args.repeats,
@@ -101,7 +126,9 @@ def benchmarks(args: argparse.Namespace) -> dict[str, tuple[Callable[[Env], dict
     }  # fmt: skip
 
 
-def print_table(results: dict[str, Any], rows_of: dict[str, Callable[[dict[str, Any]], list[Row]]]) -> None:
+def print_table(
+    results: dict[str, Any], rows_of: dict[str, Callable[[dict[str, Any]], list[Row]]]
+) -> None:
     lines: list[tuple[str, str, str, str, str]] = []
     for name, entry in results.items():
         if "error" in entry:

@@ -93,14 +93,15 @@ def latest_run(base: Path) -> str | None:
 class LockInfo:
     run_id: str
     host: str
-    pid: int
-    acquired_at: datetime
+    pid: int | None
+    acquired_at: datetime | None
     lease_expires_at: datetime
 
     def describe(self) -> str:
+        since = f"{self.acquired_at:%Y-%m-%d %H:%M:%S} UTC" if self.acquired_at else "?"
         return (
             f"run {self.run_id} (host {self.host}, pid {self.pid}, since "
-            f"{self.acquired_at:%Y-%m-%d %H:%M:%S} UTC, lease until "
+            f"{since}, lease until "
             f"{self.lease_expires_at:%H:%M:%S} UTC)"
         )
 
@@ -119,12 +120,15 @@ class RunLock:
         doc = self.coll.find_one({"_id": self.key})
         if not doc:
             return None
+        # Only run_id and the lease are essential: a lock written by hand or by another version
+        # of the tool still means "held".
+        acquired = doc.get("acquired_at")
         return LockInfo(
-            doc["run_id"],
-            doc["host"],
-            doc["pid"],
-            _utc(doc["acquired_at"]),
-            _utc(doc["lease_expires_at"]),
+            str(doc.get("run_id", "?")),
+            str(doc.get("host", "?")),
+            doc.get("pid"),
+            _utc(acquired) if isinstance(acquired, datetime) else None,
+            _utc(doc.get("lease_expires_at") or datetime.max),
         )
 
     def acquire(self) -> None:

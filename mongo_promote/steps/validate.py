@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,25 +90,41 @@ def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
 def _validate(
     ctx: RunContext, actions: Actions, names: dict[str, str], copy_hashes: Mapping[str, str]
 ) -> ValidationReport:
+    """Collections are checked side by side (ctx.workers at once): each check is independent."""
     report = ValidationReport()
-    validate_spec = ctx.plan.validate_
-    for action in actions.collections:
-        ctx.check_cancelled()
-        ctx.out.detail(f"  validating {action.name}")
-        target = ctx.target_db[names[action.name]]
-        source = ctx.source_db[action.name]
-        count = target.count_documents({})
+    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="validate") as pool:
+        results = list(
+            pool.map(
+                lambda a: _collection_checks(ctx, a, names[a.name], copy_hashes),
+                actions.collections,
+            )
+        )
+    for action, (count, checks) in zip(actions.collections, results, strict=True):
         report.counts[action.name] = count
-        if validate_spec.counts:
-            report.checks.append(_count_check(action.name, source.count_documents({}), count))
-        if action.transformed:
-            report.checks.extend(_transformed_checks(ctx, action, target))
-        elif validate_spec.checksums:
-            report.checks.append(_checksum_check(action.name, source, target, copy_hashes))
-        report.checks.append(_index_check(action, target))
-    for ref in validate_spec.references:
+        report.checks.extend(checks)
+    for ref in ctx.plan.validate_.references:
         report.checks.append(_reference_check(ctx, ref, names))
     return report
+
+
+def _collection_checks(
+    ctx: RunContext, action: CollectionAction, target_name: str, copy_hashes: Mapping[str, str]
+) -> tuple[int, list[Check]]:
+    ctx.check_cancelled()
+    ctx.out.detail(f"  validating {action.name}")
+    spec = ctx.plan.validate_
+    target = ctx.target_db[target_name]
+    source = ctx.source_db[action.name]
+    count = target.count_documents({})
+    checks: list[Check] = []
+    if spec.counts:
+        checks.append(_count_check(action.name, source.count_documents({}), count))
+    if action.transformed:
+        checks.extend(_transformed_checks(ctx, action, target))
+    elif spec.checksums:
+        checks.append(_checksum_check(action.name, source, target, copy_hashes))
+    checks.append(_index_check(action, target))
+    return count, checks
 
 
 def _count_check(name: str, expected: int, found: int) -> Check:

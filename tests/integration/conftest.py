@@ -7,6 +7,7 @@ would `ssh root@meeshy.me` unless MEESHY_RESTART_GATEWAY is set, so every test s
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import uuid
@@ -65,6 +66,19 @@ def server_snapshot(client: MongoClient[Any]) -> dict[str, Snapshot]:
     return {name: snapshot(client[name]) for name in sorted(client.list_database_names())}
 
 
+def footprint(servers: Any, name: str) -> tuple[Any, ...]:
+    """What a run on database `name` could write: both sides' `name`, the tool's database on the
+    target (lock, run records), and the list of databases (a new one would show)."""
+    return (
+        sorted(servers.source.list_database_names()),
+        sorted(servers.target.list_database_names()),
+        snapshot(servers.source[name]),
+        snapshot(servers.target[name]),
+        index_specs(servers.target[name], live_only=False),
+        snapshot(servers.target.mongo_promote),
+    )
+
+
 def index_specs(db: Database[Any], *, live_only: bool = True) -> dict[str, list[tuple[Any, ...]]]:
     """Indexes of every collection: (name, key, unique), sorted by name."""
     found = {}
@@ -105,6 +119,19 @@ def explain(result: Result) -> str:
 
 
 # ---------------------------------------------------------------- databases and data
+
+
+def lock_doc(name: str, run_id: str, lease: dt.timedelta) -> dict[str, Any]:
+    """A lock as another run of the tool would hold it, its lease ending `lease` from now."""
+    now = dt.datetime.now(dt.UTC)
+    return {
+        "_id": name,
+        "run_id": run_id,
+        "host": "elsewhere",
+        "pid": 4242,
+        "acquired_at": now - dt.timedelta(minutes=5),
+        "lease_expires_at": now + lease,
+    }
 
 
 @pytest.fixture

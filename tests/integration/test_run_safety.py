@@ -1,0 +1,492 @@
+"""What a run must never do to production: each failure mode leaves the live collections as they were.
+
+Small plans of our own (written into tmp_path, hooks `echo restarted`) keep most tests fast; the
+kill-and-resume test uses the bundled Meeshy plan and compares its result with the uninterrupted
+promotion of identical data made by the `meeshy_run` session fixture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps import validate as validate_step
+from tests.integration.conftest import (
+    SAFE_ENV,
+    MeeshyRun,
+    environment_without_uris,
+    explain,
+    footprint,
+    index_specs,
+    invoke,
+    json_out,
+    lock_doc,
+    meeshy_env,
+    run_artifacts,
+    seed_meeshy,
+    snapshot,
+    write_plan,
+)
+
+pytestmark = pytest.mark.integration
+
+PEOPLE_PLAN = """\
+collections:
+  include: ["People", "Orders"]
+  legacy: ["re:^old_"]
+indexes:
+  People:
+    - {keys: {email: 1}, unique: true, name: uniq_people_email}
+"""
+
+
+def seed_small(servers: Any, name: str, *, duplicate_emails: bool = False) -> None:
+    """Source: People (unique emails unless asked) and Orders; target: older copies plus legacy."""
+    source, target = servers.source[name], servers.target[name]
+    emails = [f"user{i % 4 if duplicate_emails else i}@example.org" for i in range(12)]
+    source.People.insert_many([{"_id": i, "email": e, "n": i} for i, e in enumerate(emails)])
+    source.Orders.insert_many([{"_id": i, "person": i % 12, "total": i * 1.5} for i in range(30)])
+    target.People.insert_many([{"_id": 100 + i, "email": f"old{i}@example.org"} for i in range(3)])
+    target.Orders.insert_many([{"_id": 500 + i, "person": 100, "total": 1.0} for i in range(5)])
+    target.old_sessions.insert_many([{"_id": i, "user": i} for i in range(4)])
+
+
+def run_args(plan: Path, state: Path, *extra: str) -> list[str]:
+    return ["run", "--plan", str(plan), "--state-dir", str(state), "--json", *extra]
+
+
+# ---------------------------------------------------------------- (a) unique index
+
+
+def test_unique_index_violation_fails_before_cutover(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name, duplicate_emails=True)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    before = snapshot(servers.target[name])
+
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert result.exit_code == 1, explain(result)
+    assert "uniq_people_email" in result.stderr
+    assert "user0@example.org" in result.stderr  # the offending key value is named
+    assert snapshot(servers.target[name]) == before  # byte for byte, and no shadow left
+    assert run_artifacts(servers.target[name]) == []
+    assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "failed" and "uniq_people_email" in report["error"]
+    assert report["cutover"] == []
+
+
+# ---------------------------------------------------------------- (b) lock
+
+
+def test_lock_held_by_another_run_refuses_and_writes_nothing(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    locks = servers.target.mongo_promote.locks
+    locks.insert_one(lock_doc(name, "other", dt.timedelta(minutes=10)))
+    before = footprint(servers, name)
+
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert result.exit_code == 4, explain(result)
+    assert "other" in result.stderr and "elsewhere" in result.stderr  # names the holder
+    assert footprint(servers, name) == before  # the lock too: still the other run's
+    assert not (tmp_path / "backups").exists()
+
+    # an expired lease can be taken over, and is released when the run ends
+    locks.update_one(
+        {"_id": name},
+        {"$set": {"lease_expires_at": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)}},
+    )
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+    assert result.exit_code == 0, explain(result)
+    assert json_out(result)["status"] == "succeeded"
+    assert locks.find_one({"_id": name}) is None
+    after = snapshot(servers.target[name])
+    source = snapshot(servers.source[name])
+    assert after["People"] == source["People"] and after["Orders"] == source["Orders"]
+    assert after["old_sessions"] == before[3]["old_sessions"]
+
+
+# ---------------------------------------------------------------- (c) kill -9 and resume
+
+
+def _wait_for_copy_in_progress(
+    proc: subprocess.Popen[bytes], state: Path, logs: tuple[Path, Path]
+) -> str:
+    """Poll the journal: as soon as one collection is copied (and the copy not over), return."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the run ended (exit {proc.returncode}) before it could be killed:\n"
+                + logs[0].read_text()[-2000:]
+                + logs[1].read_text()[-2000:]
+            )
+        for journal in (state / "runs").glob("*/journal.jsonl"):
+            events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
+            if "copied" in events:
+                return journal.parent.name
+        time.sleep(0.01)
+    raise AssertionError("the run never copied a collection")
+
+
+def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
+    servers: Any, fresh_name: Any, tmp_path: Path, meeshy_run: MeeshyRun
+) -> None:
+    assert meeshy_run.run.exit_code == 0, explain(meeshy_run.run)
+    name = fresh_name("kill")
+    seed_meeshy(servers, name)  # the same data the uninterrupted reference run promoted
+    target = servers.target[name]
+    before = snapshot(target)
+    env = meeshy_env(servers, name, tmp_path / "backups")
+    logs = (tmp_path / "stdout.txt", tmp_path / "stderr.txt")
+    common = ["--plan", "meeshy", "--state-dir", str(tmp_path), "--json", "--yes"]
+    with open(logs[0], "wb") as out, open(logs[1], "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mongo_promote", "run", *common, "--workers", "1"],
+            env={**environment_without_uris(), **env},
+            cwd=tmp_path,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            run_id = _wait_for_copy_in_progress(proc, tmp_path, logs)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    journal = tmp_path / "runs" / run_id / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    copied = [e["collection"] for e in events if e["event"] == "copied"]
+    assert copied and not {"indexed", "validated", "cutover"} & {e["event"] for e in events}
+    assert len(copied) < len(meeshy_run.source_before) - 1, "killed after the copy had finished"
+    assert run_artifacts(target), "the killed run left its shadows for --resume"
+    # production's live collections are exactly as they were
+    assert snapshot(target, live_only=True) == before
+
+    # the dead run's lease still holds the lock: a new run is refused until it expires ...
+    refused = invoke(["run", *common], env)
+    assert refused.exit_code == 4, explain(refused)
+    assert run_id in refused.stderr
+    assert snapshot(target, live_only=True) == before
+
+    # ... but the run itself resumes, skipping what it had finished
+    resumed = invoke(["run", *common, "--resume", run_id], env)
+    assert resumed.exit_code == 0, explain(resumed)
+    assert json_out(resumed)["status"] == "succeeded"
+    assert json_out(resumed)["run_id"] == run_id
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    recopied = [e["collection"] for e in events if e["event"] == "copied"]
+    assert sorted(recopied) == sorted(set(recopied)), "a finished collection was copied again"
+    assert set(copied) <= set(recopied)
+    report = json.loads((tmp_path / "runs" / run_id / "report.json").read_text())
+    assert report["resumed"] is True
+
+    # the result is the uninterrupted run's result on the same data, byte for byte
+    assert run_artifacts(target) == []
+    assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
+    assert snapshot(target) == meeshy_run.target_after
+    assert index_specs(target) == index_specs(servers.target[meeshy_run.name])
+
+
+# ---------------------------------------------------------------- (d) resume under a changed plan
+
+
+def test_resume_with_a_changed_plan_is_refused(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name, duplicate_emails=True)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    failed = invoke(run_args(plan, tmp_path, "--yes", "--keep-shadows"))
+    assert failed.exit_code == 1, explain(failed)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    kept = footprint(servers, name)
+    assert run_artifacts(servers.target[name]), "--keep-shadows kept them"
+
+    plan.write_text(plan.read_text().replace("uniq_people_email", "people_email"))
+    result = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert result.exit_code == 2, explain(result)
+    assert "different plan" in result.stderr and run_dir.name in result.stderr
+    assert footprint(servers, name) == kept  # nothing written, not even the lock
+
+
+# ---------------------------------------------------------------- (e) no --yes without a terminal
+
+
+def test_non_interactive_run_without_yes_refuses(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    before = footprint(servers, name)
+
+    result = invoke(run_args(plan, tmp_path))
+
+    assert result.exit_code == 2, explain(result)
+    assert "--yes" in result.stderr
+    assert footprint(servers, name) == before
+    assert sorted(tmp_path.iterdir()) == [plan]  # no run directory, no backup
+
+
+# ---------------------------------------------------------------- (f) drift guard
+
+
+def test_drift_guard_stops_when_production_changes_after_its_backup(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer changes production while the run validates: cutover would lose that write."""
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    target = servers.target[name]
+    original = validate_step.validate_shadows
+    late_writes: list[int] = []
+
+    def validate_then_write(*args: Any, **kwargs: Any) -> Any:
+        late_writes.append(len(late_writes))
+        target.Orders.insert_one({"_id": 900 + len(late_writes), "late": True})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(validate_step, "validate_shadows", validate_then_write)
+    before = snapshot(target)
+
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert late_writes, "the pipeline no longer validates through validate_shadows"
+    assert result.exit_code == 1, explain(result)
+    assert "Orders" in result.stderr and "--allow-target-drift" in result.stderr
+    assert "People" not in result.stderr.split("changed since its backup")[-1].split(";")[0]
+    after = snapshot(target)
+    assert after["People"] == before["People"] and after["old_sessions"] == before["old_sessions"]
+    late = [d for d in servers.target[name].Orders.find() if d.get("late")]
+    assert len(late) == 1 and len(after["Orders"]) == len(before["Orders"]) + 1  # the write kept
+    assert run_artifacts(target) == []
+    assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
+
+    # overriding is possible, and recorded in the report
+    result = invoke(run_args(plan, tmp_path, "--yes", "--allow-target-drift"))
+    assert result.exit_code == 0, explain(result)
+    report = json.loads(Path(json_out(result)["report"]).read_text())
+    assert report["drift"]["overridden"] is True
+    assert [d["collection"] for d in report["drift"]["changed"]] == ["Orders"]
+    assert snapshot(target)["Orders"] == snapshot(servers.source[name])["Orders"]
+
+
+# ---------------------------------------------------------------- validation compares content
+
+
+def test_validate_finds_a_changed_value_that_counts_would_miss(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    assert invoke(run_args(plan, tmp_path, "--yes")).exit_code == 0
+    assert invoke(["validate", "--plan", str(plan)]).exit_code == 0
+    servers.target[name].Orders.update_one({"_id": 3}, {"$set": {"total": 999.0}})
+
+    result = invoke(["validate", "--plan", str(plan), "--json"])
+
+    assert result.exit_code == 1, explain(result)
+    report = json_out(result)
+    assert report["passed"] is False
+    failed = {(c["kind"], c["collection"]) for c in report["checks"] if not c["passed"]}
+    assert failed == {("checksum", "Orders")}
+
+
+# ---------------------------------------------------------------- (g) unreachable, secrets
+
+
+def test_unreachable_servers_exit_3_quickly_and_never_print_passwords(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    secret = "s3cretpw"
+    dead = f"mongodb://user:{secret}@127.0.0.1:1/"
+    base = [sys.executable, "-m", "mongo_promote"]
+    env = {**environment_without_uris(), **SAFE_ENV}
+    commands = {
+        "target": [*base, *run_args(plan, tmp_path, "--yes", "--target-uri", dead)],
+        "source": [*base, *run_args(plan, tmp_path, "--yes", "--source-uri", dead)],
+        "inspect": [*base, "inspect", "--plan", str(plan), "--json", "--source-uri", dead],
+        "meeshy-env": [
+            *base,
+            "run",
+            "--plan",
+            "meeshy",
+            "--yes",
+            "--json",
+            "--state-dir",
+            str(tmp_path / "m"),
+        ],
+    }
+    meeshy_env_ = {
+        **env,
+        "STAGING_MONGO_URI": dead,
+        "PROD_MONGO_URI": servers.target_uri,
+        "STAGING_DB": name,
+        "PROD_DB": name,
+    }
+    started = time.monotonic()
+    procs = {
+        key: subprocess.Popen(
+            cmd,
+            env=meeshy_env_ if key == "meeshy-env" else env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        for key, cmd in commands.items()
+    }
+    results = {
+        key: (*p.communicate(timeout=60), time.monotonic() - started) for key, p in procs.items()
+    }
+    for key, (stdout, stderr, elapsed) in results.items():
+        text = (stdout + stderr).decode(errors="replace")
+        assert procs[key].returncode == 3, (key, text)
+        assert elapsed < 10, (key, elapsed)
+        assert secret not in text, (key, text)
+        assert "127.0.0.1:1" in text, (key, text)  # says which server
+    assert name not in servers.target.list_database_names()
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "m").exists()
+
+
+def test_no_password_in_output_journal_reports_or_backup_of_a_successful_run(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    """FerretDB without auth accepts any PLAIN credentials: a real run with passwords in both URIs."""
+    name = fresh_name()
+    seed_small(servers, name)
+    secret = "Zq81-s3cret-xK"
+
+    def with_password(uri: str) -> str:
+        return uri.replace("mongodb://", f"mongodb://promoter:{secret}@") + "?authMechanism=PLAIN"
+
+    plan = tmp_path / "plan.yaml"
+    write_plan(plan, servers, name, PEOPLE_PLAN)
+    plan.write_text(plan.read_text().replace(f'"{servers.source_uri}"', '"${SRC_URI}"'))
+    state = tmp_path / "state"
+    env = {"SRC_URI": with_password(servers.source_uri)}
+
+    result = invoke(
+        run_args(plan, state, "--yes", "-v", "--target-uri", with_password(servers.target_uri)), env
+    )
+
+    assert result.exit_code == 0, explain(result)
+    assert secret not in result.stdout + result.stderr
+    (report,) = (state / "runs").glob("*/report.json")
+    assert "promoter:***@" in report.read_text()  # redacted, not dropped
+    files = [p for p in state.rglob("*") if p.is_file()]
+    assert any(p.name == "manifest.json" for p in files) and any(p.suffix == ".gz" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        assert secret.encode() not in data, path
+
+
+def test_a_lock_document_with_only_run_id_and_lease_still_means_exit_4(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    lease = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+    servers.target.mongo_promote.locks.insert_one(
+        {"_id": name, "run_id": "other", "lease_expires_at": lease}
+    )
+    before = snapshot(servers.target[name])
+
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert snapshot(servers.target[name]) == before
+    assert result.exit_code == 4, explain(result)
+    assert "other" in result.stderr
+
+
+class _Killed(BaseException):
+    """Escapes every handler, like SIGKILL: nothing of the run gets to clean up after it."""
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        pytest.param(2, id="name-missing"),  # first collection renamed aside, shadow not yet in
+        pytest.param(3, id="half-cut-over"),  # first collection installed, second renamed aside
+    ],
+)
+def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    target = servers.target[name]
+    before = (snapshot(target), index_specs(target))
+    renames: list[tuple[str, str]] = []
+    original = cutover_step._rename
+
+    def rename(ctx: Any, old: str, new: str, **kwargs: Any) -> None:
+        renames.append((old, new))
+        if len(renames) == kill_at:
+            raise _Killed
+        original(ctx, old, new, **kwargs)
+
+    monkeypatch.setattr(cutover_step, "_rename", rename)
+    with pytest.raises(_Killed):
+        invoke(run_args(plan, tmp_path, "--yes"))
+    monkeypatch.setattr(cutover_step, "_rename", original)
+    assert len(renames) == kill_at
+    (run_dir,) = (tmp_path / "runs").iterdir()
+
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert resumed.exit_code == 0, explain(resumed)
+    assert json_out(resumed)["status"] == "succeeded"
+    after, source = snapshot(target), snapshot(servers.source[name])
+    assert after == {**before[0], "People": source["People"], "Orders": source["Orders"]}
+    assert "uniq_people_email" in {ix[0] for ix in index_specs(target)["People"]}
+
+    rolled = invoke(
+        [
+            "rollback",
+            "--plan",
+            str(plan),
+            "--state-dir",
+            str(tmp_path),
+            "--yes",
+            "--json",
+            "--run",
+            run_dir.name,
+        ]
+    )
+    assert rolled.exit_code == 0, explain(rolled)
+    assert (snapshot(target), index_specs(target)) == before
