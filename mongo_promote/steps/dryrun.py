@@ -22,10 +22,10 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
         f"backup (would write): {len(actions.backup)} target collection(s), "
         f"about {human_bytes(actions.backup_bytes)} before compression",
     )
-    out.step(3, "copy into shadows, then cutover (would do):")
+    out.step(3, "copy into shadows, transforming on the way; cut over after validation (would do):")
     out.table(_actions_table(actions))
     transforms = _transform_expectations(ctx)
-    out.step(4, "transforms (expected effect):")
+    out.info("  transforms, expected effect:")
     for t in transforms:
         out.info("  " + _describe_transform(t))
     indexes = {
@@ -33,7 +33,7 @@ def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
         for a in actions.collections
     }
     out.step(
-        5,
+        4,
         f"indexes to build: {sum(len(v) for v in indexes.values())} on "
         f"{sum(1 for v in indexes.values() if v)} collection(s)",
     )
