@@ -184,32 +184,53 @@ def _compare_transformed(
     embeds: list[EmbedSpec],
     rewrites: list[RewriteSpec],
 ) -> _Comparison:
+    """A merge of two scans in the same order: no per-batch lookups (FerretDB scans for `$in`)."""
     source_db = ctx.source_client[ctx.plan.source.database]
     match_field = embeds[0].match.into if embeds else "_id"
+    order = [(match_field, 1), ("_id", 1)]
     streams = [_FoldedStream(source_db, e, ctx) for e in embeds]
-    plain_target = target.with_options(codec_options=CODEC)
     source = source_db.get_collection(action.name, codec_options=CODEC)
+    plain_target = target.with_options(codec_options=CODEC)
     result = _Comparison()
-    for batch in _batches(source.find({}, sort=[(match_field, 1), ("_id", 1)], batch_size=BATCH)):
-        ctx.check_cancelled()
-        found = {
-            bson_key(d["_id"]): d
-            for d in plain_target.find({"_id": {"$in": [d["_id"] for d in batch]}})
-        }
-        for doc in batch:
-            expected = _expected(doc, streams, rewrites, result)
-            actual = found.get(bson_key(doc["_id"]))
-            result.compared += 1
-            if actual is None:
-                result.missing += 1
-                result.mismatches.append({"_id": doc["_id"], "problem": "missing in target"})
-            elif bson.encode(expected, codec_options=CODEC) != bson.encode(
-                actual, codec_options=CODEC
-            ):
-                result.mismatches.append(
-                    {"_id": doc["_id"], "problem": _difference(expected, actual)}
-                )
+    pairs = _merge(
+        source.find({}, sort=order, batch_size=BATCH),
+        plain_target.find({}, sort=order, batch_size=BATCH),
+        lambda d: (bson_key(_dig(d, match_field)), bson_key(d["_id"])),
+    )
+    for n, (doc, actual) in enumerate(pairs):
+        if n % BATCH == 0:
+            ctx.check_cancelled()
+        if doc is None:
+            extra = actual or {}
+            result.mismatches.append(
+                {"_id": extra.get("_id"), "problem": "in target, not in source"}
+            )
+            continue
+        expected = _expected(doc, streams, rewrites, result)
+        result.compared += 1
+        if actual is None:
+            result.missing += 1
+            result.mismatches.append({"_id": doc["_id"], "problem": "missing in target"})
+        elif bson.encode(expected, codec_options=CODEC) != bson.encode(actual, codec_options=CODEC):
+            result.mismatches.append({"_id": doc["_id"], "problem": _difference(expected, actual)})
     return result
+
+
+def _merge(
+    left: Iterator[dict[str, Any]], right: Iterator[dict[str, Any]], key: Any
+) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    """Pairs of documents with equal keys from two sorted streams; None where one side lacks it."""
+    a, b = next(left, None), next(right, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and key(a) < key(b)):
+            yield a, None
+            a = next(left, None)
+        elif a is None or key(b) < key(a):
+            yield None, b
+            b = next(right, None)
+        else:
+            yield a, b
+            a, b = next(left, None), next(right, None)
 
 
 def _expected(

@@ -31,6 +31,9 @@ from mongo_promote.plan import EmbedSpec
 NOW = "$now"
 RECENCY_FIELD = "updatedAt"
 SAMPLE_LIMIT = 20
+# FerretDB 1.24 (SQLite) never answers an `update` command carrying 100 statements or more, and
+# stays stuck afterwards; smaller commands cost mongod next to nothing.
+UPDATES_PER_COMMAND = 64
 
 # How children are decoded: aware UTC datetimes (so `$now` compares with stored values) and
 # out-of-range dates kept as DatetimeMS instead of failing the run. The validator should decode
@@ -609,9 +612,14 @@ def _non_map_values(
 
 
 def _bulk(parents: MongoCollection[Any], ops: list[UpdateOne], spec: EmbedSpec) -> int:
-    """Unordered bulk write; returns how many parents matched."""
-    if not ops:
-        return 0
+    """Unordered bulk writes of at most UPDATES_PER_COMMAND statements; returns parents matched."""
+    return sum(
+        _bulk_command(parents, ops[i : i + UPDATES_PER_COMMAND], spec)
+        for i in range(0, len(ops), UPDATES_PER_COMMAND)
+    )
+
+
+def _bulk_command(parents: MongoCollection[Any], ops: list[UpdateOne], spec: EmbedSpec) -> int:
     try:
         result = parents.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:

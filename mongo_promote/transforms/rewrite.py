@@ -23,6 +23,8 @@ from mongo_promote.plan import RewriteSpec
 EVERYWHERE = "*"
 SAMPLE_LIMIT = 20
 SHOWN_CHARS = 200
+# FerretDB 1.24 (SQLite) never answers an `update` command of 100 statements or more.
+UPDATES_PER_COMMAND = 64
 
 # Documents are decoded only to be re-encoded field by field: keep out-of-range dates as they are.
 CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
@@ -321,8 +323,12 @@ def rewrite_shadow(
 
 
 def _bulk(coll: Collection[Any], ops: list[UpdateOne]) -> None:
-    if not ops:
-        return
+    for start in range(0, len(ops), UPDATES_PER_COMMAND):
+        _bulk_command(coll, ops[start : start + UPDATES_PER_COMMAND])
+
+
+def _bulk_command(coll: Collection[Any], ops: list[UpdateOne]) -> None:
+    """One unordered `update` command; every statement must match (the shadow is ours alone)."""
     try:
         result = coll.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:

@@ -8,7 +8,7 @@ once, touches the server with plain inserts, and leaves untouched documents as r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +23,8 @@ from mongo_promote.transforms.embed import (
     EmbedStats,
     bson_key,
     child_cursor,
-    iter_folded,
-    parent_lookup,
+    fold_group,
+    group_by_parent,
 )
 from mongo_promote.transforms.rewrite import RewriteStats
 from mongo_promote.transforms.rewrite import _account as account_rewrite
@@ -34,22 +34,45 @@ SAMPLES = 20
 
 @dataclass
 class _Fold:
-    """One embed: its expected maps in parent order, consumed as the parents stream past."""
+    """One embed, merged with the parents as they stream past: both sides sorted by parent id.
+
+    The merge itself finds the orphans (children whose parent never comes by), so no lookup
+    query is needed: on FerretDB a `$in` on `_id` scans the collection, once per batch.
+    """
 
     spec: EmbedSpec
+    now: Any
     stats: EmbedStats
-    maps: Iterator[tuple[Any, dict[str, Any]]]
-    head: tuple[Any, dict[str, Any]] | None = None
+    groups: Iterator[tuple[Any, list[Mapping[str, Any]]]]
+    head: tuple[Any, list[Mapping[str, Any]]] | None = None
+
+    def advance(self) -> None:
+        self.head = next(self.groups, None)
+        if self.head is not None:
+            self.stats.children_read += len(self.head[1])
+            self.stats.parents_seen += 1
 
     def values_for(self, parent: Any) -> dict[str, Any] | None:
         key = bson_key(parent)
-        while self.head is not None and bson_key(self.head[0]) < key:
-            self.head = next(self.maps, None)  # its parent vanished since the lookup: skip
-        if self.head is not None and bson_key(self.head[0]) == key:
-            values = self.head[1]
-            self.head = next(self.maps, None)
-            return values
-        return None
+        while self.head is not None and (self.head[0] is None or bson_key(self.head[0]) < key):
+            self._orphans(self.head[1])
+            self.advance()
+        if self.head is None or bson_key(self.head[0]) != key:
+            return None
+        group = self.head[1]
+        self.advance()
+        return fold_group(parent, group, self.spec, self.now, self.stats) or None
+
+    def drain(self) -> None:
+        """Children left after the last parent have no parent either."""
+        while self.head is not None:
+            self._orphans(self.head[1])
+            self.advance()
+
+    def _orphans(self, group: list[Mapping[str, Any]]) -> None:
+        self.stats.orphans += len(group)
+        for child in group:
+            self.stats.sample(self.stats.orphan_samples, child.get("_id"))
 
 
 @dataclass
@@ -102,8 +125,7 @@ class StreamTransformer:
         """Statistics for the report; a policy that says `fail` fails here, before any cutover."""
         stats: list[dict[str, Any]] = []
         for fold in self.folds:
-            for _ in fold.maps:  # drain: late orphans are counted by iter_folded
-                pass
+            fold.drain()
             if fold.spec.on_orphan == "fail" and fold.stats.orphans:
                 raise EmbedError(
                     f"{fold.spec.source}: {fold.stats.orphans} children have no "
@@ -131,11 +153,9 @@ class StreamTransformer:
 
 
 def _start_fold(source_db: Database[Any], spec: EmbedSpec, now: Any) -> _Fold:
-    stats = EmbedStats()
-    lookup = parent_lookup(source_db[spec.into], spec.match.into)
-    maps = iter_folded(child_cursor(source_db, spec), spec, now, stats, parent_exists=lookup)
-    fold = _Fold(spec, stats, maps)
-    fold.head = next(maps, None)
+    groups = group_by_parent(child_cursor(source_db, spec), spec.match.source)
+    fold = _Fold(spec, now, EmbedStats(), groups)
+    fold.advance()
     return fold
 
 
