@@ -164,3 +164,17 @@ def drop_all_shadows(ctx: RunContext, actions: Actions) -> None:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds the whole machine has spent busy (every core, every process) since boot."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def ours_cpu(env: Env) -> float:
+    """CPU seconds of this process, its waited-for children (mongosh, memory children) and servers."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + env.server_cpu()
