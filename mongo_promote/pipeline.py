@@ -5,18 +5,18 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mongo_promote.conn import detect_capabilities, redact_text, redact_uri, refuse_sharded
-from mongo_promote.context import RunContext, new_run_id, run_clock
+from mongo_promote.context import RunContext, new_run_id
 from mongo_promote.errors import Interrupted, OperationFailed, PromoteError, UsageError
 from mongo_promote.inventory import take_inventory
-from mongo_promote.journal import Journal, RunLock, open_journal, runs_dir
+from mongo_promote.journal import Journal, RunLock, open_journal
 from mongo_promote.plan import LoadedPlan, bundled_plan_path
 from mongo_promote.report import RunReport, summary_table
 from mongo_promote.steps import cutover as cutover_step
@@ -158,8 +158,6 @@ class Promotion:
             )
         if journal.has("run_finished"):
             raise UsageError(f"run {ctx.run_id} already finished: nothing to resume")
-        from datetime import datetime
-
         ctx.now = datetime.fromisoformat(header["now"])  # one $now per run, also across a resume
         journal.record("run_resumed")
         return journal
@@ -442,8 +440,6 @@ def _stats_json(stats: Any) -> dict[str, Any]:
 
 
 def _now_iso() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).isoformat()
 
 
@@ -500,12 +496,4 @@ def _sigint_deferred(ctx: RunContext) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
     if received:
-        time.sleep(0)
         raise Interrupted("interrupted after cutover completed; hooks and post-checks skipped")
-
-
-def default_runs_dir(loaded: LoadedPlan, state_dir: Path | None) -> Path:
-    return runs_dir(base_dir(loaded, state_dir))
-
-
-__all__ = ["RunOptions", "RunOutcome", "run", "run_clock"]
