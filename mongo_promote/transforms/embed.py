@@ -1,8 +1,10 @@
 """Fold a child collection into a map field of its parent (MessageTranslation -> translations).
 
 The pure core (`pick_key`, `map_child`, `fold_group`, `iter_folded`) decides what every parent
-receives; the streaming driver (`embed_into_shadow`) and the dry-run (`plan_embed`) both consume
-`iter_folded`, and so can the validator: one definition of "what the fold should produce".
+receives; the update driver (`embed_into_shadow`), the dry-run (`plan_embed`) and the copy-time
+merge (transforms/stream.py) all go through `fold_group`, and the validator can consume
+`iter_folded`: one definition of "what the fold should produce". `with_map` splices a map into a
+parent's raw BSON, so a merge at copy time can keep every other byte.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import calendar
 import copy
 import datetime as dt
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
@@ -20,6 +23,7 @@ from bson.datetime_ms import DatetimeMS
 from bson.decimal128 import Decimal128
 from bson.errors import InvalidDocument
 from bson.objectid import ObjectId
+from bson.timestamp import Timestamp
 from pymongo import UpdateOne
 from pymongo.collection import Collection as MongoCollection
 from pymongo.database import Database
@@ -43,6 +47,7 @@ CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
 )
 
 Progress = Callable[[int], None]
+_Doc = TypeVar("_Doc")
 ParentLookup = Callable[[Sequence[Any]], Iterable[Any]]
 
 
@@ -192,6 +197,8 @@ def bson_key(value: Any) -> tuple[int, Any]:
         return (9, _millis(value))
     if isinstance(value, DatetimeMS):
         return (9, int(value))
+    if isinstance(value, Timestamp):
+        return (10, (value.time, value.inc))
     rank = 4 if isinstance(value, Mapping) else 5 if isinstance(value, list) else 6
     try:
         return (rank, bson.encode({"v": value}))
@@ -403,17 +410,20 @@ def child_cursor(source_db: Database[Any], spec: EmbedSpec, *, batch_docs: int =
     the simple one, so the order is the binary one `group_by_parent` checks.
     """
     coll = source_db.get_collection(spec.source, codec_options=CODEC)
-    extra: dict[str, Any] = {}
-    if coll.options().get("collation"):
-        extra["collation"] = {"locale": "simple"}
     return coll.find(
         {},
         _projection(spec),
         sort=[(spec.match.source, 1), ("_id", 1)],
         batch_size=batch_docs,
         allow_disk_use=True,
-        **extra,
+        **_binary_order(coll),
     )
+
+
+def _binary_order(coll: MongoCollection[Any]) -> dict[str, Any]:
+    """Sort options that give BSON's binary order even on a collection with a default collation
+    (FerretDB has no collations, and must not be sent one)."""
+    return {"collation": {"locale": "simple"}} if coll.options().get("collation") else {}
 
 
 def _projection(spec: EmbedSpec) -> dict[str, int]:
@@ -457,13 +467,18 @@ def embed_into_shadow(
     cursor = _counted(child_cursor(source_db, spec, batch_docs=batch_docs), progress, batch_docs)
     folded = iter_folded(cursor, spec, now, stats, parent_exists=lookup, batch_docs=batch_docs)
     _write_folded(shadow_coll, spec, folded, stats, batch_docs, write=True)
+    _check_orphans(spec, stats)
+    return stats
+
+
+def _check_orphans(spec: EmbedSpec, stats: EmbedStats) -> None:
+    """`on_orphan: fail` is judged after the whole scan, so the error counts every orphan."""
     if spec.on_orphan == "fail" and stats.orphans:
         raise EmbedError(
             f"{spec.source}: {stats.orphans} children have no {spec.into} "
             f"(on_orphan: fail); e.g. {_jsonable(stats.orphan_samples[:5])}",
             stats,
         )
-    return stats
 
 
 def plan_embed(
@@ -499,9 +514,7 @@ def _would_fail(spec: EmbedSpec, stats: EmbedStats) -> list[str]:
     return reasons
 
 
-def _counted(
-    docs: Iterable[Mapping[str, Any]], progress: Progress | None, every: int
-) -> Iterator[Mapping[str, Any]]:
+def _counted(docs: Iterable[_Doc], progress: Progress | None, every: int) -> Iterator[_Doc]:
     """Pass documents through, telling `progress` how many more were read every `every` of them."""
     if progress is None:
         yield from docs
@@ -630,6 +643,93 @@ def _bulk_command(parents: MongoCollection[Any], ops: list[UpdateOne], spec: Emb
             f"{spec.into}: the server rejected part of the fold (incomplete reply: {exc})"
         ) from None
     return result.matched_count
+
+
+# ---------------------------------------------------------------- BSON splicing
+
+_FIXED_SIZE = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
+_FIXED_SIZE.update({0x13: 16, 0x7F: 0, 0xFF: 0})
+_EMBEDDED_DOC, _NULL = 0x03, 0x0A
+
+
+def with_map(data: bytes, field: str, values: Mapping[str, Any]) -> tuple[bytes, str]:
+    """Set `field.<key>` for each key in a BSON document's bytes, as `$set` would.
+
+    Returns the new bytes and what happened: "added" (no such field), "merged" (into an existing
+    sub-document, its other entries byte for byte), "null" (a null replaced by the map), or
+    "non_map" (any other value: bytes returned unchanged).
+    """
+    for name, kind, _start, end, value_start in bson_elements(data):
+        if name != field:
+            continue
+        if kind == _EMBEDDED_DOC:
+            inner = set_elements(data[value_start:end], _encoded(values))
+            return set_elements(data, {field: bytes([kind]) + _cstring(field) + inner}), "merged"
+        if kind == _NULL:
+            return set_elements(data, _encoded({field: dict(values)})), "null"
+        return data, "non_map"
+    return set_elements(data, _encoded({field: dict(values)})), "added"
+
+
+def bson_elements(data: bytes) -> Iterator[tuple[str, int, int, int, int]]:
+    """(name, type, element start, element end, value start) of each top-level element."""
+    pos, last = 4, len(data) - 1
+    while pos < last:
+        kind = data[pos]
+        name_end = data.index(b"\x00", pos + 1)
+        value_start = name_end + 1
+        end = _value_end(data, value_start, kind)
+        yield data[pos + 1 : name_end].decode("utf-8"), kind, pos, end, value_start
+        pos = end
+
+
+def _value_end(data: bytes, pos: int, kind: int) -> int:
+    if kind in _FIXED_SIZE:
+        return pos + _FIXED_SIZE[kind]
+    if kind in (0x02, 0x0D, 0x0E):  # string, code, symbol: int32 length + bytes
+        return pos + 4 + _int32(data, pos)
+    if kind in (0x03, 0x04, 0x0F):  # document, array, code with scope: int32 total length
+        return pos + _int32(data, pos)
+    if kind == 0x05:  # binary: int32 length + subtype + bytes
+        return pos + 5 + _int32(data, pos)
+    if kind == 0x0B:  # regex: two C strings
+        return data.index(b"\x00", data.index(b"\x00", pos) + 1) + 1
+    if kind == 0x0C:  # DBPointer: string + 12-byte id
+        return pos + 4 + _int32(data, pos) + 12
+    raise EmbedError(f"unknown BSON type 0x{kind:02x} in a parent document")
+
+
+def set_elements(data: bytes, elements: Mapping[str, bytes]) -> bytes:
+    """Replace the named elements where they stand and append the others, in the given order."""
+    pending = dict(elements)
+    parts: list[bytes] = []
+    copied = 4
+    for name, _, start, end, _ in bson_elements(data):
+        if name in pending:
+            parts += [data[copied:start], pending.pop(name)]
+            copied = end
+    parts += [data[copied:-1], *pending.values()]
+    return _document(b"".join(parts))
+
+
+def _encoded(values: Mapping[str, Any]) -> dict[str, bytes]:
+    """Each entry as its own BSON element bytes."""
+    return {
+        name: bson.encode({name: value}, codec_options=CODEC)[4:-1]
+        for name, value in values.items()
+    }
+
+
+def _document(elements: bytes) -> bytes:
+    return struct.pack("<i", len(elements) + 5) + elements + b"\x00"
+
+
+def _cstring(text: str) -> bytes:
+    return text.encode("utf-8") + b"\x00"
+
+
+def _int32(data: bytes, pos: int) -> int:
+    return int(struct.unpack_from("<i", data, pos)[0])
 
 
 # ---------------------------------------------------------------- reporting helpers

@@ -236,8 +236,8 @@ def server_filter(spec: RewriteSpec) -> dict[str, Any]:
 
 
 def regex_literal(text: str) -> str:
-    """A regex matching `text` literally, valid for both PCRE (mongod) and RE2 (FerretDB):
-    re.escape also escapes spaces and '#', which RE2 rejects."""
+    """A regex matching `text` literally: only metacharacters are escaped, so PCRE (mongod) and
+    Go's RE2 (FerretDB) read it the same (re.escape's extra escapes are Python dialect)."""
     return "".join("\\" + ch if ch in _REGEX_SPECIAL else ch for ch in text)
 
 

@@ -159,8 +159,11 @@ def test_untouched_parent_keeps_its_exact_bytes(dbs: Any, spec: EmbedSpec) -> No
     assert raw.find_one({"_id": oid(6)}).raw == before
 
 
-def test_validator_view_matches_what_was_written(dbs: Any, spec: EmbedSpec) -> None:
-    """Many parents over several batches: the shadow holds exactly what iter_folded computes."""
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("batch", [97, 1000])
+def test_validator_view_matches_what_was_written(dbs: Any, spec: EmbedSpec, batch: int) -> None:
+    """Many parents, small and large batches (a large one is hundreds of updates, which FerretDB
+    only survives when split): the shadow holds exactly what iter_folded computes."""
     langs = ["fr", "en", "es", "de", "it"]
     dbs.source.Message.insert_many([{"_id": oid(i)} for i in range(1, 401)])
     kids = [
@@ -171,7 +174,7 @@ def test_validator_view_matches_what_was_written(dbs: Any, spec: EmbedSpec) -> N
     ]
     dbs.source.MessageTranslation.insert_many(kids)
     shadow = make_shadow(dbs)
-    stats = embed_into_shadow(dbs.source, shadow, spec, now=NOW, batch_docs=97)
+    stats = embed_into_shadow(dbs.source, shadow, spec, now=NOW, batch_docs=batch)
     expected = dict(
         iter_folded(
             child_cursor(dbs.source, spec),
@@ -268,3 +271,14 @@ def test_rewrite_on_a_real_collection(
     if fields != ["*"]:
         assert after[oid(2)]["tags"] == ["staging.meeshy.me"]
     assert rewrite_shadow(dbs.target.MessageAttachment, spec).documents_changed == 0
+
+
+@pytest.mark.timeout(120)
+def test_rewrite_many_documents_in_one_batch(dbs: Any) -> None:
+    spec = RewriteSpec(collection="A", fields=["u"], find="staging.meeshy.me", replace="meeshy.me")
+    dbs.target.A.insert_many(
+        [{"_id": i, "u": f"https://staging.meeshy.me/{i}"} for i in range(450)]
+    )
+    stats = rewrite_shadow(dbs.target.A, spec)
+    assert stats.documents_changed == 450
+    assert dbs.target.A.count_documents({"u": {"$regex": "staging"}}) == 0
