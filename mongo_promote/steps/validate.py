@@ -18,10 +18,10 @@ from mongo_promote.steps.analyse import Actions, CollectionAction
 from mongo_promote.transforms.embed import (
     CODEC,
     EmbedStats,
-    _jsonable,
     bson_key,
     child_cursor,
     iter_folded,
+    jsonable,
 )
 from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
 
@@ -70,7 +70,7 @@ class ValidationReport:
         return {
             "passed": self.passed,
             "counts": self.counts,
-            "checks": [_jsonable(asdict(c)) for c in self.checks],
+            "checks": [jsonable(asdict(c)) for c in self.checks],
         }
 
 

@@ -97,7 +97,7 @@ class EmbedStats:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe view for report.json (ObjectIds and dates as strings)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 # ---------------------------------------------------------------- pure core
@@ -256,7 +256,7 @@ def fold_group(
     if failures and spec.on_duplicate_key == "fail" and not tolerate_duplicates:
         raise EmbedError(
             f"{spec.source}: duplicate keys for {spec.into} {parent_id!r} "
-            f"(on_duplicate_key: fail): {_jsonable(failures[:5])}",
+            f"(on_duplicate_key: fail): {jsonable(failures[:5])}",
             stats,
         )
     return folded
@@ -476,7 +476,7 @@ def _check_orphans(spec: EmbedSpec, stats: EmbedStats) -> None:
     if spec.on_orphan == "fail" and stats.orphans:
         raise EmbedError(
             f"{spec.source}: {stats.orphans} children have no {spec.into} "
-            f"(on_orphan: fail); e.g. {_jsonable(stats.orphan_samples[:5])}",
+            f"(on_orphan: fail); e.g. {jsonable(stats.orphan_samples[:5])}",
             stats,
         )
 
@@ -735,12 +735,12 @@ def _int32(data: bytes, pos: int) -> int:
 # ---------------------------------------------------------------- reporting helpers
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types: ids and dates become strings, containers are walked."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, dt.datetime):

@@ -257,7 +257,9 @@ def _scan(coll: Collection[Any], spec: RewriteSpec, batch_docs: int) -> Iterator
     )
 
 
-def _account(stats: RewriteStats, doc: Mapping[str, Any], spec: RewriteSpec) -> RewriteResult:
+def account_rewrite(
+    stats: RewriteStats, doc: Mapping[str, Any], spec: RewriteSpec
+) -> RewriteResult:
     """Rewrite one document in memory and add it to the stats."""
     result = rewrite_document(doc, spec.fields, spec.find, spec.replace)
     stats.documents_scanned += 1
@@ -308,7 +310,7 @@ def rewrite_shadow(
     stats = RewriteStats()
     ops: list[UpdateOne] = []
     for doc in _scan(shadow_coll, spec, batch_docs):
-        result = _account(stats, doc, spec)
+        result = account_rewrite(stats, doc, spec)
         if result.changes:
             ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": result.changes}))
         if len(ops) >= batch_docs:
@@ -352,7 +354,7 @@ def plan_rewrite(
     """Dry-run: documents and occurrences `rewrite_shadow` would change, read from the source."""
     stats = RewriteStats()
     for doc in _scan(source_coll, spec, batch_docs):
-        _account(stats, doc, spec)
+        account_rewrite(stats, doc, spec)
     result = stats.to_dict()
     result["collection"] = spec.collection
     return result

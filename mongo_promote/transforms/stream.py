@@ -25,9 +25,9 @@ from mongo_promote.transforms.embed import (
     child_cursor,
     fold_group,
     group_by_parent,
+    with_map,
 )
-from mongo_promote.transforms.rewrite import RewriteStats
-from mongo_promote.transforms.rewrite import _account as account_rewrite
+from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
 
 SAMPLES = 20
 
@@ -103,23 +103,33 @@ class StreamTransformer:
         return [(self.folds[0].spec.match.into, 1), ("_id", 1)]
 
     def apply(self, raw: RawBSONDocument) -> RawBSONDocument:
-        """The same object when nothing changes (its bytes go through untouched)."""
-        doc: dict[str, Any] | None = None
+        """The same object when nothing changes (its bytes go through untouched).
+
+        A fold edits the parent's bytes in place (`with_map`): every other field keeps its exact
+        encoding. Only a document a rewrite changes is decoded and encoded again.
+        """
+        data = bytes(raw.raw)  # no copy: RawBSONDocument keeps bytes
+        changed = False
         for fold in self.folds:
             parent = _field(raw, fold.spec.match.into)
             values = fold.values_for(parent)
             if values:
-                doc = doc if doc is not None else _decode(raw)
-                _fold_into(doc, fold, parent, values)
+                data, outcome = with_map(data, fold.spec.as_field, values)
+                _account_fold(fold, outcome, parent, values)
+                changed = changed or outcome != "non_map"
+        doc: dict[str, Any] | None = None
+        rewritten = False
         for spec, stats in self.rewrites:
-            if doc is None and spec.find.encode() not in raw.raw:
+            if doc is None and spec.find.encode() not in data:
                 stats.documents_scanned += 1  # cannot contain it: no need to decode
                 continue
-            doc = doc if doc is not None else _decode(raw)
-            doc.update(account_rewrite(stats, doc, spec).changes)
-        if doc is None:
-            return raw
-        return RawBSONDocument(bson.encode(doc, codec_options=CODEC))
+            doc = doc if doc is not None else bson.decode(data, codec_options=CODEC)
+            changes = account_rewrite(stats, doc, spec).changes
+            doc.update(changes)
+            rewritten = rewritten or bool(changes)
+        if rewritten and doc is not None:
+            return RawBSONDocument(bson.encode(doc, codec_options=CODEC))
+        return RawBSONDocument(data) if changed else raw
 
     def finish(self) -> list[dict[str, Any]]:
         """Statistics for the report; a policy that says `fail` fails here, before any cutover."""
@@ -159,28 +169,16 @@ def _start_fold(source_db: Database[Any], spec: EmbedSpec, now: Any) -> _Fold:
     return fold
 
 
-def _fold_into(doc: dict[str, Any], fold: _Fold, parent: Any, values: dict[str, Any]) -> None:
-    """Mirror of `$set: {"<as>.<key>": value}`: keys join an existing map; a null map is replaced."""
-    current = doc.get(fold.spec.as_field)
-    if current is None:
-        if fold.spec.as_field in doc:
-            fold.stats.null_maps_replaced += 1
-        doc[fold.spec.as_field] = dict(values)
-    elif isinstance(current, dict):
-        current.update(values)
-    else:
+def _account_fold(fold: _Fold, outcome: str, parent: Any, values: dict[str, Any]) -> None:
+    """`with_map` did what `$set: {"<as>.<key>": value}` would; a non-map value is left and reported."""
+    if outcome == "non_map":
         fold.stats.non_map_parents += 1
-        fold.stats.sample(
-            fold.stats.non_map_samples,
-            {"parent": parent, "type": type(current).__name__, "keys": sorted(values)},
-        )
+        fold.stats.sample(fold.stats.non_map_samples, {"parent": parent, "keys": sorted(values)})
         return
+    if outcome == "null":
+        fold.stats.null_maps_replaced += 1
     fold.stats.folded += len(values)
     fold.stats.parents_updated += 1
-
-
-def _decode(raw: RawBSONDocument) -> dict[str, Any]:
-    return bson.decode(raw.raw, codec_options=CODEC)
 
 
 def _field(raw: RawBSONDocument, path: str) -> Any:
