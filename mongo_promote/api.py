@@ -10,7 +10,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from mongo_promote.conn import connect, detect_capabilities, redact_uri, refuse_sharded
-from mongo_promote.console import Output
+from mongo_promote.console import Output, confirm_once
 from mongo_promote.context import RunContext, new_run_id
 from mongo_promote.errors import UsageError
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
@@ -154,13 +154,13 @@ def restore(
 
     with run_context(loaded, out) as ctx:
         what = ", ".join(only) if only else "every collection in the backup"
-        _ask(
+        confirm_once(
             f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
             f"{ctx.plan.target.database!r}"
             + (f" and drop {', '.join(drop)}" if drop else "")
             + "?",
             confirm,
-            yes,
+            yes=yes,
         )
         lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
         lock.acquire()
@@ -202,12 +202,3 @@ def rollback(
         only=info["replaced"],
         drop=info["created"],
     )
-
-
-def _ask(question: str, confirm: Callable[[str], bool] | None, yes: bool) -> None:
-    if yes:
-        return
-    if confirm is None:
-        raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
-    if not confirm(question):
-        raise UsageError("cancelled: nothing was changed")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bson import json_util
 from rich.console import Console
 from rich.table import Table
+
+from mongo_promote.errors import UsageError
 
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 
@@ -51,6 +54,16 @@ class Output:
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(to_json(data) + "\n")
         sys.stdout.flush()
+
+
+def confirm_once(question: str, confirm: Callable[[str], bool] | None, *, yes: bool) -> None:
+    """Destructive commands ask once; with no terminal there is nobody to ask, so --yes is required."""
+    if yes:
+        return
+    if confirm is None:
+        raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
+    if not confirm(question):
+        raise UsageError("cancelled: nothing was changed")
 
 
 def _width(stderr: bool) -> int | None:

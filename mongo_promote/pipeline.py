@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.conn import detect_capabilities, redact_text, redact_uri, refuse_sharded
+from mongo_promote.console import confirm_once
 from mongo_promote.context import RunContext, new_run_id
 from mongo_promote.errors import Interrupted, OperationFailed, PromoteError, UsageError
 from mongo_promote.inventory import take_inventory
@@ -110,16 +111,11 @@ def run(loaded: LoadedPlan, options: RunOptions, out: Any) -> RunOutcome:
 
 
 def _confirm(ctx: RunContext, actions: Actions, options: RunOptions) -> None:
-    if options.yes:
-        return
     question = (
         f"Replace {len(actions.replaced)} and create {len(actions.created)} collections in "
         f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}?"
     )
-    if options.confirm is None:
-        raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
-    if not options.confirm(question):
-        raise UsageError("cancelled: nothing was changed")
+    confirm_once(question, options.confirm, yes=options.yes)
 
 
 class Promotion:

@@ -48,12 +48,15 @@ def backup_collections(
     started = time.monotonic()
     _check_free_space(out_dir, expected_bytes)
     database = ctx.plan.target.database
-    with DumpWriter(
-        out_dir,
-        gzip=ctx.plan.backup.gzip,
-        run_id=ctx.run_id,
-        server_version=ctx.target_caps.version,
-    ) as writer, ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool:
+    with (
+        DumpWriter(
+            out_dir,
+            gzip=ctx.plan.backup.gzip,
+            run_id=ctx.run_id,
+            server_version=ctx.target_caps.version,
+        ) as writer,
+        ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
+    ):
         list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
     replaced, created = sorted(replaced), sorted(created)
     record = {"run_id": ctx.run_id, "database": database, "replaced": replaced, "created": created}
