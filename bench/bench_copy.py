@@ -126,25 +126,28 @@ def run_peer_db(env: Any, dump: Path, restore: Path, database: str, names: list[
     everything = MongoClient(env.source_uri)[database].list_collection_names()
     skip = [f"--excludeCollection={n}" for n in everything if n not in names]
     peer_db = f"{database}_peer"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server = env.server_cpu()
-    wall = time.perf_counter()
-    dumper = subprocess.Popen(
-        [str(dump), f"--uri={env.source_uri}", f"--db={database}", *skip, "--archive", "--quiet"],
-        stdout=subprocess.PIPE,
+    wall, cpu = pipe_dump_restore(
+        [str(dump), f"--uri={env.source_uri}", f"--db={database}", *skip],
+        [str(restore), f"--uri={env.target_uri}", f"--nsFrom={database}.*", f"--nsTo={peer_db}.*"],
     )
-    subprocess.run(
-        [str(restore), f"--uri={env.target_uri}", "--archive", "--quiet", "--drop",
-         f"--nsFrom={database}.*", f"--nsTo={peer_db}.*"],
-        stdin=dumper.stdout, check=True,
-    )  # fmt: skip
-    dumper.wait()
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     server = env.server_cpu() - server
     MongoClient(env.target_uri).drop_database(peer_db)
     return Measure("mongodump | mongorestore", docs, wall, cpu, 0, server)
+
+
+def pipe_dump_restore(dump_args: list[str], restore_args: list[str]) -> tuple[float, float]:
+    """`mongodump --archive | mongorestore --archive --drop`: wall seconds and both children's CPU."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    dumper = subprocess.Popen([*dump_args, "--archive", "--quiet"], stdout=subprocess.PIPE)
+    subprocess.run(
+        [*restore_args, "--archive", "--quiet", "--drop"], stdin=dumper.stdout, check=True
+    )
+    dumper.wait()
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -246,21 +249,10 @@ def run_peer(src: str, tgt: str, docs: int) -> Measure | None:
     if not (dump and restore):
         print("mongodump/mongorestore not found: peer comparison skipped", file=sys.stderr)
         return None
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.perf_counter()
-    dumper = subprocess.Popen(
-        [str(dump), f"--uri={src}", f"--db={DB}", f"--collection={COLL}", "--archive", "--quiet"],
-        stdout=subprocess.PIPE,
+    wall, cpu = pipe_dump_restore(
+        [str(dump), f"--uri={src}", f"--db={DB}", f"--collection={COLL}"],
+        [str(restore), f"--uri={tgt}", f"--nsFrom={DB}.{COLL}", f"--nsTo={DB}_peer.{COLL}"],
     )
-    subprocess.run(
-        [str(restore), f"--uri={tgt}", "--archive", "--quiet", "--drop",
-         f"--nsFrom={DB}.{COLL}", f"--nsTo={DB}_peer.{COLL}"],
-        stdin=dumper.stdout, check=True,
-    )  # fmt: skip
-    dumper.wait()
-    wall = time.perf_counter() - wall
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     MongoClient(tgt).drop_database(f"{DB}_peer")
     return Measure("mongodump | mongorestore", docs, wall, cpu)
 
