@@ -28,7 +28,7 @@ from pymongo import MongoClient
 
 from mongo_promote.conn import detect_capabilities
 from mongo_promote.console import Output
-from mongo_promote.context import RunContext, new_run_id
+from mongo_promote.context import RunContext, RunPaths, new_run_id
 from mongo_promote.inventory import take_inventory
 from mongo_promote.plan import load_plan
 from mongo_promote.servers import find_tool, temporary_pair
@@ -231,7 +231,7 @@ def run_ours(src: str, tgt: str, workers: int) -> Measure:
             source_caps=detect_capabilities(source),
             target_caps=detect_capabilities(target),
             out=Output(quiet=True),
-            run_dir=Path(tmp),
+            paths=RunPaths.under(Path(tmp), "bench"),
             workers=workers,
         )
         actions = analyse(ctx.plan, take_inventory(ctx.plan, ctx.source_db, ctx.target_db))

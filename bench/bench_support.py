@@ -16,7 +16,7 @@ from pymongo import MongoClient
 
 from mongo_promote.conn import detect_capabilities
 from mongo_promote.console import Output
-from mongo_promote.context import RunContext, new_run_id
+from mongo_promote.context import RunContext, RunPaths, new_run_id
 from mongo_promote.inventory import take_inventory
 from mongo_promote.plan import bundled_plan_path, load_plan
 from mongo_promote.servers import LocalServer, temporary_pair
@@ -149,7 +149,7 @@ def make_ctx(
         source_caps=detect_capabilities(source),
         target_caps=detect_capabilities(target),
         out=Output(quiet=True),
-        run_dir=env.workdir / "runs",
+        paths=RunPaths.under(env.workdir, "bench"),
         workers=workers,
     )
 

@@ -1,4 +1,4 @@
-"""The one module that opens connections: clients, capability detection, and URI redaction."""
+"""Connections to a plan's servers (every command opens them here), capability detection, URI redaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
-from pymongo.database import Database
 from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure, PyMongoError
 from pymongo.uri_parser import parse_uri
 
@@ -146,11 +145,6 @@ def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Mon
 
 def _first_line(text: str) -> str:
     return text.split(", Timeout:")[0].split(" (configured timeouts")[0].split("\n")[0]
-
-
-def raw_database(client: MongoClient[Any], name: str) -> Database[Any]:
-    """A database handle whose reads return RawBSONDocument: documents are copied, never decoded."""
-    return client.get_database(name, codec_options=RAW)
 
 
 def refuse_sharded(caps: Capabilities, role: str) -> None:

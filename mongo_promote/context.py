@@ -1,9 +1,11 @@
-"""What every step of a run shares: the plan, both connections, capabilities, the run id and its clock."""
+"""What every step of a run shares, opened in one place: the plan, both connections, capabilities, paths."""
 
 from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,11 +13,12 @@ from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.write_concern import WriteConcern
 
-from mongo_promote.conn import RAW, Capabilities
+from mongo_promote.conn import RAW, Capabilities, connect, detect_capabilities, refuse_sharded
 from mongo_promote.console import Output
 from mongo_promote.errors import Interrupted
-from mongo_promote.plan import LoadedPlan, Plan
+from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path
 
 SHADOW_INFIX = "__promote_"
 ASIDE_INFIX = "__old_"
@@ -33,6 +36,46 @@ def run_clock() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def base_dir(loaded: LoadedPlan, state_dir: Path | None) -> Path:
+    """Runs live next to the plan (or --state-dir); the bundled plan's runs go to the current directory."""
+    if state_dir:
+        return state_dir
+    if loaded.path == bundled_plan_path().resolve():
+        return Path.cwd()
+    return loaded.path.parent
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every file a run writes, computed once: nothing else joins paths of the run directory."""
+
+    base: Path  # holds runs/<run-id>/ (the plan's directory, or --state-dir)
+    run_dir: Path
+    journal: Path
+    report_json: Path
+    report_md: Path
+    backup_dir: Path  # where this run's backup goes
+
+    @classmethod
+    def of(cls, loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> RunPaths:
+        base = base_dir(loaded, state_dir)
+        configured = Path(loaded.plan.backup.dir).expanduser()
+        backups = configured if configured.is_absolute() else base / configured
+        return cls.under(base, run_id, backups / run_id)
+
+    @classmethod
+    def under(cls, base: Path, run_id: str, backup_dir: Path | None = None) -> RunPaths:
+        run_dir = base / "runs" / run_id
+        return cls(
+            base=base,
+            run_dir=run_dir,
+            journal=run_dir / "journal.jsonl",
+            report_json=run_dir / "report.json",
+            report_md=run_dir / "report.md",
+            backup_dir=backup_dir or base / "backups" / run_id,
+        )
+
+
 @dataclass
 class RunContext:
     loaded: LoadedPlan
@@ -42,10 +85,9 @@ class RunContext:
     source_caps: Capabilities
     target_caps: Capabilities
     out: Output
-    run_dir: Path
+    paths: RunPaths
     now: datetime = field(default_factory=run_clock)
     workers: int = 4
-    dry_run: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     fallbacks: list[str] = field(default_factory=list)
 
@@ -54,13 +96,28 @@ class RunContext:
         return self.loaded.plan
 
     @property
+    def run_dir(self) -> Path:
+        return self.paths.run_dir
+
+    @property
+    def write_concern(self) -> WriteConcern | None:
+        """Majority on a replica set, so a failover cannot roll back a shadow we then cut over."""
+        return WriteConcern(w="majority") if self.target_caps.topology == "replicaset" else None
+
+    @property
     def source_db(self) -> Database[Any]:
-        """Reads return RawBSONDocument: documents travel as bytes, never decoded."""
+        """Reads return RawBSONDocument: documents travel as bytes, never decoded.
+
+        The read preference is the source URI's (a secondary spares staging's primary).
+        """
         return self.source_client.get_database(self.plan.source.database, codec_options=RAW)
 
     @property
     def target_db(self) -> Database[Any]:
-        return self.target_client.get_database(self.plan.target.database, codec_options=RAW)
+        """The one handle every write to the target goes through: raw BSON, the run's write concern."""
+        return self.target_client.get_database(
+            self.plan.target.database, codec_options=RAW, write_concern=self.write_concern
+        )
 
     def shadow_name(self, name: str) -> str:
         return f"{name}{SHADOW_INFIX}{self.run_id}"
@@ -78,3 +135,57 @@ class RunContext:
         if note not in self.fallbacks:
             self.fallbacks.append(note)
             self.out.warn(note)
+
+
+@contextmanager
+def open_clients(
+    source_uri: str, target_uri: str
+) -> Iterator[tuple[MongoClient[Any], MongoClient[Any]]]:
+    """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens."""
+    source = connect(source_uri, role="source")
+    try:
+        target = connect(target_uri, role="target")
+    except BaseException:
+        source.close()
+        raise
+    try:
+        yield source, target
+    finally:
+        source.close()
+        target.close()
+
+
+@contextmanager
+def connected(
+    plan: Plan,
+) -> Iterator[tuple[MongoClient[Any], MongoClient[Any], Capabilities, Capabilities]]:
+    """The plan's two servers and their capabilities; a sharded target is refused (exit 2)."""
+    with open_clients(plan.source.uri, plan.target.uri) as (source, target):
+        target_caps = detect_capabilities(target)
+        refuse_sharded(target_caps, "target")
+        yield source, target, detect_capabilities(source), target_caps
+
+
+@contextmanager
+def open_context(
+    loaded: LoadedPlan,
+    out: Output,
+    *,
+    run_id: str | None = None,
+    state_dir: Path | None = None,
+    workers: int = 4,
+) -> Iterator[RunContext]:
+    """Connections, capabilities and the run's paths: the only place a RunContext is built."""
+    rid = run_id or new_run_id()
+    with connected(loaded.plan) as (source, target, source_caps, target_caps):
+        yield RunContext(
+            loaded=loaded,
+            run_id=rid,
+            source_client=source,
+            target_client=target,
+            source_caps=source_caps,
+            target_caps=target_caps,
+            out=out,
+            paths=RunPaths.of(loaded, state_dir, rid),
+            workers=workers,
+        )

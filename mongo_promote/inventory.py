@@ -10,10 +10,8 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from mongo_promote.conn import redact_uri
+from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX
 from mongo_promote.plan import Plan
-
-# Names the tool itself creates in the target during a run: never application collections.
-SHADOW_MARKERS = ("__promote_", "__old_")
 
 
 @dataclass
@@ -62,7 +60,8 @@ class Inventory:
 
 
 def is_tool_collection(name: str) -> bool:
-    return any(marker in name for marker in SHADOW_MARKERS)
+    """Names the tool itself creates in the target during a run: never application collections."""
+    return SHADOW_INFIX in name or ASIDE_INFIX in name
 
 
 def collection_names(db: Database[Any]) -> list[str]:

@@ -81,12 +81,16 @@ def open_journal(base: Path, run_id: str) -> Journal:
     return Journal(path)
 
 
-def latest_run(base: Path) -> str | None:
+def latest_run(base: Path, *, command: str = "run") -> str | None:
+    """The newest run of `command` (run, restore, rollback) under base, by its time-sorted id."""
     directory = runs_dir(base)
     if not directory.is_dir():
         return None
-    ids = sorted(p.name for p in directory.iterdir() if (p / "journal.jsonl").exists())
-    return ids[-1] if ids else None
+    for run_dir in sorted(directory.iterdir(), reverse=True):
+        events = Journal(run_dir / "journal.jsonl").events()
+        if events and events[0].get("command", "run") == command:
+            return run_dir.name
+    return None
 
 
 @dataclass

@@ -294,9 +294,6 @@ class Plan(_Model):
             return "legacy"
         return "unmatched"
 
-    def is_legacy(self, name: str) -> bool:
-        return any(p.matches(name) for p in self.collections.legacy)
-
     def copies(self, name: str) -> bool:
         """Whether `run` brings this source collection to the target."""
         cls = self.classify(name)
