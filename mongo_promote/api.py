@@ -1,46 +1,377 @@
-"""The library's public commands: one plain function per CLI command, usable without the CLI."""
+"""The library's public commands: one typed function per CLI command, usable without the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
-
-from mongo_promote.conn import connect, detect_capabilities, redact_uri, refuse_sharded
+from mongo_promote.conn import redact_uri
 from mongo_promote.console import Output, confirm_once
-from mongo_promote.context import RunContext, new_run_id
+from mongo_promote.context import (
+    RunContext,
+    RunPaths,
+    base_dir,
+    connected,
+    open_clients,
+    open_context,
+)
+from mongo_promote.demo.generator import generate
 from mongo_promote.errors import UsageError
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
-from mongo_promote.journal import RunLock, latest_run, open_journal
+from mongo_promote.journal import Journal, RunLock, latest_run, open_journal
 from mongo_promote.plan import LoadedPlan, Plan
-from mongo_promote.steps.analyse import analyse
-from mongo_promote.steps.validate import ValidationReport
+from mongo_promote.report import actions_table, describe_effect
+from mongo_promote.runner import (
+    Planned,
+    Runner,
+    finished_actions,
+    plan_actions,
+    print_plan,
+    resumable_journal,
+    start_journal,
+)
+from mongo_promote.steps.analyse import Actions, analyse
+from mongo_promote.steps.backup import BackupResult, backup_collections
+from mongo_promote.steps.base import Action, RunState
+from mongo_promote.steps.indexes import planned_index_names
+from mongo_promote.steps.restore import read_dump
+from mongo_promote.steps.sequence import new_state, promotion_steps, restore_steps
+from mongo_promote.steps.validate import ValidationReport, validate_live
+from mongo_promote.transforms.effects import expected_effects
+
+# ------------------------------------------------------------------ run and dry-run
 
 
-@contextmanager
-def clients(plan: Plan) -> Iterator[tuple[MongoClient[Any], MongoClient[Any]]]:
-    """Both sides connected (or exit 3 within seconds); closed whatever happens."""
-    source = connect(plan.source.uri, role="source")
+@dataclass
+class RunOptions:
+    dry_run: bool = False
+    yes: bool = False
+    resume: str | None = None
+    workers: int = 4
+    keep_shadows: bool = False
+    allow_target_drift: bool = False
+    run_hooks: bool = True
+    state_dir: Path | None = None
+    confirm: Callable[[str], bool] | None = None  # None: stdin is not interactive
+
+
+@dataclass
+class DryRun:
+    """What `run` would do: the runner's own action list, and the read-only checks around it."""
+
+    analysis: Actions
+    actions: list[Action]
+    transforms: list[dict[str, Any]]  # expected effect of each transform
+    indexes: dict[str, list[str]]  # index names each shadow gets
+    lock_held_by: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        collections = self.analysis.collections
+        return {
+            **self.analysis.to_json(),
+            "planned": [a.to_json() for a in self.actions],
+            "transforms": self.transforms,
+            "indexes": self.indexes,
+            "lock_held_by": self.lock_held_by,
+            "documents_to_copy": sum(a.source_count for a in collections),
+            "bytes_to_copy": sum(a.source_size for a in collections),
+        }
+
+
+@dataclass
+class RunOutcome:
+    run_id: str | None
+    status: str
+    backup_dir: str | None
+    report: str | None
+    validation_passed: bool | None
+    dry_run: DryRun | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "run_id": self.run_id,
+            "status": self.status,
+            "backup_dir": self.backup_dir,
+            "report": self.report,
+            "validation": {"passed": self.validation_passed},
+        }
+        if self.dry_run is not None:
+            data["actions"] = self.dry_run.to_json()
+        return data
+
+
+def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
+    """The promotion (or, with options.dry_run, its dry-run): asks once, then runs under the lock."""
+    if options.dry_run:
+        return dry_run(loaded, options, out)
+    with open_context(
+        loaded, out, run_id=options.resume, state_dir=options.state_dir, workers=options.workers
+    ) as ctx:
+        if options.resume:
+            resumable_journal(ctx)  # a changed plan is refused before anything is written
+        analysis, planned, state = _plan_promotion(ctx, options, resumed=bool(options.resume))
+        confirm_once(
+            f"Replace {len(analysis.replaced)} and create {len(analysis.created)} collections in "
+            f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}?",
+            options.confirm,
+            yes=options.yes,
+        )
+        _execute(ctx, planned, state, {"command": "run"}, options.resume, options.keep_shadows)
+        return RunOutcome(
+            ctx.run_id,
+            state.report.status,
+            state.report.backup.get("dir"),
+            str(ctx.paths.report_json),
+            True,
+        )
+
+
+def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
+    """Every read-only check and the exact actions `run` would apply. Writes nothing anywhere."""
+    with open_context(loaded, out, state_dir=options.state_dir, workers=options.workers) as ctx:
+        analysis, planned, _ = _plan_promotion(ctx, options, resumed=False)
+        print_plan(out, planned)
+        out.table(actions_table(analysis.collections, analysis.left_alone))
+        transforms = expected_effects(ctx.source_db, ctx.plan, ctx.now)
+        if transforms:
+            out.info("  transforms, expected effect:")
+        for t in transforms:
+            out.info("  " + describe_effect(t))
+        holder = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id).holder()
+        lock = holder.describe() if holder else None
+        if lock:
+            out.warn(f"the lock is held now: {lock}; `run` would exit 4")
+        for item in analysis.left_alone:
+            out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+        out.info("[bold]dry-run: nothing was written[/]")
+        indexes = {
+            a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)
+            for a in analysis.collections
+        }
+        summary = DryRun(analysis, [p.action for p in planned], transforms, indexes, lock)
+        return RunOutcome(None, "dry-run", None, None, None, dry_run=summary)
+
+
+def _plan_promotion(
+    ctx: RunContext, options: RunOptions, *, resumed: bool
+) -> tuple[Actions, list[Planned], RunState]:
+    """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
+    analysis = analyse(ctx.plan, take_inventory(ctx.plan, ctx.source_db, ctx.target_db))
+    state = new_state(ctx, [a.name for a in analysis.collections], resumed=resumed)
+    steps = promotion_steps(
+        ctx,
+        state,
+        analysis,
+        allow_target_drift=options.allow_target_drift,
+        run_hooks=options.run_hooks,
+    )
+    return analysis, plan_actions(ctx, steps), state
+
+
+def _execute(
+    ctx: RunContext,
+    planned: list[Planned],
+    state: RunState,
+    header: dict[str, Any],
+    resume: str | None,
+    keep_shadows: bool,
+) -> None:
+    """Under the lock: the journal (new or resumed), then the runner."""
+    lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
+    lock.acquire()
     try:
-        target = connect(plan.target.uri, role="target")
-    except BaseException:
-        source.close()
-        raise
-    try:
-        yield source, target
+        journal = start_journal(ctx, header, resume=bool(resume))
+        state.journal = journal
+        Runner(ctx, planned, journal, state, keep_shadows=keep_shadows).execute()
     finally:
-        source.close()
-        target.close()
+        lock.release()
+
+
+# ------------------------------------------------------------------ restore and rollback
+
+
+@dataclass
+class RestoreResult:
+    run_id: str
+    dir: str
+    dump_database: str
+    collections: list[str]
+    documents: int
+    verified: bool  # False: no manifest (a plain mongodump directory), only loaded counts checked
+    dropped: list[str]
+    cutover: list[dict[str, Any]]
+    backup_dir: str | None  # the backup of what this restore replaced
+    report: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def restore(
+    loaded: LoadedPlan,
+    out: Output,
+    backup_dir: Path | None,
+    *,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+    only: list[str] | None = None,
+    drop: list[str] | None = None,
+    resume: str | None = None,
+    state_dir: Path | None = None,
+) -> RestoreResult:
+    """Put the target back as the backup holds it: a run of its own (backup of what it replaces,
+    shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it."""
+    if resume:
+        header = _header_of(loaded, state_dir, resume)
+        backup_dir, only, drop = Path(header["backup"]), header["only"], header["drop"]
+    if backup_dir is None:
+        raise UsageError("restore needs a backup directory (or the run id to resume)")
+    return _restore_run(
+        loaded,
+        out,
+        {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []},
+        confirm=confirm,
+        yes=yes,
+        resume=resume,
+        state_dir=state_dir,
+    )
+
+
+def rollback(
+    loaded: LoadedPlan,
+    out: Output,
+    *,
+    run_id: str | None,
+    state_dir: Path | None,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+    resume: str | None = None,
+) -> RestoreResult:
+    """Undo a run: its replaced collections come back from its backup, the ones it created go.
+    `resume=RUN_ID` (the rollback's own run id) continues an interrupted rollback."""
+    if resume:
+        header = _header_of(loaded, state_dir, resume)
+    else:
+        header = _rollback_header(loaded, out, run_id, state_dir)
+    return _restore_run(
+        loaded, out, header, confirm=confirm, yes=yes, resume=resume, state_dir=state_dir
+    )
+
+
+def _rollback_header(
+    loaded: LoadedPlan, out: Output, run_id: str | None, state_dir: Path | None
+) -> dict[str, Any]:
+    base = base_dir(loaded, state_dir)
+    run_id = run_id or latest_run(base, command="run")
+    if run_id is None:
+        raise UsageError(f"no run to roll back under {base / 'runs'}")
+    backup = finished_actions(open_journal(base, run_id)).get("backup")
+    if backup is None:
+        raise UsageError(
+            f"run {run_id} took no backup, so it changed nothing: nothing to roll back"
+        )
+    info = backup["result"]["backup"]
+    out.info(f"rolling back run {run_id} from {info['dir']}")
+    return {
+        "command": "rollback",
+        "rolls_back": run_id,
+        "backup": info["dir"],
+        "only": info["replaced"],
+        "drop": info["created"],
+    }
+
+
+def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> dict[str, Any]:
+    """What the run being resumed was asked to do, as its journal recorded it."""
+    paths = RunPaths.of(loaded, state_dir, run_id)
+    if not paths.journal.exists():
+        raise UsageError(f"no run {run_id} under {paths.run_dir.parent} (nothing to resume)")
+    return Journal(paths.journal).header()
+
+
+def _restore_run(
+    loaded: LoadedPlan,
+    out: Output,
+    header: dict[str, Any],
+    *,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+    resume: str | None,
+    state_dir: Path | None,
+) -> RestoreResult:
+    backup_dir, only, drop = Path(header["backup"]), header["only"], list(header["drop"])
+    with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
+        if resume:
+            resumable_journal(ctx)
+        dump = read_dump(out, backup_dir, ctx.plan.target.database, only)
+        names = [d.name for d in dump.collections]
+        state = new_state(ctx, names, resumed=bool(resume))
+        present = collection_names(ctx.target_db)
+        drop = [n for n in drop if n not in names]
+        planned = plan_actions(ctx, restore_steps(ctx, state, dump, present=present, drop=drop))
+        what = ", ".join(only) if only else "every collection in the backup"
+        confirm_once(
+            f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
+            f"{ctx.plan.target.database!r}"
+            + (f" and drop {', '.join(drop)}" if drop else "")
+            + "?",
+            confirm,
+            yes=yes,
+        )
+        _execute(ctx, planned, state, header, resume, keep_shadows=False)
+        return RestoreResult(
+            run_id=ctx.run_id,
+            dir=str(backup_dir),
+            dump_database=dump.database,
+            collections=names,
+            documents=sum(state.counts.get(n, 0) for n in names),
+            verified=dump.manifest is not None,
+            dropped=state.dropped,
+            cutover=state.report.cutover,
+            backup_dir=state.report.backup.get("dir"),
+            report=str(ctx.paths.report_json),
+        )
+
+
+# ------------------------------------------------------------------ commands that only read
 
 
 def inspect(plan: Plan) -> Inventory:
     """Inventory of both sides under the plan's classification; reads only."""
-    with clients(plan) as (source, target):
-        refuse_sharded(detect_capabilities(target), "target")
+    with connected(plan) as (source, target, _, _):
         return take_inventory(plan, source[plan.source.database], target[plan.target.database])
+
+
+def validate(
+    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
+) -> ValidationReport:
+    """The live target against the source, with the plan's transforms applied: reads only.
+
+    `$now` defaults were filled with the run's own timestamp, so the check takes it from that
+    run's journal (the latest run when none is named).
+    """
+    base = base_dir(loaded, state_dir)
+    run_id = run_id or latest_run(base, command="run")
+    with open_context(loaded, out, state_dir=state_dir) as ctx:
+        if run_id:
+            ctx.now = datetime.fromisoformat(open_journal(base, run_id).header()["now"])
+            out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
+        elif ctx.plan.embeds:
+            out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
+        inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
+        return validate_live(ctx, analyse(ctx.plan, inventory))
+
+
+def backup(
+    loaded: LoadedPlan, out: Output, out_dir: Path | None, state_dir: Path | None
+) -> BackupResult:
+    """A verified backup of every application collection of the target database."""
+    with open_context(loaded, out, state_dir=state_dir) as ctx:
+        names = collection_names(ctx.target_db)
+        return backup_collections(ctx, names, out_dir or ctx.paths.backup_dir)
 
 
 def seed(
@@ -54,11 +385,7 @@ def seed(
     progress: Callable[[str, str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest."""
-    from mongo_promote.demo.generator import generate
-
-    source = connect(source_uri, role="source")
-    target = connect(target_uri, role="target")
-    try:
+    with open_clients(source_uri, target_uri) as (source, target):
         return generate(
             source[source_database],
             target[target_database],
@@ -66,139 +393,3 @@ def seed(
             scale=scale,
             progress=progress,
         )
-    finally:
-        source.close()
-        target.close()
-
-
-# ------------------------------------------------------------------ commands over a RunContext
-
-
-@contextmanager
-def run_context(
-    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
-) -> Iterator[RunContext]:
-    """Connections, capabilities and a run id for the commands that are not a whole run."""
-    from mongo_promote.pipeline import base_dir
-
-    plan = loaded.plan
-    with clients(plan) as (source, target):
-        target_caps = detect_capabilities(target)
-        refuse_sharded(target_caps, "target")
-        rid = run_id or new_run_id()
-        yield RunContext(
-            loaded,
-            rid,
-            source,
-            target,
-            detect_capabilities(source),
-            target_caps,
-            out,
-            base_dir(loaded, state_dir) / "runs" / rid,
-        )
-
-
-def validate(
-    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
-) -> ValidationReport:
-    """The live target against the source, with the plan's transforms applied: reads only.
-
-    `$now` defaults were filled with the run's own timestamp, so the check takes it from that
-    run's journal (the latest run when none is named).
-    """
-    from datetime import datetime
-
-    from mongo_promote.pipeline import base_dir
-    from mongo_promote.steps.validate import validate_live
-
-    base = base_dir(loaded, state_dir)
-    run_id = run_id or latest_run(base)
-    with run_context(loaded, out, state_dir=state_dir) as ctx:
-        if run_id:
-            ctx.now = datetime.fromisoformat(open_journal(base, run_id).header()["now"])
-            out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
-        elif ctx.plan.embeds:
-            out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
-        inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
-        return validate_live(ctx, analyse(ctx.plan, inventory))
-
-
-def backup(loaded: LoadedPlan, out: Output, out_dir: Path | None, state_dir: Path | None) -> Any:
-    """A verified backup of every application collection of the target database."""
-    from mongo_promote.pipeline import base_dir
-    from mongo_promote.steps.backup import backup_collections
-
-    with run_context(loaded, out, state_dir=state_dir) as ctx:
-        names = collection_names(ctx.target_client[ctx.plan.target.database])
-        if out_dir is None:
-            configured = Path(ctx.plan.backup.dir).expanduser()
-            root = (
-                configured if configured.is_absolute() else base_dir(loaded, state_dir) / configured
-            )
-            out_dir = root / ctx.run_id
-        return backup_collections(ctx, names, out_dir)
-
-
-def restore(
-    loaded: LoadedPlan,
-    out: Output,
-    backup_dir: Path,
-    *,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-    only: list[str] | None = None,
-    drop: list[str] | None = None,
-) -> Any:
-    """Put the target back as the backup holds it, through shadows and cutover, under the lock."""
-    from mongo_promote.steps.restore import restore_dump
-
-    with run_context(loaded, out) as ctx:
-        what = ", ".join(only) if only else "every collection in the backup"
-        confirm_once(
-            f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
-            f"{ctx.plan.target.database!r}"
-            + (f" and drop {', '.join(drop)}" if drop else "")
-            + "?",
-            confirm,
-            yes=yes,
-        )
-        lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
-        lock.acquire()
-        try:
-            return restore_dump(ctx, backup_dir, only=only, drop=drop)
-        finally:
-            lock.release()
-
-
-def rollback(
-    loaded: LoadedPlan,
-    out: Output,
-    *,
-    run_id: str | None,
-    state_dir: Path | None,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-) -> Any:
-    """Undo a run: its replaced collections come back from its backup, the ones it created go."""
-    from mongo_promote.pipeline import base_dir
-
-    base = base_dir(loaded, state_dir)
-    run_id = run_id or latest_run(base)
-    if run_id is None:
-        raise UsageError(f"no run to roll back under {base / 'runs'}")
-    backup_info = open_journal(base, run_id).done("backup_done").get("")
-    if backup_info is None:
-        raise UsageError(
-            f"run {run_id} took no backup, so it changed nothing: nothing to roll back"
-        )
-    info = backup_info["backup"]
-    out.info(f"rolling back run {run_id} from {info['dir']}")
-    return restore(
-        loaded,
-        out,
-        Path(info["dir"]),
-        confirm=confirm,
-        yes=yes,
-        only=info["replaced"],
-        drop=info["created"],
-    )

@@ -1,7 +1,8 @@
-"""STEP 2: decide what the run does to each collection, from the inventory: the dry-run's action list."""
+"""What a run does to each collection, decided from the inventory alone (pure: no server, no writes)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -105,13 +106,16 @@ def _action(plan: Plan, src: CollectionInfo, tgt: CollectionInfo | None) -> Coll
         source_indexes=src.index_specs,
         source_options=src.options,
         transforms=transforms,
-        declared_indexes=[ix.name or _index_name(ix.keys) for ix in plan.indexes.get(src.name, [])],
+        declared_indexes=[
+            ix.name or default_index_name(ix.keys) for ix in plan.indexes.get(src.name, [])
+        ],
     )
 
 
-def _index_name(keys: dict[str, Any]) -> str:
-    """The name MongoDB gives an unnamed index: field_direction pairs joined by underscores."""
-    return "_".join(f"{k}_{v}" for k, v in keys.items())
+def default_index_name(keys: Mapping[str, Any] | list[tuple[str, Any]]) -> str:
+    """The name MongoDB gives an unnamed index: `a_1_b_-1`."""
+    pairs = keys.items() if isinstance(keys, Mapping) else keys
+    return "_".join(f"{k}_{v}" for k, v in pairs)
 
 
 def _left_alone(plan: Plan, name: str, in_source: bool, in_target: bool) -> LeftAlone:

@@ -1,8 +1,7 @@
-"""STEP 2: back up the target in mongodump's layout, then read it all back and verify it before going on."""
+"""STEP 2 of run, restore and rollback: back up the target in mongodump's layout, read it all back, verify."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -15,8 +14,7 @@ from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.dumpfmt import DumpWriter, verify_dump
 from mongo_promote.errors import OperationFailed
-
-RUN_RECORD = "promote.json"  # which collections the run replaced and created: what rollback undoes
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
 
 
 @dataclass
@@ -58,9 +56,6 @@ def backup_collections(
         ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
     ):
         list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
-    replaced, created = sorted(replaced), sorted(created)
-    record = {"run_id": ctx.run_id, "database": database, "replaced": replaced, "created": created}
-    (out_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
@@ -76,8 +71,8 @@ def backup_collections(
         seconds=round(time.monotonic() - started, 3),
         verified=True,
         content_hashes={e.name: e.content_hash for e in entries},
-        replaced=replaced,
-        created=created,
+        replaced=sorted(replaced),
+        created=sorted(created),
     )
 
 
@@ -119,9 +114,46 @@ def _check_free_space(out_dir: Path, expected_bytes: int) -> None:
         )
 
 
-def read_run_record(backup_dir: Path) -> dict[str, Any] | None:
-    try:
-        data: dict[str, Any] = json.loads((backup_dir / RUN_RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-    return data
+class BackupStep(StepBase):
+    """One action: the verified backup of every target collection the command may change."""
+
+    title = "backup the target"
+
+    def __init__(
+        self,
+        state: RunState,
+        number: int,
+        names: list[str],
+        *,
+        replaced: list[str],
+        created: list[str],
+        expected_bytes: int = 0,
+    ) -> None:
+        super().__init__(state, number)
+        self.names, self.replaced, self.created = names, replaced, created
+        self.expected_bytes = expected_bytes
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [
+            self.action(
+                "backup",
+                f"back up {len(self.names)} target collection(s) (about "
+                f"{human_bytes(self.expected_bytes)} before compression) to {ctx.paths.backup_dir}",
+            )
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        result = backup_collections(
+            ctx,
+            self.names,
+            ctx.paths.backup_dir,
+            replaced=self.replaced,
+            created=self.created,
+            expected_bytes=self.expected_bytes,
+        )
+        self.resume(ctx, action, {"backup": result.to_json()})
+        return {"backup": result.to_json()}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.backup = result["backup"]
+        self.state.backed_up = dict(result["backup"]["content_hashes"])

@@ -1,4 +1,4 @@
-"""STEP 3: copy source collections into target shadows as raw BSON, with options, in parallel."""
+"""STEP 3 of run: copy source collections into target shadows as raw BSON, transformed on the way, in parallel."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure
-from pymongo.write_concern import WriteConcern
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,6 +30,7 @@ from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.steps.analyse import CollectionAction
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.transforms.stream import StreamTransformer
 
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
@@ -58,18 +57,6 @@ class CopyResult:
 # ---------------------------------------------------------------- shadows
 
 
-def write_concern(ctx: RunContext) -> WriteConcern | None:
-    """Majority on a replica set, so a failover cannot roll back a shadow we then cut over."""
-    return WriteConcern(w="majority") if ctx.target_caps.topology == "replicaset" else None
-
-
-def target_db(ctx: RunContext) -> Database[Any]:
-    """The target database (raw BSON) with the write concern shadows need."""
-    db = ctx.target_db
-    wc = write_concern(ctx)
-    return db.with_options(write_concern=wc) if wc else db
-
-
 def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
     """(Re)create the empty shadow with the source's options, so a retry starts from nothing.
 
@@ -78,7 +65,7 @@ def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
     through ctx.fallback: the data still arrives, the report says what did not.
     """
     shadow = ctx.shadow_name(action.name)
-    db = target_db(ctx)
+    db = ctx.target_db
     db.drop_collection(shadow)
     options = dict(action.source_options)
     for _ in range(_MAX_OPTION_RETRIES):
@@ -145,7 +132,7 @@ def copy_collection(
     started = time.monotonic()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
-    target = target_db(ctx)[shadow]
+    target = ctx.target_db[shadow]
     transformer = StreamTransformer.for_collection(ctx.plan, action.name, ctx.source_db, ctx.now)
     # A capped collection's natural order is its insertion order: keep it exact.
     ordered = bool(action.source_options.get("capped"))
@@ -229,7 +216,6 @@ def copy_all(
     ctx: RunContext,
     actions: list[CollectionAction],
     *,
-    skip: set[str] | frozenset[str] = frozenset(),
     on_done: Callable[[CopyResult], None] | None = None,
 ) -> list[CopyResult]:
     """Copy several collections at once, biggest first so the longest one starts earliest.
@@ -239,7 +225,7 @@ def copy_all(
     Ctrl-C does the same and raises Interrupted.
     """
     todo = sorted(
-        (a for a in actions if a.name not in skip),
+        actions,
         key=lambda a: (a.source_size, a.source_count),
         reverse=True,
     )
@@ -288,6 +274,79 @@ def _collect(
     if first is not None:
         raise first
     return results
+
+
+# ---------------------------------------------------------------- the step
+
+
+class CopyStep(StepBase):
+    """One action for the whole copy set (its workers run side by side); each collection is
+    journalled as it finishes, so `--resume` copies only the ones whose shadow is not whole."""
+
+    title = "copy into shadows, transforming on the way"
+    builds_shadows = True
+
+    def __init__(self, state: RunState, number: int, collections: list[CollectionAction]) -> None:
+        super().__init__(state, number)
+        self.collections = collections
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        if not self.collections:
+            return []
+        docs = sum(a.source_count for a in self.collections)
+        size = sum(a.source_size for a in self.collections)
+        return [
+            self.action(
+                "copy",
+                f"copy {len(self.collections)} collection(s), {docs:,} documents "
+                f"({human_bytes(size)}), into shadows with {ctx.workers} worker(s)",
+            )
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        finished = self._finished(ctx)
+        todo = [a for a in self.collections if a.name not in finished]
+        if finished:
+            ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
+        for result in copy_all(ctx, todo, on_done=self._copied):
+            finished[result.name] = self._entry(result)
+        self.resume(ctx, action, {"copied": finished})
+        return {"copied": finished}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        for name, entry in result["copied"].items():
+            self.state.copy_hashes[name] = entry["content_hash"]
+            self.state.report.collection(name).update(entry.get("stats", {}))
+        self.state.report.transforms = [
+            t
+            for a in self.collections
+            for t in result["copied"].get(a.name, {}).get("transforms", [])
+        ]
+
+    def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
+        """A copy journalled earlier counts only if its shadow is still there, whole."""
+        finished = {}
+        for name, entry in self.state.journalled("copied").items():
+            if ctx.target_db[ctx.shadow_name(name)].count_documents({}) == entry["count"]:
+                finished[name] = entry
+        return finished
+
+    def _copied(self, result: CopyResult) -> None:
+        self.state.record("copied", collection=result.name, **self._entry(result))
+
+    @staticmethod
+    def _entry(result: CopyResult) -> dict[str, Any]:
+        return {
+            "count": result.count,
+            "bytes": result.bytes,
+            "content_hash": result.content_hash,
+            "transforms": result.transforms,
+            "stats": {
+                "bytes": result.bytes,
+                "copy_seconds": round(result.seconds, 3),
+                "docs_per_second": round(result.count / result.seconds) if result.seconds else None,
+            },
+        }
 
 
 # ---------------------------------------------------------------- display

@@ -1,15 +1,16 @@
-"""STEP 8: install shadows over live collections, one rename per collection, journalled one by one."""
+"""STEP 7 of run (5 of restore, rollback): install shadows over live collections, one rename each."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pymongo.errors import OperationFailure
 
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
+from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 
 
 @dataclass
@@ -20,6 +21,48 @@ class CutoverResult:
     )
     window_ms: float | None  # how long the name did not exist (fallback only)
     aside: str | None
+
+
+class CutoverStep(StepBase):
+    """One action per collection (journalled one by one, so a resume finishes a cutover), then,
+    where the server has no dropTarget, one that drops the old live copies renamed aside."""
+
+    phase: Phase = "cutover"
+
+    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
+        super().__init__(state, number)
+        self.names = names
+        self.title = f"cutover: {len(names)} rename(s), one per collection"
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        how = (
+            "one atomic rename (dropTarget)"
+            if ctx.target_caps.rename_drop_target
+            else "renamed aside, then the shadow in (no dropTarget: window reported)"
+        )
+        actions = [
+            self.action(f"cutover:{n}", f"{n}: its shadow replaces it, {how}", n)
+            for n in self.names
+        ]
+        if self.names and not ctx.target_caps.rename_drop_target:
+            actions.append(
+                self.action("cutover:asides", "drop the old live copies renamed aside (backed up)")
+            )
+        return actions
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        if action.collection is None:
+            dropped = drop_asides(ctx, self.names)
+            if dropped:
+                ctx.out.detail(f"dropped the old live copies: {', '.join(dropped)} (in the backup)")
+            return {"dropped": dropped}
+        result = {"result": asdict(install(ctx, action.collection))}
+        self.resume(ctx, action, result)
+        return result
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        if action.collection is not None:
+            self.state.report.cutover.append(result["result"])
 
 
 def _rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = False) -> None:

@@ -1,11 +1,13 @@
-"""STEP 7: before cutover, prove production still holds what the backup holds, or stop and say what moved."""
+"""STEP 6 of run: before cutover, prove production still holds what the backup holds, or stop and say what moved."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.context import RunContext
+from mongo_promote.errors import OperationFailed
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
 
 
 @dataclass
@@ -26,3 +28,47 @@ def check_drift(ctx: RunContext, backed_up: dict[str, str], names: list[str]) ->
         if now != backed_up[name]:
             drifted.append(Drift(name, backed_up[name], now))
     return drifted
+
+
+class DriftStep(StepBase):
+    """One action: re-hash the live collections cutover replaces and compare with the backup."""
+
+    title = "drift guard: production unchanged since its backup?"
+
+    def __init__(self, state: RunState, number: int, replaced: list[str], *, allow: bool) -> None:
+        super().__init__(state, number)
+        self.replaced = replaced
+        self.allow = allow
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [
+            self.action(
+                "drift-guard",
+                f"re-hash the {len(self.replaced)} live collection(s) cutover replaces and "
+                "compare with the backup"
+                + (
+                    " (a change is reported, not fatal: --allow-target-drift)" if self.allow else ""
+                ),
+            )
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        drifted = check_drift(ctx, self.state.backed_up, self.replaced)
+        result = {
+            "drift": {
+                "checked": self.replaced,
+                "changed": [asdict(d) for d in drifted],
+                "overridden": bool(drifted and self.allow),
+            }
+        }
+        self.resume(ctx, action, result)
+        if drifted and not self.allow:
+            names = ", ".join(d.collection for d in drifted)
+            raise OperationFailed(
+                f"production changed since its backup in: {names}; cutover would overwrite those "
+                "writes. Run again (a new backup), or pass --allow-target-drift to override"
+            )
+        return result
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.drift = result["drift"]

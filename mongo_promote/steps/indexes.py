@@ -1,11 +1,11 @@
-"""STEP 5: rebuild the source's indexes and the plan's declared ones on a shadow, after its data."""
+"""STEP 4 of run, restore and rollback: build the source's (or backup's) and the plan's indexes on each shadow."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import bson
@@ -20,8 +20,8 @@ from mongo_promote.conn import Capabilities
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import IndexSpec
-from mongo_promote.steps.analyse import CollectionAction
-from mongo_promote.steps.copy import target_db
+from mongo_promote.steps.analyse import CollectionAction, default_index_name
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
 
 # listIndexes fields that describe the old index rather than ask for a new one.
 _NOT_OPTIONS = frozenset({"v", "ns", "key", "name", "background"})
@@ -80,10 +80,12 @@ def index_models(
     return models, notes
 
 
-def default_index_name(keys: Mapping[str, Any] | list[tuple[str, Any]]) -> str:
-    """The name MongoDB gives an unnamed index: `a_1_b_-1`."""
-    pairs = keys.items() if isinstance(keys, Mapping) else keys
-    return "_".join(f"{k}_{v}" for k, v in pairs)
+def planned_index_names(
+    action: CollectionAction, declared: list[IndexSpec], caps: Capabilities
+) -> list[str]:
+    """The names `build_indexes` will build on this collection's shadow (what the dry-run shows)."""
+    models, _ = index_models(action.source_indexes, declared, caps)
+    return [str(m.document["name"]) for m in models]
 
 
 def _plain(value: Any) -> Any:
@@ -208,7 +210,7 @@ def build_indexes(
     models, skipped = index_models(action.source_indexes, wanted, ctx.target_caps)
     for note in skipped:
         ctx.fallback(f"{action.name}: {note}")
-    built, refused = _create(target_db(ctx)[shadow], action.name, models) if models else ([], [])
+    built, refused = _create(ctx.target_db[shadow], action.name, models) if models else ([], [])
     for note in refused:
         ctx.fallback(f"{action.name}: {note}")
     return IndexResult(action.name, built, skipped + refused, time.monotonic() - started)
@@ -243,6 +245,53 @@ def _without(model: IndexModel, option: str) -> IndexModel:
     keys = list(doc.pop("key").items())
     doc.pop(option, None)
     return IndexModel(keys, **doc)
+
+
+class IndexStep(StepBase):
+    """One action per collection: its shadow's indexes, in one createIndexes once the data is in.
+
+    `declared=False` (restore, rollback) rebuilds exactly what the backup held, nothing more.
+    """
+
+    title = "build indexes on the shadows"
+    builds_shadows = True
+
+    def __init__(
+        self,
+        state: RunState,
+        number: int,
+        collections: list[CollectionAction],
+        *,
+        declared: bool = True,
+    ) -> None:
+        super().__init__(state, number)
+        self.collections = {a.name: a for a in collections}
+        self.declared = declared
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        actions = []
+        for name, coll in self.collections.items():
+            wanted = ctx.plan.indexes.get(name, []) if self.declared else []
+            names = planned_index_names(coll, wanted, ctx.target_caps)
+            actions.append(
+                self.action(
+                    f"indexes:{name}",
+                    f"{name}: build {len(names)} index(es) on its shadow"
+                    + (f": {', '.join(names)}" if names else ""),
+                    name,
+                )
+            )
+        return actions
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        coll = self.collections[str(action.collection)]
+        built = build_indexes(ctx, coll, ctx.shadow_name(coll.name), declared=self.declared)
+        result = {"indexes": asdict(built)}
+        self.resume(ctx, action, result)
+        return result
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.indexes[str(action.collection)] = result["indexes"]
 
 
 # ---------------------------------------------------------------- failures

@@ -1,15 +1,14 @@
-"""Restore and rollback: load a dump (ours or mongodump's) into shadows, verify, then cut over like a run."""
+"""STEP 3 of restore and rollback: load a dump (ours, or mongodump's) into shadows, checked against its manifest."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 
 from mongo_promote.checksum import ContentHash
+from mongo_promote.console import Output
 from mongo_promote.context import RunContext
 from mongo_promote.dumpfmt import (
     DumpCollection,
@@ -19,81 +18,65 @@ from mongo_promote.dumpfmt import (
     verify_dump,
 )
 from mongo_promote.errors import OperationFailed, UsageError
-from mongo_promote.steps import cutover
 from mongo_promote.steps.analyse import CollectionAction
+from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.copy import create_shadow
-from mongo_promote.steps.indexes import build_indexes
 
 BATCH_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
-class RestoreResult:
-    dir: str
-    dump_database: str
-    collections: list[str]
-    documents: int
-    verified: bool  # False: no manifest (a plain mongodump directory), only loaded counts checked
-    dropped: list[str] = field(default_factory=list)
-    cutover: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
+class Dump:
+    """A backup directory, verified, and the collections of the target's database it holds."""
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    dir: Path
+    database: str
+    manifest: Manifest | None  # None: a plain mongodump directory, only loaded counts checked
+    collections: list[DumpCollection]
 
-
-def restore_dump(
-    ctx: RunContext,
-    backup_dir: Path,
-    *,
-    only: list[str] | None = None,
-    drop: list[str] | None = None,
-) -> RestoreResult:
-    """Production keeps serving its current data until every collection is loaded and checked."""
-    started = time.monotonic()
-    manifest = _verified_manifest(ctx, backup_dir)
-    found = list(iter_dump_collections(backup_dir))
-    database = _dump_database(found, ctx.plan.target.database, backup_dir)
-    selected = [c for c in found if c.database == database and (only is None or c.name in only)]
-    loaded: list[str] = []
-    documents = 0
-    try:
-        for dumped in selected:
-            documents += _load(ctx, dumped, manifest)
-            loaded.append(dumped.name)
-    except BaseException:
-        cutover.drop_shadows(ctx, loaded + [d.name for d in selected])
-        raise
-    results = [asdict(cutover.install(ctx, name)) for name in loaded]
-    cutover.drop_asides(ctx, loaded)
-    dropped = [n for n in (drop or []) if _drop(ctx, n)]
-    return RestoreResult(
-        str(backup_dir),
-        database,
-        loaded,
-        documents,
-        manifest is not None,
-        dropped,
-        results,
-        round(time.monotonic() - started, 3),
-    )
+    def actions(self) -> list[CollectionAction]:
+        """Each dumped collection as the shadow steps see it: its options and indexes."""
+        found = []
+        for dumped in self.collections:
+            meta = dumped.metadata()
+            entry = (
+                self.manifest.collection(dumped.database, dumped.name) if self.manifest else None
+            )
+            found.append(
+                CollectionAction(
+                    name=dumped.name,
+                    action="replace",
+                    source_count=entry.count if entry else 0,
+                    source_size=0,
+                    target_count=None,
+                    target_size=None,
+                    source_indexes=list(meta["indexes"]),
+                    source_options=dict(meta["options"]),
+                )
+            )
+        return found
 
 
-def _verified_manifest(ctx: RunContext, backup_dir: Path) -> Manifest | None:
+def read_dump(out: Output, backup_dir: Path, database: str, only: list[str] | None) -> Dump:
+    """Verify the whole backup (every file's sha256) before anything is touched; reads only."""
     if not backup_dir.is_dir():
         raise UsageError(f"no backup directory {backup_dir}")
     try:
-        manifest = verify_dump(backup_dir)
+        manifest: Manifest | None = verify_dump(backup_dir)
+        assert manifest is not None
+        out.info(
+            f"  backup verified: {len(manifest.collections)} collection(s), every file's sha256"
+        )
     except ManifestMissing:
-        ctx.out.warn(
+        out.warn(
             f"{backup_dir} has no manifest.json (a mongodump directory?): files cannot be "
             "verified in advance; each collection's count is checked after loading"
         )
-        return None
-    ctx.out.info(
-        f"  backup verified: {len(manifest.collections)} collection(s), every file's sha256"
-    )
-    return manifest
+        manifest = None
+    found = list(iter_dump_collections(backup_dir))
+    chosen = _dump_database(found, database, backup_dir)
+    selected = [c for c in found if c.database == chosen and (only is None or c.name in only)]
+    return Dump(backup_dir, chosen, manifest, selected)
 
 
 def _dump_database(found: list[DumpCollection], wanted: str, backup_dir: Path) -> str:
@@ -105,19 +88,44 @@ def _dump_database(found: list[DumpCollection], wanted: str, backup_dir: Path) -
     raise UsageError(f"{backup_dir} holds databases {databases}; none is the target's {wanted!r}")
 
 
-def _load(ctx: RunContext, dumped: DumpCollection, manifest: Manifest | None) -> int:
+class LoadStep(StepBase):
+    """One action per collection: its documents into a fresh shadow, counted and hashed."""
+
+    title = "load the backup into shadows"
+    builds_shadows = True
+
+    def __init__(self, state: RunState, number: int, dump: Dump) -> None:
+        super().__init__(state, number)
+        self.dump = dump
+        self.actions = {a.name: a for a in dump.actions()}
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [
+            self.action(
+                f"load:{d.name}",
+                f"{d.name}: load "
+                + (f"{self.actions[d.name].source_count:,} documents" if self.dump.manifest else "")
+                + " into a shadow and check them against the backup",
+                d.name,
+            )
+            for d in self.dump.collections
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        dumped = next(d for d in self.dump.collections if d.name == action.collection)
+        count = _load(ctx, dumped, self.actions[dumped.name], self.dump.manifest)
+        self.resume(ctx, action, {"count": count})
+        return {"count": count}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.counts[str(action.collection)] = result["count"]
+
+
+def _load(
+    ctx: RunContext, dumped: DumpCollection, action: CollectionAction, manifest: Manifest | None
+) -> int:
+    """Through the same target handle (raw BSON, the run's write concern) as a run's copy."""
     ctx.check_cancelled()
-    meta = dumped.metadata()
-    action = CollectionAction(
-        dumped.name,
-        "replace",
-        0,
-        0,
-        None,
-        None,
-        source_indexes=list(meta["indexes"]),
-        source_options=dict(meta["options"]),
-    )
     shadow = ctx.target_db[create_shadow(ctx, action)]
     hasher = ContentHash()
     batch: list[RawBSONDocument] = []
@@ -133,7 +141,6 @@ def _load(ctx: RunContext, dumped: DumpCollection, manifest: Manifest | None) ->
     if batch:
         shadow.insert_many(batch, ordered=False, bypass_document_validation=True)
     _check_loaded(dumped, manifest, hasher, shadow.count_documents({}))
-    build_indexes(ctx, action, shadow.name, declared=False)
     ctx.out.info(f"  loaded {dumped.name}: {hasher.count:,} documents")
     return hasher.count
 
@@ -150,8 +157,27 @@ def _check_loaded(
         raise OperationFailed(f"restore of {dumped.name}: content differs from the manifest")
 
 
-def _drop(ctx: RunContext, name: str) -> bool:
-    if name in ctx.target_db.list_collection_names(filter={"name": name}):
-        ctx.target_db.drop_collection(name)
-        return True
-    return False
+class DropStep(StepBase):
+    """Rollback: one action per collection the rolled-back run created (they are in the backup)."""
+
+    title = "drop the collections the rolled-back run created"
+    phase: Phase = "cutover"
+
+    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
+        super().__init__(state, number)
+        self.names = names
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [self.action(f"drop:{n}", f"drop {n}", n) for n in self.names]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        name = str(action.collection)
+        present = bool(ctx.target_db.list_collection_names(filter={"name": name}))
+        if present:
+            ctx.target_db.drop_collection(name)
+        self.resume(ctx, action, {"dropped": present})
+        return {"dropped": present}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        if result["dropped"]:
+            self.state.dropped.append(str(action.collection))

@@ -1,4 +1,4 @@
-"""STEP 6: prove the target holds what the plan promised: counts, content, folds, rewrites, indexes, references."""
+"""STEP 5 of run (and `validate`): prove the target holds what the plan promised: counts, content, transforms, indexes, references."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pymongo.collection import Collection
 
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.context import RunContext
+from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
 from mongo_promote.steps.analyse import Actions, CollectionAction
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.transforms.embed import (
     CODEC,
     EmbedStats,
@@ -72,6 +74,45 @@ class ValidationReport:
             "counts": self.counts,
             "checks": [jsonable(asdict(c)) for c in self.checks],
         }
+
+
+class ValidateStep(StepBase):
+    """One action: every shadow against the source; any failed check stops the run before cutover."""
+
+    title = "validate the shadows against the source"
+    builds_shadows = True
+
+    def __init__(self, state: RunState, number: int, analysis: Actions) -> None:
+        super().__init__(state, number)
+        self.analysis = analysis
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        spec = ctx.plan.validate_
+        checks = ["counts"] * spec.counts + ["content"] + ["indexes"]
+        checks += ["references"] * bool(spec.references)
+        return [
+            self.action(
+                "validate",
+                f"validate {len(self.analysis.collections)} shadow(s) against the source: "
+                + ", ".join(checks),
+            )
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        # Looked up at call time, so a test can stand between the run and the check.
+        validation = validate_shadows(ctx, self.analysis, self.state.copy_hashes)
+        result = {"validation": validation.to_json(), "checks": validation.collection_checks()}
+        self.resume(ctx, action, result)
+        if not validation.passed:
+            raise OperationFailed("validation failed before cutover: " + validation.summary())
+        return result
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        report = self.state.report
+        report.validation = result["validation"]
+        for name, check in result["checks"].items():
+            report.collection(name)["check"] = check
+        self.state.counts.update(result["validation"]["counts"])
 
 
 def validate_shadows(

@@ -1,0 +1,83 @@
+"""The shape every step has: `plan(ctx)` lists its actions (reads only), `apply(ctx, action)` does one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mongo_promote.context import RunContext
+from mongo_promote.journal import Journal
+from mongo_promote.report import RunReport
+
+# JSON data an applied action hands back: journalled with its finish, and given back on resume.
+Result = dict[str, Any]
+Phase = Literal["before", "cutover", "after"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One unit of work: plain data, printed by the dry-run and journalled by the run under `key`."""
+
+    step: int  # the step number as the run prints it
+    key: str  # stable across a resume: "backup", "indexes:Message", "cutover:Message", ...
+    description: str
+    collection: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"step": self.step, "key": self.key, "description": self.description}
+
+
+class Step(Protocol):
+    """A stage of a run. Phases: `before` cutover (a failure drops the shadows, production untouched),
+    `cutover` (signals wait until it is over) and `after` (production already cut over)."""
+
+    number: int
+    title: str
+    phase: Phase
+    builds_shadows: bool  # its work is lost when the shadows are dropped
+
+    def plan(self, ctx: RunContext) -> list[Action]: ...
+
+    def apply(self, ctx: RunContext, action: Action) -> Result: ...
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        """A finished action skipped on `--resume`: take back what its result says."""
+
+
+@dataclass
+class RunState:
+    """What the steps of one run hand each other; rebuilt from journalled results on resume."""
+
+    report: RunReport
+    shadows: list[str]  # collections this run builds shadows of (dropped on failure)
+    backed_up: dict[str, str] = field(default_factory=dict)  # content hash per backed-up collection
+    copy_hashes: dict[str, str] = field(default_factory=dict)  # content hash of the source as read
+    counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow
+    dropped: list[str] = field(default_factory=list)  # collections a rollback dropped
+    journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
+
+    def record(self, event: str, **data: Any) -> None:
+        if self.journal is not None:
+            self.journal.record(event, **data)
+
+    def journalled(self, event: str) -> dict[str, dict[str, Any]]:
+        return self.journal.done(event) if self.journal is not None else {}
+
+
+class StepBase:
+    """Defaults for a step: before cutover, nothing to take back on resume."""
+
+    number = 0
+    title = ""
+    phase: Phase = "before"
+    builds_shadows = False
+
+    def __init__(self, state: RunState, number: int) -> None:
+        self.state = state
+        self.number = number
+
+    def action(self, key: str, description: str, collection: str | None = None) -> Action:
+        return Action(self.number, key, description, collection)
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        return None

@@ -1,0 +1,36 @@
+"""STEP 1 of every command that writes: what was checked before anything is touched, for the report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mongo_promote.context import RunContext
+from mongo_promote.steps.base import Action, Result, RunState, StepBase
+
+
+class PreflightStep(StepBase):
+    """One action: the read-only checks already made (plan, servers, capabilities, lock), reported."""
+
+    title = "preflight: plan valid, both servers reachable, capabilities detected"
+
+    def __init__(self, state: RunState, number: int, checks: dict[str, Any]) -> None:
+        super().__init__(state, number)
+        self.checks = checks
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        s, t = ctx.source_caps, ctx.target_caps
+        return [
+            self.action(
+                "preflight",
+                f"source {s.flavour} {s.version} ({s.topology}), target {t.flavour} {t.version} "
+                f"({t.topology}); the source is only read",
+            )
+        ]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        ctx.out.detail(f"  {action.description}")
+        self.resume(ctx, action, {})
+        return {}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.preflight = dict(self.checks)

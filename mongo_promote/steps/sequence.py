@@ -1,0 +1,108 @@
+"""The steps of each command that changes the target, numbered as the run prints them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from mongo_promote.conn import redact_uri
+from mongo_promote.context import RunContext
+from mongo_promote.report import RunReport
+from mongo_promote.steps.analyse import Actions
+from mongo_promote.steps.backup import BackupStep
+from mongo_promote.steps.base import RunState, Step
+from mongo_promote.steps.copy import CopyStep
+from mongo_promote.steps.cutover import CutoverStep
+from mongo_promote.steps.drift import DriftStep
+from mongo_promote.steps.finish import HooksStep, PostChecksStep
+from mongo_promote.steps.indexes import IndexStep
+from mongo_promote.steps.preflight import PreflightStep
+from mongo_promote.steps.restore import DropStep, Dump, LoadStep
+from mongo_promote.steps.validate import ValidateStep
+
+
+def new_state(ctx: RunContext, shadows: list[str], *, resumed: bool) -> RunState:
+    """An empty report for this run, and the collections whose shadows it builds."""
+    plan = ctx.plan
+    report = RunReport(
+        run_id=ctx.run_id,
+        plan=str(ctx.loaded.path),
+        plan_fingerprint=ctx.loaded.fingerprint,
+        source={"uri": redact_uri(plan.source.uri), "database": plan.source.database},
+        target={"uri": redact_uri(plan.target.uri), "database": plan.target.database},
+        resumed=resumed,
+        capabilities={"source": ctx.source_caps.to_dict(), "target": ctx.target_caps.to_dict()},
+    )
+    return RunState(report=report, shadows=shadows)
+
+
+def promotion_steps(
+    ctx: RunContext,
+    state: RunState,
+    analysis: Actions,
+    *,
+    allow_target_drift: bool,
+    run_hooks: bool,
+) -> list[Step]:
+    """`run`: 1 preflight, 2 backup, 3 copy, 4 indexes, 5 validate, 6 drift guard, 7 cutover,
+    8 hooks, 9 post-checks."""
+    report = state.report
+    report.left_alone = [asdict(x) for x in analysis.left_alone]
+    for a in analysis.collections:
+        report.collection(a.name).update(
+            action=a.action, source_count=a.source_count, target_count_before=a.target_count
+        )
+    names = [a.name for a in analysis.collections]
+    checks: dict[str, Any] = {
+        "source_access": "read only: the tool sends no write to the source",
+        "lock": f"held by this run in {ctx.plan.target.database!r} (mongo_promote.locks)",
+        "collections_to_replace": analysis.replaced,
+        "collections_to_create": analysis.created,
+        "workers": ctx.workers,
+    }
+    return [
+        PreflightStep(state, 1, checks),
+        BackupStep(
+            state,
+            2,
+            analysis.backup,
+            replaced=analysis.replaced,
+            created=analysis.created,
+            expected_bytes=analysis.backup_bytes,
+        ),
+        CopyStep(state, 3, analysis.collections),
+        IndexStep(state, 4, analysis.collections),
+        ValidateStep(state, 5, analysis),
+        DriftStep(state, 6, analysis.replaced, allow=allow_target_drift),
+        CutoverStep(state, 7, names),
+        HooksStep(state, 8, enabled=run_hooks),
+        PostChecksStep(state, 9, names),
+    ]
+
+
+def restore_steps(
+    ctx: RunContext, state: RunState, dump: Dump, *, present: list[str], drop: list[str]
+) -> list[Step]:
+    """`restore` and `rollback`: 1 preflight, 2 backup of what they replace or drop, 3 load into
+    shadows (checked against the backup), 4 indexes, 5 cutover, 6 drops (rollback), 7 post-checks."""
+    loaded = [d.name for d in dump.collections]
+    replaced = sorted(n for n in {*loaded, *drop} if n in present)
+    for name in loaded:
+        state.report.collection(name)["action"] = "restore"
+    checks: dict[str, Any] = {
+        "backup": str(dump.dir),
+        "verified": dump.manifest is not None,
+        "collections_to_restore": loaded,
+        "collections_to_drop": drop,
+    }
+    return [
+        PreflightStep(state, 1, checks),
+        BackupStep(
+            state, 2, replaced, replaced=replaced, created=[n for n in loaded if n not in present]
+        ),
+        LoadStep(state, 3, dump),
+        IndexStep(state, 4, dump.actions(), declared=False),
+        CutoverStep(state, 5, loaded),
+        DropStep(state, 6, drop),
+        PostChecksStep(state, 7, loaded),
+    ]
