@@ -10,8 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,6 +259,63 @@ def meeshy_run(servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         servers.source.drop_database(name)
         servers.target.drop_database(name)
         servers.target.mongo_promote.locks.delete_many({"_id": name})
+
+
+def journal_events(path: Path) -> list[dict[str, Any]]:
+    """A journal's records, up to a line a kill may have torn."""
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            break
+    return events
+
+
+def kill_when_journalled(
+    args: list[str], env: dict[str, str], state: Path, ready: Callable[[list[dict[str, Any]]], bool]
+) -> str:
+    """Run the CLI in a process of its own (cwd `state`) and SIGKILL it as soon as one journal
+    under `state/runs` satisfies `ready`; that run's id. Its output goes to state/std*.txt."""
+    logs = (state / "stdout.txt", state / "stderr.txt")
+    with open(logs[0], "wb") as out, open(logs[1], "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mongo_promote", *args],
+            env={**environment_without_uris(), **env},
+            cwd=state,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            run_id = _wait_until(proc, state, logs, ready)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return run_id
+
+
+def _wait_until(
+    proc: subprocess.Popen[bytes],
+    state: Path,
+    logs: tuple[Path, Path],
+    ready: Callable[[list[dict[str, Any]]], bool],
+) -> str:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"ended (exit {proc.returncode}) before it could be killed:\n"
+                + "".join(p.read_text()[-2000:] for p in logs)
+            )
+        for journal in (state / "runs").glob("*/journal.jsonl"):
+            if ready(journal_events(journal)):
+                return journal.parent.name
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.args}: not ready in time")
 
 
 def environment_without_uris() -> dict[str, str]:

@@ -21,7 +21,7 @@ from pymongo.errors import OperationFailure
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.conn import RAW, Capabilities, detect_capabilities
 from mongo_promote.console import Output
-from mongo_promote.context import RunContext, new_run_id
+from mongo_promote.context import RunContext, RunPaths, new_run_id
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.inventory import take_inventory
 from mongo_promote.plan import IndexSpec, load_plan
@@ -48,15 +48,16 @@ def make_ctx(dbs: Any, tmp_path: Path) -> MakeCtx:
             f'source: {{uri: "{dbs.servers.source_uri}", database: {dbs.name}}}\n'
             f'target: {{uri: "{dbs.servers.target_uri}", database: {dbs.name}}}\n' + extra_yaml
         )
+        run_id = new_run_id()
         return RunContext(
             loaded=load_plan(path, env={}),
-            run_id=new_run_id(),
+            run_id=run_id,
             source_client=dbs.servers.source,
             target_client=dbs.servers.target,
             source_caps=detect_capabilities(dbs.servers.source),
             target_caps=dbs.servers.caps,
             out=Output(quiet=True),
-            run_dir=tmp_path,
+            paths=RunPaths.under(tmp_path, run_id),
             workers=3,
         )
 
@@ -230,8 +231,7 @@ def test_copy_all_copies_each_collection_and_reports_in_the_callers_thread(
 
     results = copy_all(
         ctx,
-        list(actions.values()),
-        skip={"Delta"},
+        [a for a in actions.values() if a.name != "Delta"],
         on_done=lambda r: finished.append(r.name),
     )
 
@@ -404,7 +404,7 @@ def test_shadows_are_written_with_majority_on_a_replica_set(dbs: Any, make_ctx: 
     dbs.source["Acked"].insert_many([{"_id": i} for i in range(10)])
     ctx = make_ctx()
     ctx.target_caps = dataclasses.replace(ctx.target_caps, topology="replicaset")
-    assert copy_step.target_db(ctx).write_concern.document == {"w": "majority"}
+    assert ctx.target_db.write_concern.document == {"w": "majority"}
 
     result = copy_collection(ctx, actions_of(ctx)["Acked"])
 

@@ -343,3 +343,19 @@ def test_raw_documents_are_not_reencoded(done: MeeshyRun) -> None:
     target = {RawBSONDocument(r)["_id"]: r for r in done.target_after["MessageAttachment"]}
     for _id, raw in untouched.items():
         assert target[_id] == raw
+
+
+def test_the_run_journalled_exactly_the_actions_the_dry_run_listed(done: MeeshyRun) -> None:
+    """One algorithm: the dry-run prints the runner's own plan, and the run applies that plan."""
+    planned = json_out(done.dry_run)["actions"]["planned"]
+    run_id = json_out(done.run)["run_id"]
+    journal = done.state_dir / "runs" / run_id / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    started = [(e["step"], e["key"]) for e in events if e["event"] == "action_started"]
+    finished = [e["key"] for e in events if e["event"] == "action_finished"]
+
+    assert [(a["step"], a["key"]) for a in planned] == started
+    assert [a["key"] for a in planned] == finished
+    keys = [a["key"] for a in planned]
+    assert keys[:3] == ["preflight", "backup", "copy"] and keys[-1] == "post-checks"
+    assert {f"indexes:{n}" for n in COPIED} | {f"cutover:{n}" for n in COPIED} <= set(keys)

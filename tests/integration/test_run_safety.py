@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from tests.integration.conftest import (
     index_specs,
     invoke,
     json_out,
+    kill_when_journalled,
     lock_doc,
     meeshy_env,
     run_artifacts,
@@ -129,26 +128,6 @@ def test_lock_held_by_another_run_refuses_and_writes_nothing(
 # ---------------------------------------------------------------- (c) kill -9 and resume
 
 
-def _wait_for_copy_in_progress(
-    proc: subprocess.Popen[bytes], state: Path, logs: tuple[Path, Path]
-) -> str:
-    """Poll the journal: as soon as one collection is copied (and the copy not over), return."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"the run ended (exit {proc.returncode}) before it could be killed:\n"
-                + logs[0].read_text()[-2000:]
-                + logs[1].read_text()[-2000:]
-            )
-        for journal in (state / "runs").glob("*/journal.jsonl"):
-            events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
-            if "copied" in events:
-                return journal.parent.name
-        time.sleep(0.01)
-    raise AssertionError("the run never copied a collection")
-
-
 def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     servers: Any, fresh_name: Any, tmp_path: Path, meeshy_run: MeeshyRun
 ) -> None:
@@ -158,30 +137,19 @@ def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     target = servers.target[name]
     before = snapshot(target)
     env = meeshy_env(servers, name, tmp_path / "backups")
-    logs = (tmp_path / "stdout.txt", tmp_path / "stderr.txt")
     common = ["--plan", "meeshy", "--state-dir", str(tmp_path), "--json", "--yes"]
-    with open(logs[0], "wb") as out, open(logs[1], "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mongo_promote", "run", *common, "--workers", "1"],
-            env={**environment_without_uris(), **env},
-            cwd=tmp_path,
-            stdout=out,
-            stderr=err,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            run_id = _wait_for_copy_in_progress(proc, tmp_path, logs)
-            os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    run_id = kill_when_journalled(
+        ["run", *common, "--workers", "1"],
+        env,
+        tmp_path,
+        lambda events: any(e["event"] == "copied" for e in events),
+    )
 
     journal = tmp_path / "runs" / run_id / "journal.jsonl"
     events = [json.loads(line) for line in journal.read_text().splitlines()]
     copied = [e["collection"] for e in events if e["event"] == "copied"]
-    assert copied and not {"indexed", "validated", "cutover"} & {e["event"] for e in events}
+    started = [e["key"] for e in events if e["event"] == "action_started"]
+    assert copied and started[-1] == "copy", started  # killed inside the copy, before indexes
     assert len(copied) < len(meeshy_run.source_before) - 1, "killed after the copy had finished"
     assert run_artifacts(target), "the killed run left its shadows for --resume"
     # production's live collections are exactly as they were

@@ -1,0 +1,148 @@
+"""What each step plans, with no server: the action lists the dry-run prints and the run journals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mongo_promote.conn import Capabilities
+from mongo_promote.console import Output
+from mongo_promote.context import RunContext, RunPaths
+from mongo_promote.inventory import CollectionInfo, Inventory, SideInventory
+from mongo_promote.plan import IndexSpec, load_plan
+from mongo_promote.runner import plan_actions
+from mongo_promote.steps.analyse import analyse
+from mongo_promote.steps.cutover import CutoverStep
+from mongo_promote.steps.indexes import index_models, planned_index_names
+from mongo_promote.steps.sequence import new_state, promotion_steps
+
+PLAN = """\
+version: 1
+source: {uri: "mongodb://a:1", database: app}
+target: {uri: "mongodb://b:1", database: app}
+collections: {include: ["People", "Orders"]}
+indexes:
+  People:
+    - {keys: {email: 1}, unique: true, name: uniq_email}
+    - {keys: {team: 1}, partialFilterExpression: {active: true}, name: active_team}
+hooks: {after_cutover: ["echo one", "echo two"]}
+backup: {dir: /somewhere/backups}
+"""
+
+MONGOD = Capabilities("7.0.0", "mongod", "standalone", True, True, True, True)
+FERRET = Capabilities("7.0.42", "ferretdb", "standalone", False, False, False, False)
+
+
+def context(tmp_path: Path, caps: Capabilities) -> RunContext:
+    path = tmp_path / "promote.yaml"
+    path.write_text(PLAN)
+    loaded = load_plan(path, env={})
+    return RunContext(
+        loaded=loaded,
+        run_id="20250101-000000-abcd",
+        source_client=None,  # type: ignore[arg-type]  # planning never talks to a server
+        target_client=None,  # type: ignore[arg-type]
+        source_caps=caps,
+        target_caps=caps,
+        out=Output(quiet=True),
+        paths=RunPaths.of(loaded, None, "20250101-000000-abcd"),
+    )
+
+
+def info(name: str, **extra: Any) -> CollectionInfo:
+    return CollectionInfo(name, "copy", 5, 50, ["_id_"], {}, True, True, **extra)
+
+
+SOURCE_INDEXES = [
+    {"v": 2, "key": {"_id": 1}, "name": "_id_"},
+    {"v": 2, "key": {"when": -1}, "name": "when_-1", "expireAfterSeconds": 60},
+]
+
+
+def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
+    inv = Inventory(
+        SideInventory("s", "app", [info("People", index_specs=SOURCE_INDEXES), info("Orders")]),
+        SideInventory("t", "app", [info("People"), info("old")]),
+    )
+    analysis = analyse(ctx.plan, inv)
+    state = new_state(ctx, [a.name for a in analysis.collections], resumed=False)
+    steps = promotion_steps(ctx, state, analysis, allow_target_drift=False, run_hooks=hooks)
+    return [p.action.key for p in plan_actions(ctx, steps)]
+
+
+def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
+    assert keys(context(tmp_path, MONGOD)) == [
+        "preflight",
+        "backup",
+        "copy",
+        "indexes:People",
+        "indexes:Orders",
+        "validate",
+        "drift-guard",
+        "cutover:People",
+        "cutover:Orders",
+        "hook:0",
+        "hook:1",
+        "post-checks",
+    ]
+
+
+def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
+    tmp_path: Path,
+) -> None:
+    found = keys(context(tmp_path, FERRET), hooks=False)
+    assert found[found.index("cutover:Orders") + 1 :] == ["cutover:asides", "hooks", "post-checks"]
+
+
+def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) -> None:
+    ctx = context(tmp_path, MONGOD)
+    assert ctx.paths.backup_dir == Path("/somewhere/backups/20250101-000000-abcd")
+    assert ctx.paths.journal == tmp_path / "runs" / ctx.run_id / "journal.jsonl"
+    assert ctx.paths.report_json.parent == ctx.paths.report_md.parent == ctx.run_dir
+
+
+def test_cutover_describes_the_rename_the_server_allows(tmp_path: Path) -> None:
+    for caps, words in ((MONGOD, "atomic rename"), (FERRET, "renamed aside")):
+        ctx = context(tmp_path, caps)
+        step = CutoverStep(new_state(ctx, ["A"], resumed=False), 7, ["A"])
+        (first, *rest) = step.plan(ctx)
+        assert (first.key, first.step, first.collection) == ("cutover:A", 7, "A")
+        assert words in first.description
+        assert [a.key for a in rest] == ([] if caps is MONGOD else ["cutover:asides"])
+
+
+@pytest.mark.parametrize("caps", [MONGOD, FERRET], ids=["mongod", "ferretdb"])
+def test_index_planning_keeps_source_and_declared_indexes_and_fits_the_server(
+    caps: Capabilities,
+) -> None:
+    declared = [
+        IndexSpec.model_validate({"keys": {"email": 1}, "unique": True, "name": "uniq_email"}),
+        IndexSpec.model_validate(
+            {"keys": {"team": 1}, "partialFilterExpression": {"a": 1}, "unique": True, "name": "t"}
+        ),
+        IndexSpec.model_validate({"keys": {"when": -1}, "name": "dup_of_source"}),
+    ]
+    models, notes = index_models(SOURCE_INDEXES, declared, caps)
+    by_name = {m.document["name"]: m.document for m in models}
+
+    assert list(by_name) == ["when_-1", "uniq_email", "t"]  # _id_ is the server's own
+    assert by_name["uniq_email"]["unique"] is True
+    assert any("dup_of_source" in n and "same keys" in n for n in notes)
+    if caps is MONGOD:
+        assert by_name["when_-1"]["expireAfterSeconds"] == 60
+        assert by_name["t"]["partialFilterExpression"] == {"a": 1} and by_name["t"]["unique"]
+    else:
+        assert "expireAfterSeconds" not in by_name["when_-1"]
+        assert "partialFilterExpression" not in by_name["t"] and "unique" not in by_name["t"]
+        assert any("partialFilterExpression dropped" in n for n in notes)
+
+
+def test_planned_index_names_are_the_names_built(tmp_path: Path) -> None:
+    ctx = context(tmp_path, FERRET)
+    inv = Inventory(SideInventory("s", "app", [info("People", index_specs=SOURCE_INDEXES)]),
+                    SideInventory("t", "app", []))  # fmt: skip
+    (people,) = analyse(ctx.plan, inv).collections
+    names = planned_index_names(people, ctx.plan.indexes["People"], ctx.target_caps)
+    assert names == ["when_-1", "uniq_email", "active_team"]
