@@ -147,6 +147,7 @@ class Runner:
             if p.step.phase != phase:
                 continue
             self._announce(p.step)
+            self.ctx.out.detail(f"  {p.action.description}")
             if p.action.key in done:
                 p.step.resume(self.ctx, p.action, done[p.action.key].get("result", {}))
                 self.ctx.out.detail(f"  already done: {p.action.description}")
@@ -230,7 +231,7 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _signals_cancel(ctx: RunContext) -> Iterator[None]:
     """Ctrl-C or SIGTERM sets the cancel flag (workers stop between batches), then interrupts."""
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
         ctx.cancel.set()
         raise KeyboardInterrupt
 
@@ -242,7 +243,7 @@ def _signals_cancel(ctx: RunContext) -> Iterator[None]:
 def _signals_deferred(ctx: RunContext, received: list[int]) -> Iterator[None]:
     """During cutover Ctrl-C or SIGTERM waits for the renames to finish: half a cutover helps nobody."""
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, _frame: Any) -> None:
         received.append(signum)
         ctx.out.warn("cutover in progress: finishing the renames before stopping")
 

@@ -73,7 +73,8 @@ def test_a_killed_restore_resumes_to_the_backup_s_exact_content(
         ["restore", "--plan", "meeshy", "--backup", str(dump), "--yes", "--json"], env, tmp_path
     )
 
-    before_resume = finished(journal_of(tmp_path, run_id))
+    dead_run = journal_of(tmp_path, run_id)
+    before_resume = finished(dead_run)
     assert any(k.startswith("load:") for k in before_resume)
     assert not any(k.startswith("cutover:") for k in before_resume)
     assert snapshot(target, live_only=True) == changed  # production untouched by the dead run
@@ -89,9 +90,7 @@ def test_a_killed_restore_resumes_to_the_backup_s_exact_content(
     assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
     after = journal_of(tmp_path, run_id)
     assert after[-1]["event"] == "run_finished" and after[-1]["status"] == "succeeded"
-    started_again = [
-        e["key"] for e in after[len(before_resume) :] if e["event"] == "action_started"
-    ]
+    started_again = [e["key"] for e in after[len(dead_run) :] if e["event"] == "action_started"]
     assert not set(started_again) & set(before_resume), "finished work was done again"
     report = json.loads((tmp_path / "runs" / run_id / "report.json").read_text())
     assert report["resumed"] is True and report["backup"]["dir"]  # what it replaced is backed up
