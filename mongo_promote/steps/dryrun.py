@@ -10,6 +10,7 @@ from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.journal import RunLock
 from mongo_promote.steps.analyse import Actions
+from mongo_promote.transforms.effects import expected_effects
 
 
 def describe_dry_run(ctx: RunContext, actions: Actions) -> Any:
@@ -101,19 +102,5 @@ def _actions_table(actions: Actions) -> Table:
 
 
 def _transform_expectations(ctx: RunContext) -> list[dict[str, Any]]:
-    from mongo_promote.transforms.embed import plan_embed
-    from mongo_promote.transforms.rewrite import plan_rewrite
-
-    plain = ctx.source_client[ctx.plan.source.database]
-    found: list[dict[str, Any]] = []
-    for embed in ctx.plan.embeds:
-        found.append({"embed": embed.source, "into": embed.into, **plan_embed(plain, embed)})
-    for rewrite in ctx.plan.rewrites:
-        found.append(
-            {
-                "rewrite": rewrite.collection,
-                "find": rewrite.find,
-                **plan_rewrite(plain[rewrite.collection], rewrite),
-            }
-        )
-    return found
+    """The same streaming merge as the run, over the source, writing nothing."""
+    return expected_effects(ctx.source_client[ctx.plan.source.database], ctx.plan, ctx.now)

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mongo_promote.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
-from mongo_promote.transforms.embed import CODEC, EmbedStats, fold_group, group_by_parent
+from mongo_promote.transforms.bsonbytes import CODEC
+from mongo_promote.transforms.fold import EmbedStats, fold_group
 from mongo_promote.transforms.rewrite import RewriteStats
-from mongo_promote.transforms.stream import StreamTransformer, _Fold
+from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, tzinfo=dt.UTC)
 ENV = {"STAGING_MONGO_URI": "mongodb://s:1", "PROD_MONGO_URI": "mongodb://p:1"}
@@ -33,9 +34,8 @@ def transformer(
     embed: EmbedSpec, children: list[dict[str, Any]], rewrites: list[RewriteSpec] = ()
 ) -> StreamTransformer:  # type: ignore[assignment]
     ordered = sorted(children, key=lambda c: (c["messageId"], c["_id"]))
-    fold = _Fold(embed, NOW, EmbedStats(), group_by_parent(ordered, "messageId"))
-    fold.advance()
-    return StreamTransformer("Message", [fold], [(r, RewriteStats()) for r in rewrites])
+    merge = FoldMerge(embed, NOW, ordered)
+    return StreamTransformer("Message", [merge], [(r, RewriteStats()) for r in rewrites])
 
 
 def raw(doc: dict[str, Any]) -> RawBSONDocument:
@@ -75,7 +75,7 @@ def test_merge_folds_every_child_into_its_parent_and_counts_the_rest_as_orphans(
             IDS[p], sorted(group, key=lambda c: c["_id"]), embed, NOW, EmbedStats()
         )
         decoded = bson.decode(got.raw, codec_options=CODEC)
-        assert decoded.get("translations", {}) == expected
+        assert decoded.get("translations", {}) == {k: e.value for k, e in expected.items()}
         assert decoded["n"] == p
     orphans = [c for c in children if IDS.index(c["messageId"]) not in parents]
     assert stats["orphans"] == len(orphans)
