@@ -16,7 +16,7 @@ from mongo_promote.context import RunContext
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
 from mongo_promote.steps.analyse import Actions, CollectionAction
 from mongo_promote.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
-from mongo_promote.transforms.fold import Entry
+from mongo_promote.transforms.fold import Entry, settle
 from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
 from mongo_promote.transforms.stream import FoldMerge
 
@@ -242,7 +242,7 @@ def _expected(
         entries = merge.entries_for(get_path(expected, merge.spec.match.into)[1])
         if entries:
             result.pairs += len(entries)
-            _apply_fold(expected, merge.spec.as_field, entries)
+            _apply_fold(expected, merge.spec, entries)
     for rewrite in rewrites:
         expected.update(
             rewrite_document(expected, rewrite.fields, rewrite.find, rewrite.replace).changes
@@ -250,16 +250,17 @@ def _expected(
     return expected
 
 
-def _apply_fold(doc: dict[str, Any], as_field: str, entries: dict[str, Entry]) -> None:
-    """What `$set: {"<as>.<key>": value}` does, on the decoded document (the run edits bytes):
-    keys added to a map, a missing or null map set whole, any other value left alone."""
-    values = {key: entry.value for key, entry in entries.items()}
-    current = doc.get(as_field)
+def _apply_fold(doc: dict[str, Any], spec: EmbedSpec, entries: dict[str, Entry]) -> None:
+    """What `$set: {"<as>.<key>": value}` does for the keys `on_existing` lets through, on the
+    decoded document (the run edits bytes): a missing or null map set whole, any other value left."""
+    current = doc.get(spec.as_field)
+    if current is not None and not isinstance(current, dict):
+        return  # reported by the embed and left alone
+    values = settle(current, entries, spec.on_existing).values
     if current is None:
-        doc[as_field] = values
-    elif isinstance(current, dict):
+        doc[spec.as_field] = values
+    else:
         current.update(values)
-    # any other type was reported by the embed and left alone
 
 
 def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Check:

@@ -1,4 +1,4 @@
-"""The embed's pure fold: map children to values, choose among duplicates, group by parent."""
+"""The embed's pure fold: map children to values, choose among duplicates, settle existing keys."""
 
 from __future__ import annotations
 
@@ -41,22 +41,36 @@ class MappedChild:
 
 @dataclass
 class Entry:
-    """What the fold puts under one key of a parent's map, and its child's `updatedAt` (or None)."""
+    """What the fold puts under one key of a parent's map, and its child's `updatedAt` (or None),
+    which `on_existing: latest` weighs against an entry the parent already has."""
 
     value: dict[str, Any]
     updated_at: Any = None
 
 
 @dataclass
+class Settled:
+    """One parent's entries against the map it already holds: what to write, and which existing
+    keys were kept or replaced."""
+
+    values: dict[str, dict[str, Any]]
+    kept: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+
+
+@dataclass
 class EmbedStats:
-    """What the fold did. Every child read ends up in exactly one of folded, duplicates,
-    orphans, invalid_keys, no_key, or a non-map parent; folded counts the (parent, key) pairs
-    written."""
+    """What the fold did. Every child read ends up in exactly one of folded, existing_kept,
+    duplicates, orphans, invalid_keys, no_key, or a non-map parent; folded counts the
+    (parent, key) pairs written, existing_replaced among them."""
 
     children_read: int = 0
     parents_seen: int = 0
     folded: int = 0
     parents_updated: int = 0
+    existing_kept: int = 0
+    existing_replaced: int = 0
+    existing_samples: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     duplicate_samples: list[dict[str, Any]] = field(default_factory=list)
     orphans: int = 0
@@ -233,6 +247,54 @@ def _record_missing(child: Mapping[str, Any], missing: list[str], stats: EmbedSt
         stats.missing_fields[name] = stats.missing_fields.get(name, 0) + 1
     if missing:
         stats.sample(stats.missing_samples, {"child": child.get("_id"), "fields": missing})
+
+
+# ---------------------------------------------------------------- keys the parent already has
+
+
+def settle(current: Any, entries: Mapping[str, Entry], policy: str) -> Settled:
+    """Which entries to write into a parent whose map field holds `current` (`on_existing`).
+
+    A key the map lacks is always written; for one it has: `overwrite` writes the child's entry,
+    `keep` keeps the existing one, `latest` keeps whichever `updatedAt` is newer (a tie keeps the
+    existing entry, a side without one loses, neither: the child's). Existing keys no child has
+    are never touched. A `current` that is not a map (absent, null, other) has no keys to keep.
+    """
+    existing = current if isinstance(current, Mapping) else {}
+    settled = Settled({})
+    for key, entry in entries.items():
+        if key not in existing:
+            settled.values[key] = entry.value
+        elif _keeps_existing(existing[key], entry, policy):
+            settled.kept.append(key)
+        else:
+            settled.values[key] = entry.value
+            settled.replaced.append(key)
+    return settled
+
+
+def _keeps_existing(existing: Any, entry: Entry, policy: str) -> bool:
+    if policy == "overwrite":
+        return False
+    if policy == "keep":
+        return True
+    theirs, ours = recency(existing), entry.updated_at
+    if theirs is None:
+        return False
+    if ours is None:
+        return True
+    return not before(bson_key(theirs), bson_key(ours))
+
+
+def record_settled(stats: EmbedStats, parent: Any, settled: Settled) -> None:
+    """Count the existing keys a parent kept or had replaced, with a few examples."""
+    stats.existing_kept += len(settled.kept)
+    stats.existing_replaced += len(settled.replaced)
+    if settled.kept or settled.replaced:
+        stats.sample(
+            stats.existing_samples,
+            {"parent": parent, "kept": settled.kept, "replaced": settled.replaced},
+        )
 
 
 # ---------------------------------------------------------------- children of many parents

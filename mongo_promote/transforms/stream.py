@@ -21,7 +21,14 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mongo_promote.plan import EmbedSpec, Plan, RewriteSpec
-from mongo_promote.transforms.bsonbytes import CODEC, before, bson_key, get_path, with_map
+from mongo_promote.transforms.bsonbytes import (
+    CODEC,
+    before,
+    bson_key,
+    element,
+    get_path,
+    with_map,
+)
 from mongo_promote.transforms.fold import (
     RECENCY_FIELD,
     EmbedError,
@@ -29,6 +36,8 @@ from mongo_promote.transforms.fold import (
     Entry,
     fold_group,
     group_by_parent,
+    record_settled,
+    settle,
     would_fail,
 )
 from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
@@ -217,10 +226,8 @@ class StreamTransformer:
             parent = _decoded(get_path(raw, fold.spec.match.into)[1])
             entries = fold.entries_for(parent)
             if entries:
-                values = {key: entry.value for key, entry in entries.items()}
-                data, outcome = with_map(data, fold.spec.as_field, values)
-                _account_fold(fold.stats, outcome, parent, values)
-                changed = changed or outcome != "non_map"
+                data, folded = _fold_into(data, fold, parent, entries)
+                changed = changed or folded
         doc: dict[str, Any] | None = None
         rewritten = False
         for spec, stats in self.rewrites:
@@ -268,16 +275,28 @@ class StreamTransformer:
         return stats
 
 
-def _account_fold(stats: EmbedStats, outcome: str, parent: Any, values: dict[str, Any]) -> None:
-    """`with_map` did what `$set: {"<as>.<key>": value}` would; a non-map value is left and reported."""
-    if outcome == "non_map":
+def _fold_into(
+    data: bytes, fold: FoldMerge, parent: Any, entries: dict[str, Entry]
+) -> tuple[bytes, bool]:
+    """Write a parent's entries into its map field as `$set: {"<as>.<key>": value}` would, for the
+    keys `on_existing` lets through; a map field holding anything but a map (or null) is left as
+    it is and reported. Returns the bytes and whether they changed."""
+    spec, stats = fold.spec, fold.stats
+    found, current = element(data, spec.as_field)
+    if found and current is not None and not isinstance(current, Mapping):
         stats.non_map_parents += 1
-        stats.sample(stats.non_map_samples, {"parent": parent, "keys": sorted(values)})
-        return
+        stats.sample(stats.non_map_samples, {"parent": parent, "keys": sorted(entries)})
+        return data, False
+    settled = settle(current, entries, spec.on_existing)
+    record_settled(stats, parent, settled)
+    if not settled.values:
+        return data, False
+    data, outcome = with_map(data, spec.as_field, settled.values)
     if outcome == "null":
         stats.null_maps_replaced += 1
-    stats.folded += len(values)
+    stats.folded += len(settled.values)
     stats.parents_updated += 1
+    return data, True
 
 
 def _decoded(value: Any) -> Any:

@@ -5,6 +5,8 @@ expected effect comes from the same merge."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import bson
@@ -341,3 +343,122 @@ def test_rewrite_many_documents(dbs: Any) -> None:
     (stats,) = copy_through(dbs, "A", spec).finish()
     assert stats["documents_changed"] == 450
     assert shadow(dbs, "A", codec=None).count_documents({"u": {"$regex": "staging"}}) == 0
+
+
+# ---------------------------------------------------------------- on_existing, end to end
+
+
+def existing_plan(tmp_path: Path, dbs: Any, on_existing: str) -> Path:
+    plan = tmp_path / "promote.yaml"
+    plan.write_text(f"""\
+version: 1
+source: {{uri: "{dbs.servers.source_uri}", database: {dbs.name}}}
+target: {{uri: "{dbs.servers.target_uri}", database: {dbs.name}}}
+collections: {{include: [Parent]}}
+transforms:
+  - embed:
+      from: Child
+      into: Parent
+      match: {{from: parentId}}
+      key: {{from: lang}}
+      as: texts
+      fields:
+        text: text
+        updatedAt: {{from: updatedAt, optional: true}}
+      on_existing: {on_existing}
+""")
+    return plan
+
+
+def seed_existing(source: Database[Any]) -> None:
+    """Parents that already carry maps (as staging's Message.translations may), and children
+    newer, older, tied with, or beside what is there."""
+    source.Parent.insert_many([
+        {"_id": oid(1), "texts": {
+            "fr": {"text": "held newer", "updatedAt": T2},
+            "en": {"text": "held older", "updatedAt": T1},
+            "it": {"text": "held tie", "updatedAt": T1},
+            "de": {"text": "held, no child"},
+        }, "n": Int64(1)},
+        {"_id": oid(2), "n": Int64(2)},
+    ])  # fmt: skip
+    source.Child.insert_many([
+        {"parentId": oid(1), "lang": "fr", "text": "child older", "updatedAt": T1},
+        {"parentId": oid(1), "lang": "en", "text": "child newer", "updatedAt": T2},
+        {"parentId": oid(1), "lang": "it", "text": "child tie", "updatedAt": T1},
+        {"parentId": oid(1), "lang": "es", "text": "child new key", "updatedAt": T1},
+        {"parentId": oid(2), "lang": "fr", "text": "child alone"},
+    ])  # fmt: skip
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from mongo_promote.cli import app
+
+    return CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+
+
+@pytest.mark.timeout(300)
+def test_on_existing_latest_on_a_real_server(dbs: Any, tmp_path: Path) -> None:
+    seed_existing(dbs.source)
+    plan = str(existing_plan(tmp_path, dbs, "latest"))
+    dry = cli("run", "--plan", plan, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    (expected,) = json.loads(dry.stdout)["actions"]["transforms"]
+    assert (expected["existing_kept"], expected["existing_replaced"]) == (2, 1)
+
+    run = cli("run", "--plan", plan, "--yes")
+    assert run.exit_code == 0, run.output
+    outcome = json.loads(run.stdout)
+    assert outcome["validation"]["passed"] is True
+    (reported,) = json.loads(Path(outcome["report"]).read_text())["transforms"]
+    assert (reported["existing_kept"], reported["existing_replaced"]) == (2, 1)
+    assert (reported["folded"], reported["parents_updated"]) == (3, 2)
+
+    texts = dbs.target.Parent.find_one({"_id": oid(1)})["texts"]
+    assert texts["fr"]["text"] == "held newer"  # the existing entry is newer: kept
+    assert texts["en"]["text"] == "child newer"  # the existing entry is older: replaced
+    assert texts["it"]["text"] == "held tie"  # a tie keeps the existing entry
+    assert texts["de"] == {"text": "held, no child"}  # a language no child has survives
+    assert texts["es"]["text"] == "child new key"
+    assert list(texts) == ["fr", "en", "it", "de", "es"]
+    assert dbs.target.Parent.find_one({"_id": oid(2)})["texts"] == {"fr": {"text": "child alone"}}
+
+    ok = cli("validate", "--plan", plan)
+    assert ok.exit_code == 0, ok.output
+    # what `overwrite` would have written is a wrong entry under `latest`: validation says so
+    dbs.target.Parent.update_one({"_id": oid(1)}, {"$set": {"texts.fr.text": "child older"}})
+    caught = cli("validate", "--plan", plan)
+    assert caught.exit_code == 1
+    failed = [c for c in json.loads(caught.stdout)["checks"] if not c["passed"]]
+    assert [(c["kind"], c["collection"]) for c in failed] == [("content", "Parent")]
+
+
+@pytest.mark.parametrize(
+    ("on_existing", "fr", "en", "counts"),
+    [
+        ("overwrite", "child older", "child newer", (0, 3)),
+        ("keep", "held newer", "held older", (3, 0)),
+    ],
+)
+def test_on_existing_overwrite_and_keep_while_copying(
+    dbs: Any, spec: EmbedSpec, on_existing: str, fr: str, en: str, counts: tuple[int, int]
+) -> None:
+    seed_existing(dbs.source)
+    child = spec.model_copy(
+        update={
+            "source": "Child",
+            "into": "Parent",
+            "match": spec.match.model_copy(update={"source": "parentId"}),
+            "key": spec.key.model_copy(update={"source": ["lang"]}),
+            "as_field": "texts",
+            "fields": {"text": spec.fields["text"].model_copy(update={"source": ["text"]})},
+            "on_existing": on_existing,
+        }
+    )
+    (stats,) = copy_through(dbs, "Parent", child).finish()
+    assert (stats["existing_kept"], stats["existing_replaced"]) == counts
+    texts = shadow(dbs, "Parent").find_one({"_id": oid(1)})["texts"]
+    assert (texts["fr"]["text"], texts["en"]["text"]) == (fr, en)
+    assert texts["de"] == {"text": "held, no child"}

@@ -22,6 +22,8 @@ from mongo_promote.transforms.fold import (
     invalid_key_reason,
     map_child,
     pick_key,
+    record_settled,
+    settle,
 )
 from mongo_promote.transforms.stream import FoldMerge
 
@@ -341,3 +343,98 @@ def test_fold_invariants(spec: EmbedSpec, kids: list[dict[str, Any]], present: s
     assert stats.orphans == orphans
     accounted = len(emitted) + stats.duplicates + stats.invalid_keys + stats.no_key + stats.orphans
     assert stats.children_read == len(kids) == accounted
+
+
+# ---------------------------------------------------------------- on_existing
+
+
+def held(when: Any = ..., text: str = "existing") -> dict[str, Any]:
+    """An entry the parent's map already holds; `...`: without an updatedAt field."""
+    return {"text": text} if when is ... else {"text": text, "updatedAt": when}
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "kept"),
+    [
+        (T2, T1, True),  # the existing entry is newer
+        (T1, T2, False),  # the child is newer
+        (T1, T1, True),  # an exact tie keeps the existing entry
+        (T1.replace(tzinfo=None), T1, True),  # the same instant, decoded naive: still a tie
+        (..., T1, False),  # the existing entry has no updatedAt: it loses
+        (None, T1, False),  # a null updatedAt counts as none
+        (T1, None, True),  # the child has no updatedAt: it loses
+        (..., None, False),  # neither has one: the child wins
+    ],
+)
+def test_on_existing_latest_keeps_the_newer_side(theirs: Any, ours: Any, kept: bool) -> None:
+    entries = {"fr": Entry({"text": "child"}, ours)}
+    settled = settle({"fr": held(theirs)}, entries, "latest")
+    assert settled.kept == (["fr"] if kept else [])
+    assert settled.replaced == ([] if kept else ["fr"])
+    assert settled.values == ({} if kept else {"fr": {"text": "child"}})
+
+
+def test_on_existing_keep_and_overwrite_ignore_dates() -> None:
+    current = {"fr": held(T1), "en": held(T2)}
+    entries = {"fr": Entry({"text": "c-fr"}, T2), "en": Entry({"text": "c-en"}, T1)}
+    keep = settle(current, entries, "keep")
+    assert (keep.values, keep.kept, keep.replaced) == ({}, ["fr", "en"], [])
+    overwrite = settle(current, entries, "overwrite")
+    assert overwrite.values == {"fr": {"text": "c-fr"}, "en": {"text": "c-en"}}
+    assert (overwrite.kept, overwrite.replaced) == ([], ["fr", "en"])
+
+
+def test_on_existing_only_concerns_keys_both_sides_have() -> None:
+    current = {"de": held(T2), "fr": "a bare string", "it": None}
+    entries = {
+        "es": Entry({"text": "new"}, None),
+        "fr": Entry({"text": "c-fr"}, None),
+        "it": Entry({"text": "c-it"}, T1),
+    }
+    for policy in ("latest", "overwrite"):
+        settled = settle(current, entries, policy)
+        assert set(settled.values) == {"es", "fr", "it"}  # "de" is never written: it survives
+        assert settled.replaced == ["fr", "it"]  # entries that are not documents have no date
+    assert settle(current, entries, "keep").values == {"es": {"text": "new"}}
+    for nothing in (None, "not a map", [1]):
+        assert settle(nothing, entries, "keep").values == {k: e.value for k, e in entries.items()}
+
+
+def test_settled_counts_are_recorded_with_samples() -> None:
+    stats = EmbedStats()
+    settled = settle({"fr": held(T2), "en": held(T1)}, {
+        "fr": Entry({}, T1), "en": Entry({}, T2), "es": Entry({}, T1)
+    }, "latest")  # fmt: skip
+    record_settled(stats, "m1", settled)
+    assert (stats.existing_kept, stats.existing_replaced) == (1, 1)
+    assert stats.existing_samples == [{"parent": "m1", "kept": ["fr"], "replaced": ["en"]}]
+
+
+WHENS = [..., None, T1, T2, T1.replace(tzinfo=None)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["fr", "en", "es", "de"]), st.sampled_from(WHENS)),
+    st.dictionaries(st.sampled_from(["fr", "en", "es", "it"]), st.sampled_from([None, T1, T2])),
+    st.sampled_from(["latest", "overwrite", "keep"]),
+)
+def test_settle_properties(
+    current_dates: dict[str, Any], entry_dates: dict[str, Any], policy: str
+) -> None:
+    current = {k: held(w, f"old-{k}") for k, w in current_dates.items()}
+    entries = {k: Entry({"text": f"new-{k}"}, w) for k, w in entry_dates.items()}
+    settled = settle(current, entries, policy)
+    assert set(settled.values).isdisjoint(settled.kept)
+    assert set(settled.values) | set(settled.kept) == set(entries)
+    assert sorted(settled.kept + settled.replaced) == sorted(set(current) & set(entries))
+    assert all(settled.values[k] == entries[k].value for k in settled.values)
+    for key in set(current) & set(entries):
+        theirs, ours = current[key].get("updatedAt"), entries[key].updated_at
+        if policy == "latest" and theirs is not None and ours is not None:
+            newer_child = bson_key(ours) > bson_key(theirs)
+            assert (key in settled.replaced) == newer_child
+        elif policy == "latest":
+            assert (key in settled.kept) == (theirs is not None)
+        else:
+            assert (key in settled.kept) == (policy == "keep")
