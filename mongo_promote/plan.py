@@ -155,6 +155,8 @@ class EmbedSpec(_Model):
     fields: dict[str, Annotated[FieldMapping, BeforeValidator(_field_mapping)]]
     on_duplicate_key: Literal["latest", "first", "fail"] = "latest"
     on_orphan: Literal["report", "fail", "ignore"] = "report"
+    # a key the parent's map already has: the newer by updatedAt, the child's, or the existing one
+    on_existing: Literal["latest", "overwrite", "keep"] = "latest"
     keep_source: bool = False
 
 

@@ -17,15 +17,10 @@ from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
 from mongo_promote.steps.analyse import Actions, CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
-from mongo_promote.transforms.embed import (
-    CODEC,
-    EmbedStats,
-    bson_key,
-    child_cursor,
-    iter_folded,
-    jsonable,
-)
+from mongo_promote.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
+from mongo_promote.transforms.fold import Entry, settle
 from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
+from mongo_promote.transforms.stream import FoldMerge
 
 SAMPLES = 5
 BATCH = 1000
@@ -229,14 +224,16 @@ def _compare_transformed(
     source_db = ctx.source_client[ctx.plan.source.database]
     match_field = embeds[0].match.into if embeds else "_id"
     order = [(match_field, 1), ("_id", 1)]
-    streams = [_FoldedStream(source_db, e, ctx) for e in embeds]
+    merges = [
+        FoldMerge.from_source(source_db, e, ctx.now, tolerate_duplicates=True) for e in embeds
+    ]
     source = source_db.get_collection(action.name, codec_options=CODEC)
     plain_target = target.with_options(codec_options=CODEC)
     result = _Comparison()
     pairs = _merge(
         source.find({}, sort=order, batch_size=BATCH),
         plain_target.find({}, sort=order, batch_size=BATCH),
-        lambda d: (bson_key(_dig(d, match_field)), bson_key(d["_id"])),
+        lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
     )
     for n, (doc, actual) in enumerate(pairs):
         if n % BATCH == 0:
@@ -247,7 +244,7 @@ def _compare_transformed(
                 {"_id": extra.get("_id"), "problem": "in target, not in source"}
             )
             continue
-        expected = _expected(doc, streams, rewrites, result)
+        expected = _expected(doc, merges, rewrites, result)
         result.compared += 1
         if actual is None:
             result.missing += 1
@@ -276,17 +273,17 @@ def _merge(
 
 def _expected(
     doc: dict[str, Any],
-    streams: list[_FoldedStream],
+    merges: list[FoldMerge],
     rewrites: list[RewriteSpec],
     result: _Comparison,
 ) -> dict[str, Any]:
     """The source document as the pipeline must have left it: folds first, then rewrites."""
     expected = copy.deepcopy(doc)
-    for stream in streams:
-        values = stream.values_for(expected.get(stream.spec.match.into))
-        if values:
-            result.pairs += len(values)
-            _apply_fold(expected, stream.spec.as_field, values)
+    for merge in merges:
+        entries = merge.entries_for(get_path(expected, merge.spec.match.into)[1])
+        if entries:
+            result.pairs += len(entries)
+            _apply_fold(expected, merge.spec, entries)
     for rewrite in rewrites:
         expected.update(
             rewrite_document(expected, rewrite.fields, rewrite.find, rewrite.replace).changes
@@ -294,36 +291,17 @@ def _expected(
     return expected
 
 
-def _apply_fold(doc: dict[str, Any], as_field: str, values: dict[str, Any]) -> None:
-    """Mirror of the update the embed step sends: keys added to a map, a null map replaced whole."""
-    current = doc.get(as_field, {})
+def _apply_fold(doc: dict[str, Any], spec: EmbedSpec, entries: dict[str, Entry]) -> None:
+    """What `$set: {"<as>.<key>": value}` does for the keys `on_existing` lets through, on the
+    decoded document (the run edits bytes): a missing or null map set whole, any other value left."""
+    current = doc.get(spec.as_field)
+    if current is not None and not isinstance(current, dict):
+        return  # reported by the embed and left alone
+    values = settle(current, entries, spec.on_existing).values
     if current is None:
-        doc[as_field] = dict(values)
-    elif isinstance(current, dict):
+        doc[spec.as_field] = values
+    else:
         current.update(values)
-        doc[as_field] = current
-    # any other type was reported by the embed step and left alone
-
-
-class _FoldedStream:
-    """The expected maps, in parent order, from the same fold code the embed step runs."""
-
-    def __init__(self, source_db: Any, spec: EmbedSpec, ctx: RunContext) -> None:
-        self.spec = spec
-        self._iter: Iterator[tuple[Any, dict[str, Any]]] = iter_folded(
-            child_cursor(source_db, spec), spec, ctx.now, EmbedStats(), tolerate_duplicates=True
-        )
-        self._head: tuple[Any, dict[str, Any]] | None = next(self._iter, None)
-
-    def values_for(self, parent: Any) -> dict[str, Any] | None:
-        key = bson_key(parent)
-        while self._head is not None and bson_key(self._head[0]) < key:
-            self._head = next(self._iter, None)  # an orphan's fold: no parent, nothing expected
-        if self._head is not None and bson_key(self._head[0]) == key:
-            values = self._head[1]
-            self._head = next(self._iter, None)
-            return values
-        return None
 
 
 def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Check:
@@ -399,10 +377,10 @@ def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]
         {from_field: {"$exists": True, "$ne": None}}, {from_field: 1}, batch_size=BATCH
     )
     for batch in _batches(cursor):
-        values = {bson_key(v): v for d in batch if (v := _dig(d, from_field)) is not None}
+        values = {bson_key(v): v for d in batch if (v := get_path(d, from_field)[1]) is not None}
         checked += len(values)
         found = {
-            bson_key(_dig(d, to_field))
+            bson_key(get_path(d, to_field)[1])
             for d in referenced.find({to_field: {"$in": list(values.values())}}, {to_field: 1})
         }
         for key, value in values.items():
@@ -419,12 +397,3 @@ def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]
         samples,
         severity,
     )
-
-
-def _dig(doc: Mapping[str, Any], path: str) -> Any:
-    node: Any = doc
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node

@@ -1,27 +1,15 @@
-"""Plan transforms applied to shadow collections: `embed` (fold a child collection), `rewrite`."""
+"""Plan transforms, applied while copying into the shadows: `embed` (fold a child collection), `rewrite`."""
 
-from mongo_promote.transforms.embed import (
-    EmbedError,
-    EmbedStats,
-    embed_into_shadow,
-    iter_folded,
-    plan_embed,
-)
-from mongo_promote.transforms.rewrite import (
-    RewriteError,
-    RewriteStats,
-    plan_rewrite,
-    rewrite_shadow,
-)
+from mongo_promote.transforms.effects import expected_effects
+from mongo_promote.transforms.fold import EmbedError, EmbedStats
+from mongo_promote.transforms.rewrite import RewriteStats
+from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
 
 __all__ = [
     "EmbedError",
     "EmbedStats",
-    "RewriteError",
+    "FoldMerge",
     "RewriteStats",
-    "embed_into_shadow",
-    "iter_folded",
-    "plan_embed",
-    "plan_rewrite",
-    "rewrite_shadow",
+    "StreamTransformer",
+    "expected_effects",
 ]

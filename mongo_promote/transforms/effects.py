@@ -1,33 +1,57 @@
-"""What the plan's transforms would do to the source's data, for the dry-run; reads only.
-
-Temporary: wraps today's `plan_embed` / `plan_rewrite`; the transforms branch replaces this module
-with one computed by the run's own streaming merge (same signature).
-"""
+"""The dry-run's expected effect of the plan's transforms: the run's own streaming merge, writing nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import datetime as dt
 from typing import Any
 
 from pymongo.database import Database
 
+from mongo_promote.conn import RAW
 from mongo_promote.plan import Plan
-from mongo_promote.transforms.embed import plan_embed
-from mongo_promote.transforms.rewrite import plan_rewrite
+from mongo_promote.transforms.rewrite import EVERYWHERE
+from mongo_promote.transforms.stream import StreamTransformer
+
+PARENT_BATCH = 1000
 
 
-def expected_effects(source_db: Database[Any], plan: Plan, now: datetime) -> list[dict[str, Any]]:
-    """One dict per transform: `{"embed", "into", ...stats}` or `{"rewrite", "find", ...stats}`."""
-    plain = source_db.client.get_database(source_db.name)
-    found: list[dict[str, Any]] = []
-    for embed in plan.embeds:
-        found.append({"embed": embed.source, "into": embed.into, **plan_embed(plain, embed)})
-    for rewrite in plan.rewrites:
-        found.append(
-            {
-                "rewrite": rewrite.collection,
-                "find": rewrite.find,
-                **plan_rewrite(plain[rewrite.collection], rewrite),
-            }
+def expected_effects(
+    source_db: Database[Any], plan: Plan, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """For each embed and each rewrite of the plan, the statistics the run will report.
+
+    Each transformed collection is streamed from the SOURCE in the run's order (by the match
+    field) through the run's `StreamTransformer`, only the fields the transforms read, and the
+    output thrown away: no `$in` lookups, no second algorithm. `fail` policies are counted and
+    listed under `would_fail` instead of raised. Embeds come first, then rewrites, in plan order.
+    """
+    raw_db = source_db.client.get_database(source_db.name, codec_options=RAW)
+    names = [e.into for e in plan.embeds] + [r.collection for r in plan.rewrites]
+    by_spec: dict[int, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        transformer = StreamTransformer.for_collection(plan, name, source_db, now, tolerant=True)
+        if transformer is None:
+            continue
+        cursor = raw_db[name].find(
+            {}, _projection(transformer), sort=transformer.sort, batch_size=PARENT_BATCH
         )
-    return found
+        with cursor:
+            for doc in cursor:
+                transformer.apply(doc)
+        specs = [f.spec for f in transformer.folds] + [r for r, _ in transformer.rewrites]
+        by_spec.update(zip(map(id, specs), transformer.finish(), strict=True))
+    embeds = [by_spec[id(spec)] for spec in plan.embeds]
+    rewrites = [{**by_spec[id(spec)], "collection": spec.collection} for spec in plan.rewrites]
+    return embeds + rewrites
+
+
+def _projection(transformer: StreamTransformer) -> dict[str, int] | None:
+    """The top-level fields the transforms read or change; everything for a `"*"` rewrite."""
+    fields = ["_id"]
+    for fold in transformer.folds:
+        fields += [fold.spec.match.into.split(".")[0], fold.spec.as_field]
+    for rewrite, _ in transformer.rewrites:
+        if EVERYWHERE in rewrite.fields:
+            return None
+        fields += [path.split(".")[0] for path in rewrite.fields]
+    return dict.fromkeys(fields, 1)

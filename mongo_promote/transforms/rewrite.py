@@ -1,45 +1,24 @@
-"""Replace a substring in chosen string fields (staging.meeshy.me -> meeshy.me): pure core + driver.
+"""The rewrite transform: replace a substring in chosen string fields (staging.meeshy.me -> meeshy.me).
 
 Paths follow MongoDB's dotted-path rules (an array met on the way is traversed, an array at the
-end has its strings rewritten), so the server-side `$regex` pre-filter selects exactly the
-documents the pure functions would change. `"*"` means every string value, except `_id`; keys are
-never rewritten.
+end has its strings rewritten). `"*"` means every string value, except `_id`; keys are never
+rewritten. Pure: the streaming driver (transforms/stream.py) applies it to documents on the way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bson.codec_options import CodecOptions, DatetimeConversion
-from pymongo import UpdateOne
-from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
-
-from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import RewriteSpec
+from mongo_promote.transforms.bsonbytes import SAMPLE_LIMIT, get_path
 
 EVERYWHERE = "*"
-SAMPLE_LIMIT = 20
 SHOWN_CHARS = 200
-# FerretDB 1.24 (SQLite) never answers an `update` command of 100 statements or more.
-UPDATES_PER_COMMAND = 64
 
-# Documents are decoded only to be re-encoded field by field: keep out-of-range dates as they are.
-CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
-    datetime_conversion=DatetimeConversion.DATETIME_AUTO
-)
-
-Progress = Callable[[int], None]
 # (concrete dotted path, string) -> the string to store there
 Visit = Callable[[str, str], str]
-
-_REGEX_SPECIAL = set("\\.^$|?*+()[]{}-/")
-
-
-class RewriteError(OperationFailed):
-    """The server refused a rewrite write."""
 
 
 @dataclass
@@ -220,41 +199,7 @@ def _replaced(container: Any, changed: Mapping[Any, Any]) -> Any:
     return out
 
 
-# ---------------------------------------------------------------- server side
-
-
-def server_filter(spec: RewriteSpec) -> dict[str, Any]:
-    """Only documents that can change: `$regex` on the listed paths; `"*"` needs a full scan."""
-    if EVERYWHERE in spec.fields:
-        return {}
-    pattern = regex_literal(spec.find)
-    paths = [p for p in dict.fromkeys(spec.fields) if p.split(".")[0] != "_id"]
-    clauses = [{path: {"$regex": pattern}} for path in paths]
-    if not clauses:
-        return {"_id": {"$exists": False}}
-    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
-
-
-def regex_literal(text: str) -> str:
-    """A regex matching `text` literally: only metacharacters are escaped, so PCRE (mongod) and
-    Go's RE2 (FerretDB) read it the same (re.escape's extra escapes are Python dialect)."""
-    return "".join("\\" + ch if ch in _REGEX_SPECIAL else ch for ch in text)
-
-
-def _projection(spec: RewriteSpec) -> dict[str, int] | None:
-    """Only the top-level fields that can change (plus `_id`); the whole document for `"*"`."""
-    if EVERYWHERE in spec.fields:
-        return None
-    return dict.fromkeys((p.split(".")[0] for p in spec.fields), 1)
-
-
-def _scan(coll: Collection[Any], spec: RewriteSpec, batch_docs: int) -> Iterator[dict[str, Any]]:
-    """Candidates in `_id` order: an update never moves a document ahead of the cursor, so none is
-    seen (and rewritten) twice."""
-    coll = coll.with_options(codec_options=CODEC)
-    yield from coll.find(
-        server_filter(spec), _projection(spec), sort=[("_id", 1)], batch_size=batch_docs
-    )
+# ---------------------------------------------------------------- statistics
 
 
 def account_rewrite(
@@ -276,8 +221,8 @@ def account_rewrite(
 
 def _sample(doc: Mapping[str, Any], result: RewriteResult) -> dict[str, Any]:
     path = result.fields_changed[0]
-    before = _at(doc, path)
-    after = _at(result.changes, path)
+    before = get_path(doc, path)[1]
+    after = get_path(result.changes, path)[1]
     return {
         "_id": doc.get("_id"),
         "fields": result.fields_changed[:10],
@@ -286,85 +231,6 @@ def _sample(doc: Mapping[str, Any], result: RewriteResult) -> dict[str, Any]:
     }
 
 
-def _at(doc: Mapping[str, Any], path: str) -> Any:
-    node: Any = doc
-    for part in path.split("."):
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
 def _shown(value: Any) -> Any:
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
-
-
-def rewrite_shadow(
-    shadow_coll: Collection[Any],
-    spec: RewriteSpec,
-    *,
-    batch_docs: int = 1000,
-    progress: Progress | None = None,
-) -> RewriteStats:
-    """Rewrite `spec.find` in a shadow collection: `$set` of the changed top-level fields only, in
-    unordered bulk batches, so untouched fields keep their exact bytes."""
-    stats = RewriteStats()
-    ops: list[UpdateOne] = []
-    for doc in _scan(shadow_coll, spec, batch_docs):
-        result = account_rewrite(stats, doc, spec)
-        if result.changes:
-            ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": result.changes}))
-        if len(ops) >= batch_docs:
-            _bulk(shadow_coll, ops)
-            ops = []
-        if progress is not None and stats.documents_scanned % batch_docs == 0:
-            progress(batch_docs)
-    _bulk(shadow_coll, ops)
-    if progress is not None and stats.documents_scanned % batch_docs:
-        progress(stats.documents_scanned % batch_docs)
-    return stats
-
-
-def _bulk(coll: Collection[Any], ops: list[UpdateOne]) -> None:
-    for start in range(0, len(ops), UPDATES_PER_COMMAND):
-        _bulk_command(coll, ops[start : start + UPDATES_PER_COMMAND])
-
-
-def _bulk_command(coll: Collection[Any], ops: list[UpdateOne]) -> None:
-    """One unordered `update` command; every statement must match (the shadow is ours alone)."""
-    try:
-        result = coll.bulk_write(ops, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])[:3]
-        raise RewriteError(
-            f"{coll.name}: the server rejected part of the rewrite: {errors}"
-        ) from None
-    except KeyError as exc:  # pymongo on a FerretDB reply that carries write errors without counts
-        raise RewriteError(
-            f"{coll.name}: the server rejected part of the rewrite ({exc})"
-        ) from None
-    if result.matched_count != len(ops):
-        raise RewriteError(
-            f"{coll.name}: {len(ops) - result.matched_count} documents vanished mid-rewrite"
-        )
-
-
-def plan_rewrite(
-    source_coll: Collection[Any], spec: RewriteSpec, *, batch_docs: int = 1000
-) -> dict[str, Any]:
-    """Dry-run: documents and occurrences `rewrite_shadow` would change, read from the source."""
-    stats = RewriteStats()
-    for doc in _scan(source_coll, spec, batch_docs):
-        account_rewrite(stats, doc, spec)
-    result = stats.to_dict()
-    result["collection"] = spec.collection
-    return result
-
-
-def iter_remaining(
-    docs: Iterable[Mapping[str, Any]], spec: RewriteSpec
-) -> Iterator[tuple[Any, list[str]]]:
-    """(_id, paths) of every document where `find` is still present: what validation reports."""
-    for doc in docs:
-        paths = find_remaining(doc, spec.fields, spec.find)
-        if paths:
-            yield doc.get("_id"), paths

@@ -1,73 +1,156 @@
-"""Transforms applied on the way into the shadow: one pass, inserts only, whatever the server.
+"""The streaming driver: transforms applied on the way into the shadow, one pass, inserts only.
 
 Why not copy first and update the shadow afterwards? Each per-parent `updateOne` is a second
 write of the document, and on FerretDB v1 (SQLite) an update by `_id` costs ~20 ms and bulk
 updates of a hundred operations stall the server. Folding while copying writes every parent
 once, touches the server with plain inserts, and leaves untouched documents as raw bytes.
+The run (steps/copy.py), the dry-run (transforms/effects.py) and the validator all go through
+`FoldMerge`: one definition of what each parent receives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mongo_promote.plan import EmbedSpec, Plan, RewriteSpec
-from mongo_promote.transforms.embed import (
+from mongo_promote.transforms.bsonbytes import (
     CODEC,
+    before,
+    bson_key,
+    element,
+    get_path,
+    with_map,
+)
+from mongo_promote.transforms.fold import (
+    RECENCY_FIELD,
     EmbedError,
     EmbedStats,
-    bson_key,
-    child_cursor,
+    Entry,
     fold_group,
     group_by_parent,
-    with_map,
+    record_settled,
+    settle,
+    would_fail,
 )
 from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
 
-SAMPLES = 20
+CHILD_BATCH = 1000
 
 
-@dataclass
-class _Fold:
-    """One embed, merged with the parents as they stream past: both sides sorted by parent id.
+# ---------------------------------------------------------------- children, from the source
+
+
+def child_cursor(
+    source_db: Database[Any], spec: EmbedSpec, *, batch_docs: int = CHILD_BATCH
+) -> Any:
+    """The children, read from the SOURCE, sorted so each parent's children are contiguous.
+
+    Only the fields the fold reads are fetched. A collection with a default collation is read with
+    the simple one, so the order is the binary one `group_by_parent` checks.
+    """
+    coll = source_db.client.get_database(source_db.name).get_collection(
+        spec.source, codec_options=CODEC
+    )
+    return coll.find(
+        {},
+        _child_projection(spec),
+        sort=[(spec.match.source, 1), ("_id", 1)],
+        batch_size=batch_docs,
+        allow_disk_use=True,
+        **_binary_order(coll),
+    )
+
+
+def _binary_order(coll: Collection[Any]) -> dict[str, Any]:
+    """Sort options that give BSON's binary order even on a collection with a default collation
+    (FerretDB has no collations, and must not be sent one)."""
+    return {"collation": {"locale": "simple"}} if coll.options().get("collation") else {}
+
+
+def _child_projection(spec: EmbedSpec) -> dict[str, int]:
+    """Every path the fold reads; one under another listed path is dropped (path collision)."""
+    paths = {"_id", spec.match.source, RECENCY_FIELD, *spec.key.source}
+    for mapping in spec.fields.values():
+        paths.update(mapping.source)
+    kept = sorted(p for p in paths if not any(p.startswith(q + ".") for q in paths))
+    return dict.fromkeys(kept, 1)
+
+
+# ---------------------------------------------------------------- the merge join
+
+
+class FoldMerge:
+    """One embed's children merged with its parents as they stream past, both sorted by parent id.
 
     The merge itself finds the orphans (children whose parent never comes by), so no lookup
-    query is needed: on FerretDB a `$in` on `_id` scans the collection, once per batch.
+    query is needed: on FerretDB a `$in` on `_id` scans the collection, once per batch. Parents
+    must be asked for in increasing `bson_key` order of their match value.
     """
 
-    spec: EmbedSpec
-    now: Any
-    stats: EmbedStats
-    groups: Iterator[tuple[Any, list[Mapping[str, Any]]]]
-    head: tuple[Any, list[Mapping[str, Any]]] | None = None
+    def __init__(
+        self,
+        spec: EmbedSpec,
+        now: dt.datetime,
+        children: Iterable[Mapping[str, Any]],
+        *,
+        tolerate_duplicates: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.now = now
+        self.stats = EmbedStats()
+        self.tolerate_duplicates = tolerate_duplicates
+        self._groups = group_by_parent(children, spec.match.source)
+        self._head: tuple[Any, list[Mapping[str, Any]]] | None = None
+        self._advance()
 
-    def advance(self) -> None:
-        self.head = next(self.groups, None)
-        if self.head is not None:
-            self.stats.children_read += len(self.head[1])
+    @classmethod
+    def from_source(
+        cls, source_db: Database[Any], spec: EmbedSpec, now: dt.datetime, **options: Any
+    ) -> FoldMerge:
+        """The merge over `spec.source` read from the source database (see `child_cursor`)."""
+        return cls(spec, now, child_cursor(source_db, spec), **options)
+
+    def _advance(self) -> None:
+        self._head = next(self._groups, None)
+        if self._head is not None:
+            self.stats.children_read += len(self._head[1])
             self.stats.parents_seen += 1
 
-    def values_for(self, parent: Any) -> dict[str, Any] | None:
+    def entries_for(self, parent: Any) -> dict[str, Entry]:
+        """Key -> entry for this parent (empty when no valid child names it)."""
         key = bson_key(parent)
-        while self.head is not None and (self.head[0] is None or bson_key(self.head[0]) < key):
-            self._orphans(self.head[1])
-            self.advance()
-        if self.head is None or bson_key(self.head[0]) != key:
-            return None
-        group = self.head[1]
-        self.advance()
-        return fold_group(parent, group, self.spec, self.now, self.stats) or None
+        while self._head is not None and (
+            self._head[0] is None or before(bson_key(self._head[0]), key)
+        ):
+            self._orphans(self._head[1])
+            self._advance()
+        if self._head is None or bson_key(self._head[0]) != key:
+            return {}
+        group = self._head[1]
+        self._advance()
+        return fold_group(
+            parent,
+            group,
+            self.spec,
+            self.now,
+            self.stats,
+            tolerate_duplicates=self.tolerate_duplicates,
+        )
 
-    def drain(self) -> None:
-        """Children left after the last parent have no parent either."""
-        while self.head is not None:
-            self._orphans(self.head[1])
-            self.advance()
+    def drain(self) -> EmbedStats:
+        """Children left after the last parent have no parent either; the final statistics."""
+        while self._head is not None:
+            self._orphans(self._head[1])
+            self._advance()
+        return self.stats
 
     def _orphans(self, group: list[Mapping[str, Any]]) -> None:
         self.stats.orphans += len(group)
@@ -75,25 +158,54 @@ class _Fold:
             self.stats.sample(self.stats.orphan_samples, child.get("_id"))
 
 
+# ---------------------------------------------------------------- one collection's stream
+
+
 @dataclass
 class StreamTransformer:
-    """Turns the stream of a collection's source documents into what its shadow must hold."""
+    """Turns the stream of a collection's source documents into what its shadow must hold.
+
+    `tolerant` (the dry-run) counts what `fail` policies would stop on instead of raising.
+    """
 
     collection: str
-    folds: list[_Fold] = field(default_factory=list)
+    folds: list[FoldMerge] = field(default_factory=list)
     rewrites: list[tuple[RewriteSpec, RewriteStats]] = field(default_factory=list)
+    tolerant: bool = False
 
     @classmethod
     def for_collection(
-        cls, plan: Plan, name: str, source_db: Database[Any], now: Any
+        cls,
+        plan: Plan,
+        name: str,
+        source_db: Database[Any],
+        now: dt.datetime,
+        *,
+        tolerant: bool = False,
     ) -> StreamTransformer | None:
+        """The plan's transforms of collection `name` (None when it has none)."""
         embeds = [e for e in plan.embeds if e.into == name]
         rewrites = [r for r in plan.rewrites if r.collection == name]
         if not embeds and not rewrites:
             return None
-        plain = source_db.client.get_database(source_db.name)
-        folds = [_start_fold(plain, spec, now) for spec in embeds]
-        return cls(name, folds, [(r, RewriteStats()) for r in rewrites])
+        return cls.build(name, embeds, rewrites, source_db, now, tolerant=tolerant)
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        embeds: list[EmbedSpec],
+        rewrites: list[RewriteSpec],
+        source_db: Database[Any],
+        now: dt.datetime,
+        *,
+        tolerant: bool = False,
+    ) -> StreamTransformer:
+        folds = [
+            FoldMerge.from_source(source_db, spec, now, tolerate_duplicates=tolerant)
+            for spec in embeds
+        ]
+        return cls(name, folds, [(r, RewriteStats()) for r in rewrites], tolerant)
 
     @property
     def sort(self) -> list[tuple[str, int]] | None:
@@ -111,12 +223,11 @@ class StreamTransformer:
         data = bytes(raw.raw)  # no copy: RawBSONDocument keeps bytes
         changed = False
         for fold in self.folds:
-            parent = _field(raw, fold.spec.match.into)
-            values = fold.values_for(parent)
-            if values:
-                data, outcome = with_map(data, fold.spec.as_field, values)
-                _account_fold(fold, outcome, parent, values)
-                changed = changed or outcome != "non_map"
+            parent = _decoded(get_path(raw, fold.spec.match.into)[1])
+            entries = fold.entries_for(parent)
+            if entries:
+                data, folded = _fold_into(data, fold, parent, entries)
+                changed = changed or folded
         doc: dict[str, Any] | None = None
         rewritten = False
         for spec, stats in self.rewrites:
@@ -132,62 +243,64 @@ class StreamTransformer:
         return RawBSONDocument(data) if changed else raw
 
     def finish(self) -> list[dict[str, Any]]:
-        """Statistics for the report; a policy that says `fail` fails here, before any cutover."""
+        """Statistics for the report; a policy that says `fail` fails here, before any cutover
+        (or, when tolerant, is listed under `would_fail`)."""
         stats: list[dict[str, Any]] = []
         for fold in self.folds:
-            fold.drain()
-            if fold.spec.on_orphan == "fail" and fold.stats.orphans:
+            spec, folded = fold.spec, fold.drain()
+            if spec.on_orphan == "fail" and folded.orphans and not self.tolerant:
                 raise EmbedError(
-                    f"{fold.spec.source}: {fold.stats.orphans} children have no "
-                    f"{fold.spec.into} (on_orphan: fail)",
-                    fold.stats,
+                    f"{spec.source}: {folded.orphans} children have no "
+                    f"{spec.into} (on_orphan: fail)",
+                    folded,
                 )
-            stats.append(
-                {
-                    "embed": fold.spec.source,
-                    "into": self.collection,
-                    "as": fold.spec.as_field,
-                    **fold.stats.to_dict(),
-                }
-            )
-        for spec, rstats in self.rewrites:
+            entry: dict[str, Any] = {
+                "embed": spec.source,
+                "into": self.collection,
+                "as": spec.as_field,
+            }
+            entry.update(folded.to_dict())
+            if self.tolerant:
+                entry["would_fail"] = would_fail(spec, folded)
+            stats.append(entry)
+        for rewrite, rstats in self.rewrites:
             stats.append(
                 {
                     "rewrite": self.collection,
-                    "find": spec.find,
-                    "replace": spec.replace,
+                    "find": rewrite.find,
+                    "replace": rewrite.replace,
                     **rstats.to_dict(),
                 }
             )
         return stats
 
 
-def _start_fold(source_db: Database[Any], spec: EmbedSpec, now: Any) -> _Fold:
-    groups = group_by_parent(child_cursor(source_db, spec), spec.match.source)
-    fold = _Fold(spec, now, EmbedStats(), groups)
-    fold.advance()
-    return fold
-
-
-def _account_fold(fold: _Fold, outcome: str, parent: Any, values: dict[str, Any]) -> None:
-    """`with_map` did what `$set: {"<as>.<key>": value}` would; a non-map value is left and reported."""
-    if outcome == "non_map":
-        fold.stats.non_map_parents += 1
-        fold.stats.sample(fold.stats.non_map_samples, {"parent": parent, "keys": sorted(values)})
-        return
+def _fold_into(
+    data: bytes, fold: FoldMerge, parent: Any, entries: dict[str, Entry]
+) -> tuple[bytes, bool]:
+    """Write a parent's entries into its map field as `$set: {"<as>.<key>": value}` would, for the
+    keys `on_existing` lets through; a map field holding anything but a map (or null) is left as
+    it is and reported. Returns the bytes and whether they changed."""
+    spec, stats = fold.spec, fold.stats
+    found, current = element(data, spec.as_field)
+    if found and current is not None and not isinstance(current, Mapping):
+        stats.non_map_parents += 1
+        stats.sample(stats.non_map_samples, {"parent": parent, "keys": sorted(entries)})
+        return data, False
+    settled = settle(current, entries, spec.on_existing)
+    record_settled(stats, parent, settled)
+    if not settled.values:
+        return data, False
+    data, outcome = with_map(data, spec.as_field, settled.values)
     if outcome == "null":
-        fold.stats.null_maps_replaced += 1
-    fold.stats.folded += len(values)
-    fold.stats.parents_updated += 1
+        stats.null_maps_replaced += 1
+    stats.folded += len(settled.values)
+    stats.parents_updated += 1
+    return data, True
 
 
-def _field(raw: RawBSONDocument, path: str) -> Any:
-    node: Any = raw
-    for part in path.split("."):
-        try:
-            node = node[part]
-        except (KeyError, TypeError):
-            return None
-    if isinstance(node, RawBSONDocument):
-        return bson.decode(node.raw, codec_options=CODEC)
-    return node
+def _decoded(value: Any) -> Any:
+    """A match value that is itself a document, decoded like the children's (for samples)."""
+    if isinstance(value, RawBSONDocument):
+        return bson.decode(value.raw, codec_options=CODEC)
+    return value

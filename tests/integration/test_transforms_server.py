@@ -1,30 +1,35 @@
-"""Embed and rewrite against real servers: the fold reads the source, writes only the shadow."""
+"""Embed and rewrite against real servers, through the run's streaming driver: the fold reads the
+source, parents stream past in the copy's order, only the shadow is written; the dry-run's
+expected effect comes from the same merge."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
+import bson
 import pytest
 from bson import ObjectId
 from bson.int64 import Int64
-from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 from mongo_promote.conn import RAW
-from mongo_promote.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
-from mongo_promote.transforms.embed import (
-    CODEC,
-    EmbedError,
-    bson_time,
-    child_cursor,
-    embed_into_shadow,
-    iter_folded,
-    parent_lookup,
-    plan_embed,
+from mongo_promote.plan import (
+    EmbedSpec,
+    EmbedTransform,
+    Plan,
+    RewriteSpec,
+    RewriteTransform,
+    bundled_plan_path,
+    load_plan,
 )
-from mongo_promote.transforms.embed import EmbedStats as Stats
-from mongo_promote.transforms.rewrite import find_remaining, plan_rewrite, rewrite_shadow
+from mongo_promote.transforms.bsonbytes import CODEC, bson_key, bson_time
+from mongo_promote.transforms.effects import expected_effects
+from mongo_promote.transforms.fold import EmbedError
+from mongo_promote.transforms.rewrite import find_remaining
+from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +41,22 @@ ENV = {"STAGING_MONGO_URI": "mongodb://staging:1", "PROD_MONGO_URI": "mongodb://
 
 
 @pytest.fixture(scope="module")
-def spec() -> EmbedSpec:
-    return load_plan(bundled_plan_path(), env=ENV).plan.embeds[0]
+def bundled() -> Plan:
+    return load_plan(bundled_plan_path(), env=ENV).plan
+
+
+@pytest.fixture(scope="module")
+def spec(bundled: Plan) -> EmbedSpec:
+    return bundled.embeds[0]
+
+
+def plan_with(bundled: Plan, *transforms: EmbedSpec | RewriteSpec) -> Plan:
+    """The bundled plan with only these transforms."""
+    wrapped = [
+        EmbedTransform(embed=t) if isinstance(t, EmbedSpec) else RewriteTransform(rewrite=t)
+        for t in transforms
+    ]
+    return bundled.model_copy(update={"transforms": wrapped})
 
 
 def oid(n: int) -> ObjectId:
@@ -92,28 +111,34 @@ def snapshot(db: Database[Any]) -> dict[str, list[bytes]]:
     }
 
 
-def make_shadow(dbs: Any) -> Any:
-    """The copy step's result, simulated: the source's Message copied into a target shadow."""
-    raw_docs: list[RawBSONDocument] = list(
-        dbs.source.client.get_database(dbs.name, codec_options=RAW).Message.find()
-    )
-    shadow = dbs.target.get_collection(SHADOW, codec_options=CODEC)
-    shadow.insert_many(raw_docs)
-    return shadow
+def copy_through(dbs: Any, name: str, *transforms: EmbedSpec | RewriteSpec) -> StreamTransformer:
+    """What the copy step does with a transformed collection: stream the source documents as raw
+    BSON in the transformer's order, apply it, insert into the target's shadow `<name>__promote_test`.
+    """
+    embeds = [t for t in transforms if isinstance(t, EmbedSpec)]
+    rewrites = [t for t in transforms if isinstance(t, RewriteSpec)]
+    tx = StreamTransformer.build(name, embeds, rewrites, dbs.source, NOW)
+    raw = dbs.source.client.get_database(dbs.name, codec_options=RAW)[name]
+    docs = [tx.apply(doc) for doc in raw.find({}, sort=tx.sort, batch_size=3)]
+    if docs:
+        dbs.target[f"{name}__promote_test"].insert_many(docs)
+    return tx
+
+
+def shadow(dbs: Any, name: str = "Message", codec: Any = CODEC) -> Any:
+    return dbs.target.get_collection(f"{name}__promote_test", codec_options=codec)
 
 
 def test_embed_folds_from_source_into_shadow(dbs: Any, spec: EmbedSpec) -> None:
     seed(dbs.source)
     before = snapshot(dbs.source)
-    shadow = make_shadow(dbs)
-    progressed: list[int] = []
-    stats = embed_into_shadow(
-        dbs.source, shadow, spec, now=NOW, batch_docs=2, progress=progressed.append
-    )
+    tx = copy_through(dbs, "Message", spec)
+    report = tx.finish()[0]
+    stats = tx.folds[0].stats
     assert snapshot(dbs.source) == before
-    assert sum(progressed) == stats.children_read == 13
+    assert stats.children_read == 13
 
-    docs = {d["_id"]: d for d in shadow.find()}
+    docs = {d["_id"]: d for d in shadow(dbs).find()}
     t1 = docs[oid(1)]["translations"]
     assert set(t1) == {"fr", "en", "es"}
     assert t1["fr"]["text"] == "nouveau" and t1["fr"]["updatedAt"] == T2
@@ -131,6 +156,7 @@ def test_embed_folds_from_source_into_shadow(dbs: Any, spec: EmbedSpec) -> None:
 
     assert docs[oid(2)]["translations"]["de"] == {"text": "kept"}
     assert "confidenceScore" not in docs[oid(2)]["translations"]["fr"]
+    assert list(docs[oid(3)]["translations"]) == ["it"]  # the null map replaced whole
     it = docs[oid(3)]["translations"]["it"]
     assert (it["isEncrypted"], it["encryptionKeyId"], it["encryptionIv"]) == (True, "k", "iv")
     assert "encryptionAuthTag" not in it
@@ -146,24 +172,34 @@ def test_embed_folds_from_source_into_shadow(dbs: Any, spec: EmbedSpec) -> None:
     assert (stats.invalid_keys, stats.no_key) == (1, 1)
     assert stats.missing_fields == {"confidenceScore": 1}
     assert (stats.null_maps_replaced, stats.non_map_parents) == (1, 1)
+    assert stats.non_map_samples == [{"parent": oid(4), "keys": ["pt"]}]
     assert stats.folded == 5 and stats.parents_updated == 3
-    assert stats.to_dict()["orphan_samples"][0].startswith("0000")
+    assert report["orphan_samples"][0].startswith("0000")
+    assert (report["embed"], report["into"], report["as"]) == (
+        "MessageTranslation",
+        "Message",
+        "translations",
+    )
 
 
 def test_untouched_parent_keeps_its_exact_bytes(dbs: Any, spec: EmbedSpec) -> None:
     seed(dbs.source)
-    shadow = make_shadow(dbs)
-    raw = dbs.target.get_collection(SHADOW, codec_options=RAW)
-    before = raw.find_one({"_id": oid(6)}).raw
-    embed_into_shadow(dbs.source, shadow, spec, now=NOW)
-    assert raw.find_one({"_id": oid(6)}).raw == before
+    copy_through(dbs, "Message", spec)
+    source = dbs.source.client.get_database(dbs.name, codec_options=RAW).Message
+    for n in (5, 6):  # no child, and only a child without a valid key
+        assert (
+            shadow(dbs, codec=RAW).find_one({"_id": oid(n)}).raw
+            == source.find_one({"_id": oid(n)}).raw
+        )
+    folded = bson.decode(shadow(dbs, codec=RAW).find_one({"_id": oid(2)}).raw)
+    original = bson.decode(source.find_one({"_id": oid(2)}).raw)
+    assert list(folded) == list(original)  # every field where it was, the map edited in place
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("batch", [97, 1000])
-def test_validator_view_matches_what_was_written(dbs: Any, spec: EmbedSpec, batch: int) -> None:
-    """Many parents, small and large batches (a large one is hundreds of updates, which FerretDB
-    only survives when split): the shadow holds exactly what iter_folded computes."""
+def test_merge_over_many_parents_matches_what_was_written(dbs: Any, spec: EmbedSpec) -> None:
+    """Many parents, children of parents that do not exist among them: the shadow holds exactly
+    what a fresh merge over the source (the validator's view) computes."""
     langs = ["fr", "en", "es", "de", "it"]
     dbs.source.Message.insert_many([{"_id": oid(i)} for i in range(1, 401)])
     kids = [
@@ -173,54 +209,73 @@ def test_validator_view_matches_what_was_written(dbs: Any, spec: EmbedSpec, batc
         for i in range(1500)
     ]
     dbs.source.MessageTranslation.insert_many(kids)
-    shadow = make_shadow(dbs)
-    stats = embed_into_shadow(dbs.source, shadow, spec, now=NOW, batch_docs=batch)
-    expected = dict(
-        iter_folded(
-            child_cursor(dbs.source, spec),
-            spec,
-            NOW,
-            Stats(),
-            parent_exists=parent_lookup(shadow, "_id"),
-        )
-    )
+    tx = copy_through(dbs, "Message", spec)
+    tx.finish()
+    merge = FoldMerge.from_source(dbs.source, spec, NOW)
+    expected = {}
+    for parent in sorted((oid(i) for i in range(1, 401)), key=bson_key):
+        entries = merge.entries_for(parent)
+        if entries:
+            expected[parent] = {key: entry.value for key, entry in entries.items()}
     written = {
-        d["_id"]: d["translations"] for d in shadow.find({"translations": {"$exists": True}})
+        d["_id"]: d["translations"] for d in shadow(dbs).find({"translations": {"$exists": True}})
     }
     assert written == expected
+    stats = tx.folds[0].stats
     assert stats.folded == sum(len(v) for v in expected.values())
     assert stats.children_read == 1500
     assert stats.orphans == sum(1 for k in kids if k["messageId"] > oid(400))
+    assert merge.drain().orphans == stats.orphans
 
 
 def test_orphans_fail_after_the_scan(dbs: Any, spec: EmbedSpec) -> None:
     seed(dbs.source)
-    shadow = make_shadow(dbs)
     strict = spec.model_copy(update={"on_orphan": "fail"})
+    tx = copy_through(dbs, "Message", strict)
     with pytest.raises(EmbedError, match="3 children have no Message") as caught:
-        embed_into_shadow(dbs.source, shadow, strict, now=NOW)
+        tx.finish()
     assert caught.value.stats is not None and caught.value.stats.folded == 5
 
 
 def test_duplicates_fail_policy(dbs: Any, spec: EmbedSpec) -> None:
     seed(dbs.source)
-    shadow = make_shadow(dbs)
     strict = spec.model_copy(update={"on_duplicate_key": "fail"})
     with pytest.raises(EmbedError, match="duplicate keys"):
-        embed_into_shadow(dbs.source, shadow, strict, now=NOW)
+        copy_through(dbs, "Message", strict)
 
 
-def test_plan_embed_counts_and_writes_nothing(dbs: Any, spec: EmbedSpec) -> None:
+def test_expected_effects_counts_and_writes_nothing(
+    dbs: Any, bundled: Plan, spec: EmbedSpec
+) -> None:
     seed(dbs.source)
     before = snapshot(dbs.source)
     target_before = snapshot(dbs.target)
     strict = spec.model_copy(update={"on_duplicate_key": "fail", "on_orphan": "fail"})
-    plan = plan_embed(dbs.source, strict)
+    (effect,) = expected_effects(dbs.source, plan_with(bundled, strict), NOW)
     assert snapshot(dbs.source) == before and snapshot(dbs.target) == target_before
-    assert plan["children_read"] == 13 and plan["parents_seen"] == 8
-    assert (plan["orphans"], plan["duplicates"], plan["invalid_keys"]) == (3, 2, 1)
-    assert (plan["folded"], plan["parents_updated"], plan["non_map_parents"]) == (5, 3, 1)
-    assert len(plan["would_fail"]) == 2
+    assert (effect["embed"], effect["into"]) == ("MessageTranslation", "Message")
+    assert effect["children_read"] == 13 and effect["parents_seen"] == 8
+    assert (effect["orphans"], effect["duplicates"], effect["invalid_keys"]) == (3, 2, 1)
+    assert (effect["folded"], effect["parents_updated"], effect["non_map_parents"]) == (5, 3, 1)
+    assert effect["no_key"] == 1 and effect["null_maps_replaced"] == 1
+    assert len(effect["would_fail"]) == 2
+
+
+def test_dry_run_effects_equal_the_runs_report(dbs: Any, bundled: Plan, spec: EmbedSpec) -> None:
+    """The dry-run promises exactly what the run then reports: the same merge over the same data."""
+    seed(dbs.source)
+    dbs.source.MessageAttachment.insert_many(ATTACHMENTS)
+    rewrite = RewriteSpec(
+        collection="MessageAttachment", fields=["fileUrl"], find="staging.", replace=""
+    )
+    effects = expected_effects(dbs.source, plan_with(bundled, spec, rewrite), NOW)
+    reported = copy_through(dbs, "Message", spec).finish()
+    reported += copy_through(dbs, "MessageAttachment", rewrite).finish()
+    assert [
+        {k: v for k, v in e.items() if k not in ("would_fail", "collection")} for e in effects
+    ] == reported
+    assert effects[0]["would_fail"] == [] and effects[1]["collection"] == "MessageAttachment"
+    assert effects[1]["documents_changed"] == 1
 
 
 ATTACHMENTS = [
@@ -242,43 +297,168 @@ ATTACHMENTS = [
     [(["fileUrl", "thumbnailUrl"], 1, 2), (["metadata.variants.url"], 1, 1), (["*"], 2, 4)],
 )
 def test_rewrite_on_a_real_collection(
-    dbs: Any, fields: list[str], changed: int, occurrences: int
+    dbs: Any, bundled: Plan, fields: list[str], changed: int, occurrences: int
 ) -> None:
     spec = RewriteSpec(
         collection="MessageAttachment", fields=fields, find="staging.meeshy.me", replace="meeshy.me"
     )
     dbs.source.MessageAttachment.insert_many(ATTACHMENTS)
-    dbs.target.MessageAttachment.insert_many(ATTACHMENTS)
-    raw = dbs.target.get_collection("MessageAttachment", codec_options=RAW)
+    raw = dbs.source.client.get_database(dbs.name, codec_options=RAW).MessageAttachment
     before = {d["_id"]: d.raw for d in raw.find()}
 
-    dry = plan_rewrite(dbs.source.MessageAttachment, spec)
-    stats = rewrite_shadow(dbs.target.MessageAttachment, spec, batch_docs=1)
-    assert (stats.documents_changed, stats.occurrences, stats.remaining) == (
+    (dry,) = expected_effects(dbs.source, plan_with(bundled, spec), NOW)
+    (stats,) = copy_through(dbs, "MessageAttachment", spec).finish()
+    assert (stats["documents_changed"], stats["occurrences"], stats["remaining"]) == (
         changed,
         occurrences,
         0,
     )
+    assert stats["documents_scanned"] == 3
     assert (dry["documents_changed"], dry["occurrences"]) == (changed, occurrences)
 
-    after = {d["_id"]: d for d in dbs.target.MessageAttachment.find()}
+    target = shadow(dbs, "MessageAttachment", codec=None)
+    after = {d["_id"]: d for d in target.find()}
     for doc in after.values():
         assert find_remaining(doc, fields, "staging.meeshy.me") == []
-    assert raw.find_one({"_id": oid(3)}).raw == before[oid(3)]
+    assert (
+        shadow(dbs, "MessageAttachment", codec=RAW).find_one({"_id": oid(3)}).raw == before[oid(3)]
+    )
     first = after[oid(1)]
     assert isinstance(first["size"], Int64) and first["uploadedAt"] == T1.replace(tzinfo=None)
     assert list(first) == list(ATTACHMENTS[0])
     if fields != ["*"]:
         assert after[oid(2)]["tags"] == ["staging.meeshy.me"]
-    assert rewrite_shadow(dbs.target.MessageAttachment, spec).documents_changed == 0
+    again = StreamTransformer.build("MessageAttachment", [], [spec], dbs.source, NOW)
+    for doc in shadow(dbs, "MessageAttachment", codec=RAW).find():
+        assert again.apply(doc) is doc  # rewritten documents do not change again
+    assert again.finish()[0]["documents_changed"] == 0
 
 
 @pytest.mark.timeout(120)
-def test_rewrite_many_documents_in_one_batch(dbs: Any) -> None:
+def test_rewrite_many_documents(dbs: Any) -> None:
     spec = RewriteSpec(collection="A", fields=["u"], find="staging.meeshy.me", replace="meeshy.me")
-    dbs.target.A.insert_many(
+    dbs.source.A.insert_many(
         [{"_id": i, "u": f"https://staging.meeshy.me/{i}"} for i in range(450)]
     )
-    stats = rewrite_shadow(dbs.target.A, spec)
-    assert stats.documents_changed == 450
-    assert dbs.target.A.count_documents({"u": {"$regex": "staging"}}) == 0
+    (stats,) = copy_through(dbs, "A", spec).finish()
+    assert stats["documents_changed"] == 450
+    assert shadow(dbs, "A", codec=None).count_documents({"u": {"$regex": "staging"}}) == 0
+
+
+# ---------------------------------------------------------------- on_existing, end to end
+
+
+def existing_plan(tmp_path: Path, dbs: Any, on_existing: str) -> Path:
+    plan = tmp_path / "promote.yaml"
+    plan.write_text(f"""\
+version: 1
+source: {{uri: "{dbs.servers.source_uri}", database: {dbs.name}}}
+target: {{uri: "{dbs.servers.target_uri}", database: {dbs.name}}}
+collections: {{include: [Parent]}}
+transforms:
+  - embed:
+      from: Child
+      into: Parent
+      match: {{from: parentId}}
+      key: {{from: lang}}
+      as: texts
+      fields:
+        text: text
+        updatedAt: {{from: updatedAt, optional: true}}
+      on_existing: {on_existing}
+""")
+    return plan
+
+
+def seed_existing(source: Database[Any]) -> None:
+    """Parents that already carry maps (as staging's Message.translations may), and children
+    newer, older, tied with, or beside what is there."""
+    source.Parent.insert_many([
+        {"_id": oid(1), "texts": {
+            "fr": {"text": "held newer", "updatedAt": T2},
+            "en": {"text": "held older", "updatedAt": T1},
+            "it": {"text": "held tie", "updatedAt": T1},
+            "de": {"text": "held, no child"},
+        }, "n": Int64(1)},
+        {"_id": oid(2), "n": Int64(2)},
+    ])  # fmt: skip
+    source.Child.insert_many([
+        {"parentId": oid(1), "lang": "fr", "text": "child older", "updatedAt": T1},
+        {"parentId": oid(1), "lang": "en", "text": "child newer", "updatedAt": T2},
+        {"parentId": oid(1), "lang": "it", "text": "child tie", "updatedAt": T1},
+        {"parentId": oid(1), "lang": "es", "text": "child new key", "updatedAt": T1},
+        {"parentId": oid(2), "lang": "fr", "text": "child alone"},
+    ])  # fmt: skip
+
+
+def cli(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from mongo_promote.cli import app
+
+    return CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+
+
+@pytest.mark.timeout(300)
+def test_on_existing_latest_on_a_real_server(dbs: Any, tmp_path: Path) -> None:
+    seed_existing(dbs.source)
+    plan = str(existing_plan(tmp_path, dbs, "latest"))
+    dry = cli("run", "--plan", plan, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    (expected,) = json.loads(dry.stdout)["actions"]["transforms"]
+    assert (expected["existing_kept"], expected["existing_replaced"]) == (2, 1)
+
+    run = cli("run", "--plan", plan, "--yes")
+    assert run.exit_code == 0, run.output
+    outcome = json.loads(run.stdout)
+    assert outcome["validation"]["passed"] is True
+    (reported,) = json.loads(Path(outcome["report"]).read_text())["transforms"]
+    assert (reported["existing_kept"], reported["existing_replaced"]) == (2, 1)
+    assert (reported["folded"], reported["parents_updated"]) == (3, 2)
+
+    texts = dbs.target.Parent.find_one({"_id": oid(1)})["texts"]
+    assert texts["fr"]["text"] == "held newer"  # the existing entry is newer: kept
+    assert texts["en"]["text"] == "child newer"  # the existing entry is older: replaced
+    assert texts["it"]["text"] == "held tie"  # a tie keeps the existing entry
+    assert texts["de"] == {"text": "held, no child"}  # a language no child has survives
+    assert texts["es"]["text"] == "child new key"
+    assert list(texts) == ["fr", "en", "it", "de", "es"]
+    assert dbs.target.Parent.find_one({"_id": oid(2)})["texts"] == {"fr": {"text": "child alone"}}
+
+    ok = cli("validate", "--plan", plan)
+    assert ok.exit_code == 0, ok.output
+    # what `overwrite` would have written is a wrong entry under `latest`: validation says so
+    dbs.target.Parent.update_one({"_id": oid(1)}, {"$set": {"texts.fr.text": "child older"}})
+    caught = cli("validate", "--plan", plan)
+    assert caught.exit_code == 1
+    failed = [c for c in json.loads(caught.stdout)["checks"] if not c["passed"]]
+    assert [(c["kind"], c["collection"]) for c in failed] == [("content", "Parent")]
+
+
+@pytest.mark.parametrize(
+    ("on_existing", "fr", "en", "counts"),
+    [
+        ("overwrite", "child older", "child newer", (0, 3)),
+        ("keep", "held newer", "held older", (3, 0)),
+    ],
+)
+def test_on_existing_overwrite_and_keep_while_copying(
+    dbs: Any, spec: EmbedSpec, on_existing: str, fr: str, en: str, counts: tuple[int, int]
+) -> None:
+    seed_existing(dbs.source)
+    child = spec.model_copy(
+        update={
+            "source": "Child",
+            "into": "Parent",
+            "match": spec.match.model_copy(update={"source": "parentId"}),
+            "key": spec.key.model_copy(update={"source": ["lang"]}),
+            "as_field": "texts",
+            "fields": {"text": spec.fields["text"].model_copy(update={"source": ["text"]})},
+            "on_existing": on_existing,
+        }
+    )
+    (stats,) = copy_through(dbs, "Parent", child).finish()
+    assert (stats["existing_kept"], stats["existing_replaced"]) == counts
+    texts = shadow(dbs, "Parent").find_one({"_id": oid(1)})["texts"]
+    assert (texts["fr"]["text"], texts["en"]["text"]) == (fr, en)
+    assert texts["de"] == {"text": "held, no child"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from typing import Any
 
 import bson
@@ -13,13 +12,10 @@ from bson.int64 import Int64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.plan import RewriteSpec
 from mongo_promote.transforms.rewrite import (
     find_remaining,
-    regex_literal,
     rewrite_document,
     rewrite_value,
-    server_filter,
 )
 
 FIND, REPLACE = "staging.meeshy.me", "meeshy.me"
@@ -117,26 +113,6 @@ def test_find_remaining_names_concrete_paths() -> None:
     doc = {"_id": OLD, "a": [{"u": OLD}, {"u": "ok"}], "b": NEW}
     assert find_remaining(doc, ["a.u", "b"], FIND) == ["a.0.u"]
     assert find_remaining(doc, ["*"], FIND) == ["a.0.u"]
-
-
-def test_server_filter() -> None:
-    spec = RewriteSpec(collection="A", fields=["fileUrl", "x.y"], find=FIND, replace=REPLACE)
-    pattern = r"staging\.meeshy\.me"
-    assert server_filter(spec) == {
-        "$or": [{"fileUrl": {"$regex": pattern}}, {"x.y": {"$regex": pattern}}]
-    }
-    one = RewriteSpec.model_validate(
-        {"collection": "A", "fields": "fileUrl", "find": FIND, "replace": REPLACE}
-    )
-    assert server_filter(one) == {"fileUrl": {"$regex": pattern}}
-    assert server_filter(RewriteSpec(collection="A", fields=["*"], find="x", replace="")) == {}
-
-
-@given(st.text(min_size=1, max_size=30), st.text(max_size=20), st.text(max_size=20))
-def test_regex_literal_matches_literally(find: str, before: str, after: str) -> None:
-    pattern = re.compile(regex_literal(find))
-    assert pattern.search(before + find + after)
-    assert bool(pattern.search(before)) == (find in before)
 
 
 # ---------------------------------------------------------------- properties

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
@@ -13,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mongo_promote.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
-from mongo_promote.transforms.embed import CODEC, EmbedStats, fold_group, group_by_parent
+from mongo_promote.steps.validate import _apply_fold
+from mongo_promote.transforms.bsonbytes import CODEC
+from mongo_promote.transforms.fold import EmbedStats, fold_group
 from mongo_promote.transforms.rewrite import RewriteStats
-from mongo_promote.transforms.stream import StreamTransformer, _Fold
+from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, tzinfo=dt.UTC)
 ENV = {"STAGING_MONGO_URI": "mongodb://s:1", "PROD_MONGO_URI": "mongodb://p:1"}
@@ -33,56 +36,100 @@ def transformer(
     embed: EmbedSpec, children: list[dict[str, Any]], rewrites: list[RewriteSpec] = ()
 ) -> StreamTransformer:  # type: ignore[assignment]
     ordered = sorted(children, key=lambda c: (c["messageId"], c["_id"]))
-    fold = _Fold(embed, NOW, EmbedStats(), group_by_parent(ordered, "messageId"))
-    fold.advance()
-    return StreamTransformer("Message", [fold], [(r, RewriteStats()) for r in rewrites])
+    merge = FoldMerge(embed, NOW, ordered)
+    return StreamTransformer("Message", [merge], [(r, RewriteStats()) for r in rewrites])
 
 
 def raw(doc: dict[str, Any]) -> RawBSONDocument:
     return RawBSONDocument(bson.encode(doc))
 
 
+def day(n: int | None) -> dt.datetime | None:
+    return None if n is None else dt.datetime(2025, 1, 1 + n, tzinfo=dt.UTC)
+
+
+DAYS = st.none() | st.integers(0, 5)
 children_strategy = st.lists(
-    st.tuples(st.integers(0, 38), st.sampled_from(LANGS), st.text(max_size=5), st.integers(0, 5)),
+    st.tuples(st.integers(0, 38), st.sampled_from(LANGS), st.text(max_size=5), DAYS),
     max_size=60,
 )
+# a parent without a map field, or with a map whose entries may or may not carry an updatedAt
+existing_maps = st.none() | st.dictionaries(st.sampled_from([*LANGS, "it"]), DAYS)
+
+
+def held_map(entries: dict[str, int | None]) -> dict[str, Any]:
+    return {
+        lang: {"text": f"held-{lang}", **({} if n is None else {"updatedAt": day(n)})}
+        for lang, n in entries.items()
+    }
+
+
+def kept_by_rule(policy: str, held: Any, child_when: Any) -> bool:
+    """on_existing, written out independently of the code under test."""
+    if policy != "latest":
+        return policy == "keep"
+    theirs = held.get("updatedAt")
+    if theirs is None or child_when is None:
+        return theirs is not None
+    return theirs >= child_when
 
 
 @settings(max_examples=150, deadline=None)
-@given(parents=st.sets(st.integers(0, 30), max_size=25), kids=children_strategy)
+@given(
+    parents=st.dictionaries(st.integers(0, 30), existing_maps, max_size=25),
+    kids=children_strategy,
+    policy=st.sampled_from(["latest", "overwrite", "keep"]),
+)
 def test_merge_folds_every_child_into_its_parent_and_counts_the_rest_as_orphans(
     plan_specs: tuple[EmbedSpec, RewriteSpec],
-    parents: set[int],
-    kids: list[tuple[int, str, str, int]],
+    parents: dict[int, dict[str, int | None] | None],
+    kids: list[tuple[int, str, str, int | None]],
+    policy: str,
 ) -> None:
-    embed, _ = plan_specs
+    embed = plan_specs[0].model_copy(update={"on_existing": policy})
     children = [
         {"_id": ObjectId(), "messageId": IDS[p], "targetLanguage": lang, "translatedText": text,
-         "updatedAt": dt.datetime(2025, 1, 1 + day, tzinfo=dt.UTC), "confidenceScore": 0.5}
-        for p, lang, text, day in kids
+         "confidenceScore": 0.5, **({} if n is None else {"updatedAt": day(n)})}
+        for p, lang, text, n in kids
     ]  # fmt: skip
     tx = transformer(embed, children)
+    sources: dict[int, dict[str, Any]] = {}
     out = {}
     for p in sorted(parents):
-        doc = raw({"_id": IDS[p], "n": p})
+        sources[p] = {"_id": IDS[p], "n": p}
+        if parents[p] is not None:
+            sources[p]["translations"] = held_map(parents[p])
+        doc = raw(sources[p])
         out[p] = tx.apply(doc)
-        has_children = any(c["messageId"] == IDS[p] for c in children)
-        assert (out[p] is doc) == (not has_children)  # untouched parents keep their bytes
+        if not any(c["messageId"] == IDS[p] for c in children):
+            assert out[p] is doc  # untouched parents keep their bytes
     stats = tx.finish()[0]
+    pairs = overlaps = 0
     for p, got in out.items():
         group = [c for c in children if c["messageId"] == IDS[p]]
-        expected = fold_group(
+        entries = fold_group(
             IDS[p], sorted(group, key=lambda c: c["_id"]), embed, NOW, EmbedStats()
         )
         decoded = bson.decode(got.raw, codec_options=CODEC)
-        assert decoded.get("translations", {}) == expected
+        # the validator's side computes the same document, key order and types included
+        expected = copy.deepcopy(sources[p])
+        if entries:
+            _apply_fold(expected, embed, entries)
+        assert bson.encode(decoded) == bson.encode(expected)
+        held = sources[p].get("translations", {})
+        for lang, entry in entries.items():
+            keep = lang in held and kept_by_rule(policy, held[lang], entry.updated_at)
+            assert decoded["translations"][lang] == (held[lang] if keep else entry.value)
+        for lang in set(held) - set(entries):
+            assert decoded["translations"][lang] == held[lang]  # keys no child has survive
         assert decoded["n"] == p
+        pairs += len(entries)
+        overlaps += len(set(held) & set(entries))
     orphans = [c for c in children if IDS.index(c["messageId"]) not in parents]
     assert stats["orphans"] == len(orphans)
     assert stats["children_read"] == len(children)
-    assert stats["folded"] == sum(
-        len(bson.decode(d.raw).get("translations", {})) for d in out.values()
-    )
+    assert stats["folded"] + stats["existing_kept"] == pairs
+    assert stats["existing_kept"] + stats["existing_replaced"] == overlaps
 
 
 def test_existing_map_keeps_its_keys_and_a_null_map_is_replaced(

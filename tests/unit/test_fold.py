@@ -1,36 +1,31 @@
-"""The embed fold without a server: key and field fallbacks, defaults, duplicates, invariants."""
+"""The embed's pure fold without a server: key and field fallbacks, defaults, duplicates, invariants."""
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-import bson
 import pytest
-from bson import SON, Binary, Code, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
-from bson.codec_options import CodecOptions
+from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mongo_promote.plan import EmbedSpec, load_plan
-from mongo_promote.transforms.embed import (
-    CODEC,
+from mongo_promote.transforms.bsonbytes import bson_key, bson_time
+from mongo_promote.transforms.fold import (
     EmbedError,
     EmbedStats,
-    bson_elements,
-    bson_key,
-    bson_time,
+    Entry,
     fold_group,
     group_by_parent,
     invalid_key_reason,
-    iter_folded,
     map_child,
     pick_key,
-    set_elements,
-    with_map,
+    record_settled,
+    settle,
 )
+from mongo_promote.transforms.stream import FoldMerge
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
 T1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -50,6 +45,22 @@ def child(_id: Any, parent: Any = "m1", **fields: Any) -> dict[str, Any]:
     base = {"_id": _id, "messageId": parent, "targetLanguage": "fr", "translatedText": "bonjour"}
     base.update(fields)
     return {k: v for k, v in base.items() if v is not ...}
+
+
+def texts(folded: dict[str, Entry]) -> dict[str, Any]:
+    return {key: entry.value["text"] for key, entry in folded.items()}
+
+
+def merged(
+    kids: list[dict[str, Any]], spec: EmbedSpec, parents: list[Any] | None = None
+) -> tuple[list[tuple[Any, dict[str, Entry]]], EmbedStats]:
+    """The run's merge over `kids` (sorted by parent) and `parents` (default: every parent named)."""
+    if parents is None:
+        named = {bson_key(c.get("messageId")): c.get("messageId") for c in kids}
+        parents = [named[k] for k in sorted(named) if named[k] is not None]
+    merge = FoldMerge(spec, NOW, kids)
+    out = [(p, entries) for p in parents if (entries := merge.entries_for(p))]
+    return out, merge.drain()
 
 
 # ---------------------------------------------------------------- keys
@@ -175,7 +186,8 @@ def test_latest_updated_at_wins_and_losers_are_reported(spec: EmbedSpec) -> None
         child(4, targetLanguage="en", translatedText="hello"),
     ]
     folded = fold_group("m1", kids, spec, NOW, stats)
-    assert folded["fr"]["text"] == "new" and folded["en"]["text"] == "hello"
+    assert texts(folded) == {"fr": "new", "en": "hello"}
+    assert (folded["fr"].updated_at, folded["en"].updated_at) == (T2, None)
     assert stats.duplicates == 2
     assert stats.duplicate_samples == [{"parent": "m1", "key": "fr", "winner": 2, "losers": [1, 3]}]
 
@@ -186,13 +198,13 @@ def test_tie_on_updated_at_greater_id_wins(spec: EmbedSpec) -> None:
         child(high, translatedText="b", updatedAt=T1),
         child(low, translatedText="a", updatedAt=T1),
     ]
-    assert fold_group("m1", kids, spec, NOW, EmbedStats())["fr"]["text"] == "b"
-    assert fold_group("m1", kids[::-1], spec, NOW, EmbedStats())["fr"]["text"] == "b"
+    assert texts(fold_group("m1", kids, spec, NOW, EmbedStats())) == {"fr": "b"}
+    assert texts(fold_group("m1", kids[::-1], spec, NOW, EmbedStats())) == {"fr": "b"}
 
 
 def test_all_undated_greater_id_wins(spec: EmbedSpec) -> None:
     kids = [child(2, translatedText="b"), child(1, translatedText="a", updatedAt=None)]
-    assert fold_group("m1", kids, spec, NOW, EmbedStats())["fr"]["text"] == "b"
+    assert texts(fold_group("m1", kids, spec, NOW, EmbedStats())) == {"fr": "b"}
 
 
 def test_first_policy_keeps_earliest(spec: EmbedSpec) -> None:
@@ -204,7 +216,7 @@ def test_first_policy_keeps_earliest(spec: EmbedSpec) -> None:
         child(4, translatedText="old-too", updatedAt=T1),
     ]
     stats = EmbedStats()
-    assert fold_group("m1", kids, first, NOW, stats)["fr"]["text"] == "old"
+    assert texts(fold_group("m1", kids, first, NOW, stats)) == {"fr": "old"}
     assert stats.duplicate_samples[0]["winner"] == 3
 
 
@@ -238,61 +250,25 @@ def test_invalid_and_missing_keys_are_counted_never_emitted(spec: EmbedSpec) -> 
 
 
 def test_parent_with_only_bad_children_gets_nothing(spec: EmbedSpec) -> None:
-    out = list(iter_folded([child(1, targetLanguage=...)], spec, NOW, EmbedStats()))
-    assert out == []
+    out, stats = merged([child(1, targetLanguage=...)], spec)
+    assert out == [] and stats.no_key == 1
 
 
 def test_orphans_and_missing_match_field(spec: EmbedSpec) -> None:
     kids = [child(1, parent=...), child(2, parent="gone"), child(3, parent="gone"), child(4)]
     kids.sort(key=lambda c: bson_key(c.get("messageId")))
-    stats = EmbedStats()
-    asked: list[list[Any]] = []
-
-    def exists(ids: Any) -> list[Any]:
-        asked.append(list(ids))
-        return [i for i in ids if i == "m1"]
-
-    out = list(iter_folded(kids, spec, NOW, stats, parent_exists=exists))
+    out, stats = merged(kids, spec, parents=["m1"])
     assert [p for p, _ in out] == ["m1"]
     assert (stats.orphans, sorted(stats.orphan_samples)) == (3, [1, 2, 3])
-    assert asked == [["gone", "m1"]]
+    assert stats.parents_seen == 3 and stats.children_read == 4
 
 
-def test_batches_look_up_parents_batch_by_batch(spec: EmbedSpec) -> None:
-    kids = [child(i, parent=f"m{i // 3:03d}", targetLanguage=f"l{i % 3}") for i in range(30)]
-    calls: list[int] = []
-
-    def exists(ids: Any) -> list[Any]:
-        calls.append(len(ids))
-        return list(ids)
-
-    out = list(iter_folded(kids, spec, NOW, EmbedStats(), parent_exists=exists, batch_docs=7))
-    assert len(out) == 10 and all(len(v) == 3 for _, v in out)
-    assert sum(calls) == 10 and len(calls) > 1
-
-
-def test_bson_key_orders_like_the_server() -> None:
-    ordered = [
-        None,
-        -1.5,
-        2,
-        Decimal128("2.5"),
-        "A",
-        "a",
-        "é",
-        {"a": 1},
-        [1],
-        Binary(b"x", 0),
-        ObjectId("000000000000000000000001"),
-        ObjectId("100000000000000000000000"),
-        False,
-        True,
-        T1,
-        T2,
-        Timestamp(1, 9),
-        Timestamp(2, 1),
-    ]
-    assert sorted(ordered[::-1], key=bson_key) == ordered
+def test_orphans_between_and_after_parents(spec: EmbedSpec) -> None:
+    kids = [child(i, parent=p) for i, p in enumerate(["a", "b", "b", "c", "d", "e"])]
+    out, stats = merged(kids, spec, parents=["b", "d"])
+    assert [p for p, _ in out] == ["b", "d"]
+    assert sorted(stats.orphan_samples) == [0, 3, 5]  # before, between and after the parents
+    assert stats.duplicates == 1  # the two children of "b" share the key "fr"
 
 
 def test_numeric_parents_group_like_the_server() -> None:
@@ -303,7 +279,7 @@ def test_numeric_parents_group_like_the_server() -> None:
 def test_unsorted_input_is_refused(spec: EmbedSpec) -> None:
     kids = [child(1, parent="b"), child(2, parent="a")]
     with pytest.raises(EmbedError, match="not sorted"):
-        list(iter_folded(kids, spec, NOW, EmbedStats()))
+        merged(kids, spec, parents=["a", "b"])
 
 
 # ---------------------------------------------------------------- property
@@ -338,112 +314,127 @@ def _rank(c: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(children(), st.integers(1, 12))
-def test_fold_invariants(spec: EmbedSpec, kids: list[dict[str, Any]], batch: int) -> None:
-    stats = EmbedStats()
-    out = list(iter_folded(kids, spec, NOW, stats, batch_docs=batch))
+@given(children(), st.sets(st.sampled_from(PARENTS[1:])))
+def test_fold_invariants(spec: EmbedSpec, kids: list[dict[str, Any]], present: set[Any]) -> None:
+    parents = sorted(present, key=bson_key)
+    out, stats = merged(kids, spec, parents)
+    present_keys = {bson_key(p) for p in parents}
     valid: dict[tuple[Any, str], list[dict[str, Any]]] = {}
     for c in kids:
         key = pick_key(c, spec)
-        if c.get("messageId") is not None and key is not None and invalid_key_reason(key) is None:
+        if (
+            bson_key(c.get("messageId")) in present_keys
+            and key is not None
+            and invalid_key_reason(key) is None
+        ):
             valid.setdefault((bson_key(c["messageId"]), key), []).append(c)
     emitted = [(bson_key(p), k) for p, values in out for k in values]
     assert len(emitted) == len(set(emitted)) == len(valid)
     assert set(emitted) == set(valid)
     by_text = {c["translatedText"]: c for c in kids}
     for parent, values in out:
-        for key, value in values.items():
-            source = by_text[value["text"]]
+        for key, entry in values.items():
+            source = by_text[entry.value["text"]]
             assert pick_key(source, spec) == key
             assert bson_key(source["messageId"]) == bson_key(parent)
             assert source is max(valid[(bson_key(parent), key)], key=_rank)
+            assert entry.updated_at == source.get("updatedAt")
+    orphans = sum(1 for c in kids if bson_key(c.get("messageId")) not in present_keys)
+    assert stats.orphans == orphans
     accounted = len(emitted) + stats.duplicates + stats.invalid_keys + stats.no_key + stats.orphans
     assert stats.children_read == len(kids) == accounted
 
 
-# ---------------------------------------------------------------- raw splicing (merge strategy)
+# ---------------------------------------------------------------- on_existing
 
 
-def every_bson_type() -> dict[str, Any]:
-    return {
-        "_id": ObjectId("65a000000000000000000001"),
-        "double": -0.0,
-        "string": "héllo",
-        "doc": {"a": [1, {"b": None}]},
-        "array": [1, "two", 3.0],
-        "binary": Binary(b"\x00\x01", 4),
-        "bool": True,
-        "date": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-        "null": None,
-        "regex": Regex("^a.b$", "i"),
-        "code": Code("f()"),
-        "scope": Code("g(x)", {"x": 1}),
-        "int32": 7,
-        "ts": Timestamp(1, 2),
-        "int64": Int64(2**40),
-        "decimal": Decimal128("1.10"),
-        "min": MinKey(),
-        "max": MaxKey(),
+def held(when: Any = ..., text: str = "existing") -> dict[str, Any]:
+    """An entry the parent's map already holds; `...`: without an updatedAt field."""
+    return {"text": text} if when is ... else {"text": text, "updatedAt": when}
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours", "kept"),
+    [
+        (T2, T1, True),  # the existing entry is newer
+        (T1, T2, False),  # the child is newer
+        (T1, T1, True),  # an exact tie keeps the existing entry
+        (T1.replace(tzinfo=None), T1, True),  # the same instant, decoded naive: still a tie
+        (..., T1, False),  # the existing entry has no updatedAt: it loses
+        (None, T1, False),  # a null updatedAt counts as none
+        (T1, None, True),  # the child has no updatedAt: it loses
+        (..., None, False),  # neither has one: the child wins
+    ],
+)
+def test_on_existing_latest_keeps_the_newer_side(theirs: Any, ours: Any, kept: bool) -> None:
+    entries = {"fr": Entry({"text": "child"}, ours)}
+    settled = settle({"fr": held(theirs)}, entries, "latest")
+    assert settled.kept == (["fr"] if kept else [])
+    assert settled.replaced == ([] if kept else ["fr"])
+    assert settled.values == ({} if kept else {"fr": {"text": "child"}})
+
+
+def test_on_existing_keep_and_overwrite_ignore_dates() -> None:
+    current = {"fr": held(T1), "en": held(T2)}
+    entries = {"fr": Entry({"text": "c-fr"}, T2), "en": Entry({"text": "c-en"}, T1)}
+    keep = settle(current, entries, "keep")
+    assert (keep.values, keep.kept, keep.replaced) == ({}, ["fr", "en"], [])
+    overwrite = settle(current, entries, "overwrite")
+    assert overwrite.values == {"fr": {"text": "c-fr"}, "en": {"text": "c-en"}}
+    assert (overwrite.kept, overwrite.replaced) == ([], ["fr", "en"])
+
+
+def test_on_existing_only_concerns_keys_both_sides_have() -> None:
+    current = {"de": held(T2), "fr": "a bare string", "it": None}
+    entries = {
+        "es": Entry({"text": "new"}, None),
+        "fr": Entry({"text": "c-fr"}, None),
+        "it": Entry({"text": "c-it"}, T1),
     }
+    for policy in ("latest", "overwrite"):
+        settled = settle(current, entries, policy)
+        assert set(settled.values) == {"es", "fr", "it"}  # "de" is never written: it survives
+        assert settled.replaced == ["fr", "it"]  # entries that are not documents have no date
+    assert settle(current, entries, "keep").values == {"es": {"text": "new"}}
+    for nothing in (None, "not a map", [1]):
+        assert settle(nothing, entries, "keep").values == {k: e.value for k, e in entries.items()}
 
 
-def test_bson_elements_walks_every_type_and_set_nothing_is_identity() -> None:
-    data = bson.encode(every_bson_type())
-    assert [name for name, *_ in bson_elements(data)] == list(every_bson_type())
-    assert set_elements(data, {}) == data
+def test_settled_counts_are_recorded_with_samples() -> None:
+    stats = EmbedStats()
+    settled = settle({"fr": held(T2), "en": held(T1)}, {
+        "fr": Entry({}, T1), "en": Entry({}, T2), "es": Entry({}, T1)
+    }, "latest")  # fmt: skip
+    record_settled(stats, "m1", settled)
+    assert (stats.existing_kept, stats.existing_replaced) == (1, 1)
+    assert stats.existing_samples == [{"parent": "m1", "kept": ["fr"], "replaced": ["en"]}]
 
 
-def test_with_map_adds_merges_replaces_null_and_refuses_other_values() -> None:
-    fr, en = {"text": "bonjour"}, {"text": "hello"}
-    base = every_bson_type()
-    data = bson.encode(base)
-
-    added, outcome = with_map(data, "translations", {"fr": fr})
-    assert outcome == "added" and added[4:-1].startswith(data[4:-1])
-    assert bson.decode(added, CODEC) == {**base, "translations": {"fr": fr}}
-
-    existing = bson.encode(
-        {"_id": 1, "translations": {"de": {"t": Int64(1)}, "fr": {"t": 0}}, "z": 1}
-    )
-    merged, outcome = with_map(existing, "translations", {"fr": fr, "en": en})
-    assert outcome == "merged"
-    got = bson.decode(merged, CodecOptions(document_class=SON))
-    assert list(got) == ["_id", "translations", "z"]
-    assert list(got["translations"].items()) == [("de", {"t": 1}), ("fr", fr), ("en", en)]
-    assert isinstance(got["translations"]["de"]["t"], Int64)
-
-    nulled, outcome = with_map(
-        bson.encode({"translations": None, "x": 1}), "translations", {"fr": fr}
-    )
-    assert outcome == "null" and bson.decode(nulled) == {"translations": {"fr": fr}, "x": 1}
-
-    odd = bson.encode({"translations": "text"})
-    assert with_map(odd, "translations", {"fr": fr}) == (odd, "non_map")
+WHENS = [..., None, T1, T2, T1.replace(tzinfo=None)]
 
 
-JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abc"), inner),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
-    st.dictionaries(st.sampled_from(["_id", "m", "n", "t"]), JSONISH, max_size=4),
-    st.dictionaries(st.sampled_from(["fr", "en", "a"]), st.dictionaries(st.just("v"), JSONISH)),
+    st.dictionaries(st.sampled_from(["fr", "en", "es", "de"]), st.sampled_from(WHENS)),
+    st.dictionaries(st.sampled_from(["fr", "en", "es", "it"]), st.sampled_from([None, T1, T2])),
+    st.sampled_from(["latest", "overwrite", "keep"]),
 )
-def test_with_map_is_dotted_set(doc: dict[str, Any], values: dict[str, Any]) -> None:
-    data, outcome = with_map(bson.encode(doc), "t", values)
-    expected = copy.deepcopy(doc)
-    current = doc.get("t", ...)
-    if current is ...:
-        expected["t"], kind = dict(values), "added"
-    elif current is None:
-        expected["t"], kind = dict(values), "null"
-    elif isinstance(current, dict):
-        expected["t"], kind = {**current, **values}, "merged"
-    else:
-        kind = "non_map"
-    assert bson.decode(data) == expected
-    assert outcome == kind
+def test_settle_properties(
+    current_dates: dict[str, Any], entry_dates: dict[str, Any], policy: str
+) -> None:
+    current = {k: held(w, f"old-{k}") for k, w in current_dates.items()}
+    entries = {k: Entry({"text": f"new-{k}"}, w) for k, w in entry_dates.items()}
+    settled = settle(current, entries, policy)
+    assert set(settled.values).isdisjoint(settled.kept)
+    assert set(settled.values) | set(settled.kept) == set(entries)
+    assert sorted(settled.kept + settled.replaced) == sorted(set(current) & set(entries))
+    assert all(settled.values[k] == entries[k].value for k in settled.values)
+    for key in set(current) & set(entries):
+        theirs, ours = current[key].get("updatedAt"), entries[key].updated_at
+        if policy == "latest" and theirs is not None and ours is not None:
+            newer_child = bson_key(ours) > bson_key(theirs)
+            assert (key in settled.replaced) == newer_child
+        elif policy == "latest":
+            assert (key in settled.kept) == (theirs is not None)
+        else:
+            assert (key in settled.kept) == (policy == "keep")
