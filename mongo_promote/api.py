@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,10 +13,12 @@ from pymongo import MongoClient
 from mongo_promote.conn import connect, detect_capabilities, redact_uri, refuse_sharded
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.context import RunContext, new_run_id
-from mongo_promote.errors import UsageError
+from mongo_promote.demo import showcase
+from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
+from mongo_promote.errors import PromoteError, UsageError
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
 from mongo_promote.journal import RunLock, latest_run, open_journal
-from mongo_promote.plan import LoadedPlan, Plan
+from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path, load_plan
 from mongo_promote.steps.analyse import analyse
 from mongo_promote.steps.validate import ValidationReport
 
@@ -52,23 +55,22 @@ def seed(
     scale: float = 1,
     seed: int = 42,
     progress: Callable[[str, str, int], None] | None = None,
+    out: Output | None = None,
 ) -> dict[str, Any]:
-    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest."""
-    from mongo_promote.demo.generator import generate
+    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest.
 
-    source = connect(source_uri, role="source")
-    target = connect(target_uri, role="target")
-    try:
-        return generate(
-            source[source_database],
-            target[target_database],
-            seed=seed,
-            scale=scale,
-            progress=progress,
-        )
-    finally:
-        source.close()
-        target.close()
+    With `out`, progress shows as a status line there, then a one-line summary.
+    """
+    return showcase.seed_servers(
+        source_uri,
+        target_uri,
+        source_database=source_database,
+        target_database=target_database,
+        scale=scale,
+        seed=seed,
+        progress=progress,
+        out=out,
+    )
 
 
 # ------------------------------------------------------------------ commands over a RunContext
@@ -202,3 +204,65 @@ def rollback(
         only=info["replaced"],
         drop=info["created"],
     )
+
+
+def demo(options: DemoOptions, out: Output, view: DemoView | None = None) -> DemoResult:
+    """The whole Meeshy promotion on two local servers: seed, inventory, dry-run, run, validate.
+
+    `view` shows the inventory and the validation (the CLI draws tables). With `options.keep` the
+    servers stay up (listed in the result); otherwise they are stopped and their data deleted.
+    """
+    view = view or showcase.NoView()
+    state_dir = options.state_dir
+    with showcase.demo_servers(out, options) as pair:
+        source_uri, target_uri = pair[0].uri, pair[1].uri
+        out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
+        seed(source_uri, target_uri, scale=options.scale, seed=options.seed, out=out)
+        loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
+        out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
+        view.inventory(inspect(loaded.plan))
+        out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
+        dry_run(loaded, RunOptions(state_dir=state_dir), out)
+        out.step(
+            "demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)"
+        )
+        outcome = run(loaded, RunOptions(yes=True, run_hooks=False, state_dir=state_dir), out)
+        out.step("demo 6", "validation of the live target against the source")
+        report = validate(loaded, out, run_id=outcome.run_id, state_dir=state_dir)
+        view.validation(report)
+        out.info(
+            f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
+            f"backup {outcome.backup_dir}"
+        )
+        out.info(
+            f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
+            "(with the servers kept: --keep)"
+        )
+        if not report.passed:
+            raise PromoteError("demo: validation after the run found differences")
+    return DemoResult(
+        run_id=outcome.run_id,
+        status=outcome.status,
+        report=outcome.report,
+        backup_dir=outcome.backup_dir,
+        validation_passed=report.passed,
+        kept_servers=pair if options.keep else [],
+    )
+
+
+# ------------------------------------------------------------------ TEMPORARY (branch `cli`)
+# Stand-ins for the runner's `run` / `dry_run` so the CLI and the demo call `api` today; the
+# lead replaces this block with the runner branch's definitions at merge.
+
+from mongo_promote import pipeline  # noqa: E402
+from mongo_promote.pipeline import RunOptions, RunOutcome  # noqa: E402
+
+
+def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
+    """TEMPORARY: the whole promotion (backup, shadows, transform, index, validate, cutover)."""
+    return pipeline.run(loaded, options, out)
+
+
+def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
+    """TEMPORARY: every read-only check and the exact list of actions; writes nothing."""
+    return pipeline.run(loaded, dataclasses.replace(options, dry_run=True), out)

@@ -1,0 +1,48 @@
+"""`restore`: put the target back as a backup (ours or `mongodump --gzip`) holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    SourceUriOpt,
+    TargetUriOpt,
+    YesOpt,
+    confirmer,
+    handles_errors,
+    load,
+)
+from mongo_promote.cli.render import restored
+from mongo_promote.console import Output
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def restore(
+    backup_dir: Annotated[
+        Path, typer.Option("--backup", help="Directory from backup or mongodump --gzip.")
+    ],
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    collection: Annotated[list[str] | None, typer.Option(help="Only these collections.")] = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
+    out = Output(json_mode=json_out)
+    result = api.restore(
+        load(plan, source_uri, target_uri),
+        out,
+        backup_dir,
+        confirm=confirmer(),
+        yes=yes,
+        only=collection,
+    )
+    restored(out, result, json_out)
