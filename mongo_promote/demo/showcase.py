@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from mongo_promote.conn import connect
 from mongo_promote.console import Output
-from mongo_promote.demo.generator import generate
 from mongo_promote.inventory import Inventory
 from mongo_promote.servers import LocalServer, start_pair, temporary_pair
 from mongo_promote.steps.validate import ValidationReport
@@ -88,6 +87,8 @@ def seed_servers(
 
     With `out`, progress shows as a status line and a one-line summary follows.
     """
+    from mongo_promote.demo.generator import generate  # 1,500 lines: only when seeding
+
     source = connect(source_uri, role="source")
     target = connect(target_uri, role="target")
     try:
