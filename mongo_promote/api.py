@@ -15,18 +15,19 @@ from mongo_promote.context import (
     RunPaths,
     base_dir,
     connected,
-    open_clients,
     open_context,
 )
-from mongo_promote.demo.generator import generate
-from mongo_promote.errors import UsageError
+from mongo_promote.demo import showcase
+from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
+from mongo_promote.errors import PromoteError, UsageError
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
 from mongo_promote.journal import Journal, RunLock, latest_run, open_journal
-from mongo_promote.plan import LoadedPlan, Plan
-from mongo_promote.report import actions_table, describe_effect
+from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path, load_plan
 from mongo_promote.runner import (
     Planned,
     Runner,
+    actions_table,
+    describe_effect,
     finished_actions,
     plan_actions,
     print_plan,
@@ -383,13 +384,66 @@ def seed(
     scale: float = 1,
     seed: int = 42,
     progress: Callable[[str, str, int], None] | None = None,
+    out: Output | None = None,
 ) -> dict[str, Any]:
-    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest."""
-    with open_clients(source_uri, target_uri) as (source, target):
-        return generate(
-            source[source_database],
-            target[target_database],
-            seed=seed,
-            scale=scale,
-            progress=progress,
+    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest.
+
+    With `out`, progress shows as a status line there, then a one-line summary.
+    """
+    return showcase.seed_servers(
+        source_uri,
+        target_uri,
+        source_database=source_database,
+        target_database=target_database,
+        scale=scale,
+        seed=seed,
+        progress=progress,
+        out=out,
+    )
+
+
+# ------------------------------------------------------------------ the demo
+
+
+def demo(options: DemoOptions, out: Output, view: DemoView | None = None) -> DemoResult:
+    """The whole Meeshy promotion on two local servers: seed, inventory, dry-run, run, validate.
+
+    `view` shows the inventory and the validation (the CLI draws tables). With `options.keep` the
+    servers stay up (listed in the result); otherwise they are stopped and their data deleted.
+    """
+    view = view or showcase.NoView()
+    state_dir = options.state_dir
+    with showcase.demo_servers(out, options) as pair:
+        source_uri, target_uri = pair[0].uri, pair[1].uri
+        out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
+        seed(source_uri, target_uri, scale=options.scale, seed=options.seed, out=out)
+        loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
+        out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
+        view.inventory(inspect(loaded.plan))
+        out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
+        dry_run(loaded, RunOptions(state_dir=state_dir), out)
+        out.step(
+            "demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)"
         )
+        outcome = run(loaded, RunOptions(yes=True, run_hooks=False, state_dir=state_dir), out)
+        out.step("demo 6", "validation of the live target against the source")
+        report = validate(loaded, out, run_id=outcome.run_id, state_dir=state_dir)
+        view.validation(report)
+        out.info(
+            f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
+            f"backup {outcome.backup_dir}"
+        )
+        out.info(
+            f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
+            "(with the servers kept: --keep)"
+        )
+        if not report.passed:
+            raise PromoteError("demo: validation after the run found differences")
+    return DemoResult(
+        run_id=outcome.run_id,
+        status=outcome.status,
+        report=outcome.report,
+        backup_dir=outcome.backup_dir,
+        validation_passed=report.passed,
+        kept_servers=pair if options.keep else [],
+    )

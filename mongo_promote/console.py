@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bson import json_util
@@ -50,6 +51,12 @@ class Output:
     def table(self, table: Table) -> None:
         if not self.quiet:
             self.human.print(table)
+
+    @contextmanager
+    def progress(self, text: str) -> Iterator[Callable[[str], None]]:
+        """A transient status line (a spinner on a terminal); yields the function that updates it."""
+        with self.human.status(text) as status:
+            yield lambda update: status.update(update)
 
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(to_json(data) + "\n")

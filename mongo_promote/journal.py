@@ -18,7 +18,6 @@ from mongo_promote.errors import LockHeld, UsageError
 
 TOOL_DATABASE = "mongo_promote"
 LOCKS = "locks"
-RUNS = "runs"
 LEASE = timedelta(seconds=60)
 
 

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.table import Table
+
 from mongo_promote.conn import redact_text
-from mongo_promote.console import Output
+from mongo_promote.console import Output, human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.errors import Interrupted, OperationFailed, PromoteError, UsageError
 from mongo_promote.journal import Journal
 from mongo_promote.report import summary_table
 from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps.analyse import CollectionAction, LeftAlone
 from mongo_promote.steps.base import Action, Phase, RunState, Step
 
 STARTED, FINISHED = "action_started", "action_finished"
@@ -264,3 +267,47 @@ def _handling(handler: Any) -> Iterator[None]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:
+    """The dry-run's view of each collection: what the run does to it, or why it is left alone."""
+    table = Table()
+    for column in (
+        "collection",
+        "action",
+        "source docs",
+        "source size",
+        "target docs now",
+        "transforms",
+        "declared indexes",
+    ):
+        table.add_column(column)
+    for a in collections:
+        table.add_row(
+            a.name,
+            a.action,
+            f"{a.source_count:,}",
+            human_bytes(a.source_size),
+            "-" if a.target_count is None else f"{a.target_count:,}",
+            "; ".join(a.transforms),
+            ", ".join(a.declared_indexes),
+        )
+    for item in left_alone:
+        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
+    return table
+
+
+def describe_effect(t: dict[str, Any]) -> str:
+    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
+    if "embed" in t:
+        return (
+            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
+            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
+            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
+            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
+            f"without a key"
+        )
+    return (
+        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
+        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
+    )

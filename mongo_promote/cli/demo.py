@@ -1,0 +1,35 @@
+"""`demo`: the whole Meeshy promotion on two local servers, with the bundled plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import handles_errors
+from mongo_promote.cli.render import DemoTables, server_pair
+from mongo_promote.console import Output
+
+
+@handles_errors
+def demo(
+    scale: Annotated[float, typer.Option(help="Data scale; 1 = the seed's figures.")] = 1,
+    keep: Annotated[bool, typer.Option(help="Leave the servers running and print URIs.")] = False,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
+    state_dir: Annotated[
+        Path, typer.Option("--state-dir", help="Where the demo's runs/ and backups/ go.")
+    ] = Path("mongo-promote-demo"),
+) -> None:
+    """The whole Meeshy promotion on two local servers: seed, dry-run, run, validate, report."""
+    out = Output()
+    options = api.DemoOptions(scale=scale, keep=keep, seed=seed_value, state_dir=state_dir)
+    result = api.demo(options, out, DemoTables(out))
+    if not keep:
+        out.info("servers stopped (use --keep to leave them running)")
+        return
+    server_pair(out, result.kept_servers, False)
+    out.info(
+        f"servers left running: `mongo-promote servers stop --state-dir {state_dir / 'servers'}`"
+    )

@@ -1,0 +1,36 @@
+"""`inspect`: inventory and classification of both sides (reads only)."""
+
+from __future__ import annotations
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    QuietOpt,
+    SourceUriOpt,
+    TargetUriOpt,
+    VerboseOpt,
+    handles_errors,
+    load,
+)
+from mongo_promote.cli.render import inventory_table
+from mongo_promote.console import Output
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def inspect(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Inventory and classification of both sides (reads only)."""
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    inventory = api.inspect(load(plan, source_uri, target_uri).plan)
+    if json_out:
+        out.emit_json(inventory.to_json())
+    else:
+        out.table(inventory_table(inventory))

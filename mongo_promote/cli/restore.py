@@ -1,0 +1,61 @@
+"""`restore`: put the target back as a backup (ours or `mongodump --gzip`) holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    SourceUriOpt,
+    StateDirRunOpt,
+    TargetUriOpt,
+    YesOpt,
+    confirmer,
+    handles_errors,
+    load,
+)
+from mongo_promote.cli.render import restored
+from mongo_promote.console import Output
+from mongo_promote.errors import UsageError
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def restore(
+    backup_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--backup", help="Directory from backup or mongodump --gzip (or --archive file)."
+        ),
+    ] = None,
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    collection: Annotated[list[str] | None, typer.Option(help="Only these collections.")] = None,
+    yes: YesOpt = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue the interrupted restore RUN_ID.")
+    ] = None,
+    state_dir: StateDirRunOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
+    if backup_dir is None and resume is None:
+        raise UsageError("restore needs --backup DIR (or --resume RUN_ID)")
+    out = Output(json_mode=json_out)
+    result = api.restore(
+        load(plan, source_uri, target_uri),
+        out,
+        backup_dir,
+        confirm=confirmer(),
+        yes=yes,
+        only=collection,
+        resume=resume,
+        state_dir=state_dir,
+    )
+    restored(out, result, json_out)

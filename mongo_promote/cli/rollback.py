@@ -1,0 +1,52 @@
+"""`rollback`: undo a run from its backup (what it replaced comes back, what it created goes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    SourceUriOpt,
+    StateDirRunOpt,
+    TargetUriOpt,
+    YesOpt,
+    confirmer,
+    handles_errors,
+    load,
+)
+from mongo_promote.cli.render import restored
+from mongo_promote.console import Output
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def rollback(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    target_uri: TargetUriOpt = None,
+    source_uri: SourceUriOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run to undo (default: the latest).")
+    ] = None,
+    state_dir: StateDirRunOpt = None,
+    yes: YesOpt = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue the interrupted rollback RUN_ID.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Undo a run: restore what it replaced from its backup, drop what it created."""
+    out = Output(json_mode=json_out)
+    result = api.rollback(
+        load(plan, source_uri, target_uri),
+        out,
+        run_id=run_id,
+        state_dir=state_dir,
+        confirm=confirmer(),
+        yes=yes,
+        resume=resume,
+    )
+    restored(out, result, json_out)

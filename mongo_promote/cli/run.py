@@ -1,0 +1,67 @@
+"""`run`: the whole promotion, or with --dry-run the checks and the exact list of actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    QuietOpt,
+    SourceUriOpt,
+    StateDirRunOpt,
+    TargetUriOpt,
+    VerboseOpt,
+    YesOpt,
+    confirmer,
+    handles_errors,
+    load,
+)
+from mongo_promote.console import Output
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def run(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and list actions; write nothing.")
+    ] = False,
+    yes: YesOpt = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue run RUN_ID.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Collections copied at once.")] = 4,
+    keep_shadows: Annotated[
+        bool, typer.Option(help="On failure keep shadows for --resume.")
+    ] = False,
+    allow_target_drift: Annotated[
+        bool, typer.Option(help="Cut over even if production changed since its backup.")
+    ] = False,
+    hooks: Annotated[
+        bool, typer.Option("--hooks/--no-hooks", help="Run after_cutover hooks.")
+    ] = True,
+    state_dir: StateDirRunOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The whole promotion: backup, copy into shadows, transform, index, validate, cut over."""
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    loaded = load(plan, source_uri, target_uri)
+    options = api.RunOptions(
+        yes=yes,
+        resume=resume,
+        workers=workers,
+        keep_shadows=keep_shadows,
+        allow_target_drift=allow_target_drift,
+        run_hooks=hooks,
+        state_dir=state_dir,
+        confirm=confirmer(),
+    )
+    outcome = (api.dry_run if dry_run else api.run)(loaded, options, out)
+    if json_out:
+        out.emit_json(outcome.to_json())

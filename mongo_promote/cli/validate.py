@@ -1,0 +1,50 @@
+"""`validate`: the validation step alone, against the live target (reads only); exit 1 on differences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    QuietOpt,
+    SourceUriOpt,
+    StateDirRunOpt,
+    TargetUriOpt,
+    VerboseOpt,
+    handles_errors,
+    load,
+)
+from mongo_promote.cli.render import validation_table
+from mongo_promote.console import Output
+from mongo_promote.errors import PromoteError
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def validate(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run whose $now to use (default: the latest).")
+    ] = None,
+    state_dir: StateDirRunOpt = None,
+    json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """The validation step alone, against the live target (reads only). Exit 1 on differences."""
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    report = api.validate(
+        load(plan, source_uri, target_uri), out, run_id=run_id, state_dir=state_dir
+    )
+    if json_out:
+        out.emit_json(report.to_json())
+    else:
+        out.table(validation_table(report))
+    if not report.passed:
+        raise PromoteError(f"validation found differences: {report.summary()}")

@@ -1,0 +1,134 @@
+"""The demo's building blocks: its two local servers, seeding with progress, its options and result."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mongo_promote.conn import connect
+from mongo_promote.console import Output
+from mongo_promote.inventory import Inventory
+from mongo_promote.servers import LocalServer, start_pair, temporary_pair
+from mongo_promote.steps.validate import ValidationReport
+
+SeedProgress = Callable[[str, str, int], None]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    scale: float = 1
+    keep: bool = False
+    seed: int = 42
+    state_dir: Path = Path("mongo-promote-demo")  # the demo's runs/ and backups/
+
+
+@dataclass
+class DemoResult:
+    run_id: str | None
+    status: str
+    report: str | None
+    backup_dir: str | None
+    validation_passed: bool
+    kept_servers: list[LocalServer] = field(default_factory=list)  # only with `keep`
+
+
+class DemoView(Protocol):
+    """How the demo shows what it found (the CLI draws tables)."""
+
+    def inventory(self, inventory: Inventory) -> None: ...
+
+    def validation(self, report: ValidationReport) -> None: ...
+
+
+class NoView:
+    """A demo without tables (a library caller that only wants the result)."""
+
+    def inventory(self, inventory: Inventory) -> None:
+        pass
+
+    def validation(self, report: ValidationReport) -> None:
+        pass
+
+
+@contextmanager
+def demo_servers(out: Output, options: DemoOptions) -> Iterator[list[LocalServer]]:
+    """Staging and production on 127.0.0.1: kept under the state dir, or temporary and deleted."""
+    out.step("demo 1", "starting two local servers (staging, production) on 127.0.0.1")
+    if options.keep:
+        yield start_pair(options.state_dir / "servers")
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="mongo-promote-demo-") as tmp,
+        temporary_pair(Path(tmp)) as (staging, production),
+    ):
+        out.info(
+            f"  staging    {staging.kind} {staging.uri}\n"
+            f"  production {production.kind} {production.uri}"
+        )
+        yield [staging, production]
+
+
+def seed_servers(
+    source_uri: str,
+    target_uri: str,
+    *,
+    source_database: str,
+    target_database: str,
+    scale: float,
+    seed: int,
+    progress: SeedProgress | None = None,
+    out: Output | None = None,
+) -> dict[str, Any]:
+    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest.
+
+    With `out`, progress shows as a status line and a one-line summary follows.
+    """
+    from mongo_promote.demo.generator import generate  # 1,500 lines: only when seeding
+
+    source = connect(source_uri, role="source")
+    target = connect(target_uri, role="target")
+    try:
+        with _progress_on(out, progress) as report:
+            manifest = generate(
+                source[source_database],
+                target[target_database],
+                seed=seed,
+                scale=scale,
+                progress=report,
+            )
+    finally:
+        source.close()
+        target.close()
+    if out is not None:
+        out.info(_seed_summary(manifest, scale, seed))
+    return manifest
+
+
+@contextmanager
+def _progress_on(
+    out: Output | None, progress: SeedProgress | None
+) -> Iterator[SeedProgress | None]:
+    if out is None:
+        yield progress
+        return
+    with out.progress("seeding ...") as update:
+
+        def report(side: str, collection: str, n: int) -> None:
+            update(f"seeding {side}.{collection}: {n:,} documents")
+            if progress is not None:
+                progress(side, collection, n)
+
+        yield report
+
+
+def _seed_summary(manifest: dict[str, Any], scale: float, seed: int) -> str:
+    counts = {side: sum(manifest[side]["collections"].values()) for side in ("source", "target")}
+    return (
+        f"seeded scale {scale:g} (seed {seed}): staging {counts['source']:,} documents, "
+        f"production {counts['target']:,} documents, "
+        f"{manifest['translations']['total']:,} translations"
+    )
