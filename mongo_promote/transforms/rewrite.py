@@ -2,8 +2,10 @@
 
 Paths follow MongoDB's dotted-path rules (an array met on the way is traversed, an array at the
 end has its strings rewritten), so the server-side `$regex` pre-filter selects exactly the
-documents the pure functions would change. `"*"` means every string value, except `_id`; keys are
-never rewritten.
+documents the pure functions would change. `"*"` alone means every string value, except `_id`.
+Inside a path, a `*` segment is every key of the document at that level (`translations.*.url`:
+the `url` of every entry of the map `translations`); as the last segment, every string below at
+any depth (`metadata.*`). Keys are never rewritten.
 """
 
 from __future__ import annotations
@@ -127,12 +129,14 @@ def _apply(doc: Mapping[str, Any], fields: Sequence[str], visit: Visit) -> dict[
     changes: dict[str, Any] = {}
     for path in dict.fromkeys(fields):
         top, *rest = path.split(".")
-        if top == "_id" or top not in doc:
-            continue
-        current = changes.get(top, doc[top])
-        new = _along(current, rest, top, visit)
-        if new is not current:
-            changes[top] = new
+        tops = [k for k in doc if k != "_id"] if top == EVERYWHERE else [top]
+        for key in tops:
+            if key == "_id" or key not in doc:
+                continue
+            current = changes.get(key, doc[key])
+            new = _along(current, rest, key, visit)
+            if new is not current:
+                changes[key] = new
     return changes
 
 
@@ -153,6 +157,8 @@ def _along(node: Any, parts: list[str], path: str, visit: Visit) -> Any:
     if not parts:
         return _terminal(node, path, visit)
     head, rest = parts[0], parts[1:]
+    if head == EVERYWHERE:
+        return _wildcard(node, rest, path, visit)
     if isinstance(node, Mapping):
         if head not in node:
             return node
@@ -166,6 +172,25 @@ def _along(node: Any, parts: list[str], path: str, visit: Visit) -> Any:
             new = _along(node[index], rest, f"{path}.{head}", visit)
             return node if new is node[index] else _with(node, index, new)
         return _each(node, path, lambda el, p: _along(el, parts, p, visit), only=Mapping)
+    return node
+
+
+def _wildcard(node: Any, rest: list[str], path: str, visit: Visit) -> Any:
+    """A `*` segment: every key of a document (then `rest`); an array met here is traversed like
+    any other. Last in the path, it reaches every string below, at any depth."""
+    if not rest:
+        if isinstance(node, Mapping | list):
+            return _everywhere(node, path, visit)
+        return node
+    if isinstance(node, Mapping):
+        changed = {}
+        for key, value in node.items():
+            new = _along(value, rest, f"{path}.{key}", visit)
+            if new is not value:
+                changed[key] = new
+        return _replaced(node, changed)
+    if isinstance(node, list):
+        return _each(node, path, lambda el, p: _wildcard(el, rest, p, visit), only=Mapping)
     return node
 
 
@@ -224,15 +249,33 @@ def _replaced(container: Any, changed: Mapping[Any, Any]) -> Any:
 
 
 def server_filter(spec: RewriteSpec) -> dict[str, Any]:
-    """Only documents that can change: `$regex` on the listed paths; `"*"` needs a full scan."""
-    if EVERYWHERE in spec.fields:
+    """Only documents that can change: `$regex` on the listed paths; `"*"` needs a full scan.
+
+    A query cannot say "any key" in the middle of a path, so a path with a `*` segment selects
+    the documents that have the part before it (a superset the pure functions then narrow)."""
+    if _whole_document(spec.fields):
         return {}
     pattern = regex_literal(spec.find)
-    paths = [p for p in dict.fromkeys(spec.fields) if p.split(".")[0] != "_id"]
-    clauses = [{path: {"$regex": pattern}} for path in paths]
+    clauses: list[dict[str, Any]] = []
+    for path in dict.fromkeys(spec.fields):
+        parts = path.split(".")
+        if parts[0] == "_id":
+            continue
+        if EVERYWHERE in parts:
+            prefix = ".".join(parts[: parts.index(EVERYWHERE)])
+            clause: dict[str, Any] = {prefix: {"$exists": True}}
+        else:
+            clause = {path: {"$regex": pattern}}
+        if clause not in clauses:
+            clauses.append(clause)
     if not clauses:
         return {"_id": {"$exists": False}}
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _whole_document(fields: Sequence[str]) -> bool:
+    """`"*"`, or a path starting with `*`: any top-level field may change."""
+    return any(p.split(".")[0] == EVERYWHERE for p in fields)
 
 
 def regex_literal(text: str) -> str:
@@ -243,7 +286,7 @@ def regex_literal(text: str) -> str:
 
 def _projection(spec: RewriteSpec) -> dict[str, int] | None:
     """Only the top-level fields that can change (plus `_id`); the whole document for `"*"`."""
-    if EVERYWHERE in spec.fields:
+    if _whole_document(spec.fields):
         return None
     return dict.fromkeys((p.split(".")[0] for p in spec.fields), 1)
 
