@@ -1585,16 +1585,14 @@ def _existing_translations(ctx: _Ctx, mi: int, m: _Msg) -> tuple[Doc | None, lis
         lang = _other_lang(m.lang, p)
         taken.add(lang)
         kind = _EXISTING_KINDS[(x >> (8 + 3 * p)) % len(_EXISTING_KINDS)]
-        if kind is None:
+        if kind is None or t in duplicated:  # duplicates are about the children alone
             continue
-        if kind == "tie" and t in duplicated:  # the winner may be the duplicate: no exact tie
-            kind = "older"
         _, child_updated = _child_times(ctx, t, m.at)
         if kind == "older":  # before any child of this message could exist
             updated = m.at + timedelta(milliseconds=ctx.h("existing", "o", mi, p) % 1_000)
-        elif kind == "newer":  # after any child, duplicates included
+        elif kind == "newer":  # after any child of this message
             updated = m.at + timedelta(
-                milliseconds=2 * _CHILD_MAX_MS + ctx.h("existing", "n", mi, p) % (48 * _HOUR_MS)
+                milliseconds=_CHILD_MAX_MS + ctx.h("existing", "n", mi, p) % (48 * _HOUR_MS)
             )
         else:
             updated = child_updated
