@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -1325,6 +1325,7 @@ class _TranslationLayout:
         slot = ((mi - 7) * pow(self.stride, -1, self.messages)) % self.messages
         return list(range(slot, self.normal, self.translated)) if slot < self.translated else []
 
+    @cached_property
     def duplicate_bases(self) -> dict[int, int]:
         """Normal translation index -> duplicate number, spread evenly through the stream."""
         n = self.normal
@@ -1524,7 +1525,7 @@ def _orphan(ctx: _Ctx, t: int, k: int, r: random.Random, notes: _Notes | None) -
 def _source_translations(ctx: _Ctx, notes: _Notes | None) -> Iterator[Doc]:
     lay = _source_layout(ctx)
     r = ctx.rng("MessageTranslation")
-    dup_at, orphan_at = lay.duplicate_bases(), lay.orphan_slots()
+    dup_at, orphan_at = lay.duplicate_bases, lay.orphan_slots()
     for t in range(lay.normal + 1):
         if t in orphan_at:  # ids after the normal ones: normal..normal+orphans-1
             k = orphan_at[t]
@@ -1577,7 +1578,7 @@ def _existing_translations(ctx: _Ctx, mi: int, m: _Msg) -> tuple[Doc | None, lis
     x = ctx.h("Message", "existing", mi)
     if ctx.old or x % 100 >= 12:
         return None, [], bool(children)
-    duplicated = lay.duplicate_bases()
+    duplicated = lay.duplicate_bases
     entries: Doc = {}
     kinds: list[str] = []
     taken = {m.lang}
