@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 import bson
@@ -26,11 +26,17 @@ if TYPE_CHECKING:
 
 Doc = dict[str, Any]
 
+# Staging follows packages/shared/prisma/schema.prisma: PascalCase models, plus three live models
+# whose @@map gives them snake_case names (NotificationPreference, UserPreferences, UserPreference).
 SOURCE_COLLECTIONS: tuple[str, ...] = (
     "AdminAuditLog",
     "AffiliateRelation",
     "AffiliateToken",
     "AnonymousParticipant",
+    "AttachmentReaction",
+    "AttachmentStatusEntry",
+    "CallParticipant",
+    "CallSession",
     "Community",
     "CommunityMember",
     "Conversation",
@@ -42,19 +48,24 @@ SOURCE_COLLECTIONS: tuple[str, ...] = (
     "Mention",
     "Message",
     "MessageAttachment",
-    "MessageReadStatus",
-    "MessageStatus",
+    "MessageStatusEntry",
     "MessageTranslation",
     "Notification",
     "Reaction",
     "TrackingLink",
     "TrackingLinkClick",
-    "TypingIndicator",
     "User",
     "UserConversationCategory",
     "UserConversationPreferences",
-    "UserPreference",
     "UserStats",
+    "notification_preferences",
+    "user_preference",
+    "user_preferences",
+)
+SNAKE_CASE_MODELS: tuple[str, ...] = (
+    "notification_preferences",
+    "user_preferences",
+    "user_preference",
 )
 LEGACY_COLLECTIONS: tuple[str, ...] = (
     "call_participants",
@@ -64,8 +75,15 @@ LEGACY_COLLECTIONS: tuple[str, ...] = (
     "user_conversation_categories",
     "user_conversation_preferences",
 )
+# Models the schema has dropped: production still holds them, staging no longer does.
+DROPPED_IN_TARGET: tuple[str, ...] = ("MessageReadStatus", "MessageStatus", "TypingIndicator")
 NEW_IN_SOURCE: tuple[str, ...] = (
+    "AttachmentReaction",
+    "AttachmentStatusEntry",
+    "CallParticipant",
+    "CallSession",
     "ConversationReadCursor",
+    "MessageStatusEntry",
     "UserConversationCategory",
     "UserConversationPreferences",
 )
@@ -73,12 +91,16 @@ NEW_IN_SOURCE: tuple[str, ...] = (
 TRANSLATIONS_AT_SCALE_1 = 2787
 STAGING_HOST = "staging.meeshy.me"
 PROD_HOST = "meeshy.me"
-URL_FIELDS: tuple[str, ...] = (
-    "fileUrl",
-    "thumbnailUrl",
-    "metadata.variants.url",
-    "metadata.source.url",
-)
+# Every field of the schema that holds a URL, in the plan's path syntax ("*": every map key; last
+# in a path: every string below). Staging hosts are planted in each of them, and nowhere else.
+URL_FIELDS: dict[str, tuple[str, ...]] = {
+    "Community": ("avatar", "banner"),
+    "Conversation": ("avatar", "banner"),
+    "MessageAttachment": ("fileUrl", "thumbnailUrl", "translations.*.url", "metadata.*"),
+    "Notification": ("senderAvatar",),
+    "TrackingLink": ("shortUrl",),
+    "User": ("avatar", "banner"),
+}
 
 # Documents per collection at scale 1; every count scales linearly (minimum one document).
 _SOURCE_SIZES: dict[str, int] = {
@@ -86,6 +108,10 @@ _SOURCE_SIZES: dict[str, int] = {
     "AffiliateRelation": 25,
     "AffiliateToken": 12,
     "AnonymousParticipant": 20,
+    "AttachmentReaction": 40,
+    "AttachmentStatusEntry": 200,
+    "CallParticipant": 40,
+    "CallSession": 15,
     "Community": 8,
     "CommunityMember": 50,
     "Conversation": 40,
@@ -97,21 +123,22 @@ _SOURCE_SIZES: dict[str, int] = {
     "Mention": 120,
     "Message": 1500,
     "MessageAttachment": 300,
-    "MessageReadStatus": 600,
-    "MessageStatus": 900,
+    "MessageStatusEntry": 900,
     "MessageTranslation": TRANSLATIONS_AT_SCALE_1,
     "Notification": 500,
     "Reaction": 400,
     "TrackingLink": 20,
     "TrackingLinkClick": 150,
-    "TypingIndicator": 10,
     "User": 60,
     "UserConversationCategory": 30,
     "UserConversationPreferences": 90,
-    "UserPreference": 45,
     "UserStats": 60,
+    "notification_preferences": 40,  # one per user at most (userId is unique)
+    "user_preference": 45,  # unique (userId, key)
+    "user_preferences": 50,  # one per user at most (userId is unique)
 }
-# Production: an older, smaller copy of most collections, plus the legacy snake_case ones.
+# Production: an older, smaller copy of most collections, the models the schema dropped, and the
+# legacy snake_case ones.
 _TARGET_SIZES: dict[str, int] = {
     **{
         name: max(1, size * 2 // 3)
@@ -119,6 +146,9 @@ _TARGET_SIZES: dict[str, int] = {
         if name not in NEW_IN_SOURCE and name != "MessageTranslation"
     },
     "MessageTranslation": 1650,
+    "MessageReadStatus": 400,
+    "MessageStatus": 600,
+    "TypingIndicator": 7,
     "call_participants": 30,
     "call_sessions": 12,
     "old_message_status": 80,
@@ -305,6 +335,7 @@ class _Ctx:
     side: str
     full_bson: bool
     sizes: Mapping[str, int]
+    scale: float = 1
 
     @property
     def old(self) -> bool:
@@ -424,6 +455,20 @@ def _ip(r: random.Random) -> str:
     return f"{r.choice(('192.0.2', '198.51.100', '203.0.113'))}.{r.randint(1, 254)}"
 
 
+def _host(ctx: _Ctx, r: random.Random, sub: str = "") -> str:
+    """The host of a URL: staging mostly (the data lived there), some already on production;
+    production itself only ever has its own hosts. `sub`: "gate.", "static." or ""."""
+    staging = not ctx.old and r.random() < 0.8
+    return f"{sub}{STAGING_HOST if staging else PROD_HOST}"
+
+
+def _image_url(ctx: _Ctx, r: random.Random, kind: str, name: str, empty: float) -> str | None:
+    """An uploaded picture (avatar, banner) or None, as the gateway serves them."""
+    if r.random() < empty:
+        return None
+    return f"https://{_host(ctx, r, 'static.')}/u/{kind}/{name}.webp"
+
+
 # ---------------------------------------------------------------- users and social graph
 
 
@@ -437,7 +482,8 @@ def _user(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "firstName": first,
         "lastName": last,
         "displayName": f"{first} {last}",
-        "avatar": None if r.random() < 0.4 else f"https://{PROD_HOST}/avatars/{handle}.webp",
+        "avatar": _image_url(ctx, r, "avatars", f"{handle}_{ctx.h('avatar', i) % 10**6:06d}", 0.4),
+        "banner": _image_url(ctx, r, "banners", f"{handle}_{ctx.h('banner', i) % 10**6:06d}", 0.75),
         "phoneNumber": None
         if r.random() < 0.5
         else f"+33 6 {r.randint(10, 99)} 00 00 {i % 100:02d}",
@@ -492,16 +538,75 @@ def _user_preference(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         ("notificationSound", "boolean", ("true", "false")),
         ("translationDisplay", "string", ("inline", "tap", "original")),
     )[(i // users) % 4]
-    at = ctx.when("UserPreference", i)
+    at = ctx.when("user_preference", i)
     return {
-        "_id": ctx.oid("UserPreference", i),
+        "_id": ctx.oid("user_preference", i),
         "userId": ctx.oid("User", i % users),
         "key": key,
         "value": r.choice(values),
         "valueType": kind,
+        "description": None,
         "createdAt": at,
         "updatedAt": _later(at, r, 500),
     }
+
+
+def _notification_preferences(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    """NotificationPreference (@@map notification_preferences): one per user, mostly defaults."""
+    at = ctx.when("notification_preferences", i)
+    doc: Doc = {"_id": ctx.oid("notification_preferences", i), "userId": ctx.oid("User", i)}
+    for name in (
+        "newMessage",
+        "messageReply",
+        "messageMention",
+        "newConversation",
+        "conversationInvite",
+        "friendRequest",
+        "friendRequestAccepted",
+        "groupInvite",
+        "missedCall",
+        "voicemailReceived",
+        "soundEnabled",
+        "vibrationEnabled",
+    ):
+        doc[name] = r.random() < 0.9
+    dnd = r.random() < 0.25
+    doc.update(
+        dndEnabled=dnd,
+        dndStartTime="22:00" if dnd else None,
+        dndEndTime="07:30" if dnd else None,
+        emailNotifications=r.random() < 0.6,
+        pushNotifications=r.random() < 0.95,
+        createdAt=at,
+        updatedAt=_later(at, r, 900),
+    )
+    return doc
+
+
+def _user_preferences(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    """UserPreferences (@@map user_preferences): one per user, JSON sub-documents."""
+    at = ctx.when("user_preferences", i)
+    doc: Doc = {
+        "_id": ctx.oid("user_preferences", i),
+        "userId": ctx.oid("User", i),
+        "privacy": {"showOnlineStatus": r.random() < 0.8, "showLastSeen": r.random() < 0.6},
+        "audio": {
+            "transcriptionEnabled": r.random() < 0.7,
+            "ttsVoice": r.choice(("own", "default")),
+        },
+        "message": {"enterToSend": r.random() < 0.8, "fontSize": r.choice((14, 16, 18))},
+        "notification": {"sound": r.choice(("default", "soft", None)), "preview": r.random() < 0.9},
+        "application": {
+            "theme": r.choice(("light", "dark", "system")),
+            "language": _user_lang(ctx, i),
+        },
+        "createdAt": at,
+        "updatedAt": _later(at, r, 900),
+    }
+    if not ctx.old:
+        doc["video"] = {"quality": r.choice(("auto", "720p", "1080p")), "codec": "vp9"}
+        doc["document"] = {"autoDownload": r.random() < 0.3, "previewPdf": True}
+    return doc
 
 
 def _friend_request(ctx: _Ctx, i: int, r: random.Random) -> Doc:
@@ -532,7 +637,8 @@ def _community(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "identifier": f"mshy_{city[1].lower().replace(' ', '-')}-{i}",
         "name": f"Meeshy {city[1]}",
         "description": f"Communauté {city[1]} 🌍 — {_PHRASES['en'][i % 8]}",
-        "avatar": None,
+        "avatar": _image_url(ctx, r, "communities", f"c{i}_avatar", 0.2),
+        "banner": _image_url(ctx, r, "communities", f"c{i}_banner", 0.4),
         "isPrivate": r.random() < 0.3,
         "createdBy": _ref(ctx, "User", r.randrange(10**6)),
         "settings": {"allowInvites": r.random() < 0.8, "maxMembers": r.choice((50, 500, 5000))},
@@ -563,7 +669,8 @@ def _conversation(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "type": kind,
         "title": None if kind == "direct" else f"{r.choice(('Famille', 'Projet', 'Voyage'))} {i} ✈️",
         "description": None,
-        "image": None,
+        "avatar": None if kind == "direct" else _image_url(ctx, r, "conversations", f"v{i}", 0.3),
+        "banner": None if kind == "direct" else _image_url(ctx, r, "conversations", f"b{i}", 0.6),
         "communityId": None if r.random() < 0.7 else _ref(ctx, "Community", r.randrange(10**6)),
         "isActive": r.random() < 0.9,
         "isArchived": r.random() < 0.08,
@@ -741,6 +848,9 @@ def _message(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         doc.update(isViewOnce=r.random() < 0.02, viewOnceCount=0, validatedMentions=[])
     if m.kind == "text" and r.random() < 0.03:
         _add_location(ctx, doc, r)
+    existing, _, _ = _existing_translations(ctx, i, m)
+    if existing is not None:
+        doc["translations"] = existing
     return doc
 
 
@@ -753,32 +863,60 @@ def _add_location(ctx: _Ctx, doc: Doc, r: random.Random) -> None:
         doc["route"] = {"type": "LineString", "coordinates": steps}
 
 
-def _attachment_urls(ctx: _Ctx, r: random.Random, path: str, kind: str) -> Doc:
-    """URLs of one attachment: staging hosts mostly, some already on production, a few mixed."""
-    roll = r.random()
-    host = PROD_HOST if ctx.old or roll < 0.15 else STAGING_HOST
-    variant_host = PROD_HOST if roll > 0.95 else host
-    base = f"https://{host}/api/attachments"
-    urls: Doc = {"fileUrl": f"{base}/file/{path}"}
-    urls["thumbnailUrl"] = (
-        f"{base}/thumbnails/{path}.thumb.webp" if kind in ("image", "video") else None
-    )
-    variants = [
-        {"name": name, "url": f"https://{variant_host}/api/attachments/{name}/{path}", "width": w}
-        for name, w in (("small", 320), ("medium", 960))
-    ]
-    source = f"{base}/download/{path}"
-    if roll < 0.5 and host == STAGING_HOST:
-        source += f"?redirect=https%3A%2F%2F{STAGING_HOST}%2Fshare%2F{path.replace('/', '%2F')}"
-    return {**urls, "variants": variants if kind in ("image", "video") else [], "source": source}
-
-
 def _attachment_of(ctx: _Ctx, i: int) -> tuple[int, _Msg, datetime, ObjectId]:
     """Message index, message facts, upload time and id of attachment i (pure: others cite it)."""
     mi = _media_message(ctx, ctx.h("MessageAttachment", "msg", i))
     m = _msg(ctx, mi)
     at = m.at + timedelta(milliseconds=1_000 + ctx.h("MessageAttachment", "at", i) % 30_000)
     return mi, m, at, ctx.oid("MessageAttachment", i, at)
+
+
+def _attachment_urls(ctx: _Ctx, r: random.Random, path: str, kind: str) -> Doc:
+    """URLs of one attachment: staging hosts mostly, some already on production, a few mixed."""
+    host = _host(ctx, r, "gate.")
+    thumb_host = host if r.random() < 0.95 else _host(ctx, r, "gate.")
+    base = f"https://{host}/api/attachments"
+    visual = kind in ("image", "video")
+    source = f"{base}/download/{path}"
+    if STAGING_HOST in host and r.random() < 0.5:  # a share redirect repeats the host
+        source += f"?redirect=https%3A%2F%2F{host}%2Fshare%2F{path.replace('/', '%2F')}"
+    return {
+        "fileUrl": f"{base}/file/{path}",
+        "thumbnailUrl": f"https://{thumb_host}/api/attachments/thumbnails/{path}.thumb.webp"
+        if visual
+        else None,
+        "source": source,
+        "previews": [f"https://{host}/api/attachments/preview/{w}/{path}" for w in (320, 960)]
+        if visual
+        else [],
+        "host": host,
+    }
+
+
+def _attachment_translations(
+    ctx: _Ctx, r: random.Random, m: _Msg, path: str, host: str, at: datetime
+) -> Doc:
+    """Audio translations (map language -> data): most with a URL, a text-only one without."""
+    out: Doc = {}
+    for p in range(1 + r.randrange(3)):
+        lang = _other_lang(m.lang, p)
+        entry: Doc = {"type": "audio", "transcription": _PHRASES[lang][m.phrase]}
+        if r.random() < 0.85:
+            file = f"translated/{path}.{lang}.mp3"
+            entry.update(
+                path=file,
+                url=f"https://{host}/api/attachments/file/{file}",
+                durationMs=r.randint(800, 60_000),
+                format="mp3",
+                cloned=r.random() < 0.4,
+                quality=_dbl(r.uniform(0.5, 1.0), 3),
+                ttsModel=r.choice(("chatterbox", "xtts")),
+            )
+        else:
+            entry["type"] = "text"
+        entry["createdAt"] = _later(at, r, 1)
+        out[lang] = entry
+    return out
 
 
 def _attachment(ctx: _Ctx, i: int, r: random.Random) -> Doc:
@@ -789,10 +927,10 @@ def _attachment(ctx: _Ctx, i: int, r: random.Random) -> Doc:
     path = f"{m.at:%Y/%m}/{ctx.oid('User', m.sender)}/{name}"
     urls = _attachment_urls(ctx, r, path, kind)
     visual = kind in ("image", "video")
-    return {
+    timed = kind in ("audio", "video")
+    doc: Doc = {
         "_id": oid,
         "messageId": ctx.oid("Message", mi),
-        "uploadedBy": ctx.oid("User", m.sender),
         "fileName": name,
         "originalName": r.choice(("photo", "Présentation finale", "Видео", "会議メモ", "IMG"))
         + f".{ext}",
@@ -800,20 +938,33 @@ def _attachment(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "fileSize": Int64(r.randint(2_000, 80_000_000)),
         "filePath": f"attachments/{path}",
         "fileUrl": urls["fileUrl"],
-        "thumbnailUrl": urls["thumbnailUrl"],
+        "isForwarded": r.random() < 0.05,
         "width": r.choice((1080, 1920, 3024)) if visual else None,
         "height": r.choice((720, 1080, 4032)) if visual else None,
-        "duration": _dbl(r.uniform(1, 600), 3) if kind in ("audio", "video") else None,
+        "thumbnailPath": f"thumbnails/{path}.thumb.webp" if visual else None,
+        "thumbnailUrl": urls["thumbnailUrl"],
+        "duration": r.randint(1_000, 600_000) if timed else None,  # milliseconds
+        "uploadedBy": ctx.oid("User", m.sender),
+        "isAnonymous": False,
+        "createdAt": at,
         "metadata": {
-            "variants": [{**v, "size": Int64(r.randint(5_000, 900_000))} for v in urls["variants"]],
             "source": {"url": urls["source"], "provider": "meeshy-storage"},
+            "previews": urls["previews"],
             "exif": {"camera": r.choice(("iPhone 15", "Pixel 8", None)), "orientation": 1}
             if kind == "image"
             else None,
         },
-        "isForwarded": r.random() < 0.05,
-        "createdAt": at,
     }
+    if not ctx.old and kind == "audio":
+        doc["transcription"] = {
+            "text": _PHRASES[m.lang][m.phrase],
+            "language": m.lang,
+            "confidence": _dbl(r.uniform(0.6, 0.99), 3),
+            "source": r.choice(("mobile", "whisper")),
+            "durationMs": doc["duration"],
+        }
+        doc["translations"] = _attachment_translations(ctx, r, m, path, urls["host"], at)
+    return doc
 
 
 def _read_status(ctx: _Ctx, i: int, r: random.Random) -> Doc:
@@ -842,6 +993,115 @@ def _message_status(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "deliveredAt": delivered,
         "readAt": _later(delivered, r, 10) if delivered and status == "read" else None,
         "updatedAt": _later(m.at, r, 12),
+    }
+
+
+def _message_status_entry(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    """Per-user delivery/read state; unique (messageId, userId): one entry per message here."""
+    mi = i % ctx.n("Message")
+    m = _msg(ctx, mi)
+    delivered = _later(m.at, r, 1)
+    read = _later(delivered, r, 10) if r.random() < 0.7 else None
+    return {
+        "_id": ctx.oid("MessageStatusEntry", i, delivered),
+        "messageId": ctx.oid("Message", mi),
+        "conversationId": ctx.oid("Conversation", m.conv),
+        "userId": ctx.oid("User", _user_in(ctx, m.conv, i + 1)),
+        "anonymousId": None,
+        "deliveredAt": delivered,
+        "receivedAt": _later(delivered, r, 0.01),
+        "readAt": read,
+        "readDurationMs": r.randint(300, 20_000) if read else None,
+        "readDevice": r.choice(("ios", "android", "web", "desktop")) if read else None,
+        "clientVersion": r.choice(("1.0.0", "1.0.3", "1.1.0")),
+        "createdAt": delivered,
+        "updatedAt": read or delivered,
+    }
+
+
+def _attachment_status_entry(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    """Per-user state of one attachment; unique (attachmentId, userId): one per attachment."""
+    ai = i % ctx.n("MessageAttachment")
+    mi, m, at, attachment = _attachment_of(ctx, ai)
+    delivered = _later(at, r, 1)
+    viewed = _later(delivered, r, 24) if r.random() < 0.8 else None
+    audio, video = m.kind == "audio", m.kind == "video"
+    return {
+        "_id": ctx.oid("AttachmentStatusEntry", i, delivered),
+        "attachmentId": attachment,
+        "messageId": ctx.oid("Message", mi),
+        "conversationId": ctx.oid("Conversation", m.conv),
+        "userId": ctx.oid("User", _user_in(ctx, m.conv, i + 2)),
+        "anonymousId": None,
+        "deliveredAt": delivered,
+        "viewedAt": viewed,
+        "downloadedAt": _later(viewed, r, 2) if viewed and r.random() < 0.3 else None,
+        "listenedAt": viewed if audio else None,
+        "listenCount": r.randint(1, 4) if audio and viewed else 0,
+        "watchedAt": viewed if video else None,
+        "watchCount": r.randint(1, 3) if video and viewed else 0,
+        "wasZoomed": m.kind == "image" and r.random() < 0.3,
+        "pagesViewed": 0,
+        "accessDevice": r.choice(("ios", "android", "web")),
+        "createdAt": delivered,
+        "updatedAt": viewed or delivered,
+    }
+
+
+def _attachment_reaction(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    ai = i % ctx.n("MessageAttachment")
+    mi, m, at, attachment = _attachment_of(ctx, ai)
+    when = _later(at, r, 30)
+    return {
+        "_id": ctx.oid("AttachmentReaction", i, when),
+        "attachmentId": attachment,
+        "messageId": ctx.oid("Message", mi),
+        "userId": ctx.oid("User", _user_in(ctx, m.conv, i + 3)),
+        "anonymousId": None,
+        "emoji": r.choice(("🔥", "❤️", "😂", "👏🏿")),
+        "createdAt": when,
+        "updatedAt": when,
+    }
+
+
+def _call_session_model(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    """CallSession (the model that replaced the legacy call_sessions)."""
+    at = ctx.when("CallSession", i)
+    conv = r.randrange(ctx.n("Conversation"))
+    answered = r.random() < 0.8
+    duration = r.randint(5, 3600) if answered else None
+    return {
+        "_id": ctx.oid("CallSession", i),
+        "conversationId": ctx.oid("Conversation", conv),
+        "mode": r.choice(("p2p", "p2p", "sfu")),
+        "status": "ended" if answered else r.choice(("missed", "rejected")),
+        "initiatorId": ctx.oid("User", _user_in(ctx, conv, i)),
+        "startedAt": at,
+        "answeredAt": at + timedelta(seconds=r.randint(2, 20)) if answered else None,
+        "endedAt": at + timedelta(seconds=(duration or 30) + 20),
+        "duration": duration,
+        "metadata": {"maxParticipants": r.choice((2, 4, 8)), "recordingEnabled": False},
+    }
+
+
+def _call_participant_model(ctx: _Ctx, i: int, r: random.Random) -> Doc:
+    session = i % ctx.n("CallSession")
+    at = _later(ctx.when("CallSession", session), r, 0.01)
+    return {
+        "_id": ctx.oid("CallParticipant", i, at),
+        "callSessionId": ctx.oid("CallSession", session),
+        "userId": _ref(ctx, "User", r.randrange(10**6)),
+        "anonymousId": None,
+        "role": "initiator" if i < ctx.n("CallSession") else "participant",
+        "joinedAt": at,
+        "leftAt": _later(at, r, 1),
+        "isAudioEnabled": True,
+        "isVideoEnabled": r.random() < 0.6,
+        "connectionQuality": {
+            "latency": r.randint(20, 400),
+            "packetLoss": _dbl(r.uniform(0, 0.05), 4),
+            "bandwidth": r.randint(300, 5000),
+        },
     }
 
 
@@ -880,31 +1140,38 @@ def _notification(ctx: _Ctx, i: int, r: random.Random) -> Doc:
     )
     read = r.random() < 0.6
     at = _later(m.at, r, 0.1)
-    preview = _PHRASES[m.lang][m.phrase][:40]
+    preview = _PHRASES[m.lang][m.phrase][:32]
+    first, last, handle = _person(m.sender)
+    conv, message = ctx.oid("Conversation", m.conv), ctx.oid("Message", mi)
     doc: Doc = {
         "_id": ctx.oid("Notification", i, at),
         "userId": ctx.oid("User", _user_in(ctx, m.conv, i)),
         "type": kind,
-        "title": f"{_person(m.sender)[0]} · Meeshy",
+        "title": f"{first} · Meeshy",
+        "content": preview,
+        "data": f'{{"conversationId":"{conv}","messageId":"{message}"}}',
         "priority": r.choice(("low", "normal", "normal", "high")),
         "isRead": read,
         "readAt": _later(at, r, 24) if read else None,
-        "data": {
-            "conversationId": ctx.oid("Conversation", m.conv),
-            "messageId": ctx.oid("Message", mi),
-        },
-        "senderId": ctx.oid("User", m.sender),
+        "emailSent": r.random() < 0.1,
+        "pushSent": r.random() < 0.7,
+        "expiresAt": None,
         "createdAt": at,
+        "senderId": ctx.oid("User", m.sender),
+        "senderUsername": handle,
+        # the sender's avatar as it was when the notification was written
+        "senderAvatar": _image_url(ctx, r, "avatars", f"{handle}_{m.sender}", 0.3),
     }
     if ctx.old:
-        doc["message"] = preview
         return doc
     doc.update(
-        content=preview,
-        emailSent=r.random() < 0.1,
-        pushSent=r.random() < 0.7,
-        expiresAt=None,
-        notificationUuid=ctx.uuid("notification", ctx.side, i),
+        senderDisplayName=f"{first} {last}",
+        senderFirstName=first,
+        senderLastName=last,
+        messagePreview=preview,
+        conversationId=conv,
+        messageId=message,
+        callSessionId=None,
     )
     return doc
 
@@ -976,7 +1243,7 @@ def _tracking_link(ctx: _Ctx, i: int, r: random.Random) -> Doc:
         "originalUrl": r.choice(
             ("https://example.com/article", "https://example.org/événement?id=42")
         ),
-        "shortUrl": f"https://{PROD_HOST}/l/{token}",
+        "shortUrl": f"https://{_host(ctx, r)}/l/{token}",
         "createdBy": _ref(ctx, "User", r.randrange(10**6)),
         "conversationId": ctx.oid("Conversation", r.randrange(ctx.n("Conversation"))),
         "messageId": _ref(ctx, "Message", r.randrange(10**6)),
@@ -1026,6 +1293,12 @@ def _typing(ctx: _Ctx, i: int, r: random.Random) -> Doc:
 
 # ---------------------------------------------------------------- translations (the messy part)
 
+# The text field over the model's history: `translatedContent` is the schema's; a minority of
+# documents carry older names (the runbook's script read `translatedText`).
+_TEXT_FIELDS = (("translatedContent", 85), ("translatedText", 8), ("content", 7))
+_HOUR_MS = 3_600_000
+_CHILD_MAX_MS = 180_000 + 240 * _HOUR_MS + 1_000  # a child's updatedAt is within this of m.at
+
 
 @dataclass(frozen=True)
 class _TranslationLayout:
@@ -1047,6 +1320,12 @@ class _TranslationLayout:
         slot, p = t % self.translated, t // self.translated
         return (slot * self.stride + 7) % self.messages, p
 
+    def children(self, mi: int) -> list[int]:
+        """The normal translations of message mi, by pass (the inverse of `target`)."""
+        slot = ((mi - 7) * pow(self.stride, -1, self.messages)) % self.messages
+        return list(range(slot, self.normal, self.translated)) if slot < self.translated else []
+
+    @cached_property
     def duplicate_bases(self) -> dict[int, int]:
         """Normal translation index -> duplicate number, spread evenly through the stream."""
         n = self.normal
@@ -1057,6 +1336,7 @@ class _TranslationLayout:
         return {(2 * k + 1) * self.normal // (2 * self.orphans) + 1: k for k in range(self.orphans)}
 
 
+@lru_cache(maxsize=64)
 def _layout(total: int, messages: int, scale: float) -> _TranslationLayout:
     """Choose orphans, duplicates and a spread keeping (message, language) pairs unique."""
     orphans = min(max(1, round(_ORPHANS_AT_SCALE_1 * scale)), total // 4)
@@ -1072,6 +1352,10 @@ def _layout(total: int, messages: int, scale: float) -> _TranslationLayout:
     return _TranslationLayout(total, orphans, duplicates, messages, translated, stride)
 
 
+def _source_layout(ctx: _Ctx) -> _TranslationLayout:
+    return _layout(ctx.n("MessageTranslation"), ctx.n("Message"), ctx.scale)
+
+
 @dataclass
 class _Notes:
     """What the streams produced that the manifest reports (ids, styles, URL counts)."""
@@ -1082,24 +1366,51 @@ class _Notes:
     duplicate_losers: list[str] = field(default_factory=list)
     styles: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(
-            ("total", "encrypted", "legacy_text_field", "legacy_language_field", "without_model"), 0
+            (
+                "total",
+                "encrypted",
+                "without_target_language",
+                "without_model",
+                "without_is_encrypted",
+            ),
+            0,
         )
     )
-    url_documents: int = 0
-    url_occurrences: int = 0
+    text_fields: dict[str, int] = field(default_factory=dict)
+    encrypted_by_text_field: dict[str, int] = field(default_factory=dict)
+    existing: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("messages", "entries", "older", "newer", "tie", "undated", "other_language"), 0
+        )
+    )
+    messages_with_translations: int = 0
+    urls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def see_translation(self, doc: Doc) -> None:
         s = self.styles
         s["total"] += 1
         s["encrypted"] += doc.get("isEncrypted") is True
-        s["legacy_text_field"] += "translatedText" not in doc
-        s["legacy_language_field"] += "targetLanguage" not in doc
+        s["without_target_language"] += "targetLanguage" not in doc
         s["without_model"] += "translationModel" not in doc
+        s["without_is_encrypted"] += "isEncrypted" not in doc
+        text = next(name for name, _ in _TEXT_FIELDS if name in doc)
+        self.text_fields[text] = self.text_fields.get(text, 0) + 1
+        if doc.get("isEncrypted") is True:
+            self.encrypted_by_text_field[text] = self.encrypted_by_text_field.get(text, 0) + 1
 
-    def see_attachment(self, doc: Doc) -> None:
+    def see_message(self, doc: Doc, kinds: list[str], has_children: bool) -> None:
+        if kinds:
+            self.existing["messages"] += 1
+            self.existing["entries"] += len(kinds)
+            for kind in kinds:
+                self.existing[kind] += 1
+        self.messages_with_translations += bool(kinds) or has_children
+
+    def see_urls(self, coll: str, doc: Doc) -> None:
         found = sum(s.count(STAGING_HOST) for s in _strings(doc))
-        self.url_documents += found > 0
-        self.url_occurrences += found
+        counts = self.urls.setdefault(coll, {"documents_with_staging": 0, "occurrences": 0})
+        counts["documents_with_staging"] += found > 0
+        counts["occurrences"] += found
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -1118,45 +1429,60 @@ def _ciphertext(ctx: _Ctx, t: int, n: int) -> bytes:
     return hashlib.blake2b(f"{ctx.seed}/cipher/{t}".encode(), digest_size=n).digest()
 
 
-def _translation(ctx: _Ctx, t: int, r: random.Random, mi: int, lang: str) -> Doc:
-    """Translation t of message mi, in one of the shapes the app wrote over its versions."""
+def _child_times(ctx: _Ctx, t: int, m_at: datetime) -> tuple[datetime, datetime]:
+    """createdAt and updatedAt of translation t: pure, so its message can know them."""
+    created = m_at + timedelta(milliseconds=2_000 + ctx.h("MessageTranslation", "c", t) % 178_000)
+    updated = created + timedelta(
+        milliseconds=1_000 + ctx.h("MessageTranslation", "u", t) % (240 * _HOUR_MS)
+    )
+    return created, updated
+
+
+def _text_field(ctx: _Ctx, t: int) -> str:
+    x = ctx.h("MessageTranslation", "field", t) % 100
+    for name, weight in _TEXT_FIELDS:
+        if x < weight:
+            return name
+        x -= weight
+    return _TEXT_FIELDS[0][0]
+
+
+def _translation(ctx: _Ctx, t: int, r: random.Random, mi: int, lang: str, first: bool) -> Doc:
+    """Translation t of message mi, in one of the shapes the app wrote over its versions.
+
+    Only a message's first translation may lack `targetLanguage` (older documents said
+    `language`), so the unique (messageId, targetLanguage) index holds, null included."""
     m = _msg(ctx, mi)
-    at = _later(m.at, r, 0.05)
-    text_field = "translatedText"
-    if ctx.old or r.random() >= 0.82:
-        text_field = r.choice(("translatedContent", "translatedContent", "content"))
+    created, updated = _child_times(ctx, t, m.at)
+    text_field = "translatedContent" if ctx.old else _text_field(ctx, t)
+    legacy_key = not ctx.old and first and ctx.h("MessageTranslation", "key", t) % 100 < 12
     doc: Doc = {
-        "_id": ctx.oid("MessageTranslation", t, at),
+        "_id": ctx.oid("MessageTranslation", t, created),
         "messageId": ctx.oid("Message", mi),
-        "sourceLanguage": m.lang,
-        ("targetLanguage" if r.random() < 0.9 else "language"): lang,
+        ("language" if legacy_key else "targetLanguage"): lang,
         text_field: _PHRASES[lang][m.phrase] + m.emoji,
     }
-    if ctx.old or r.random() < 0.92:
+    if ctx.old or r.random() < 0.97:
         doc["translationModel"] = r.choice(_MODELS)
-    doc["cacheKey"] = f"{doc['messageId']}_{m.lang}_{lang}_{t}"
     doc["confidenceScore"] = _dbl(r.uniform(0.55, 0.99))
-    doc["createdAt"] = at
-    doc["updatedAt"] = _later(at, r, 240)
-    if text_field == "translatedText":
-        _maybe_encrypt(ctx, doc, r, t)
+    doc["createdAt"] = created
+    doc["updatedAt"] = updated
+    if ctx.old or r.random() < 0.9:  # documents older than the field lack it
+        _maybe_encrypt(ctx, doc, r, t, text_field)
     return doc
 
 
-def _maybe_encrypt(ctx: _Ctx, doc: Doc, r: random.Random, t: int) -> None:
-    """Newer translations may be encrypted; IV and tag were stored as Binary, earlier as base64."""
-    if r.random() >= 0.05:
+def _maybe_encrypt(ctx: _Ctx, doc: Doc, r: random.Random, t: int, text_field: str) -> None:
+    """isEncrypted (default false); a few are encrypted, whatever their text field is called.
+    IV and auth tag are base64 strings, as the schema says."""
+    if ctx.old or r.random() >= 0.06:
         doc["isEncrypted"] = False
         return
-    iv, tag = _ciphertext(ctx, t, 12), _ciphertext(ctx, t + 10**9, 16)
-    doc["translatedText"] = base64.b64encode(_ciphertext(ctx, t + 2 * 10**9, 48)).decode()
+    doc[text_field] = base64.b64encode(_ciphertext(ctx, t + 2 * 10**9, 48)).decode()
     doc["isEncrypted"] = True
     doc["encryptionKeyId"] = f"key_{ctx.h('key', t % 5):012x}"
-    if r.random() < 0.5:
-        doc["encryptionIv"], doc["encryptionAuthTag"] = Binary(iv), Binary(tag)
-    else:
-        doc["encryptionIv"] = base64.b64encode(iv).decode()
-        doc["encryptionAuthTag"] = base64.b64encode(tag).decode()
+    doc["encryptionIv"] = base64.b64encode(_ciphertext(ctx, t, 12)).decode()
+    doc["encryptionAuthTag"] = base64.b64encode(_ciphertext(ctx, t + 10**9, 16)).decode()
 
 
 def _duplicate(ctx: _Ctx, t: int, base: Doc, r: random.Random, notes: _Notes | None) -> Doc:
@@ -1169,14 +1495,13 @@ def _duplicate(ctx: _Ctx, t: int, base: Doc, r: random.Random, notes: _Notes | N
     dup: Doc = {
         "_id": ctx.oid("MessageTranslation", t, created),
         "messageId": base["messageId"],
-        "sourceLanguage": base["sourceLanguage"],
-        ("language" if r.random() < 0.5 else "targetLanguage"): lang,
+        ("language" if r.random() < 0.3 else "targetLanguage"): lang,
         "translatedContent": f"{_PHRASES[lang][t % 8]} (v{2 if newer else 0})",
         "translationModel": r.choice(_MODELS),
-        "cacheKey": f"{base['cacheKey']}_dup",
         "confidenceScore": _dbl(r.uniform(0.4, 0.9)),
         "createdAt": created,
         "updatedAt": updated,
+        "isEncrypted": False,
     }
     if notes is not None:
         winner, loser = (dup, base) if newer else (base, dup)
@@ -1188,7 +1513,7 @@ def _duplicate(ctx: _Ctx, t: int, base: Doc, r: random.Random, notes: _Notes | N
 def _orphan(ctx: _Ctx, t: int, k: int, r: random.Random, notes: _Notes | None) -> Doc:
     """Translation t, whose message was deleted: its messageId looks real but matches nothing."""
     messages = ctx.n("Message")
-    doc = _translation(ctx, t, r, k % messages, r.choice(LANGS))
+    doc = _translation(ctx, t, r, k % messages, r.choice(LANGS), first=False)
     # counter slot `messages + k` is past the last message, so no Message has this id
     doc["messageId"] = ctx.oid("Message", messages + k, ctx.when("Message", (k * 97) % messages))
     if notes is not None:
@@ -1197,10 +1522,10 @@ def _orphan(ctx: _Ctx, t: int, k: int, r: random.Random, notes: _Notes | None) -
     return doc
 
 
-def _source_translations(ctx: _Ctx, scale: float, notes: _Notes | None) -> Iterator[Doc]:
-    lay = _layout(ctx.n("MessageTranslation"), ctx.n("Message"), scale)
+def _source_translations(ctx: _Ctx, notes: _Notes | None) -> Iterator[Doc]:
+    lay = _source_layout(ctx)
     r = ctx.rng("MessageTranslation")
-    dup_at, orphan_at = lay.duplicate_bases(), lay.orphan_slots()
+    dup_at, orphan_at = lay.duplicate_bases, lay.orphan_slots()
     for t in range(lay.normal + 1):
         if t in orphan_at:  # ids after the normal ones: normal..normal+orphans-1
             k = orphan_at[t]
@@ -1208,7 +1533,7 @@ def _source_translations(ctx: _Ctx, scale: float, notes: _Notes | None) -> Itera
         if t == lay.normal:
             break
         mi, p = lay.target(t)
-        doc = _translation(ctx, t, r, mi, _other_lang(_msg(ctx, mi).lang, p))
+        doc = _translation(ctx, t, r, mi, _other_lang(_msg(ctx, mi).lang, p), first=p == 0)
         yield _seen(doc, notes)
         if t in dup_at:
             dup_t = lay.normal + lay.orphans + dup_at[t]
@@ -1231,7 +1556,77 @@ def _target_translations(ctx: _Ctx) -> Iterator[Doc]:
     r, messages = ctx.rng("MessageTranslation"), ctx.n("Message")
     for t in range(ctx.n("MessageTranslation")):
         mi, p = t % messages, t // messages
-        yield _translation(ctx, t, r, mi, _other_lang(_msg(ctx, mi).lang, p % (len(LANGS) - 1)))
+        lang = _other_lang(_msg(ctx, mi).lang, p % (len(LANGS) - 1))
+        yield _translation(ctx, t, r, mi, lang, first=p == 0)
+
+
+# ---------------------------------------------------------------- translations already folded
+
+# What a staging message's existing entry is, compared with the child for the same language.
+_EXISTING_KINDS = ("older", "older", "newer", "newer", "tie", "undated", None, None)
+
+
+def _existing_translations(ctx: _Ctx, mi: int, m: _Msg) -> tuple[Doc | None, list[str], bool]:
+    """The `translations` map the application's own migration (or the gateway) already wrote on
+    a staging message, the kind of each entry, and whether the message has children.
+
+    Entries are older than the child for their language, newer, exactly as new (a tie), without
+    `updatedAt`, or for a language no child has. Their shape is the application's migration's
+    (migrate-translations-to-json.js): nulls for absent values, encryption fields always there."""
+    lay = _source_layout(ctx)
+    children = lay.children(mi)
+    x = ctx.h("Message", "existing", mi)
+    if ctx.old or x % 100 >= 12:
+        return None, [], bool(children)
+    duplicated = lay.duplicate_bases
+    entries: Doc = {}
+    kinds: list[str] = []
+    taken = {m.lang}
+    for p, t in enumerate(children):
+        lang = _other_lang(m.lang, p)
+        taken.add(lang)
+        kind = _EXISTING_KINDS[(x >> (8 + 3 * p)) % len(_EXISTING_KINDS)]
+        if kind is None or t in duplicated:  # duplicates are about the children alone
+            continue
+        _, child_updated = _child_times(ctx, t, m.at)
+        if kind == "older":  # before any child of this message could exist
+            updated = m.at + timedelta(milliseconds=ctx.h("existing", "o", mi, p) % 1_000)
+        elif kind == "newer":  # after any child of this message
+            updated = m.at + timedelta(
+                milliseconds=_CHILD_MAX_MS + ctx.h("existing", "n", mi, p) % (48 * _HOUR_MS)
+            )
+        else:
+            updated = child_updated
+        entries[lang] = _existing_entry(ctx, mi, m, lang, updated, dated=kind != "undated")
+        kinds.append(kind)
+    free = [lang for lang in LANGS if lang not in taken]
+    if free and (x >> 40) % 3 == 0:  # and one for a language no child has
+        lang = free[(x >> 44) % len(free)]
+        updated = m.at + timedelta(milliseconds=ctx.h("existing", "x", mi) % (300 * _HOUR_MS))
+        entries[lang] = _existing_entry(ctx, mi, m, lang, updated, dated=True)
+        kinds.append("other_language")
+    return (entries or None), kinds, bool(children)
+
+
+def _existing_entry(
+    ctx: _Ctx, mi: int, m: _Msg, lang: str, updated: datetime, *, dated: bool
+) -> Doc:
+    x = ctx.h("existing", "entry", mi, lang)
+    created = min(updated, m.at + timedelta(milliseconds=x % 1_000))
+    text = _PHRASES[lang][m.phrase] + m.emoji
+    if not dated:  # an early gateway wrote only these
+        return {"text": text, "translationModel": "basic", "createdAt": created}
+    return {
+        "text": text if x % 4 else text + " ✓",
+        "translationModel": _MODELS[(x >> 8) % 3],
+        "confidenceScore": None if (x >> 12) % 5 == 0 else _dbl(0.5 + (x >> 16) % 50 / 100),
+        "isEncrypted": False,
+        "encryptionKeyId": None,
+        "encryptionIv": None,
+        "encryptionAuthTag": None,
+        "createdAt": created,
+        "updatedAt": updated,
+    }
 
 
 # ---------------------------------------------------------------- legacy snake_case collections
@@ -1318,6 +1713,10 @@ _BUILDERS: dict[str, _Builder] = {
     "AffiliateRelation": _affiliate_relation,
     "AffiliateToken": _affiliate_token,
     "AnonymousParticipant": _anonymous_participant,
+    "AttachmentReaction": _attachment_reaction,
+    "AttachmentStatusEntry": _attachment_status_entry,
+    "CallParticipant": _call_participant_model,
+    "CallSession": _call_session_model,
     "Community": _community,
     "CommunityMember": _community_member,
     "Conversation": _conversation,
@@ -1331,6 +1730,7 @@ _BUILDERS: dict[str, _Builder] = {
     "MessageAttachment": _attachment,
     "MessageReadStatus": _read_status,
     "MessageStatus": _message_status,
+    "MessageStatusEntry": _message_status_entry,
     "Notification": _notification,
     "Reaction": _reaction,
     "TrackingLink": _tracking_link,
@@ -1339,8 +1739,10 @@ _BUILDERS: dict[str, _Builder] = {
     "User": _user,
     "UserConversationCategory": _user_conversation_category,
     "UserConversationPreferences": _user_conversation_prefs,
-    "UserPreference": _user_preference,
     "UserStats": _user_stats,
+    "notification_preferences": _notification_preferences,
+    "user_preference": _user_preference,
+    "user_preferences": _user_preferences,
     "call_participants": _call_participant,
     "call_sessions": _call_session,
     "old_message_status": _old_message_status,
@@ -1363,24 +1765,32 @@ def _contexts(seed: int, scale: float, full_bson: bool) -> tuple[_Ctx, _Ctx]:
         raise ValueError(f"scale must be a positive number, not {scale!r}")
     src = {name: _scaled(_SOURCE_SIZES[name], scale) for name in SOURCE_COLLECTIONS}
     tgt = {name: _scaled(size, scale) for name, size in _TARGET_SIZES.items()}
-    return _Ctx(seed, "source", full_bson, src), _Ctx(seed, "target", full_bson, tgt)
+    return _Ctx(seed, "source", full_bson, src, scale), _Ctx(seed, "target", full_bson, tgt, scale)
 
 
-def _stream(ctx: _Ctx, coll: str, scale: float, notes: _Notes | None) -> Iterator[Doc]:
+def _stream(ctx: _Ctx, coll: str, notes: _Notes | None) -> Iterator[Doc]:
     """A lazy iterator over one collection's documents: nothing is computed before it is pulled."""
     if coll == "MessageTranslation":
         if ctx.old:
             yield from _target_translations(ctx)
         else:
-            yield from _source_translations(ctx, scale, notes)
+            yield from _source_translations(ctx, notes)
         return
     build, r = _BUILDERS[coll], ctx.rng(coll)
-    watch = notes is not None and coll == "MessageAttachment" and not ctx.old
+    watch = notes if not ctx.old and coll in _WATCHED else None
     for i in range(ctx.n(coll)):
         doc = build(ctx, i, r)
-        if watch and notes is not None:
-            notes.see_attachment(doc)
+        if watch is not None:
+            if coll == "Message":
+                _, kinds, has_children = _existing_translations(ctx, i, _msg(ctx, i))
+                watch.see_message(doc, kinds, has_children)
+            else:
+                watch.see_urls(coll, doc)
         yield doc
+
+
+# Source collections the manifest reports on (besides MessageTranslation).
+_WATCHED = frozenset(("Message", *URL_FIELDS))
 
 
 def _iter_dataset(
@@ -1388,7 +1798,7 @@ def _iter_dataset(
 ) -> Iterator[tuple[str, str, Iterator[Doc]]]:
     for ctx in _contexts(seed, scale, full_bson):
         for coll in ctx.sizes:
-            yield ctx.side, coll, _stream(ctx, coll, scale, notes)
+            yield ctx.side, coll, _stream(ctx, coll, notes)
 
 
 def iter_dataset(
@@ -1404,7 +1814,6 @@ def iter_dataset(
 
 def _manifest(seed: int, scale: float, full_bson: bool, notes: _Notes) -> dict:
     src, tgt = _contexts(seed, scale, full_bson)
-    lay = _layout(src.n("MessageTranslation"), src.n("Message"), scale)
     translations: dict[str, Any] = {
         "total": notes.styles["total"],
         "orphans": len(notes.orphan_ids),
@@ -1416,7 +1825,12 @@ def _manifest(seed: int, scale: float, full_bson: bool, notes: _Notes) -> dict:
         duplicate_losers=notes.duplicate_losers,
         duplicate_winners=notes.duplicate_winners,
         **{k: v for k, v in notes.styles.items() if k != "total"},
-        messages_with_translations=min(lay.normal, lay.translated),
+        text_fields=dict(sorted(notes.text_fields.items())),
+        encrypted_by_text_field=dict(sorted(notes.encrypted_by_text_field.items())),
+        # existing Message.translations entries on staging, by how they compare with the child
+        existing=dict(notes.existing),
+        # messages carrying `translations` once the children are folded in
+        messages_with_translations=notes.messages_with_translations,
     )
     return {
         "seed": seed,
@@ -1426,21 +1840,23 @@ def _manifest(seed: int, scale: float, full_bson: bool, notes: _Notes) -> dict:
         "target": {"collections": dict(tgt.sizes)},
         "translations": translations,
         "urls": {
-            "collection": "MessageAttachment",
             "find": STAGING_HOST,
-            "documents_with_staging": notes.url_documents,
-            "occurrences": notes.url_occurrences,
-            "fields": list(URL_FIELDS),
+            "replace": PROD_HOST,
+            "fields": {coll: list(paths) for coll, paths in URL_FIELDS.items()},
+            "collections": {
+                coll: dict(notes.urls.get(coll, {"documents_with_staging": 0, "occurrences": 0}))
+                for coll in URL_FIELDS
+            },
         },
     }
 
 
 def build_manifest(*, seed: int, scale: float, full_bson: bool) -> dict:
-    """What `generate` returns, without a server: only the two reported collections are streamed."""
+    """What `generate` returns, without a server: only the reported collections are streamed."""
     src, _ = _contexts(seed, scale, full_bson)
     notes = _Notes()
-    for coll in ("MessageTranslation", "MessageAttachment"):
-        for _ in _stream(src, coll, scale, notes):
+    for coll in ("MessageTranslation", *sorted(_WATCHED)):
+        for _ in _stream(src, coll, notes):
             pass
     return _manifest(seed, scale, full_bson, notes)
 
@@ -1493,7 +1909,7 @@ def generate(
         full_bson = not is_ferretdb(source_db) and not is_ferretdb(target_db)
     dbs = {"source": source_db, "target": target_db}
     for db in dbs.values():
-        for name in (*SOURCE_COLLECTIONS, *LEGACY_COLLECTIONS):
+        for name in (*SOURCE_COLLECTIONS, *DROPPED_IN_TARGET, *LEGACY_COLLECTIONS):
             db.drop_collection(name)
     notes = _Notes()
     counts: dict[str, dict[str, int]] = {"source": {}, "target": {}}

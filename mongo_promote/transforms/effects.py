@@ -51,7 +51,7 @@ def _projection(transformer: StreamTransformer) -> dict[str, int] | None:
     for fold in transformer.folds:
         fields += [fold.spec.match.into.split(".")[0], fold.spec.as_field]
     for rewrite, _ in transformer.rewrites:
-        if EVERYWHERE in rewrite.fields:
+        if any(path.split(".")[0] == EVERYWHERE for path in rewrite.fields):
             return None
         fields += [path.split(".")[0] for path in rewrite.fields]
     return dict.fromkeys(fields, 1)

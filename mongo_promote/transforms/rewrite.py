@@ -1,8 +1,11 @@
 """The rewrite transform: replace a substring in chosen string fields (staging.meeshy.me -> meeshy.me).
 
 Paths follow MongoDB's dotted-path rules (an array met on the way is traversed, an array at the
-end has its strings rewritten). `"*"` means every string value, except `_id`; keys are never
-rewritten. Pure: the streaming driver (transforms/stream.py) applies it to documents on the way.
+end has its strings rewritten). `"*"` alone means every string value, except `_id`. Inside a path,
+a `*` segment is every key of the document at that level (`translations.*.url`: the `url` of every
+entry of the map `translations`); as the last segment, every string below at any depth
+(`metadata.*`). Keys are never rewritten. Pure: the streaming driver (transforms/stream.py) applies
+it to documents on the way.
 """
 
 from __future__ import annotations
@@ -106,12 +109,14 @@ def _apply(doc: Mapping[str, Any], fields: Sequence[str], visit: Visit) -> dict[
     changes: dict[str, Any] = {}
     for path in dict.fromkeys(fields):
         top, *rest = path.split(".")
-        if top == "_id" or top not in doc:
-            continue
-        current = changes.get(top, doc[top])
-        new = _along(current, rest, top, visit)
-        if new is not current:
-            changes[top] = new
+        tops = [k for k in doc if k != "_id"] if top == EVERYWHERE else [top]
+        for key in tops:
+            if key == "_id" or key not in doc:
+                continue
+            current = changes.get(key, doc[key])
+            new = _along(current, rest, key, visit)
+            if new is not current:
+                changes[key] = new
     return changes
 
 
@@ -132,6 +137,8 @@ def _along(node: Any, parts: list[str], path: str, visit: Visit) -> Any:
     if not parts:
         return _terminal(node, path, visit)
     head, rest = parts[0], parts[1:]
+    if head == EVERYWHERE:
+        return _wildcard(node, rest, path, visit)
     if isinstance(node, Mapping):
         if head not in node:
             return node
@@ -145,6 +152,25 @@ def _along(node: Any, parts: list[str], path: str, visit: Visit) -> Any:
             new = _along(node[index], rest, f"{path}.{head}", visit)
             return node if new is node[index] else _with(node, index, new)
         return _each(node, path, lambda el, p: _along(el, parts, p, visit), only=Mapping)
+    return node
+
+
+def _wildcard(node: Any, rest: list[str], path: str, visit: Visit) -> Any:
+    """A `*` segment: every key of a document (then `rest`); an array met here is traversed like
+    any other. Last in the path, it reaches every string below, at any depth."""
+    if not rest:
+        if isinstance(node, Mapping | list):
+            return _everywhere(node, path, visit)
+        return node
+    if isinstance(node, Mapping):
+        changed = {}
+        for key, value in node.items():
+            new = _along(value, rest, f"{path}.{key}", visit)
+            if new is not value:
+                changed[key] = new
+        return _replaced(node, changed)
+    if isinstance(node, list):
+        return _each(node, path, lambda el, p: _wildcard(el, rest, p, visit), only=Mapping)
     return node
 
 

@@ -7,6 +7,7 @@ fixture in conftest.py); each test checks one promise of DESIGN.md §5 / issue 3
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ import pytest
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.demo.generator import LEGACY_COLLECTIONS, NEW_IN_SOURCE, SOURCE_COLLECTIONS
+from mongo_promote.demo.generator import (
+    DROPPED_IN_TARGET,
+    LEGACY_COLLECTIONS,
+    NEW_IN_SOURCE,
+    SNAKE_CASE_MODELS,
+    SOURCE_COLLECTIONS,
+    URL_FIELDS,
+)
 from mongo_promote.dumpfmt import verify_dump
 from mongo_promote.plan import bundled_plan_path, load_plan
 from tests.integration.conftest import (
@@ -34,11 +42,36 @@ pytestmark = pytest.mark.integration
 TZ: CodecOptions[Any] = CodecOptions(tz_aware=True)
 PLAIN: CodecOptions[Any] = CodecOptions()
 EMBED_SOURCE = "MessageTranslation"
-TRANSFORMED = {"Message", "MessageAttachment"}
+TRANSFORMED = {"Message", *URL_FIELDS}
 COPIED = [n for n in SOURCE_COLLECTIONS if n != EMBED_SOURCE]
 COPIED_PLAIN = [n for n in COPIED if n not in TRANSFORMED]
-# Production collections the plan must not touch: legacy ones and the target's own child collection.
-UNTOUCHED = [*LEGACY_COLLECTIONS, EMBED_SOURCE]
+# Production collections the plan must not touch: legacy ones, the target's own child collection,
+# and the models the schema dropped (only production has them: nothing to copy).
+UNTOUCHED = [*LEGACY_COLLECTIONS, EMBED_SOURCE, *DROPPED_IN_TARGET]
+# infrastructure/scripts/mongodb-add-conversation-indexes.js, index by index
+SCRIPT_INDEXES = {
+    ("ConversationMember", "idx_member_user_active_conv"): (
+        ("userId", 1),
+        ("isActive", 1),
+        ("conversationId", 1),
+    ),
+    ("Message", "idx_message_conv_notdeleted_created"): (
+        ("conversationId", 1),
+        ("isDeleted", 1),
+        ("createdAt", -1),
+    ),
+    ("Conversation", "idx_conversation_active_lastmsg"): (("isActive", 1), ("lastMessageAt", -1)),
+    ("ConversationReadCursor", "idx_cursor_user_conv"): (("userId", 1), ("conversationId", 1)),
+    ("UserConversationPreferences", "idx_userprefs_user_conv"): (
+        ("userId", 1),
+        ("conversationId", 1),
+    ),
+    ("Conversation", "idx_conversation_type_active_lastmsg"): (
+        ("type", 1),
+        ("isActive", 1),
+        ("lastMessageAt", -1),
+    ),
+}
 FIELD_ORDER = [
     "text",
     "translationModel",
@@ -77,9 +110,35 @@ def first_present(doc: dict[str, Any], names: list[str]) -> Any:
     return None
 
 
-def expected_translations(run: MeeshyRun) -> tuple[dict[Any, dict[str, Any]], dict[str, int]]:
-    """What the plan says each Message must carry, computed here from the source's raw children."""
-    messages = set(decoded(run.source_before["Message"]))
+@dataclass
+class Folds:
+    """What the plan says each Message must carry, computed here from the source's raw documents.
+
+    `children`: message -> language -> the value folded from the winning child (on_duplicate_key
+    latest). `expected`: message -> the whole map once the children meet the entries the message
+    already had (on_existing latest: the newer updatedAt wins; an exact tie keeps the existing
+    entry; a side without updatedAt loses to a side with one; neither: the child wins).
+    `contested`: (message, language) -> "kept" or "replaced", for keys on both sides."""
+
+    children: dict[Any, dict[str, dict[str, Any]]]
+    expected: dict[Any, dict[str, Any]]
+    existing: dict[Any, dict[str, Any]]
+    contested: dict[tuple[Any, str], str]
+    orphans: int
+    duplicates: int
+    pairs: int
+
+
+def child_wins(existing: dict[str, Any], child: dict[str, Any]) -> bool:
+    """on_existing: latest, written out independently of the tool."""
+    old, new = existing.get("updatedAt"), child.get("updatedAt")
+    if old is None or new is None:
+        return old is None
+    return bool(new > old)
+
+
+def expected_folds(run: MeeshyRun) -> Folds:
+    messages = decoded(run.source_before["Message"])
     groups: dict[tuple[Any, str], list[dict[str, Any]]] = {}
     orphans = 0
     for child in decoded(run.source_before[EMBED_SOURCE]).values():
@@ -88,7 +147,7 @@ def expected_translations(run: MeeshyRun) -> tuple[dict[Any, dict[str, Any]], di
             continue
         key = first_present(child, ["targetLanguage", "language"])
         groups.setdefault((child["messageId"], key), []).append(child)
-    expected: dict[Any, dict[str, Any]] = {}
+    folded: dict[Any, dict[str, dict[str, Any]]] = {}
     for (message_id, key), children in groups.items():
         winner = max(children, key=lambda c: c["updatedAt"])
         value = {
@@ -101,9 +160,22 @@ def expected_translations(run: MeeshyRun) -> tuple[dict[Any, dict[str, Any]], di
         for name in FIELD_ORDER[5:]:
             if name in winner:
                 value[name] = winner[name]
-        expected.setdefault(message_id, {})[key] = value
+        folded.setdefault(message_id, {})[key] = value
+    existing = {i: m["translations"] for i, m in messages.items() if "translations" in m}
+    expected: dict[Any, dict[str, Any]] = {}
+    contested: dict[tuple[Any, str], str] = {}
+    for message_id in set(folded) | set(existing):
+        merged = dict(existing.get(message_id, {}))
+        for key, value in folded.get(message_id, {}).items():
+            if key in merged:
+                wins = child_wins(merged[key], value)
+                contested[message_id, key] = "replaced" if wins else "kept"
+                if not wins:
+                    continue
+            merged[key] = value
+        expected[message_id] = merged
     duplicates = sum(len(c) - 1 for c in groups.values())
-    return expected, {"orphans": orphans, "duplicates": duplicates, "pairs": len(groups)}
+    return Folds(folded, expected, existing, contested, orphans, duplicates, len(groups))
 
 
 def rewrite(value: Any) -> Any:
@@ -149,41 +221,94 @@ def test_plain_collections_are_byte_identical_to_the_source(done: MeeshyRun) -> 
 
 
 def test_translations_are_folded_into_messages(done: MeeshyRun, report: dict[str, Any]) -> None:
-    expected, counts = expected_translations(done)
+    folds = expected_folds(done)
     source = decoded(done.source_before["Message"], PLAIN)
     target_raw = {bson.decode(r)["_id"]: r for r in done.target_after["Message"]}
     assert set(target_raw) == set(source)
-    seen = {"basic": 0, "encrypted": 0, "legacy_text": 0, "legacy_key": 0}
+    seen = {"basic": 0, "encrypted": 0}
     for message_id, raw in target_raw.items():
         got = bson.decode(raw, codec_options=TZ)
-        if message_id not in expected:
-            # no child: the message is left exactly as it was (no empty map)
+        if message_id not in folds.children:
+            # no child: the message is left exactly as it was (no empty map, existing map kept)
             assert raw == bson.encode(source[message_id]), message_id
             continue
         translations = got.pop("translations")
         # the rest of the message is the source document, key order and types included
-        assert bson.encode(bson.decode(bson.encode(got), codec_options=PLAIN)) == bson.encode(
-            source[message_id]
-        )
-        assert translations == expected[message_id], message_id
+        plain = dict(source[message_id])
+        plain.pop("translations", None)
+        assert bson.encode(bson.decode(bson.encode(got), codec_options=PLAIN)) == bson.encode(plain)
+        # keys only one side has: every child's language, every existing entry's language
+        expected = folds.expected[message_id]
+        assert set(translations) == set(expected), message_id
         for lang, value in translations.items():
-            assert list(value) == [f for f in FIELD_ORDER if f in value], (message_id, lang)
-            seen["basic"] += value["translationModel"] == "basic"
-            seen["encrypted"] += value.get("isEncrypted") is True
+            if (message_id, lang) in folds.contested:
+                continue  # test_on_existing_latest_keeps_the_newer_entry_both_ways
+            assert value == expected[lang], (message_id, lang)
+            if lang in folds.children[message_id]:
+                assert list(value) == [f for f in FIELD_ORDER if f in value], (message_id, lang)
+                seen["basic"] += value["translationModel"] == "basic"
+                seen["encrypted"] += value.get("isEncrypted") is True
     # the data really exercised the fallbacks and the optional encryption fields
     assert seen["basic"] > 0 and seen["encrypted"] > 0
-    encrypted = [v for m in expected.values() for v in m.values() if v.get("isEncrypted") is True]
+    encrypted = [
+        v for m in folds.children.values() for v in m.values() if v.get("isEncrypted") is True
+    ]
     assert all(
         {"encryptionKeyId", "encryptionIv", "encryptionAuthTag"} <= set(v) for v in encrypted
     )
-    children = decoded(done.source_before[EMBED_SOURCE]).values()
-    assert any("translatedText" not in c and "translatedContent" in c for c in children)
-    assert any("translatedText" not in c and "content" in c for c in children)
+    children = list(decoded(done.source_before[EMBED_SOURCE]).values())
+    # the schema's field is the main one; the historical names are there too, all folded
+    for name in ("translatedContent", "translatedText", "content"):
+        assert any(name in c for c in children), name
+    assert sum("translatedContent" in c for c in children) > len(children) // 2
     assert any("targetLanguage" not in c for c in children)
+    # the runbook's script read `translatedText` only (or `content`): most texts came from neither
+    texts = [v["text"] for m in folds.children.values() for v in m.values()]
+    assert all(isinstance(t, str) and t for t in texts)
 
     embed = next(t for t in report["transforms"] if t.get("embed") == EMBED_SOURCE)
-    assert embed["folded"] == counts["pairs"] == sum(len(m) for m in expected.values())
-    assert embed["parents_updated"] == len(expected)
+    assert embed["folded"] == folds.pairs == sum(len(m) for m in folds.children.values())
+    assert embed["parents_updated"] == len(folds.children)
+
+
+def test_on_existing_latest_keeps_the_newer_entry_both_ways(done: MeeshyRun) -> None:
+    """Staging messages already had translations.<lang>: the newer updatedAt wins on both sides
+    (an older existing entry is replaced, a newer or equally new one is kept, an entry without
+    updatedAt loses). Needs the embed's `on_existing` (default latest)."""
+    folds = expected_folds(done)
+    target = decoded(done.target_after["Message"])
+    outcomes = {"kept": 0, "replaced": 0}
+    ties = undated = 0
+    for (message_id, lang), outcome in folds.contested.items():
+        existing = folds.existing[message_id][lang]
+        child = folds.children[message_id][lang]
+        assert target[message_id]["translations"][lang] == folds.expected[message_id][lang]
+        assert target[message_id]["translations"][lang] == (
+            existing if outcome == "kept" else child
+        ), (message_id, lang, outcome)
+        outcomes[outcome] += 1
+        ties += existing.get("updatedAt") == child["updatedAt"]
+        undated += "updatedAt" not in existing
+    # both directions, the exact tie and the side without updatedAt all occurred
+    assert outcomes["kept"] > 0 and outcomes["replaced"] > 0
+    assert ties > 0 and undated > 0
+
+
+def test_existing_translation_for_a_language_no_child_has_survives(done: MeeshyRun) -> None:
+    folds = expected_folds(done)
+    target = decoded(done.target_after["Message"])
+    survivors = 0
+    for message_id, entries in folds.existing.items():
+        for lang, entry in entries.items():
+            if lang not in folds.children.get(message_id, {}):
+                assert target[message_id]["translations"][lang] == entry, (message_id, lang)
+                survivors += 1
+    assert survivors > 0
+    # including on messages that also received children
+    assert any(
+        set(entries) - set(folds.children.get(m, {})) and m in folds.children
+        for m, entries in folds.existing.items()
+    )
 
 
 def test_duplicate_winner_kept_and_orphans_reported(
@@ -219,23 +344,57 @@ def test_duplicate_winner_kept_and_orphans_reported(
     assert not set(manifest["orphan_message_ids"]) & {str(k) for k in messages}
 
 
-def test_attachment_urls_rewritten_and_nothing_else(
-    done: MeeshyRun, report: dict[str, Any]
+def test_plan_rewrites_every_url_field_of_the_generator(done: MeeshyRun) -> None:
+    plan = load_plan(bundled_plan_path(), env=done.env).plan
+    declared = {r.collection: list(r.fields) for r in plan.rewrites}
+    assert declared == done.manifest["urls"]["fields"]
+    assert all(r.find == STAGING and r.replace == "meeshy.me" for r in plan.rewrites)
+
+
+@pytest.mark.parametrize("collection", sorted(URL_FIELDS))
+def test_urls_rewritten_and_nothing_else(
+    done: MeeshyRun, report: dict[str, Any], collection: str
 ) -> None:
-    source = decoded(done.source_before["MessageAttachment"], PLAIN)
-    target = decoded(done.target_after["MessageAttachment"], PLAIN)
+    source = decoded(done.source_before[collection], PLAIN)
+    target = decoded(done.target_after[collection], PLAIN)
     assert set(target) == set(source)
-    assert all(STAGING.encode() not in raw for raw in done.target_after["MessageAttachment"])
     changed = 0
     for _id, doc in source.items():
         assert bson.encode(target[_id]) == bson.encode(rewrite(doc)), _id
         changed += target[_id] != doc
-    urls = done.manifest["urls"]
+    urls = done.manifest["urls"]["collections"][collection]
     assert changed == urls["documents_with_staging"] > 0
-    rewrite_stats = next(t for t in report["transforms"] if t.get("rewrite") == "MessageAttachment")
-    assert rewrite_stats["documents_changed"] == urls["documents_with_staging"]
-    assert rewrite_stats["occurrences"] == urls["occurrences"]
-    assert rewrite_stats["remaining"] == 0
+    stats = next(t for t in report["transforms"] if t.get("rewrite") == collection)
+    assert stats["documents_changed"] == urls["documents_with_staging"]
+    assert stats["occurrences"] == urls["occurrences"]
+    assert stats["remaining"] == 0
+
+
+def strings(value: Any) -> Any:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
+def test_no_staging_host_left_anywhere_in_promoted_collections(done: MeeshyRun) -> None:
+    """A direct scan of every string (and key) of every collection the run wrote."""
+    scanned = 0
+    for name in COPIED:
+        for raw in done.target_after[name]:
+            doc = bson.decode(raw, codec_options=PLAIN)
+            left = [s for s in strings(doc) if STAGING in s]
+            assert not left, (name, doc["_id"], left[:3])
+            assert STAGING.encode() not in raw, (name, doc["_id"])
+            scanned += 1
+    assert scanned == sum(len(done.target_after[n]) for n in COPIED) > 0
+    # while staging really had them, in every collection that holds URLs
+    for name in URL_FIELDS:
+        assert any(STAGING.encode() in raw for raw in done.source_before[name]), name
 
 
 def test_declared_and_source_indexes_present(done: MeeshyRun, servers: Any) -> None:
@@ -253,6 +412,29 @@ def test_declared_and_source_indexes_present(done: MeeshyRun, servers: Any) -> N
             assert present.get(name) == tuple(keys), (collection, name)
     for name in COPIED:
         assert "_id_" in {ix[0] for ix in target[name]}
+
+
+def test_the_six_indexes_of_the_script_are_present(done: MeeshyRun, servers: Any) -> None:
+    plan = load_plan(bundled_plan_path(), env=done.env).plan
+    declared = {
+        (collection, ix.name): tuple(ix.keys.items())
+        for collection, indexes in plan.indexes.items()
+        for ix in indexes
+    }
+    assert declared == SCRIPT_INDEXES
+    target = index_specs(servers.target[done.name])
+    for (collection, name), keys in SCRIPT_INDEXES.items():
+        present = {n: k for n, k, _ in target[collection]}
+        assert present.get(name) == keys, (collection, name, present)
+
+
+def test_live_snake_case_collections_promoted(done: MeeshyRun) -> None:
+    for name in SNAKE_CASE_MODELS:
+        assert name in done.target_before and name in done.source_before, name
+        assert done.target_before[name] != done.source_before[name], name
+        assert done.target_after[name] == done.source_before[name], name
+    by_name = {a["name"]: a for a in json_out(done.dry_run)["actions"]["collections"]}
+    assert all(by_name[n]["action"] == "replace" for n in SNAKE_CASE_MODELS)
 
 
 def test_legacy_and_target_only_collections_untouched(done: MeeshyRun, servers: Any) -> None:
@@ -326,9 +508,17 @@ def test_dry_run_lists_the_actions(done: MeeshyRun) -> None:
     embed = next(t for t in actions["transforms"] if t.get("embed") == EMBED_SOURCE)
     assert embed["orphans"] == done.manifest["translations"]["orphans"]
     assert embed["duplicates"] == done.manifest["translations"]["duplicate_pairs"]
-    rewrite_plan = next(t for t in actions["transforms"] if t.get("rewrite") == "MessageAttachment")
-    assert rewrite_plan["documents_changed"] == done.manifest["urls"]["documents_with_staging"]
-    assert "idx_message_conv_notdeleted_created" in actions["indexes"]["Message"]
+    for collection, urls in done.manifest["urls"]["collections"].items():
+        rewrite_plan = next(t for t in actions["transforms"] if t.get("rewrite") == collection)
+        assert rewrite_plan["documents_changed"] == urls["documents_with_staging"], collection
+        assert rewrite_plan["occurrences"] == urls["occurrences"], collection
+    for collection, name in SCRIPT_INDEXES:
+        assert name in actions["indexes"][collection], (collection, name)
+    kinds = {x["name"]: x["cls"] for x in actions["left_alone"]}
+    assert {kinds[n] for n in LEGACY_COLLECTIONS if n != "MessageAttachment_backup_urls"} == {
+        "legacy"
+    }
+    assert not set(SNAKE_CASE_MODELS) & set(kinds)
     assert actions["lock_held_by"] is None
 
 

@@ -15,9 +15,12 @@ from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId
 from bson.code import Code
 
 from mongo_promote.demo.generator import (
+    DROPPED_IN_TARGET,
     LEGACY_COLLECTIONS,
     NEW_IN_SOURCE,
+    SNAKE_CASE_MODELS,
     SOURCE_COLLECTIONS,
+    URL_FIELDS,
     build_manifest,
     generate,
     iter_dataset,
@@ -25,6 +28,7 @@ from mongo_promote.demo.generator import (
 
 Docs = dict[tuple[str, str], list[dict[str, Any]]]
 FULL_ONLY = (Decimal128, MinKey, MaxKey, Code)
+LANGS_SET = {"fr", "en", "es", "de", "it", "pt", "ar", "zh", "ja", "ru"}
 
 
 def digests(seed: int, scale: float, full_bson: bool) -> dict[tuple[str, str], tuple[int, str]]:
@@ -130,11 +134,45 @@ def test_manifest_is_json_serialisable() -> None:
 def test_sides_hold_the_expected_collections() -> None:
     m = manifest()
     src, tgt = set(m["source"]["collections"]), set(m["target"]["collections"])
-    assert src == set(SOURCE_COLLECTIONS) and len(SOURCE_COLLECTIONS) == 28
+    assert src == set(SOURCE_COLLECTIONS) and len(SOURCE_COLLECTIONS) == 32
+    # the schema's models: the dropped ones are gone from staging, the current ones are there
+    assert not src & {"MessageStatus", "TypingIndicator", "MessageReadStatus", "UserPreference"}
+    assert {
+        "MessageStatusEntry",
+        "AttachmentStatusEntry",
+        "AttachmentReaction",
+        "CallSession",
+        "CallParticipant",
+    } <= src
+    assert set(SNAKE_CASE_MODELS) == {
+        "notification_preferences",
+        "user_preferences",
+        "user_preference",
+    }
+    assert set(SNAKE_CASE_MODELS) <= src & tgt  # live data on both sides
     assert not src & set(LEGACY_COLLECTIONS)
     assert set(LEGACY_COLLECTIONS) <= tgt and len(LEGACY_COLLECTIONS) == 6
+    assert set(DROPPED_IN_TARGET) <= tgt and not set(DROPPED_IN_TARGET) & src
     assert not tgt & set(NEW_IN_SOURCE)
-    assert tgt - set(LEGACY_COLLECTIONS) == set(SOURCE_COLLECTIONS) - set(NEW_IN_SOURCE)
+    assert tgt - set(LEGACY_COLLECTIONS) - set(DROPPED_IN_TARGET) == set(SOURCE_COLLECTIONS) - set(
+        NEW_IN_SOURCE
+    )
+
+
+def test_unique_keys_of_the_schema_hold() -> None:
+    docs = dataset()
+    for side in ("source", "target"):
+        for coll in ("notification_preferences", "user_preferences"):
+            users = [d["userId"] for d in docs[side, coll]]
+            assert len(users) == len(set(users)), (side, coll)
+        pairs = [(d["userId"], d["key"]) for d in docs[side, "user_preference"]]
+        assert len(pairs) == len(set(pairs))
+    for coll, key in (
+        ("MessageStatusEntry", "messageId"),
+        ("AttachmentStatusEntry", "attachmentId"),
+    ):
+        pairs = [(d[key], d["userId"]) for d in docs["source", coll]]
+        assert len(pairs) == len(set(pairs)), coll
 
 
 def test_target_is_older_smaller_and_independent() -> None:
@@ -193,7 +231,8 @@ def test_orphans_point_at_missing_messages() -> None:
     assert sorted(str(d["messageId"]) for d in orphans) == sorted(t["orphan_message_ids"])
     others = [d for d in by_id.values() if str(d["_id"]) not in set(t["orphan_ids"])]
     assert all(d["messageId"] in messages for d in others)
-    assert t["messages_with_translations"] == len({d["messageId"] for d in others})
+    already = {d["_id"] for d in docs["source", "Message"] if "translations" in d}
+    assert t["messages_with_translations"] == len({d["messageId"] for d in others} | already)
 
 
 def test_duplicates_share_key_and_winner_is_latest() -> None:
@@ -214,51 +253,188 @@ def test_translation_styles_match_manifest() -> None:
     docs, t = dataset()["source", "MessageTranslation"], manifest()["translations"]
     recount = {
         "encrypted": sum(d.get("isEncrypted") is True for d in docs),
-        "legacy_text_field": sum("translatedText" not in d for d in docs),
-        "legacy_language_field": sum("targetLanguage" not in d for d in docs),
+        "without_target_language": sum("targetLanguage" not in d for d in docs),
         "without_model": sum("translationModel" not in d for d in docs),
+        "without_is_encrypted": sum("isEncrypted" not in d for d in docs),
     }
     assert recount == {k: t[k] for k in recount}
     assert all(n > 0 for n in recount.values())
-    legacy = [d for d in docs if "translatedText" not in d]
-    assert all(("translatedContent" in d) != ("content" in d) for d in legacy)
+    names = ("translatedContent", "translatedText", "content")
+    assert all(sum(name in d for name in names) == 1 for d in docs)  # exactly one text field
+    fields = Counter(next(n for n in names if n in d) for d in docs)
+    assert fields == t["text_fields"]
+    # the schema's field is the main one; the older names are a minority the plan still covers
+    assert fields["translatedContent"] > 0.75 * len(docs)
+    assert 0 < fields["translatedText"] < 0.15 * len(docs)
+    assert 0 < fields["content"] < 0.15 * len(docs)
     assert {type(d["confidenceScore"]) for d in docs} == {float}
+
+
+def test_old_model_fields_only() -> None:
+    allowed = {
+        "_id",
+        "messageId",
+        "targetLanguage",
+        "language",
+        "translatedContent",
+        "translatedText",
+        "content",
+        "translationModel",
+        "confidenceScore",
+        "isEncrypted",
+        "encryptionKeyId",
+        "encryptionIv",
+        "encryptionAuthTag",
+        "createdAt",
+        "updatedAt",
+    }
+    for side in ("source", "target"):
+        for d in dataset()[side, "MessageTranslation"]:
+            assert set(d) <= allowed, set(d) - allowed
+    target = dataset()["target", "MessageTranslation"]
+    assert all("translatedContent" in d and d["isEncrypted"] is False for d in target)
 
 
 def test_encrypted_translations_carry_key_iv_and_tag() -> None:
     docs = [d for d in dataset()["source", "MessageTranslation"] if d.get("isEncrypted")]
     assert all(d["encryptionKeyId"] and d["encryptionIv"] and d["encryptionAuthTag"] for d in docs)
-    assert {type(d["encryptionIv"]) for d in docs} == {Binary, str}
+    assert {type(d["encryptionIv"]) for d in docs} == {str}  # base64, as the schema says
+    # encryption on either text field name
+    by_field = manifest()["translations"]["encrypted_by_text_field"]
+    assert by_field["translatedContent"] > 0 and by_field["translatedText"] > 0
+    assert sum(by_field.values()) == len(docs)
+    plain = [d for d in dataset()["source", "MessageTranslation"] if "isEncrypted" in d]
+    assert all("encryptionIv" not in d for d in plain if d["isEncrypted"] is False)
 
 
-# ---------------------------------------------------------------- attachments and URLs
+def test_unique_message_language_except_deliberate_duplicates() -> None:
+    """The old unique index (messageId, targetLanguage): a missing targetLanguage counts as null."""
+    docs, t = dataset()["source", "MessageTranslation"], manifest()["translations"]
+    duplicates = set(t["duplicate_winners"]) | set(t["duplicate_losers"])
+    keys = Counter(
+        (d["messageId"], d.get("targetLanguage")) for d in docs if str(d["_id"]) not in duplicates
+    )
+    assert max(keys.values()) == 1
+
+
+# ---------------------------------------------------------------- translations already on staging
+
+
+def _winners() -> dict[tuple[Any, str], dict]:
+    by_key: dict[tuple[Any, str], dict] = {}
+    for d in dataset()["source", "MessageTranslation"]:
+        key = (d["messageId"], lang_of(d))
+        if key not in by_key or d["updatedAt"] > by_key[key]["updatedAt"]:
+            by_key[key] = d
+    return by_key
+
+
+def test_existing_translation_maps_compare_both_ways_with_the_children() -> None:
+    winners, t = _winners(), manifest()["translations"]["existing"]
+    kinds: Counter[str] = Counter()
+    messages = [d for d in dataset()["source", "Message"] if "translations" in d]
+    for message in messages:
+        for lang, entry in message["translations"].items():
+            child = winners.get((message["_id"], lang))
+            if child is None:
+                kinds["other_language"] += 1
+            elif "updatedAt" not in entry:
+                kinds["undated"] += 1
+            elif entry["updatedAt"] < child["updatedAt"]:
+                kinds["older"] += 1
+            elif entry["updatedAt"] > child["updatedAt"]:
+                kinds["newer"] += 1
+            else:
+                kinds["tie"] += 1
+    assert t["messages"] == len(messages) > 0
+    assert t["entries"] == sum(kinds.values())
+    assert {k: t[k] for k in kinds} == dict(kinds)
+    assert all(kinds[k] > 0 for k in ("older", "newer", "tie", "undated", "other_language"))
+    assert not any("translations" in d for d in dataset()["target", "Message"])
+
+
+def test_existing_entries_have_the_application_migrations_shape() -> None:
+    shape = [
+        "text",
+        "translationModel",
+        "confidenceScore",
+        "isEncrypted",
+        "encryptionKeyId",
+        "encryptionIv",
+        "encryptionAuthTag",
+        "createdAt",
+        "updatedAt",
+    ]
+    for message in dataset()["source", "Message"]:
+        for entry in message.get("translations", {}).values():
+            assert list(entry) in (shape, ["text", "translationModel", "createdAt"])
+            assert entry["createdAt"] <= entry.get("updatedAt", entry["createdAt"])
+
+
+# ---------------------------------------------------------------- URLs
+
+
+def _staging_paths(docs: list[dict], find: str) -> set[str]:
+    return {p for d in docs for p, v in _leaves(d) if isinstance(v, str) and find in v}
+
+
+def _covered(path: str, pattern: str) -> bool:
+    """Whether a path (array indexes dropped) lies under a plan path ("*" segments)."""
+    got, want = path.split("."), pattern.split(".")
+    for i, segment in enumerate(want):
+        if segment == "*" and i == len(want) - 1:
+            return len(got) > i
+        if i >= len(got) or segment not in ("*", got[i]):
+            return False
+    return len(got) == len(want)
+
+
+def test_staging_hosts_in_every_url_field_and_nowhere_else() -> None:
+    u, docs = manifest()["urls"], dataset()
+    assert u["fields"] == {c: list(f) for c, f in URL_FIELDS.items()}
+    for (side, coll), items in docs.items():
+        found = _staging_paths(items, u["find"])
+        if side == "target" or coll not in URL_FIELDS:
+            assert not found or (side, coll) == ("target", "MessageAttachment_backup_urls"), coll
+            continue
+        for path in found:  # nowhere but in a declared field
+            assert any(_covered(path, f) for f in URL_FIELDS[coll]), (coll, path)
+        for pattern in URL_FIELDS[coll]:  # and in every declared field
+            assert any(_covered(path, pattern) for path in found), (coll, pattern)
+    attachments = docs["source", "MessageAttachment"]
+    paths = _staging_paths(attachments, u["find"])
+    assert {p for p in paths if p.startswith("translations.")} and {
+        p for p in paths if p.startswith("metadata.")
+    }
 
 
 def test_staging_url_counts_match_manifest() -> None:
     u = manifest()["urls"]
-    docs = dataset()["source", "MessageAttachment"]
-    per_doc = [sum(v.count(u["find"]) for _, v, _ in walk(d) if isinstance(v, str)) for d in docs]
-    assert u["occurrences"] == sum(per_doc) > 0
-    assert u["documents_with_staging"] == sum(n > 0 for n in per_doc)
-    assert 0 < u["documents_with_staging"] < len(docs)  # some are already on meeshy.me
-    strings = [v for d in docs for _, v, _ in walk(d) if isinstance(v, str)]
+    for coll in URL_FIELDS:
+        docs = dataset()["source", coll]
+        per_doc = [
+            sum(v.count(u["find"]) for _, v, _ in walk(d) if isinstance(v, str)) for d in docs
+        ]
+        counts = u["collections"][coll]
+        assert counts["occurrences"] == sum(per_doc) > 0, coll
+        assert counts["documents_with_staging"] == sum(n > 0 for n in per_doc), coll
+        assert 0 < counts["documents_with_staging"] < len(docs), coll  # some already on meeshy.me
+    strings = [
+        v
+        for d in dataset()["source", "MessageAttachment"]
+        for _, v, _ in walk(d)
+        if isinstance(v, str)
+    ]
     assert any(v.count(u["find"]) == 2 for v in strings)  # a redirect parameter repeats the host
 
 
-def test_staging_urls_appear_only_in_declared_fields() -> None:
-    u = manifest()["urls"]
-    declared = set(u["fields"])
+def test_attachments_follow_the_schema() -> None:
     for d in dataset()["source", "MessageAttachment"]:
-        for path, value in _leaves(d):
-            if isinstance(value, str) and u["find"] in value:
-                assert path in declared, path
-    found = {
-        p
-        for d in dataset()["source", "MessageAttachment"]
-        for p, v in _leaves(d)
-        if isinstance(v, str) and u["find"] in v
-    }
-    assert found == declared
+        assert "variants" not in d["metadata"]
+        for lang, entry in d.get("translations", {}).items():
+            assert lang in LANGS_SET and entry["type"] in ("audio", "text")
+        if d["duration"] is not None:
+            assert isinstance(d["duration"], int)  # milliseconds
 
 
 def _leaves(value: Any, prefix: str = "") -> Any:

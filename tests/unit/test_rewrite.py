@@ -12,6 +12,7 @@ from bson.int64 import Int64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mongo_promote.plan import RewriteSpec
 from mongo_promote.transforms.rewrite import (
     find_remaining,
     rewrite_document,
@@ -113,6 +114,102 @@ def test_find_remaining_names_concrete_paths() -> None:
     doc = {"_id": OLD, "a": [{"u": OLD}, {"u": "ok"}], "b": NEW}
     assert find_remaining(doc, ["a.u", "b"], FIND) == ["a.0.u"]
     assert find_remaining(doc, ["*"], FIND) == ["a.0.u"]
+
+
+# ---------------------------------------------------------------- "*" as a path segment
+
+
+def test_star_segment_is_every_key_of_a_map() -> None:
+    doc: dict[str, Any] = {
+        "_id": 1,
+        "translations": {
+            "en": {"url": OLD, "transcription": OLD},
+            "fr": {"url": NEW},
+            "de": {"type": "text"},
+            "es": "not a document",
+            "it": {"url": [OLD, 3, "x"]},
+        },
+    }
+    result = rewrite_document(doc, ["translations.*.url"], FIND, REPLACE)
+    assert result.fields_changed == ["translations.en.url", "translations.it.url.0"]
+    new = result.changes["translations"]
+    assert new["en"] == {"url": NEW, "transcription": OLD}  # only `url` under each key
+    assert new["it"] == {"url": [NEW, 3, "x"]}
+    assert new["fr"] is doc["translations"]["fr"] and new["es"] == "not a document"
+    assert list(new) == list(doc["translations"])
+    assert doc["translations"]["en"]["url"] == OLD  # the input is not modified
+
+
+def test_star_segment_traverses_arrays_on_the_way() -> None:
+    doc = {
+        "a": [{"m": {"k1": {"u": OLD}, "k2": {"u": "ok"}}}, {"m": [{"k3": {"u": OLD}}]}, OLD],
+    }
+    result = rewrite_document(doc, ["a.m.*.u"], FIND, REPLACE)
+    assert result.fields_changed == ["a.0.m.k1.u", "a.1.m.0.k3.u"]
+    assert result.changes["a"][2] == OLD  # a bare string is not `.m`
+
+
+def test_trailing_star_is_every_string_below() -> None:
+    doc: dict[str, Any] = {
+        "_id": OLD,
+        "fileUrl": OLD,
+        "metadata": {
+            "source": OLD,
+            "deep": {"x": [OLD, {"y": OLD}], "n": Int64(3)},
+            FIND: 1,
+        },
+        "other": {"z": OLD},
+    }
+    result = rewrite_document(doc, ["metadata.*"], FIND, REPLACE)
+    assert set(result.changes) == {"metadata"}
+    assert result.fields_changed == [
+        "metadata.source",
+        "metadata.deep.x.0",
+        "metadata.deep.x.1.y",
+    ]
+    meta = result.changes["metadata"]
+    assert list(meta) == ["source", "deep", FIND]  # keys are never rewritten
+    assert isinstance(meta["deep"]["n"], Int64)
+    # under a string or a number there is nothing to rewrite
+    assert rewrite_document(doc, ["fileUrl.*"], FIND, REPLACE).changes == {}
+    assert rewrite_document({"urls": [OLD, 1]}, ["urls.*"], FIND, REPLACE).changes == {
+        "urls": [NEW, 1]
+    }
+
+
+def test_leading_star_segment_is_every_top_level_field_but_id() -> None:
+    doc = {"_id": {"url": OLD}, "a": {"url": OLD}, "b": {"url": "ok"}, "c": {"other": OLD}}
+    result = rewrite_document(doc, ["*.url"], FIND, REPLACE)
+    assert result.changes == {"a": {"url": NEW}}
+
+
+def test_star_overlapping_an_explicit_path_rewrites_once() -> None:
+    doc = {"t": {"en": {"url": "x"}}}
+    result = rewrite_document(doc, ["t.*.url", "t.en.url", "t.*"], "x", "xx")
+    assert result.changes == {"t": {"en": {"url": "xx"}}}
+    assert result.occurrences == 1
+
+
+def test_find_remaining_through_star_paths() -> None:
+    """What validation's "no find string left" check relies on."""
+    doc = {"translations": {"en": {"url": OLD}, "fr": {"url": NEW}}, "metadata": {"a": [OLD]}}
+    assert find_remaining(doc, ["translations.*.url"], FIND) == ["translations.en.url"]
+    assert find_remaining(doc, ["metadata.*"], FIND) == ["metadata.a.0"]
+    fields = ["translations.*.url", "metadata.*"]
+    fixed = {**doc, **rewrite_document(doc, fields, FIND, REPLACE).changes}
+    assert find_remaining(fixed, fields, FIND) == []
+
+
+def test_plan_accepts_star_segments() -> None:
+    spec = RewriteSpec.model_validate(
+        {
+            "collection": "MessageAttachment",
+            "fields": ["fileUrl", "translations.*.url", "metadata.*"],
+            "find": FIND,
+            "replace": REPLACE,
+        }
+    )
+    assert spec.fields == ["fileUrl", "translations.*.url", "metadata.*"]
 
 
 # ---------------------------------------------------------------- properties
