@@ -63,7 +63,7 @@ def test_the_cli_never_imports_the_runner_steps_or_transforms() -> None:
 
 def test_the_ast_check_would_see_a_function_level_import(tmp_path: Path) -> None:
     sneaky = tmp_path / "sneaky.py"
-    sneaky.write_text("def f():\n    from mongo_promote.pipeline import run\n    return run\n")
-    assert "mongo_promote.pipeline" in imported_modules(sneaky)
-    sneaky.write_text("from mongo_promote import pipeline\n")
+    sneaky.write_text("def f():\n    from mongo_promote.runner import Runner\n    return Runner\n")
+    assert "mongo_promote.runner" in imported_modules(sneaky)
+    sneaky.write_text("from mongo_promote import runner\n")
     assert any(m.startswith(FORBIDDEN) for m in imported_modules(sneaky))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mongo_promote.report import RunReport, describe_effect, render_markdown, summary_table
+from mongo_promote.report import RunReport, render_markdown, summary_table
+from mongo_promote.runner import describe_effect
 
 
 def report() -> RunReport:
