@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
 from rich.table import Table
+from rich.text import Text
 
-from mongo_promote.console import to_json
 from mongo_promote.plan import HealthCheck
 
 MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
@@ -57,16 +57,14 @@ class HealthReport:
     def failures(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.ok]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data, the shape `health --json` prints."""
         return {
             "ok": self.ok,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "checks": [asdict(c) for c in self.checks],
         }
-
-    def to_json(self) -> str:
-        return to_json(self.to_dict())
 
 
 # ---------------------------------------------------------------- running
@@ -237,12 +235,12 @@ def health_table(report: HealthReport, *, title: str = "health checks") -> Table
         table.add_column(column, justify="right" if column in ("latency", "attempts") else "left")
     for c in report.checks:
         table.add_row(
-            c.name,
-            f"{c.method} {c.url}" if c.method != "GET" else c.url,
-            "[green]ok[/]" if c.ok else "[bold red]FAIL[/]",
+            Text(c.name),
+            Text(f"{c.method} {c.url}" if c.method != "GET" else c.url),
+            Text("ok", style="green") if c.ok else Text("FAIL", style="bold red"),
             "—" if c.status is None else str(c.status),
             "—" if c.latency_ms is None else f"{c.latency_ms:.0f} ms",
             str(c.attempts),
-            c.reason or "",
+            Text(c.reason or ""),
         )
     return table

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from mongo_promote.console import to_json
+from mongo_promote.console import to_json as json_text
 from mongo_promote.errors import UsageError
 from mongo_promote.health import CheckResult, HealthReport, redact_url, run_checks
 from mongo_promote.plan import Hook, Plan
@@ -70,7 +70,8 @@ class RefreshReport:
     def ok(self) -> bool:
         return self.status in ("ok", "dry-run")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data: what report.json and `refresh-staging --json` hold."""
         return {
             "command": "refresh-staging",
             "status": self.status,
@@ -83,11 +84,8 @@ class RefreshReport:
             "wait_s": self.wait_s,
             "waited_s": self.waited_s,
             "planned_health": self.planned_health,
-            "health": None if self.health is None else self.health.to_dict(),
+            "health": None if self.health is None else self.health.to_json(),
         }
-
-    def to_json(self) -> str:
-        return to_json(self.to_dict())
 
     def to_markdown(self) -> str:
         return render_markdown(self)
@@ -97,7 +95,7 @@ class RefreshReport:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         path = directory / "report.json"
-        write_private(path, self.to_json() + "\n")
+        write_private(path, json_text(self.to_json()) + "\n")
         write_private(directory / "report.md", self.to_markdown())
         return path
 

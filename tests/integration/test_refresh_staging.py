@@ -134,7 +134,7 @@ def test_dry_run_runs_nothing(tmp_path: Path, http_server: LocalHTTP) -> None:
     assert report.planned_health == [
         {"name": "staging", "method": "GET", "url": http_server.url("/ok") + "?token=***"}
     ]
-    assert "s3cr3tvalue" not in report.to_json() + report.to_markdown()
+    assert "s3cr3tvalue" not in json.dumps(report.to_json()) + report.to_markdown()
 
 
 def test_health_runs_after_the_wait(tmp_path: Path, http_server: LocalHTTP) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from rich.console import Console
 
 from mongo_promote.health import (
     MAX_BACKOFF_S,
@@ -57,18 +60,20 @@ def test_table_rows_and_report_verdict() -> None:
     report = HealthReport(
         checks=[
             CheckResult("gateway", "GET", "https://g/h", True, 200, 12.3, 1),
-            CheckResult(
-                "api", "HEAD", "https://g/a", False, None, None, 4, "ConnectError: refused"
-            ),
+            CheckResult("api", "HEAD", "https://g/a", False, None, None, 4, "[errno 111] [red]x"),
         ]
     )
     assert not report.ok
     assert [c.name for c in report.failures] == ["api"]
     table = health_table(report)
-    cells = {col.header: list(col.cells) for col in table.columns}
+    cells = {col.header: [str(cell) for cell in col.cells] for col in table.columns}
     assert cells["check"] == ["gateway", "api"]
     assert cells["url"] == ["https://g/h", "HEAD https://g/a"]
     assert cells["status"] == ["200", "—"]
     assert cells["latency"] == ["12 ms", "—"]
     assert cells["attempts"] == ["1", "4"]
-    assert cells["reason"] == ["", "ConnectError: refused"]
+    assert cells["reason"] == ["", "[errno 111] [red]x"]
+    console = Console(file=io.StringIO(), width=200, record=True)
+    console.print(table)
+    assert "[errno 111] [red]x" in console.export_text()  # shown as is, never read as markup
+    assert cells["result"] == ["ok", "FAIL"]
