@@ -7,11 +7,13 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,6 +22,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -237,26 +240,141 @@ class CleanupSpec(_Model):
     min_age: Duration = timedelta(hours=48)
 
 
+HOOK_STAGES = ("before_backup", "before_cutover", "after_cutover", "on_failure")
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration")
+    return value
+
+
+PositiveDuration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+
+
+class HookCommand(_Model):
+    """One shell command of a hook stage or runbook, optionally with its own timeout."""
+
+    run: str = Field(min_length=1)
+    timeout: PositiveDuration | None = None
+
+
+def _hook_command(value: Any) -> Any:
+    """`"cmd"` is shorthand for `{run: "cmd"}`; anything else but a mapping is refused clearly."""
+    if isinstance(value, str):
+        return {"run": value}
+    if isinstance(value, Mapping | HookCommand):
+        return value
+    raise ValueError("a command is a string or a mapping {run: COMMAND, timeout: DURATION}")
+
+
+CommandList = Annotated[
+    list[Annotated[HookCommand, BeforeValidator(_hook_command)]], BeforeValidator(_as_list)
+]
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A command ready to run: its text and its timeout, the per-command override applied."""
+
+    stage: str
+    command: str
+    timeout_s: float
+
+
+def _resolve(stage: str, commands: list[HookCommand], default: timedelta) -> list[Hook]:
+    return [
+        Hook(stage, c.run, (c.timeout if c.timeout is not None else default).total_seconds())
+        for c in commands
+    ]
+
+
 class HooksSpec(_Model):
-    after_cutover: list[str] = Field(default_factory=list)
-    timeout: Duration = timedelta(minutes=5)
+    """Shell commands per stage; `timeout` is each command's default (DESIGN.md §4, issue 10).
+
+    The stage lists are stored under `<stage>_` so that `hooks.after_cutover` keeps giving the
+    command texts the current pipeline iterates; `stage(name)` gives them with their timeouts.
+    """
+
+    model_config = ConfigDict(populate_by_name=False)
+
+    before_backup_: CommandList = Field(default_factory=list, alias="before_backup")
+    before_cutover_: CommandList = Field(default_factory=list, alias="before_cutover")
+    after_cutover_: CommandList = Field(default_factory=list, alias="after_cutover")
+    on_failure_: CommandList = Field(default_factory=list, alias="on_failure")
+    timeout: PositiveDuration = timedelta(minutes=5)
+
+    def stage(self, name: str) -> list[Hook]:
+        """The stage's commands in order, each with its own timeout or the plan's default."""
+        if name not in HOOK_STAGES:
+            raise ValueError(f"unknown hook stage {name!r} (one of {', '.join(HOOK_STAGES)})")
+        commands: list[HookCommand] = getattr(self, f"{name}_")
+        return _resolve(name, commands, self.timeout)
+
+    @property
+    def before_backup(self) -> list[str]:
+        return [h.command for h in self.stage("before_backup")]
+
+    @property
+    def before_cutover(self) -> list[str]:
+        return [h.command for h in self.stage("before_cutover")]
+
+    @property
+    def after_cutover(self) -> list[str]:
+        return [h.command for h in self.stage("after_cutover")]
+
+    @property
+    def on_failure(self) -> list[str]:
+        return [h.command for h in self.stage("on_failure")]
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
 
 
 class HealthCheck(_Model):
-    name: str
+    """One HTTP(S) check: status, body text and latency, with retries under exponential backoff."""
+
+    name: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
-    expect_status: int = 200
-    max_latency_ms: int | None = None
-    retries: int = Field(default=1, ge=1)
-    interval: Duration = timedelta(seconds=3)
-    timeout: Duration = timedelta(seconds=5)
+    method: Annotated[
+        Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        BeforeValidator(_upper),
+    ] = "GET"
+    expect_status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = Field(default=None, min_length=1)
+    max_latency_ms: int | None = Field(default=None, gt=0)
+    retries: int = Field(default=0, ge=0, le=100)  # attempts after the first failed one
+    backoff: PositiveDuration = timedelta(seconds=1)  # first wait; doubles, capped (health.py)
+    timeout: PositiveDuration = timedelta(seconds=5)
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _head_has_no_body(self) -> HealthCheck:
+        if self.method == "HEAD" and self.contains is not None:
+            raise ValueError("a HEAD response has no body: `contains` cannot be checked")
+        return self
 
 
 class StagingRefresh(_Model):
-    commands: list[str] = Field(default_factory=list)
+    """The staging refresh runbook: commands in order, a wait, then health checks."""
+
+    commands: CommandList = Field(default_factory=list)
     wait: Duration = timedelta(0)
     health: list[HealthCheck] = Field(default_factory=list)
-    timeout: Duration = timedelta(minutes=10)
+    timeout: PositiveDuration = timedelta(minutes=10)  # each command's default
+
+    @field_validator("wait")
+    @classmethod
+    def _not_negative(cls, wait: timedelta) -> timedelta:
+        if wait < timedelta(0):
+            raise ValueError("must not be negative")
+        return wait
+
+    @property
+    def steps(self) -> list[Hook]:
+        """The commands in order, each with its own timeout or the runbook's default."""
+        return _resolve("staging_refresh", self.commands, self.timeout)
 
 
 class Plan(_Model):

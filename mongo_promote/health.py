@@ -1,0 +1,246 @@
+"""The plan's HTTP(S) health checks (`health`, refresh-staging, after cutover): status, body, latency."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+import httpx
+from rich.table import Table
+from rich.text import Text
+
+from mongo_promote.plan import HealthCheck
+
+MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
+MAX_BODY_BYTES = 1 << 20  # `contains` looks at the first MiB of the body
+
+# userinfo of an http(s) URL anywhere in a text: scheme, then everything up to the "@" before the host
+_HTTP_USERINFO = re.compile(r"(?i)(https?://)([^@/\s]+)@")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class CheckResult:
+    """One check after its last attempt; `url` is redacted, never the one with credentials."""
+
+    name: str
+    method: str
+    url: str
+    ok: bool
+    status: int | None
+    latency_ms: float | None
+    attempts: int
+    reason: str | None = None
+    final_url: str | None = None  # where redirects ended, when they moved it
+
+
+@dataclass
+class HealthReport:
+    """Every check's result, in plan order; `ok` when all passed (vacuously with no checks)."""
+
+    checks: list[CheckResult] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data, the shape `health --json` prints."""
+        return {
+            "ok": self.ok,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_checks(
+    checks: Sequence[HealthCheck],
+    *,
+    on_result: Callable[[CheckResult], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> HealthReport:
+    """Run every check in order (each with its retries); a failing check never stops the others."""
+    report = HealthReport()
+    for check in checks:
+        result = run_check(check, sleep=sleep)
+        report.checks.append(result)
+        if on_result is not None:
+            on_result(result)
+    report.finished_at = datetime.now(UTC).isoformat()
+    return report
+
+
+def run_check(check: HealthCheck, *, sleep: Callable[[float], None] = time.sleep) -> CheckResult:
+    """Attempts until one passes or `retries` more have failed, waiting backoff, 2x, 4x… (capped)."""
+    attempts = check.retries + 1
+    with httpx.Client(
+        verify=check.verify,
+        follow_redirects=True,
+        timeout=check.timeout.total_seconds(),
+    ) as client:
+        for attempt in range(1, attempts + 1):
+            result = _attempt(client, check)
+            result.attempts = attempt
+            if result.ok or attempt == attempts:
+                return result
+            sleep(backoff_delay(check.backoff.total_seconds(), attempt))
+    raise AssertionError("unreachable: the last attempt returns")
+
+
+def backoff_delay(base_s: float, attempt: int) -> float:
+    """The wait after failed attempt number `attempt` (1-based): base, 2x base, 4x base…, capped."""
+    return min(base_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+
+
+def _attempt(client: httpx.Client, check: HealthCheck) -> CheckResult:
+    timeout_s = check.timeout.total_seconds()
+    result = CheckResult(check.name, check.method, redact_url(check.url), False, None, None, 0)
+    started = time.monotonic()
+    try:
+        with client.stream(check.method, check.url) as response:
+            body = _read_capped(response, started + timeout_s)
+            result.latency_ms = round((time.monotonic() - started) * 1000, 1)
+            result.status = response.status_code
+            final = str(response.url)
+            if final != check.url:
+                result.final_url = redact_url(final)
+            text = body.decode(response.encoding or "utf-8", errors="replace")
+    except _DeadlinePassed:
+        result.latency_ms = round((time.monotonic() - started) * 1000, 1)
+        result.reason = f"timed out after {timeout_s:g}s (body still arriving)"
+        return result
+    except httpx.TimeoutException as exc:
+        result.latency_ms = round((time.monotonic() - started) * 1000, 1)
+        result.reason = f"timed out after {timeout_s:g}s ({_describe(exc, check.url)})"
+        return result
+    except httpx.HTTPError as exc:
+        result.reason = _describe(exc, check.url)
+        return result
+    result.reason = _verdict(check, result, text)
+    result.ok = result.reason is None
+    return result
+
+
+def _verdict(check: HealthCheck, result: CheckResult, text: str) -> str | None:
+    """Why a response fails the check, or None: status first, then body, then latency."""
+    if result.status != check.expect_status:
+        return f"status {result.status}, expected {check.expect_status}"
+    if check.contains is not None and check.contains not in text:
+        return f"body does not contain {check.contains!r}"
+    if check.max_latency_ms is not None and (result.latency_ms or 0) > check.max_latency_ms:
+        return f"latency {result.latency_ms:.0f} ms over the {check.max_latency_ms} ms limit"
+    return None
+
+
+class _DeadlinePassed(Exception):
+    """The body kept trickling in past the check's timeout."""
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> bytes:
+    """The body's first MAX_BODY_BYTES; httpx's timeout is per read, so the whole gets a deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            raise _DeadlinePassed
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= MAX_BODY_BYTES:
+            break
+    if time.monotonic() > deadline:
+        raise _DeadlinePassed
+    return b"".join(chunks)[:MAX_BODY_BYTES]
+
+
+def _describe(exc: httpx.HTTPError, url: str) -> str:
+    detail = str(exc) or type(exc).__name__
+    return redact_text(f"{type(exc).__name__}: {detail}", url)
+
+
+# ---------------------------------------------------------------- redaction
+
+
+def redact_url(url: str) -> str:
+    """An http(s) URL fit to print: the password (or a lone token user) and query values hidden.
+
+    `conn.redact_uri` knows mongodb:// URIs only; this is its counterpart for the health URLs.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _HTTP_USERINFO.sub(r"\1***@", url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
+    query = "&".join(
+        f"{quote(name, safe='')}=***" for name, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_text(text: str, *urls: str) -> str:
+    """Scrub these URLs, their credentials and query values, and any http userinfo, out of a text."""
+    for url in urls:
+        if not url:
+            continue
+        text = text.replace(url, redact_url(url))
+        for secret in _secrets_of(url):
+            text = text.replace(secret, "***")
+    return _HTTP_USERINFO.sub(lambda m: redact_url(m.group(0)).removesuffix("/"), text)
+
+
+def _secrets_of(url: str) -> list[str]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found: list[str] = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        user, _, password = userinfo.partition(":")
+        found += [password] if password else [user]
+    found += [v for _, v in parse_qsl(parts.query) if len(v) >= 4]
+    if len(parts.fragment) >= 4:
+        found.append(parts.fragment)
+    return sorted(found, key=len, reverse=True)
+
+
+# ---------------------------------------------------------------- display
+
+
+def health_table(report: HealthReport, *, title: str = "health checks") -> Table:
+    """The console view: one row per check with its status, latency and why it failed."""
+    table = Table(title=title)
+    for column in ("check", "url", "result", "status", "latency", "attempts", "reason"):
+        table.add_column(column, justify="right" if column in ("latency", "attempts") else "left")
+    for c in report.checks:
+        table.add_row(
+            Text(c.name),
+            Text(f"{c.method} {c.url}" if c.method != "GET" else c.url),
+            Text("ok", style="green") if c.ok else Text("FAIL", style="bold red"),
+            "—" if c.status is None else str(c.status),
+            "—" if c.latency_ms is None else f"{c.latency_ms:.0f} ms",
+            str(c.attempts),
+            Text(c.reason or ""),
+        )
+    return table

@@ -1,0 +1,69 @@
+"""`health` and `refresh-staging` through the real CLI, against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import invoke
+from tests.integration.localhttp import LocalHTTP, serve
+
+HEADER = """\
+version: 1
+source: {uri: "mongodb://a:1", database: app}
+target: {uri: "mongodb://b:1", database: app}
+"""
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalHTTP]:
+    with serve() as server:
+        yield server
+
+
+def plan(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "promote.yaml"
+    path.write_text(HEADER + body)
+    return str(path)
+
+
+def test_health_table_and_exit_codes(tmp_path: Path, http_server: LocalHTTP) -> None:
+    good = plan(tmp_path, f'health: [{{name: up, url: "{http_server.url("/ok")}"}}]\n')
+    result = invoke(["health", "-p", good])
+    assert result.exit_code == 0, result.output
+    assert "up" in result.output and "200" in result.output
+    bad = plan(
+        tmp_path,
+        f'health: [{{name: down, url: "http://u:hunter2pw@127.0.0.1:{http_server.port}/status/500"}}]\n',
+    )
+    result = invoke(["health", "-p", bad])
+    assert result.exit_code == 1
+    assert "status 500, expected 200" in result.output
+    assert "hunter2pw" not in result.output
+
+
+def test_health_json(tmp_path: Path, http_server: LocalHTTP) -> None:
+    path = plan(tmp_path, f'health: [{{name: up, url: "{http_server.url("/ok")}"}}]\n')
+    result = invoke(["health", "-p", path, "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["checks"][0]["status"] == 200
+
+
+def test_refresh_staging_dry_run_and_failure(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    path = plan(
+        tmp_path,
+        f'staging_refresh:\n  commands: ["touch {marker}", "echo boom >&2; exit 2"]\n',
+    )
+    result = invoke(["refresh-staging", "-p", path, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert f"touch {marker}" in result.output and not marker.exists()
+    result = invoke(["refresh-staging", "-p", path])
+    assert result.exit_code == 1
+    assert marker.exists() and "boom" in result.output
+    reports = list((tmp_path / "runs").glob("refresh-*/report.json"))
+    assert len(reports) == 1 and json.loads(reports[0].read_text())["status"] == "failed"
