@@ -267,8 +267,15 @@ def test_translations_are_folded_into_messages(done: MeeshyRun, report: dict[str
     assert all(isinstance(t, str) and t for t in texts)
 
     embed = next(t for t in report["transforms"] if t.get("embed") == EMBED_SOURCE)
-    assert embed["folded"] == folds.pairs == sum(len(m) for m in folds.children.values())
-    assert embed["parents_updated"] == len(folds.children)
+    assert folds.pairs == sum(len(m) for m in folds.children.values())
+    kept = {pair for pair, outcome in folds.contested.items() if outcome == "kept"}
+    replaced = {pair for pair, outcome in folds.contested.items() if outcome == "replaced"}
+    # every (parent, key) pair a child brought is either written or loses to a newer existing entry
+    assert embed["existing_kept"] == len(kept) > 0
+    assert embed["existing_replaced"] == len(replaced) > 0
+    assert embed["folded"] == folds.pairs - len(kept)
+    written = {m for m, langs in folds.children.items() if any((m, k) not in kept for k in langs)}
+    assert embed["parents_updated"] == len(written)
 
 
 def test_on_existing_latest_keeps_the_newer_entry_both_ways(done: MeeshyRun) -> None:
