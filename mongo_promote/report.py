@@ -10,7 +10,9 @@ from typing import Any
 
 from rich.table import Table
 
+from mongo_promote.conn import redact_data, redact_text
 from mongo_promote.console import human_bytes, to_json
+from mongo_promote.files import private_dir, write_private
 
 
 @dataclass
@@ -48,12 +50,11 @@ class RunReport:
         return {k: v for k, v in self.__dict__.items()}
 
     def save(self, run_dir: Path) -> Path:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        """report.json and report.md, private (0600 in a 0700 directory), scrubbed of secrets."""
+        private_dir(run_dir)
         path = run_dir / "report.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(to_json(self.to_dict()) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        (run_dir / "report.md").write_text(render_markdown(self), encoding="utf-8")
+        write_private(path, to_json(redact_data(self.to_dict())) + "\n")
+        write_private(run_dir / "report.md", redact_text(render_markdown(self)))
         return path
 
 
