@@ -403,7 +403,12 @@ class Promotion:
             return
         for command in hooks.after_cutover:
             self.ctx.out.info(f"  hook: {redact_text(command)}")
-            result = run_hook(command, hooks.timeout.total_seconds())
+            result = run_hook(
+                command,
+                hooks.timeout.total_seconds(),
+                env=self.ctx.loaded.command_env(),
+                secrets=self.ctx.loaded.secrets,
+            )
             self.report.hooks.append({**asdict(result), "ok": result.ok})
             if not result.ok:
                 self.ctx.out.warn(f"hook failed ({result.exit_code}): {command}")
