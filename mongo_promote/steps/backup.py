@@ -15,6 +15,7 @@ from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.dumpfmt import DumpWriter, verify_dump
 from mongo_promote.errors import OperationFailed
+from mongo_promote.files import write_private
 
 RUN_RECORD = "promote.json"  # which collections the run replaced and created: what rollback undoes
 
@@ -54,13 +55,14 @@ def backup_collections(
             gzip=ctx.plan.backup.gzip,
             run_id=ctx.run_id,
             server_version=ctx.target_caps.version,
+            encrypt_to=ctx.plan.backup.encrypt_to,
         ) as writer,
         ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
     ):
         list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
     replaced, created = sorted(replaced), sorted(created)
     record = {"run_id": ctx.run_id, "database": database, "replaced": replaced, "created": created}
-    (out_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    write_private(out_dir / RUN_RECORD, json.dumps(record, indent=2) + "\n")
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
