@@ -148,8 +148,12 @@ def restore(
     yes: bool,
     only: list[str] | None = None,
     drop: list[str] | None = None,
+    identity: Path | None = None,
 ) -> Any:
-    """Put the target back as the backup holds it, through shadows and cutover, under the lock."""
+    """Put the target back as the backup holds it, through shadows and cutover, under the lock.
+
+    `identity`: the age identity file that decrypts an encrypted backup (`restore --identity`).
+    """
     from mongo_promote.steps.restore import restore_dump
 
     with run_context(loaded, out) as ctx:
@@ -165,7 +169,7 @@ def restore(
         lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
         lock.acquire()
         try:
-            return restore_dump(ctx, backup_dir, only=only, drop=drop)
+            return restore_dump(ctx, backup_dir, only=only, drop=drop, identity=identity)
         finally:
             lock.release()
 
@@ -178,6 +182,7 @@ def rollback(
     state_dir: Path | None,
     confirm: Callable[[str], bool] | None,
     yes: bool,
+    identity: Path | None = None,
 ) -> Any:
     """Undo a run: its replaced collections come back from its backup, the ones it created go."""
     from mongo_promote.pipeline import base_dir
@@ -201,4 +206,5 @@ def rollback(
         yes=yes,
         only=info["replaced"],
         drop=info["created"],
+        identity=identity,
     )

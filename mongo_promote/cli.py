@@ -18,7 +18,13 @@ from mongo_promote.conn import redact_text
 from mongo_promote.console import Output, human_bytes
 from mongo_promote.errors import PromoteError, UsageError
 from mongo_promote.inventory import Inventory
-from mongo_promote.plan import DEFAULT_PLAN_PATH, LoadedPlan, bundled_plan_path, load_plan
+from mongo_promote.plan import (
+    DEFAULT_PLAN_PATH,
+    LoadedPlan,
+    argv_password_warning,
+    bundled_plan_path,
+    load_plan,
+)
 
 app = typer.Typer(
     name="mongo-promote",
@@ -77,6 +83,9 @@ def _load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPl
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
+    for option, uri in (("--source-uri", source_uri), ("--target-uri", target_uri)):
+        if warning := argv_password_warning(uri, option):
+            Output().warn(warning)
     return load_plan(path, source_uri=source_uri, target_uri=target_uri)
 
 

@@ -25,7 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from mongo_promote.conn import remember_secrets, uri_secrets
+from mongo_promote.conn import redact_uri, remember_secrets, uri_secrets
 from mongo_promote.errors import PlanError, UsageError
 
 DEFAULT_PLAN_PATH = "promote.yaml"
@@ -438,11 +438,11 @@ def read_uri_file(path: Path, *, what: str = "URI file") -> str:
 
 def argv_password_warning(uri: str | None, option: str) -> str | None:
     """The warning to print when a password came as a command-line argument (`--target-uri`)."""
-    if not uri or not any(len(s) for s in uri_secrets(uri)):
+    if not uri or redact_uri(uri) == uri:
         return None
     return (
         f"{option} carries a password: other users of this machine can read it in the process "
-        f"list (ps). Prefer {option}-file PATH, {option}-env NAME, or ${{VAR}} in the plan"
+        'list (ps). Prefer uri: "${VAR}" (from the environment) or uri_file: PATH in the plan'
     )
 
 

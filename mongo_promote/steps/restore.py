@@ -48,11 +48,12 @@ def restore_dump(
     *,
     only: list[str] | None = None,
     drop: list[str] | None = None,
+    identity: Path | None = None,
 ) -> RestoreResult:
     """Production keeps serving its current data until every collection is loaded and checked."""
     started = time.monotonic()
-    manifest = _verified_manifest(ctx, backup_dir)
-    found = list(iter_dump_collections(backup_dir))
+    manifest = _verified_manifest(ctx, backup_dir, identity)
+    found = list(iter_dump_collections(backup_dir, identity=identity))
     database = _dump_database(found, ctx.plan.target.database, backup_dir)
     selected = [c for c in found if c.database == database and (only is None or c.name in only)]
     loaded: list[str] = []
@@ -79,11 +80,13 @@ def restore_dump(
     )
 
 
-def _verified_manifest(ctx: RunContext, backup_dir: Path) -> Manifest | None:
+def _verified_manifest(
+    ctx: RunContext, backup_dir: Path, identity: Path | None = None
+) -> Manifest | None:
     if not backup_dir.is_dir():
         raise UsageError(f"no backup directory {backup_dir}")
     try:
-        manifest = verify_dump(backup_dir)
+        manifest = verify_dump(backup_dir, identity=identity)
     except ManifestMissing:
         ctx.out.warn(
             f"{backup_dir} has no manifest.json (a mongodump directory?): files cannot be "

@@ -85,3 +85,62 @@ def test_a_run_shows_and_stores_no_secret_and_writes_private_files(
             continue
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
+
+
+def test_a_password_on_the_command_line_is_warned_about_and_never_shown(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    escaped = urllib.parse.quote_plus(PASSWORD)
+    uri = servers.target_uri.replace("mongodb://", f"mongodb://promoter:{escaped}@")
+    result = invoke(
+        ["inspect", "--plan", str(plan), "--json", "--target-uri", uri + "?authMechanism=PLAIN"]
+    )
+    assert result.exit_code == 0, explain(result)
+    assert "process list" in result.stderr and "uri_file" in result.stderr
+    for form in _forms(PASSWORD):
+        assert form not in result.stdout + result.stderr
+
+
+def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
+    servers: Any, fresh_name: Any, tmp_path: Path, umask_022: None
+) -> None:
+    from pyrage import x25519
+
+    from mongo_promote import api
+    from mongo_promote.console import Output
+    from mongo_promote.dumpfmt import DumpEncrypted, verify_dump
+    from mongo_promote.plan import load_plan
+    from tests.integration.conftest import snapshot
+
+    name = fresh_name()
+    seed_small(servers, name)
+    identity = x25519.Identity.generate()
+    key = tmp_path / "key.txt"
+    key.write_text(f"{identity}\n")
+    plan = write_plan(
+        tmp_path / "plan.yaml",
+        servers,
+        name,
+        PEOPLE_PLAN + f"backup: {{dir: ./b, encrypt_to: [{identity.to_public()}]}}\n",
+    )
+    loaded = load_plan(plan, env={})
+    before = snapshot(servers.target[name])
+    out = Output(quiet=True)
+
+    result = api.backup(loaded, out, None, tmp_path)
+    backup = Path(result.dir)
+    files = sorted(p.name for p in (backup / name).iterdir())
+    assert files and all(f.endswith((".bson.gz.age", ".metadata.json.gz.age")) for f in files)
+    assert verify_dump(backup).encryption is not None  # checked without the key
+    for path in backup.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path
+
+    servers.target[name].People.insert_one({"_id": 999, "email": "later@example.org"})
+    with pytest.raises(DumpEncrypted, match="--identity"):
+        api.restore(loaded, out, backup, confirm=None, yes=True)
+    api.restore(loaded, out, backup, confirm=None, yes=True, identity=key)
+    assert snapshot(servers.target[name]) == before
