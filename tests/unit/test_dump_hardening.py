@@ -195,8 +195,9 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
     root = Path(sys.argv[1])
     docs = (bson.encode({"_id": i, "pad": bytes(range(256)) * 8}) for i in range(2000))
+    recipients = sys.argv[2:]  # with age recipients the encryptor thread meets the full disk
     try:
-        with DumpWriter(root, gzip=False, fsync=False) as writer:
+        with DumpWriter(root, gzip=False, fsync=False, encrypt_to=recipients) as writer:
             writer.write_collection("app", "Big", docs, options={}, indexes=[])
     except DumpDiskFull as exc:
         print("DISKFULL", exc.exit_code, exc.message)
@@ -204,11 +205,13 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
 )
 
 
-def test_disk_full_is_typed_and_removes_the_partial_backup(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_disk_full_is_typed_and_removes_the_partial_backup(tmp_path: Path, encrypted: bool) -> None:
     """RLIMIT_FSIZE in a child process: writes past 200 KB fail like a full disk (EFBIG)."""
     root = tmp_path / "backups" / "run1"
+    recipients = [str(x25519.Identity.generate().to_public())] if encrypted else []
     done = subprocess.run(
-        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(root)],
+        [sys.executable, "-c", _FULL_DISK_SCRIPT, str(root), *recipients],
         capture_output=True,
         text=True,
         timeout=60,
@@ -231,7 +234,7 @@ def test_disk_full_on_a_tiny_tmpfs(tmp_path: Path) -> None:
         check=False,
     )
     if mounted.returncode != 0:
-        test_disk_full_is_typed_and_removes_the_partial_backup(tmp_path)
+        test_disk_full_is_typed_and_removes_the_partial_backup(tmp_path, encrypted=False)
         return
     try:
         (mount / "keep.txt").write_text("the user's file")
