@@ -14,7 +14,7 @@ import typer
 from mongo_promote.conn import redact_text
 from mongo_promote.console import Output
 from mongo_promote.errors import PromoteError
-from mongo_promote.plan import LoadedPlan, bundled_plan_path, load_plan
+from mongo_promote.plan import LoadedPlan, argv_password_warning, bundled_plan_path, load_plan
 
 PlanOpt = Annotated[
     str,
@@ -68,6 +68,9 @@ def load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPla
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
+    for option, uri in (("--source-uri", source_uri), ("--target-uri", target_uri)):
+        if warning := argv_password_warning(uri, option):
+            Output().warn(warning)
     return load_plan(path, source_uri=source_uri, target_uri=target_uri)
 
 

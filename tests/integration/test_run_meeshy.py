@@ -210,8 +210,11 @@ def test_run_succeeds_with_reports_backup_and_local_hook(
     backed_up = {e.name: e.count for e in manifest.collections if e.database == done.name}
     assert backed_up == {n: len(docs) for n, docs in done.target_before.items()}
 
-    # the after_cutover hook ran the harmless local command, nothing else
-    assert [h["command"] for h in report["hooks"]] == ["echo gateway-restart"]
+    # the after_cutover hook ran the harmless local command, nothing else; the report shows the
+    # command as the plan writes it (the shell expanded the variable)
+    assert [h["command"] for h in report["hooks"]] == [
+        "${MEESHY_RESTART_GATEWAY:-ssh root@meeshy.me 'cd /opt/meeshy && docker compose restart gateway'}"
+    ]
     assert report["hooks"][0]["ok"] and "gateway-restart" in report["hooks"][0]["output"]
 
 
