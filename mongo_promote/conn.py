@@ -52,8 +52,8 @@ def _split_uri(uri: str) -> _UriParts | None:
     except (InvalidURI, ConfigurationError, ValueError, TypeError):
         parsed = None
     host_part = body.partition("/")[0]
-    if parsed is not None and ("@" in host_part or "@" not in body.partition("?")[0]):
-        # (an "@" after a "/" means a password with an unescaped "/": the fallback below)
+    if parsed is not None and body.rfind("@") == host_part.rfind("@"):
+        # (an "@" further on means a password with an unescaped "/" or "?": the fallback below)
         if "@" not in host_part:
             return _UriParts(scheme, None, body, None)
         userinfo, _, hosts = host_part.rpartition("@")

@@ -101,7 +101,7 @@ def _visible_elsewhere(secret: str, *parts: str) -> bool:
     return any(f in p for f in forms for p in parts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(user=_USER, password=_SPECIAL, host=st.sampled_from(["db", "h1:1,h2:2", "c.example.net"]))
 def test_escaped_password_never_shown(user: str, password: str, host: str) -> None:
     assume(not _visible_elsewhere(password, user, host, "mongodb", "admin"))
@@ -112,7 +112,7 @@ def test_escaped_password_never_shown(user: str, password: str, host: str) -> No
             assert f"{user}:***@" in shown
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(user=_USER, password=_SPECIAL)
 def test_unescaped_password_never_shown(user: str, password: str) -> None:
     assume(not _visible_elsewhere(password, user, "mongodb://", "@db/app"))
