@@ -61,3 +61,12 @@ _.documents_scanned  # transforms/rewrite.RewriteStats
 # (the unit tests check determinism and the manifest through them).
 _.iter_dataset
 _.build_manifest
+
+# io protocol: the streaming decryptor is read by gzip/io, which ask readable().
+_.readable
+# pydantic validators (plan.py), called by pydantic.
+_._age_recipients
+_._not_negative
+_._head_has_no_body
+# The generator's list of the live snake_case models, which the tests check the plan against.
+_.SNAKE_CASE_MODELS

@@ -131,10 +131,6 @@ def remember_secrets(*values: str) -> None:
                 _KNOWN_SECRETS.update(_forms(value))
 
 
-def remember_uri(uri: str) -> None:
-    remember_secrets(*uri_secrets(uri))
-
-
 def redact_text(text: str, *uris: str, secrets: Iterable[str] = ()) -> str:
     """Scrub a message (from a driver, a hook, an exception): every URI in it is redacted, and
     the secrets of `uris`, the extra `secrets` and every remembered secret are hidden wherever

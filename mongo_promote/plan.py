@@ -559,7 +559,8 @@ def argv_password_warning(uri: str | None, option: str) -> str | None:
         return None
     return (
         f"{option} carries a password: other users of this machine can read it in the process "
-        'list (ps). Prefer uri: "${VAR}" (from the environment) or uri_file: PATH in the plan'
+        f'list (ps). Prefer {option} env:NAME or {option} file:PATH, or uri: "${{VAR}}" / '
+        "uri_file: PATH in the plan"
     )
 
 
