@@ -391,12 +391,18 @@ StateDirOpt = Annotated[
 
 @servers_app.command("start")
 @handles_errors
-def servers_start(state_dir: StateDirOpt = None, json_out: JsonOpt = False) -> None:
+def servers_start(
+    state_dir: StateDirOpt = None,
+    json_out: JsonOpt = False,
+    engine: Annotated[
+        str, typer.Option(help="ferretdb (v1, SQLite), documentdb (FerretDB v2 + PostgreSQL) or mongod.")
+    ] = "ferretdb",
+) -> None:
     """Start staging and production on free 127.0.0.1 ports (or show the running ones)."""
     from mongo_promote.servers import default_state_dir, start_pair
 
     out = Output(json_mode=json_out)
-    pair = start_pair(state_dir or default_state_dir())
+    pair = start_pair(state_dir or default_state_dir(), engine=engine)
     _print_pair(out, pair, json_out)
 
 
