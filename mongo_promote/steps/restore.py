@@ -9,6 +9,7 @@ from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 
+from mongo_promote.archive import archive_collections, is_archive
 from mongo_promote.checksum import ContentHash
 from mongo_promote.context import RunContext
 from mongo_promote.dumpfmt import (
@@ -51,8 +52,11 @@ def restore_dump(
 ) -> RestoreResult:
     """Production keeps serving its current data until every collection is loaded and checked."""
     started = time.monotonic()
-    manifest = _verified_manifest(ctx, backup_dir)
-    found = list(iter_dump_collections(backup_dir))
+    if is_archive(backup_dir):  # a `mongodump --archive` file: no manifest, counts checked after loading
+        manifest, found = None, list[DumpCollection](archive_collections(backup_dir))
+    else:
+        manifest = _verified_manifest(ctx, backup_dir)
+        found = list(iter_dump_collections(backup_dir))
     database = _dump_database(found, ctx.plan.target.database, backup_dir)
     selected = [c for c in found if c.database == database and (only is None or c.name in only)]
     loaded: list[str] = []
