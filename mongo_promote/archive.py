@@ -24,7 +24,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import bson
 
@@ -42,7 +42,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 def _open(path: Path) -> IO[bytes]:
     with open(path, "rb") as probe:
         gz = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if gz else open(path, "rb")
+    return cast(IO[bytes], gzip.open(path, "rb")) if gz else open(path, "rb")
 
 
 def is_archive(path: Path) -> bool:
