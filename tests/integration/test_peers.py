@@ -243,7 +243,8 @@ def test_restore_loads_a_mongodump_archive(
 def test_restore_refuses_a_truncated_archive(
     dbs: Any, probed: Any, tools: dict[str, Path], tmp_path: Path
 ) -> None:
-    seed(dbs, probed)
+    for db in (dbs.source, dbs.target):  # enough documents that the cut falls inside them
+        db.Typed.insert_many([typed(i, probed.full_bson) for i in range(300)])
     archive = tmp_path / "dump.archive"
     tool(
         tools,
