@@ -48,7 +48,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and os.environ.get("MONGO_PROMOTE_FORBID_SKIPS") == "1":
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"skipped, and skips are forbidden here (MONGO_PROMOTE_FORBID_SKIPS=1): {reason}"
+        report.longrepr = (
+            f"skipped, and skips are forbidden here (MONGO_PROMOTE_FORBID_SKIPS=1): {reason}"
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +76,9 @@ class Probed:
     ttl_indexes: bool
     create_keeps_validator: bool  # create(validator=...) is stored (v2 accepts and drops it)
     create_keeps_capped: bool
+    accepts_any_credentials: (
+        bool  # a server without auth lets any user/password in (FerretDB v1 with PLAIN)
+    )
 
     def has(self, name: str) -> bool:
         if name not in {f.name for f in fields(self)}:
@@ -149,9 +154,30 @@ def probe(client: MongoClient[Any]) -> Probed:
                 lambda: create_keeps("validator", validator={"x": {"$exists": True}})
             ),
             create_keeps_capped=_tried(lambda: create_keeps("capped", capped=True, size=1 << 16)),
+            accepts_any_credentials=_tried(lambda: _accepts_any_credentials(client)),
         )
     finally:
         client.drop_database(db.name)
+
+
+def _accepts_any_credentials(client: MongoClient[Any]) -> bool:
+    host, port = client.address or ("127.0.0.1", 0)
+    uri = f"mongodb://probe:not-a-password@{host}:{port}/?authMechanism=PLAIN"
+    other: MongoClient[Any] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+    try:
+        return bool(other.admin.command("ping").get("ok"))
+    finally:
+        other.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A capability marker must name a probed behaviour (a typo would silently test nothing)."""
+    known = {f.name for f in fields(Probed)}
+    for item in items:
+        for mark in item.iter_markers("capability"):
+            unknown = set(mark.args) - known
+            if unknown:
+                raise pytest.UsageError(f"{item.nodeid}: unknown capability {sorted(unknown)}")
 
 
 # ---------------------------------------------------------------- servers

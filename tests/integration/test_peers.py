@@ -144,6 +144,7 @@ def drop_later(request: pytest.FixtureRequest, db: Database[Any]) -> Database[An
 # ---------------------------------------------------------------- our backup -> mongorestore
 
 
+@pytest.mark.capability("index_ns_option")
 def test_mongorestore_restores_our_backup(
     dbs: Any, probed: Any, tools: dict[str, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
