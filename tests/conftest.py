@@ -27,7 +27,7 @@ from mongo_promote.servers import DEFAULT_ENGINE, ENGINES, temporary_pair
 ENGINE_VARIABLE = "MONGO_PROMOTE_TEST_ENGINE"
 
 
-def test_engine() -> str:
+def engine_under_test() -> str:
     """The engine the session's servers run: MONGO_PROMOTE_TEST_ENGINE, default FerretDB v1."""
     engine = os.environ.get(ENGINE_VARIABLE, DEFAULT_ENGINE)
     if engine not in ENGINES:
@@ -37,7 +37,7 @@ def test_engine() -> str:
 
 def pytest_report_header(config: pytest.Config) -> str:
     external = os.environ.get("MONGO_PROMOTE_TEST_SOURCE_URI")
-    return f"mongo-promote test engine: {'servers named by MONGO_PROMOTE_TEST_*_URI' if external else test_engine()}"
+    return f"mongo-promote test engine: {'servers named by MONGO_PROMOTE_TEST_*_URI' if external else engine_under_test()}"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -215,7 +215,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             pair.source.close()
             pair.target.close()
         return
-    engine = test_engine()
+    engine = engine_under_test()
     try:
         started = temporary_pair(tmp_path_factory.mktemp("servers"), engine=engine)
         staging, production = started.__enter__()
