@@ -90,7 +90,7 @@ class LocalServer:
             os.kill(self.pid, 0)
         except OSError:
             return False
-        return _responds(self.uri, timeout_ms=1500)
+        return _responds(self.uri, timeout_ms=5000)
 
     def pids(self) -> list[int]:
         """Every process of this server (for CPU accounting): FerretDB or mongod, and PostgreSQL's."""
@@ -412,12 +412,21 @@ def _terminate(pid: int, grace_s: float = 10.0) -> None:
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0]:
                     return
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _running(pid):
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a server started by another command is reaped by whoever adopted it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
 
 
 def stop_server(server: LocalServer, *, remove_data: bool = True) -> None:
