@@ -30,6 +30,7 @@ from pymongo import MongoClient
 RAW = CodecOptions(document_class=RawBSONDocument)
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BATCH_BYTES = 8 * 1024 * 1024
+MAX_DOCS = 10_000  # as steps/copy.py: FerretDB v2.7 refuses inserts of more than 25,000
 
 
 # ---------------------------------------------------------------- clocks
@@ -374,7 +375,7 @@ def _raw_copy(src: Any, dst: Any) -> int:
     for doc in src.find({}, batch_size=10_000):
         batch.append(doc)
         size += len(doc.raw)
-        if size >= BATCH_BYTES:
+        if size >= BATCH_BYTES or len(batch) >= MAX_DOCS:
             dst.insert_many(batch, ordered=False)
             n += len(batch)
             batch, size = [], 0
@@ -424,7 +425,7 @@ def contender_write(spec: dict[str, Any]) -> dict[str, Any]:
         for doc in src.get_collection(coll, codec_options=RAW).find({}, batch_size=10_000):
             group[-1].append(doc)
             size += len(doc.raw)
-            if size >= BATCH_BYTES:
+            if size >= BATCH_BYTES or len(group[-1]) >= MAX_DOCS:
                 group.append([])
                 size = 0
         batches[coll] = [b for b in group if b]

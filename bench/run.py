@@ -29,7 +29,6 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
-from mongo_promote import api
 from mongo_promote.plan import bundled_plan_path
 from mongo_promote.servers import LocalServer, find_tool, temporary_pair
 
@@ -76,7 +75,7 @@ def machine() -> dict[str, Any]:
          if line.startswith("model name")), platform.processor(),
     )  # fmt: skip
     mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
-    commit = subprocess.run(
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
         ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
         capture_output=True, text=True, check=False,
     ).stdout.strip()  # fmt: skip
@@ -149,7 +148,12 @@ def plan_facts(src_uri: str, tgt_uri: str) -> dict[str, Any]:
 def seed(src: LocalServer, tgt: LocalServer, scale: float) -> dict[str, Any]:
     """Staging in `meeshy`; production in a side database, copied into `meeshy` before each run."""
     t0 = time.perf_counter()
-    manifest = api.seed(src.uri, tgt.uri, source_database=DB, target_database=PRISTINE, scale=scale)
+    from mongo_promote.demo.generator import generate
+
+    # 1 MB batches: FerretDB v2.7 refuses inserts of more than 25,000 documents, which the
+    # generator's 4 MB batches of small documents exceed at scale 100 (api.seed fails there).
+    with MongoClient(src.uri) as s, MongoClient(tgt.uri) as t:
+        manifest = generate(s[DB], t[PRISTINE], seed=42, scale=scale, batch_bytes=1 << 20)
     with MongoClient(src.uri) as client:
         stats = client[DB].command("dbStats")
     return {
@@ -227,13 +231,13 @@ def bench_engine(args: argparse.Namespace, engine: str, out: dict[str, Any]) -> 
                     result["load_1min"] = round(os.getloadavg()[0], 2)
                     runs[name].append(result)
                     shutil.rmtree(work, ignore_errors=True)
+                    save(args, out)
                     print(
                         f"{engine} scale {scale:g} run {r + 1}: {name} "
                         f"{result.get('wall_s', result.get('fold_copy', {}).get('wall_s'))} s "
                         f"(harness {time.perf_counter() - t0:.1f} s, load {result['load_1min']})",
                         flush=True,
                     )
-            save(args, out)
 
 
 def _count(uri: str, names: list[str]) -> int:
