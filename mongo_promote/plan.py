@@ -440,8 +440,14 @@ def load_plan(
     env: Mapping[str, str] | None = None,
     source_uri: str | None = None,
     target_uri: str | None = None,
+    servers: bool = True,
 ) -> LoadedPlan:
-    """Read, expand and validate a plan; every problem is a PlanError naming file, line and field."""
+    """Read, expand and validate a plan; every problem is a PlanError naming file, line and field.
+
+    `servers=False` is for commands that never connect (health, refresh-staging, history): an
+    unset variable in `source.uri` / `target.uri` is then no error, the URI becomes a placeholder
+    on the reserved `.invalid` domain (nothing can reach it) and the same-database check is moot.
+    """
     path = Path(path)
     env = os.environ if env is None else env
     shown = str(path)
@@ -454,12 +460,13 @@ def load_plan(
     tree = _parse_yaml(shown, text)
     _override_uri(tree, "source", source_uri)
     _override_uri(tree, "target", target_uri)
-    _expand_env(shown, tree, env)
+    _expand_env(shown, tree, env, lenient=frozenset() if servers else _URI_FIELDS)
     try:
         plan = Plan.model_validate(_plain(tree))
     except ValidationError as exc:
         raise _located(shown, tree, exc) from None
-    _refuse_same_database(shown, tree, plan)
+    if servers:
+        _refuse_same_database(shown, tree, plan)
     return LoadedPlan(plan=plan, path=path.resolve(), fingerprint=_fingerprint(tree))
 
 
@@ -499,14 +506,37 @@ def _parse_yaml(shown: str, text: str) -> CommentedMap:
     return tree
 
 
-def _expand_env(shown: str, node: Any, env: Mapping[str, str], prefix: str = "") -> None:
-    """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line."""
+_URI_FIELDS = frozenset({"source.uri", "target.uri"})
+
+
+def _expand_env(
+    shown: str,
+    node: Any,
+    env: Mapping[str, str],
+    prefix: str = "",
+    *,
+    lenient: frozenset[str] = frozenset(),
+) -> None:
+    """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line.
+
+    In a `lenient` field an unset variable gives a placeholder URI instead of an error."""
     for key, value, line in _children(node):
         field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
         if isinstance(value, str):
-            node[key] = _expand_text(shown, value, env, line, field)
+            try:
+                node[key] = _expand_text(shown, value, env, line, field)
+            except PlanError:
+                if field not in lenient:
+                    raise
+                node[key] = _placeholder_uri(value)
         else:
-            _expand_env(shown, value, env, field)
+            _expand_env(shown, value, env, field, lenient=lenient)
+
+
+def _placeholder_uri(text: str) -> str:
+    """`${PROD_MONGO_URI}` unset -> mongodb://prod-mongo-uri.unset.invalid (RFC 2606: never resolves)."""
+    names = [m.group(1) for m in _ENV_REF.finditer(text)] or ["uri"]
+    return f"mongodb://{names[0].lower().replace('_', '-')}.unset.invalid"
 
 
 def _expand_text(shown: str, text: str, env: Mapping[str, str], line: int, field: str) -> str:

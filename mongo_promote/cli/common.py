@@ -63,12 +63,16 @@ def scrub(text: str) -> str:
     return redact_text(text, *uris)
 
 
-def load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPlan:
-    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides."""
+def load(
+    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True
+) -> LoadedPlan:
+    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
+
+    `servers=False`: the command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
-    return load_plan(path, source_uri=source_uri, target_uri=target_uri)
+    return load_plan(path, source_uri=source_uri, target_uri=target_uri, servers=servers)
 
 
 def confirmer() -> Callable[[str], bool] | None:
