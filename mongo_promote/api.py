@@ -50,6 +50,7 @@ from mongo_promote.runner import (
     start_journal,
 )
 from mongo_promote.steps.analyse import Actions, analyse
+from mongo_promote.steps.audit import monitor
 from mongo_promote.steps.backup import BackupResult, backup_collections
 from mongo_promote.steps.base import Action, RunState
 from mongo_promote.steps.cleanup import (
@@ -377,6 +378,8 @@ def validate(
 ) -> ValidationReport:
     """The live target against the source, with the plan's transforms applied: reads only.
 
+    Also what production changed since cutover per collection (added and changed documents are
+    the application's writes; a missing one fails) and a URL audit of every collection.
     `$now` defaults were filled with the run's own timestamp, so the check takes it from that
     run's journal (the latest run when none is named).
     """
@@ -389,7 +392,8 @@ def validate(
         elif ctx.plan.embeds:
             out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
         inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
-        return validate_live(ctx, analyse(ctx.plan, inventory))
+        analysis = analyse(ctx.plan, inventory)
+        return monitor(ctx, analysis, validate_live(ctx, analysis))
 
 
 def backup(
