@@ -25,6 +25,7 @@ from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.errors import OperationFailed, PromoteError, UsageError
 from mongo_promote.health import CheckResult, HealthReport, run_checks
 from mongo_promote.health import health_table as health_table  # re-exported for the CLI
+from mongo_promote.history import RunEntry, read_history
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
 from mongo_promote.journal import Journal, RunLock, latest_run, open_journal
 from mongo_promote.plan import Hook, LoadedPlan, Plan, bundled_plan_path, load_plan
@@ -616,3 +617,9 @@ def _refuse_changed(found: list[Candidate]) -> None:
             "may still write to it); nothing was dropped. To drop one anyway: "
             + " ".join(f"--force-collection {n}" for n in changed)
         )
+
+
+def history(loaded: LoadedPlan, state_dir: Path | None = None) -> list[RunEntry]:
+    """Every run under the state directory (run, restore, rollback, cleanup, refresh), oldest first,
+    with what acted on what; reads files only (no database), tolerating torn journals and reports."""
+    return read_history(base_dir(loaded, state_dir))

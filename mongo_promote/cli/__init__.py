@@ -11,6 +11,7 @@ from mongo_promote.cli import (
     cleanup,
     demo,
     health,
+    history,
     inspect,
     refresh_staging,
     restore,
@@ -45,6 +46,7 @@ for command in (
     app.command()(command)
 app.command(name="cleanup")(cleanup.cleanup)
 app.command(name="health")(health.health)
+app.command(name="history")(history.history)
 app.command(name="refresh-staging")(refresh_staging.refresh_staging)
 
 
