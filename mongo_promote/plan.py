@@ -32,6 +32,7 @@ from mongo_promote.errors import PlanError
 
 DEFAULT_PLAN_PATH = "promote.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -540,15 +541,44 @@ def _placeholder_uri(text: str) -> str:
 
 
 def _expand_text(shown: str, text: str, env: Mapping[str, str], line: int, field: str) -> str:
-    def substitute(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise PlanError(shown, line, field, f"environment variable {name} is not set (no default)")
+    """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
+    A variable's value is used as it is, never expanded again."""
+    return _expand_until(shown, text, 0, env, line, field, nested=False)[0]
 
-    return _ENV_REF.sub(substitute, text)
+
+def _expand_until(
+    shown: str, text: str, pos: int, env: Mapping[str, str], line: int, field: str, *, nested: bool
+) -> tuple[str, int]:
+    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
+    out: list[str] = []
+    while pos < len(text):
+        if nested and text[pos] == "}":
+            return "".join(out), pos + 1
+        m = _ENV_NAME.match(text, pos)
+        if m is None:
+            out.append(text[pos])
+            pos += 1
+            continue
+        name, pos = m.group(1), m.end()
+        default: str | None = None
+        if text.startswith(":-", pos):
+            default, pos = _expand_until(shown, text, pos + 2, env, line, field, nested=True)
+        elif text.startswith("}", pos):
+            pos += 1
+        else:
+            out.append(m.group(0))  # not a reference after all: `${NAME` then something else
+            continue
+        if name in env:
+            out.append(env[name])
+        elif default is not None:
+            out.append(default)
+        else:
+            raise PlanError(
+                shown, line, field, f"environment variable {name} is not set (no default)"
+            )
+    if nested:
+        raise PlanError(shown, line, field, "unterminated ${VAR:-default} (a `}` is missing)")
+    return "".join(out), pos
 
 
 def _children(node: Any) -> list[tuple[Any, Any, int]]:

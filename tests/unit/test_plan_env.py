@@ -1,0 +1,62 @@
+"""${VAR} expansion: nested defaults, values never re-expanded, and loading without the URIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mongo_promote.errors import PlanError
+from mongo_promote.plan import bundled_plan_path, load_plan
+
+PLAN = """\
+version: 1
+source: {uri: "${SRC_URI}", database: app}
+target: {uri: "${DST_URI}", database: app}
+hooks:
+  after_cutover: ["${RESTART:-ssh ${HOST:-root@example.org} 'restart gateway'}"]
+"""
+URIS = {"SRC_URI": "mongodb://a:1", "DST_URI": "mongodb://b:1"}
+
+
+def load(tmp_path: Path, env: dict[str, str], text: str = PLAN, **kw: bool) -> list[str]:
+    path = tmp_path / "promote.yaml"
+    path.write_text(text)
+    return load_plan(path, env=env, **kw).plan.hooks.after_cutover
+
+
+def test_nested_default(tmp_path: Path) -> None:
+    assert load(tmp_path, URIS) == ["ssh root@example.org 'restart gateway'"]
+    assert load(tmp_path, {**URIS, "HOST": "me@h"}) == ["ssh me@h 'restart gateway'"]
+    assert load(tmp_path, {**URIS, "RESTART": "echo ${HOST}"}) == [
+        "echo ${HOST}"
+    ]  # not re-expanded
+
+
+def test_unterminated_default_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(PlanError) as err:
+        load(tmp_path, URIS, PLAN.replace("example.org}", "example.org"))
+    assert ":5" in str(err.value) and "unterminated" in str(err.value)
+
+
+def test_uris_are_required_unless_the_command_never_connects(tmp_path: Path) -> None:
+    with pytest.raises(PlanError) as err:
+        load(tmp_path, {})
+    assert "SRC_URI is not set" in str(err.value) and ":2" in str(err.value)
+    assert load(tmp_path, {}, servers=False) == ["ssh root@example.org 'restart gateway'"]
+    path = tmp_path / "promote.yaml"
+    plan = load_plan(path, env={}, servers=False).plan
+    assert plan.source.uri.endswith(".invalid") and plan.target.uri != plan.source.uri
+
+
+def test_bundled_plan_reads_the_remote_host(tmp_path: Path) -> None:
+    plan = load_plan(
+        bundled_plan_path(), env={"MEESHY_REMOTE_HOST": "ops@test.invalid"}, servers=False
+    ).plan
+    commands = [*plan.hooks.after_cutover, *(h.command for h in plan.staging_refresh.steps)]
+    assert commands and all("ops@test.invalid" in c and "root@meeshy.me" not in c for c in commands)
+    urls = {c.name: c.url for c in plan.health}
+    assert urls["gateway"] == "https://gate.meeshy.me/health"
+    assert urls["frontend"] == "https://meeshy.me"
+    conversations = next(c for c in plan.health if c.name == "conversations")
+    assert conversations.max_latency_ms == 1000
