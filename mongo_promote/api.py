@@ -250,9 +250,11 @@ def restore(
     drop: list[str] | None = None,
     resume: str | None = None,
     state_dir: Path | None = None,
+    identity: Path | None = None,
 ) -> RestoreResult:
     """Put the target back as the backup holds it: a run of its own (backup of what it replaces,
-    shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it."""
+    shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it.
+    `identity`: the age identity file that decrypts an encrypted backup."""
     if resume:
         header = _header_of(loaded, state_dir, resume)
         backup_dir, only, drop = Path(header["backup"]), header["only"], header["drop"]
@@ -266,6 +268,7 @@ def restore(
         yes=yes,
         resume=resume,
         state_dir=state_dir,
+        identity=identity,
     )
 
 
@@ -278,6 +281,7 @@ def rollback(
     confirm: Callable[[str], bool] | None,
     yes: bool,
     resume: str | None = None,
+    identity: Path | None = None,
 ) -> RestoreResult:
     """Undo a run: its replaced collections come back from its backup, the ones it created go.
     `resume=RUN_ID` (the rollback's own run id) continues an interrupted rollback."""
@@ -286,7 +290,14 @@ def rollback(
     else:
         header = _rollback_header(loaded, out, run_id, state_dir)
     return _restore_run(
-        loaded, out, header, confirm=confirm, yes=yes, resume=resume, state_dir=state_dir
+        loaded,
+        out,
+        header,
+        confirm=confirm,
+        yes=yes,
+        resume=resume,
+        state_dir=state_dir,
+        identity=identity,
     )
 
 
@@ -330,12 +341,13 @@ def _restore_run(
     yes: bool,
     resume: str | None,
     state_dir: Path | None,
+    identity: Path | None = None,
 ) -> RestoreResult:
     backup_dir, only, drop = Path(header["backup"]), header["only"], list(header["drop"])
     with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
         if resume:
             resumable_journal(ctx)
-        dump = read_dump(out, backup_dir, ctx.plan.target.database, only)
+        dump = read_dump(out, backup_dir, ctx.plan.target.database, only, identity)
         names = [d.name for d in dump.collections]
         state = new_state(ctx, names, resumed=bool(resume))
         present = collection_names(ctx.target_db)

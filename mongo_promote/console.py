@@ -12,6 +12,7 @@ from bson import json_util
 from rich.console import Console
 from rich.table import Table
 
+from mongo_promote.conn import redact_data, redact_text
 from mongo_promote.errors import UsageError
 
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
@@ -33,20 +34,20 @@ class Output:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.human.print(text)
+            self.human.print(redact_text(text))
 
     def step(self, number: int | str, title: str) -> None:
         self.info(f"[bold cyan]STEP {number}[/]: {title}")
 
     def detail(self, text: str) -> None:
         if self.verbose and not self.quiet:
-            self.human.print(f"[dim]{text}[/]")
+            self.human.print(f"[dim]{redact_text(text)}[/]")
 
     def warn(self, text: str) -> None:
-        self.errors.print(f"[yellow]warning:[/] {text}")
+        self.errors.print(f"[yellow]warning:[/] {redact_text(text)}")
 
     def error(self, text: str) -> None:
-        self.errors.print(f"[bold red]error:[/] {text}", markup=True)
+        self.errors.print(f"[bold red]error:[/] {redact_text(text)}", markup=True)
 
     def table(self, table: Table) -> None:
         if not self.quiet:
@@ -59,7 +60,7 @@ class Output:
             yield lambda update: status.update(update)
 
     def emit_json(self, data: Any) -> None:
-        sys.stdout.write(to_json(data) + "\n")
+        sys.stdout.write(to_json(redact_data(data)) + "\n")
         sys.stdout.flush()
 
 

@@ -17,30 +17,38 @@ bytes that come in are the bytes written, and the bytes read back.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import json
 import os
+import shutil
 import struct
 import threading
 import urllib.parse
 import uuid as uuidlib
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import bson
 from bson import json_util
 from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions
+from bson.errors import InvalidBSON
 from bson.json_util import JSONMode, JSONOptions
 
-from mongo_promote import __version__
+from mongo_promote import __version__, encryption
 from mongo_promote.checksum import ContentHash
-from mongo_promote.errors import OperationFailed
+from mongo_promote.errors import OperationFailed, UsageError
+from mongo_promote.files import is_disk_full, open_private, private_dir
 
 MANIFEST_NAME = "manifest.json"
+INCOMPLETE_NAME = "INCOMPLETE"  # present while a dump is being written; removed after the manifest
+_MAX_METADATA = 16 * 1024 * 1024  # a metadata file decompressing to more is refused (gzip bomb)
 FORMAT_VERSION = 1
 TOOL_NAME = f"mongo-promote {__version__}"
 
@@ -85,6 +93,22 @@ class DumpVerificationError(OperationFailed):
 
 class ManifestMissing(OperationFailed):
     """The directory has no manifest.json: a plain mongodump dump, or one we never finished."""
+
+
+class DumpExists(UsageError):
+    """The output directory already holds a dump (or other files): a backup never overwrites one."""
+
+
+class DumpIncomplete(OperationFailed):
+    """A dump whose writing never finished (its INCOMPLETE marker is still there): not restorable."""
+
+
+class DumpDiskFull(OperationFailed):
+    """The disk filled up while a dump was written; the partial dump was removed."""
+
+
+class DumpEncrypted(UsageError):
+    """The dump is encrypted (age) and no identity was given to read it."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,6 +161,9 @@ class Manifest:
     server_version: str | None = None
     collections: list[CollectionEntry] = field(default_factory=list)
     format: int = FORMAT_VERSION
+    # {"scheme": "age", "recipients": [...]} when every file is encrypted (files end in .age);
+    # sizes and sha256 are then those of the encrypted files
+    encryption: dict[str, Any] | None = None
 
     def collection(self, database: str, name: str) -> CollectionEntry | None:
         """The entry for one collection, or None when the dump does not hold it."""
@@ -289,10 +316,15 @@ class _HashingWriter:
     def __init__(self, raw: IO[bytes], tally: _Tally) -> None:
         self._raw = raw
         self._tally = tally
+        self.error: OSError | None = None  # kept: the age encryptor reports only "failed"
 
     def write(self, data: bytes) -> int:
         self._tally.see(data)
-        return self._raw.write(data)
+        try:
+            return self._raw.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
 
     def flush(self) -> None:
         self._raw.flush()
@@ -333,45 +365,114 @@ def _temp_path(path: Path) -> Path:
 
 
 def _atomic_write(
-    path: Path, produce: Callable[[Any], object], *, gz: bool = False, fsync: bool = True
+    path: Path,
+    produce: Callable[[Any], object],
+    *,
+    gz: bool = False,
+    fsync: bool = True,
+    recipients: list[Any] | None = None,
 ) -> FileDigest:
-    """Write `path` through `produce(stream)` via path.tmp + rename, so no half file ever exists.
+    """Write `path` (0600) through `produce(stream)` via path.tmp + rename: no half file ever exists.
 
-    Returns the digest of the bytes on disk (compressed ones when gz), computed while writing.
+    The stream gzips when `gz`, then encrypts to age `recipients` when given. Returns the digest
+    of the bytes on disk (compressed, encrypted ones), computed while writing. A full disk
+    raises DumpDiskFull.
     """
     tmp = _temp_path(path)
     tally = _Tally()
     try:
-        with open(tmp, "wb") as raw:
+        with open_private(tmp, "wb") as raw:
             tap = _HashingWriter(raw, tally)
-            if gz:
-                with gzip.GzipFile(fileobj=tap, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as z:
-                    produce(z)
+            if recipients:
+                sink = encryption.EncryptingWriter(tap, recipients)
+                try:
+                    _produce(sink, produce, gz)
+                except BaseException:
+                    sink.abort()
+                    raise
+                sink.close()
             else:
-                produce(tap)
+                _produce(tap, produce, gz)
             raw.flush()
             if fsync:
                 os.fsync(raw.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        cause = tap_error(exc, locals().get("tap"))
+        if cause is not None:
+            raise DumpDiskFull(
+                f"disk full while writing {path}: {cause.strerror}",
+            ) from cause
         raise
     if fsync:
         _fsync_dir(path.parent)
     return FileDigest(path=path.name, size=tally.size, sha256=tally.sha256.hexdigest())
 
 
+def tap_error(exc: BaseException, tap: _HashingWriter | None) -> OSError | None:
+    """The disk-full error behind `exc`, also when the encryptor thread met it and only said so."""
+    for candidate in (exc, exc.__cause__, exc.__context__, tap.error if tap else None):
+        if isinstance(candidate, OSError) and is_disk_full(candidate):
+            return candidate
+    return None
+
+
+def _produce(out: Any, produce: Callable[[Any], object], gz: bool) -> None:
+    if gz:
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as z:
+            produce(z)
+    else:
+        produce(out)
+
+
+def _is_encrypted(path: Path) -> bool:
+    return path.name.endswith(encryption.SUFFIX)
+
+
 def _is_gzip(path: Path) -> bool:
-    return path.name.endswith(".gz")
+    return path.name.removesuffix(encryption.SUFFIX).endswith(".gz")
 
 
-def _read_file_bytes(path: Path) -> bytes:
-    """Whole (small) file, gunzipped when named .gz; gzip damage becomes a DumpFormatError."""
-    try:
-        data = path.read_bytes()
-        return gzip.decompress(data) if _is_gzip(path) else data
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DumpFormatError(f"{path}: corrupt gzip data: {exc}", path=path) from exc
+@contextlib.contextmanager
+def _plain_stream(
+    path: Path, tally: _Tally | None = None, identities: list[Any] | None = None
+) -> Iterator[Any]:
+    """The file's plaintext as a stream (decrypted, gunzipped); `tally` sees the bytes on disk."""
+    with open(path, "rb") as raw:
+        source: Any = _HashingReader(raw, tally) if tally else raw
+        with contextlib.ExitStack() as stack:
+            stream = source
+            if _is_encrypted(path):
+                if not identities:
+                    raise DumpEncrypted(
+                        f"{path} is encrypted (age): pass the identity file (restore --identity)"
+                    )
+                stream = stack.enter_context(encryption.decrypting_reader(source, identities))
+            if _is_gzip(path):
+                stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
+            yield stream
+        if isinstance(source, _HashingReader):
+            source.drain()
+
+
+def _read_file_bytes(
+    path: Path, identities: list[Any] | None = None, *, limit: int = _MAX_METADATA
+) -> bytes:
+    """A whole small file (metadata), decrypted and gunzipped as needed, refused beyond `limit`
+    bytes once decompressed (a gzip bomb stops there, memory stays bounded)."""
+    with _plain_stream(path, identities=identities) as stream:
+        chunks, size = [], 0
+        for chunk in _read_chunks(stream, path):
+            size += len(chunk)
+            if size > limit:
+                raise DumpFormatError(
+                    f"{path}: decompresses to more than {limit // (1024 * 1024)} MiB: refused "
+                    "(a metadata file is a few KB; this looks like a gzip bomb)",
+                    path=path,
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _read_chunks(stream: Any, path: Path) -> Iterator[bytes]:
@@ -380,6 +481,10 @@ def _read_chunks(stream: Any, path: Path) -> Iterator[bytes]:
             chunk = stream.read(_CHUNK)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise DumpFormatError(f"{path}: corrupt gzip data: {exc}", path=path) from exc
+        except encryption.DecryptionFailed as exc:
+            raise DumpFormatError(
+                f"{path}: cannot decrypt (wrong identity, or the file is damaged): {exc}", path=path
+            ) from exc
         if not chunk:
             return
         yield chunk
@@ -427,20 +532,49 @@ def _split_documents(chunks: Iterable[bytes], path: Path) -> Iterator[bytes]:
         )
 
 
-def _iter_file_documents(path: Path, tally: _Tally | None = None) -> Iterator[bytes]:
-    """Stream documents from a .bson or .bson.gz file; `tally` sees the file's bytes on disk.
+def _iter_file_documents(
+    path: Path,
+    tally: _Tally | None = None,
+    identities: list[Any] | None = None,
+    *,
+    check_bson: bool = False,
+    max_bytes: int | None = None,
+) -> Iterator[bytes]:
+    """Stream documents from a .bson[.gz][.age] file; `tally` sees the file's bytes on disk.
 
     One pass serves both checks of a verification: the file's sha256 and its documents.
+    `check_bson` decodes each document (for dumps no manifest vouches for): invalid BSON is a
+    DumpFormatError naming the file and offset. Past `max_bytes` of documents (what the manifest
+    says) reading stops: a decompression bomb is refused, not expanded.
     """
-    with open(path, "rb") as raw:
-        source: Any = _HashingReader(raw, tally) if tally else raw
-        if _is_gzip(path):
-            with gzip.GzipFile(fileobj=source, mode="rb") as stream:
-                yield from _split_documents(_read_chunks(stream, path), path)
-        else:
-            yield from _split_documents(_read_chunks(source, path), path)
-        if isinstance(source, _HashingReader):
-            source.drain()
+    with _plain_stream(path, tally, identities) as stream:
+        offset = 0
+        for raw in _split_documents(_read_chunks(stream, path), path):
+            if check_bson:
+                _check_bson(raw, path, offset)
+            offset += len(raw)
+            if max_bytes is not None and offset > max_bytes:
+                raise DumpFormatError(
+                    f"{_where(path, offset)}: more documents than the manifest's {max_bytes} "
+                    "bytes: refused",
+                    path=path,
+                    offset=offset,
+                )
+            yield raw
+
+
+_CHECK_CODEC: CodecOptions[dict[str, Any]] = CodecOptions(
+    unicode_decode_error_handler="surrogateescape"
+)
+
+
+def _check_bson(raw: bytes, path: Path, offset: int) -> None:
+    try:
+        bson.decode(raw, codec_options=_CHECK_CODEC)
+    except (InvalidBSON, ValueError, OverflowError, TypeError, IndexError) as exc:
+        raise DumpFormatError(
+            f"{_where(path, offset)}: invalid BSON document: {exc}", path=path, offset=offset
+        ) from None
 
 
 def _check_raw_document(raw: bytes, index: int, namespace: str) -> None:
@@ -480,7 +614,10 @@ class DumpWriter:
 
     Each file is written to *.tmp and renamed, and the manifest is written last: a dump
     directory with a manifest.json is complete. Leaving the `with` block normally finishes the
-    dump; leaving it on an exception does not, so a failed dump never looks verified.
+    dump; leaving it on an exception does not, so a failed dump never looks verified: its
+    INCOMPLETE marker stays and readers refuse it. A full disk removes the partial dump.
+    Directories are 0700 and files 0600; with `encrypt_to` (age recipients) every file is an
+    age file named `<name>.age` and the manifest's sizes and sha256 are the encrypted files'.
     write_collection may be called from several threads for different collections.
     """
 
@@ -492,14 +629,20 @@ class DumpWriter:
         run_id: str | None = None,
         server_version: str | None = None,
         fsync: bool = True,
+        encrypt_to: Sequence[str] = (),
     ) -> None:
         self.root = Path(root)
-        if (self.root / MANIFEST_NAME).exists():
-            raise FileExistsError(f"{self.root} already holds a finished dump ({MANIFEST_NAME})")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._refuse_existing()
+        self._recipients = encryption.parse_recipients(encrypt_to) if encrypt_to else None
+        self._created_root = not self.root.exists()
+        private_dir(self.root)
+        (self.root / INCOMPLETE_NAME).touch(mode=0o600)
         self.gzip = gzip
         self.fsync = fsync
         self.manifest = Manifest(run_id=run_id, server_version=server_version)
+        if encrypt_to:
+            self.manifest.encryption = {"scheme": "age", "recipients": list(encrypt_to)}
+        self._created_dirs: set[Path] = set()
         self._lock = threading.Lock()
         self._names: set[tuple[str, str]] = set()
         self._in_flight = 0
@@ -511,6 +654,35 @@ class DumpWriter:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None and not self._finished:
             self.finish()
+        elif isinstance(exc, DumpDiskFull):
+            self._remove_partial()
+            exc.message += f"; the partial backup in {self.root} was removed"
+            exc.args = (exc.message,)
+
+    def _refuse_existing(self) -> None:
+        """A backup goes to a new (or empty) directory, or continues our own unfinished one."""
+        if (self.root / MANIFEST_NAME).exists():
+            raise DumpExists(
+                f"{self.root} already holds a finished dump ({MANIFEST_NAME}): a backup never "
+                "overwrites one; choose another directory (backup --out DIR)"
+            )
+        if self.root.exists() and not self.root.is_dir():
+            raise DumpExists(f"{self.root} exists and is not a directory")
+        ours = (self.root / INCOMPLETE_NAME).exists()
+        if self.root.is_dir() and not ours and any(self.root.iterdir()):
+            raise DumpExists(
+                f"{self.root} is not empty and is not an unfinished backup of ours: "
+                "choose a new directory (backup --out DIR)"
+            )
+
+    def _remove_partial(self) -> None:
+        """Free the space a dump that cannot finish took: everything it wrote goes."""
+        if self._created_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        for directory in self._created_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+        (self.root / INCOMPLETE_NAME).unlink(missing_ok=True)
 
     def _claim(self, database: str, name: str) -> None:
         with self._lock:
@@ -564,7 +736,11 @@ class DumpWriter:
     def _write_files(
         self, database: str, name: str, stem: str, raw_docs: Iterable[bytes], metadata: bytes
     ) -> CollectionEntry:
-        (self.root / database).mkdir(exist_ok=True)
+        db_dir = self.root / database
+        if not db_dir.exists():
+            with self._lock:
+                self._created_dirs.add(db_dir)
+        private_dir(db_dir)
         content = ContentHash()
         ns = f"{database}.{name}"
         bson_file = self._write(
@@ -579,8 +755,14 @@ class DumpWriter:
     def _write(self, database: str, filename: str, produce: Callable[[Any], object]) -> FileDigest:
         if self.gzip:
             filename += ".gz"
+        if self._recipients:
+            filename += encryption.SUFFIX
         digest = _atomic_write(
-            self.root / database / filename, produce, gz=self.gzip, fsync=self.fsync
+            self.root / database / filename,
+            produce,
+            gz=self.gzip,
+            fsync=self.fsync,
+            recipients=self._recipients,
         )
         digest.path = f"{database}/{filename}"
         return digest
@@ -591,7 +773,14 @@ class DumpWriter:
             if self._in_flight:
                 raise RuntimeError(f"{self._in_flight} collections are still being written")
             if not self._finished:
-                self.manifest.save(self.root)
+                try:
+                    self.manifest.save(self.root)
+                except DumpDiskFull:
+                    self._remove_partial()
+                    raise
+                (self.root / INCOMPLETE_NAME).unlink(missing_ok=True)
+                if self.fsync:
+                    _fsync_dir(self.root)
                 self._finished = True
             return self.manifest
 
@@ -608,6 +797,9 @@ class DumpCollection:
     name: str
     bson_path: Path
     metadata_path: Path | None
+    identities: list[Any] | None = field(default=None, repr=False)
+    # decode every document while reading: no manifest vouches for the bytes (a mongodump dump)
+    check_bson: bool = False
 
     @property
     def gzip(self) -> bool:
@@ -615,12 +807,14 @@ class DumpCollection:
 
     def metadata(self) -> dict[str, Any]:
         """Options, indexes, uuid, type, collectionName; mongorestore's defaults if no file."""
-        data = _read_file_bytes(self.metadata_path) if self.metadata_path else b""
+        data = _read_file_bytes(self.metadata_path, self.identities) if self.metadata_path else b""
         return decode_metadata(data, default_name=self.name, path=self.metadata_path or "")
 
     def iter_raw(self) -> Iterator[bytes]:
         """Stream the documents' raw bytes in file order; damage raises DumpFormatError."""
-        return _iter_file_documents(self.bson_path)
+        return _iter_file_documents(
+            self.bson_path, identities=self.identities, check_bson=self.check_bson
+        )
 
 
 def _skipped(name: str) -> bool:
@@ -628,27 +822,49 @@ def _skipped(name: str) -> bool:
     return name.startswith(("system.", "$"))
 
 
-def _metadata_for(db_dir: Path, stem: str, gz: bool) -> Path | None:
-    """The metadata beside a .bson file: same compression first, as mongorestore pairs them."""
-    names = [f"{stem}.metadata.json.gz", f"{stem}.metadata.json"]
-    for candidate in names if gz else reversed(names):
-        if (db_dir / candidate).is_file():
-            return db_dir / candidate
+_BSON_SUFFIXES = (".bson.gz.age", ".bson.age", ".bson.gz", ".bson")
+
+
+def _metadata_for(db_dir: Path, stem: str, bson_path: Path) -> Path | None:
+    """The metadata beside a .bson file: same compression (and encryption) first, as mongorestore
+    pairs them."""
+    suffix = encryption.SUFFIX if _is_encrypted(bson_path) else ""
+    names = [f"{stem}.metadata.json.gz{suffix}", f"{stem}.metadata.json{suffix}"]
+    for candidate in names if _is_gzip(bson_path) else reversed(names):
+        path = db_dir / candidate
+        if path.is_file():
+            _refuse_link(path)
+            return path
     return None
 
 
-def _name_from_stem(stem: str, metadata_path: Path | None, db_dir: Path) -> str:
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise DumpFormatError(f"{path}: a symbolic link in a dump is refused", path=path)
+
+
+def _check_name(name: str, where: Path) -> str:
+    """An empty name or one holding NUL (no server has one) is refused. A name such as
+    `../../x` is legal in MongoDB and stays a name: files are only ever found by listing the
+    dump's own directories (never built from names), symlinks are refused, and manifest paths
+    that would leave the directory are refused."""
+    if not name or "\x00" in name:
+        raise DumpFormatError(f"{where}: refused collection name {name!r}", path=where)
+    return name
+
+
+def _name_from_stem(
+    stem: str, metadata_path: Path | None, db_dir: Path, identities: list[Any] | None
+) -> str:
     """Undo mongodump's file naming; a shortened name is recovered from the metadata."""
     if len(stem) == _LONG_STEM and "%24" in stem:
         if metadata_path is None:
             raise DumpFormatError(f"{db_dir / stem}: shortened file name and no metadata file")
-        return str(
-            decode_metadata(_read_file_bytes(metadata_path), default_name="", path=metadata_path)[
-                "collectionName"
-            ]
-        )
+        data = _read_file_bytes(metadata_path, identities)
+        name = str(decode_metadata(data, default_name="", path=metadata_path)["collectionName"])
+        return _check_name(name, metadata_path)
     try:
-        return urllib.parse.unquote(stem, errors="strict")
+        return _check_name(urllib.parse.unquote(stem, errors="strict"), db_dir / stem)
     except UnicodeDecodeError as exc:
         raise DumpFormatError(f"{db_dir / stem}: file name is not an escaped name") from exc
 
@@ -656,39 +872,58 @@ def _name_from_stem(stem: str, metadata_path: Path | None, db_dir: Path) -> str:
 def _bson_stems(db_dir: Path) -> dict[str, Path]:
     stems: dict[str, Path] = {}
     for path in db_dir.iterdir():
-        for suffix in (".bson.gz", ".bson"):
-            if path.name.endswith(suffix) and path.is_file():
+        for suffix in _BSON_SUFFIXES:
+            if path.name.endswith(suffix) and (path.is_file() or path.is_symlink()):
+                _refuse_link(path)
                 stem = path.name[: -len(suffix)]
                 if stem in stems:
-                    raise DumpFormatError(f"{db_dir / stem}: both .bson and .bson.gz exist")
+                    raise DumpFormatError(f"{db_dir / stem}: several .bson files for one name")
                 stems[stem] = path
                 break
     return stems
 
 
-def _iter_database(db_dir: Path) -> Iterator[DumpCollection]:
+def _iter_database(
+    db_dir: Path, identities: list[Any] | None, check_bson: bool
+) -> Iterator[DumpCollection]:
     stems = _bson_stems(db_dir)
     found = []
     for stem, bson_path in stems.items():
-        metadata_path = _metadata_for(db_dir, stem, _is_gzip(bson_path))
-        name = _name_from_stem(stem, metadata_path, db_dir)
+        metadata_path = _metadata_for(db_dir, stem, bson_path)
+        name = _name_from_stem(stem, metadata_path, db_dir, identities)
         if not _skipped(name):
-            found.append(DumpCollection(db_dir.name, name, bson_path, metadata_path))
+            found.append(
+                DumpCollection(db_dir.name, name, bson_path, metadata_path, identities, check_bson)
+            )
     yield from sorted(found, key=lambda c: c.name)
 
 
-def iter_dump_collections(root: Path) -> Iterator[DumpCollection]:
+def _refuse_incomplete(root: Path) -> None:
+    if (root / INCOMPLETE_NAME).exists():
+        raise DumpIncomplete(
+            f"{root} is an unfinished backup (its {INCOMPLETE_NAME} marker is there: writing "
+            "it failed or was interrupted): it cannot be restored"
+        )
+
+
+def iter_dump_collections(root: Path, *, identity: Path | None = None) -> Iterator[DumpCollection]:
     """Every collection with data in a dump directory, sorted by database then name.
 
     Top-level files (oplog.bson, manifest.json, prelude.json) and system collections are
     skipped, as mongorestore does by default. Views and time series (metadata without a
-    <name>.bson file) are not listed.
+    <name>.bson file) are not listed. An encrypted dump needs the age `identity` file to be read.
+    Documents of a dump without our manifest are decoded as they are read (invalid BSON is a
+    DumpFormatError with file and offset); ours are vouched for by the manifest's hashes.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dump directory {root} does not exist")
+    _refuse_incomplete(root)
+    identities = encryption.load_identities(identity) if identity else None
+    check_bson = not (root / MANIFEST_NAME).is_file()
     for db_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        yield from _iter_database(db_dir)
+        _refuse_link(db_dir)
+        yield from _iter_database(db_dir, identities, check_bson)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -707,11 +942,24 @@ def _compare(problems: list[str], label: str, what: str, found: object, expected
         problems.append(f"{label}: {what} is {found}, manifest says {expected}")
 
 
-def _check_bson_file(path: Path, label: str, entry: CollectionEntry, problems: list[str]) -> _Tally:
-    """Re-read every document: count, raw bytes and content hash must match the manifest."""
+def _check_bson_file(
+    path: Path,
+    label: str,
+    entry: CollectionEntry,
+    problems: list[str],
+    identities: list[Any] | None,
+) -> _Tally:
+    """Re-read every document: count, raw bytes and content hash must match the manifest.
+
+    An encrypted file read without an identity is checked by size and sha256 only.
+    """
+    if _is_encrypted(path) and not identities:
+        return _file_tally(path)
     tally, content = _Tally(), ContentHash()
     try:
-        content.update_many(_iter_file_documents(path, tally))
+        content.update_many(
+            _iter_file_documents(path, tally, identities, max_bytes=max(entry.bytes, 0))
+        )
     except DumpFormatError as exc:
         problems.append(f"{label}: unreadable: {exc.message}")
         return _file_tally(path)
@@ -721,72 +969,97 @@ def _check_bson_file(path: Path, label: str, entry: CollectionEntry, problems: l
     return tally
 
 
-def _check_metadata_file(path: Path, label: str, problems: list[str]) -> _Tally:
+def _check_metadata_file(
+    path: Path, label: str, digest: FileDigest, problems: list[str], identities: list[Any] | None
+) -> _Tally:
+    """The file's sha256 is checked first, streaming; only a file that matches is decompressed
+    (with a size cap) and parsed."""
+    tally = _file_tally(path)
+    if tally.size != digest.size or tally.sha256.hexdigest() != digest.sha256:
+        return tally
+    if _is_encrypted(path) and not identities:
+        return tally
     try:
-        decode_metadata(_read_file_bytes(path), default_name="", path=label)
+        decode_metadata(_read_file_bytes(path, identities), default_name="", path=label)
     except DumpFormatError as exc:
         problems.append(f"{label}: unreadable: {exc.message}")
-    return _file_tally(path)
+    return tally
 
 
 def _resolve(root: Path, relative: str) -> Path | None:
-    """The file a manifest path names, or None if it points outside the dump."""
+    """The file a manifest path names, or None if it points outside the dump (or is hostile)."""
+    parts = relative.split("/")
+    if not relative or "\x00" in relative or relative.startswith("/") or ".." in parts:
+        return None
     path = (root / relative).resolve()
     return path if path.is_relative_to(root.resolve()) else None
 
 
 def _check_file(
-    root: Path, digest: FileDigest, entry: CollectionEntry, problems: list[str]
+    root: Path,
+    digest: FileDigest,
+    entry: CollectionEntry,
+    problems: list[str],
+    identities: list[Any] | None,
 ) -> None:
     label = digest.path
     path = _resolve(root, digest.path)
     if path is None:
-        problems.append(f"{label}: path leaves the dump directory")
+        shown = label.replace("\x00", "\\0")
+        problems.append(f"{shown}: path leaves the dump directory")
         return
     if not path.is_file():
         problems.append(f"{label}: file missing")
         return
-    if label.endswith((".bson", ".bson.gz")):
-        tally = _check_bson_file(path, label, entry, problems)
+    if label.endswith(_BSON_SUFFIXES):
+        tally = _check_bson_file(path, label, entry, problems, identities)
     else:
-        tally = _check_metadata_file(path, label, problems)
+        tally = _check_metadata_file(path, label, digest, problems, identities)
     _compare(problems, label, "size", tally.size, digest.size)
     _compare(problems, label, "sha256", tally.sha256.hexdigest(), digest.sha256)
 
 
-def _check_entry(root: Path, entry: CollectionEntry, problems: list[str]) -> None:
-    if not any(f.path.endswith((".bson", ".bson.gz")) for f in entry.files):
+def _check_entry(
+    root: Path, entry: CollectionEntry, problems: list[str], identities: list[Any] | None
+) -> None:
+    if not any(f.path.endswith(_BSON_SUFFIXES) for f in entry.files):
         problems.append(f"{entry.database}.{entry.name}: manifest lists no .bson file")
     for digest in entry.files:
-        _check_file(root, digest, entry, problems)
+        _check_file(root, digest, entry, problems, identities)
 
 
-def _check_unlisted(root: Path, manifest: Manifest, problems: list[str]) -> None:
+def _check_unlisted(
+    root: Path, manifest: Manifest, problems: list[str], identity: Path | None
+) -> None:
     """A collection in the directory but not in the manifest would be restored unverified."""
     listed = {(c.database, c.name) for c in manifest.collections}
     try:
-        for coll in iter_dump_collections(root):
+        for coll in iter_dump_collections(root, identity=identity):
             if (coll.database, coll.name) not in listed:
                 rel = coll.bson_path.relative_to(root).as_posix()
                 problems.append(f"{rel}: {coll.database}.{coll.name} is not in the manifest")
-    except DumpFormatError as exc:
+    except (DumpFormatError, DumpEncrypted) as exc:
         problems.append(exc.message)
 
 
-def verify_dump(root: Path) -> Manifest:
+def verify_dump(root: Path, *, identity: Path | None = None) -> Manifest:
     """Check a dump against its manifest before anything is restored from it.
 
     Every file's size and sha256, and every collection's count, byte count and content hash
-    are recomputed (one read per file). All mismatches are collected into one
-    DumpVerificationError; a directory without manifest.json raises ManifestMissing and the
-    caller decides whether an unverified mongodump directory is acceptable.
+    are recomputed (one read per file). An encrypted dump is checked by size and sha256 of the
+    encrypted files without decrypting; with the age `identity` file, its contents too.
+    All mismatches are collected into one DumpVerificationError; a directory without
+    manifest.json raises ManifestMissing and the caller decides whether an unverified mongodump
+    directory is acceptable; an unfinished one raises DumpIncomplete.
     """
     root = Path(root)
+    _refuse_incomplete(root)
     manifest = Manifest.load(root)
+    identities = encryption.load_identities(identity) if identity else None
     problems: list[str] = []
     for entry in manifest.collections:
-        _check_entry(root, entry, problems)
-    _check_unlisted(root, manifest, problems)
+        _check_entry(root, entry, problems, identities)
+    _check_unlisted(root, manifest, problems, identity)
     if problems:
         raise DumpVerificationError(root, problems)
     return manifest

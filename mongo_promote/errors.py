@@ -51,3 +51,7 @@ class Interrupted(PromoteError):
     """The user interrupted; the target is consistent and `--resume` continues."""
 
     exit_code = 130
+
+
+class LockLost(LockHeld):
+    """This run's lease was taken by another run or could not be renewed: stop before cutover."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +18,9 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError
 
-from mongo_promote.errors import LockHeld, UsageError
+from mongo_promote.conn import redact_data
+from mongo_promote.errors import LockHeld, LockLost, UsageError
+from mongo_promote.files import open_private, private_dir
 
 TOOL_DATABASE = "mongo_promote"
 LOCKS = "locks"
@@ -22,37 +28,80 @@ LEASE = timedelta(seconds=60)
 
 
 class Journal:
-    """`journal.jsonl`: one line per completed unit of work, written only after the unit is verified."""
+    """`journal.jsonl`: one line per completed unit of work, written only after the unit is verified.
+
+    The file is private (0600 in a 0700 run directory) and every string in it is scrubbed of known
+    secrets. A line torn by a crash is repaired before the next record is appended, and readers
+    skip an unreadable line instead of losing every record after it.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._checked = False
 
     @classmethod
     def create(cls, run_dir: Path, header: dict[str, Any]) -> Journal:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(run_dir)
         journal = cls(run_dir / "journal.jsonl")
         journal.record("run_started", **header)
         return journal
 
     def record(self, event: str, **data: Any) -> None:
         line = json.dumps(
-            {"event": event, "at": datetime.now(UTC).isoformat(), **data}, default=str
+            redact_data({"event": event, "at": datetime.now(UTC).isoformat(), **data}), default=str
         )
-        with self._lock, open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with self._lock:
+            repaired = self._repair_torn_tail() if not self._checked else None
+            self._checked = True
+            with open_private(self.path, "a") as fh:
+                if repaired is not None:
+                    note = {"event": "journal_repaired", "at": datetime.now(UTC).isoformat()}
+                    fh.write(json.dumps({**note, "dropped_bytes": repaired}) + "\n")
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def _repair_torn_tail(self) -> int | None:
+        """A crash mid-write leaves a last line without its newline: complete it when it is a whole
+        record, else cut it off (that unit of work was never recorded). Returns bytes dropped."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size == 0:
+            return None
+        with open(self.path, "rb+") as fh:
+            fh.seek(max(0, size - 1))
+            if fh.read(1) == b"\n":
+                return None
+            start = 0  # journals are small: kilobytes
+            fh.seek(start)
+            tail = fh.read()
+            cut = tail.rfind(b"\n") + 1
+            fragment = tail[cut:]
+            if _parses(fragment):
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+                dropped = 0
+            else:
+                fh.truncate(start + cut)
+                dropped = len(fragment)
             fh.flush()
             os.fsync(fh.fileno())
+        return dropped
 
     def events(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         events = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                events.append(json.loads(line))
+                event = json.loads(line)
             except ValueError:
-                break  # a line torn by a crash: everything after it is unknown
+                continue  # torn by a crash (the last line) or damaged: later records still count
+            if isinstance(event, dict) and "event" in event:
+                events.append(event)
         return events
 
     def header(self) -> dict[str, Any]:
@@ -67,6 +116,13 @@ class Journal:
 
     def has(self, event: str) -> bool:
         return any(e["event"] == event for e in self.events())
+
+
+def _parses(fragment: bytes) -> bool:
+    try:
+        return isinstance(json.loads(fragment), dict)
+    except ValueError:
+        return False
 
 
 def runs_dir(base: Path) -> Path:
@@ -99,6 +155,7 @@ class LockInfo:
     pid: int | None
     acquired_at: datetime | None
     lease_expires_at: datetime
+    token: str | None = None
 
     def describe(self) -> str:
         since = f"{self.acquired_at:%Y-%m-%d %H:%M:%S} UTC" if self.acquired_at else "?"
@@ -108,93 +165,213 @@ class LockInfo:
             f"{self.lease_expires_at:%H:%M:%S} UTC)"
         )
 
+    def provably_gone(self) -> bool:
+        """Its process ran on this machine and no longer runs (a crash, a kill -9)."""
+        if self.host != socket.gethostname() or not isinstance(self.pid, int) or self.pid <= 0:
+            return False
+        return not _process_alive(self.pid)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:  # a zombie (exited, not yet reaped) is gone too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def server_now(client: MongoClient[Any]) -> datetime:
+    """The target server's clock (`hello.localTime`, which FerretDB v1 answers too): every lease
+    is compared with one clock, whatever the clocks of the machines running the tool say."""
+    reply = client.admin.command("hello")
+    local = reply.get("localTime")
+    if not isinstance(local, datetime):
+        local = client.admin.command("serverStatus").get("localTime")
+    if not isinstance(local, datetime):
+        raise UsageError("the target server reports no localTime: cannot time the run's lease")
+    return _utc(local)
+
 
 class RunLock:
-    """A lease in the target's `mongo_promote.locks`: a live run renews it; an expired one can be taken."""
+    """A lease in the target's `mongo_promote.locks`, timed by the server's clock.
 
-    def __init__(self, client: MongoClient[Any], database: str, run_id: str) -> None:
+    - A live lease is never taken over, not even by `--resume` of the same run (exit 4, naming
+      the holder). A lease that expired, or whose holder is provably gone (same host, process no
+      longer running), is taken at once, by compare-and-swap on the holder's token.
+    - While the run lives, a thread renews the lease (every LEASE/3). A renewal that finds the
+      lease taken, or that cannot reach the server before the lease ends, marks the lock lost:
+      `lost` says why, `on_lost(reason)` is called once (the runner journals `lock.lost`), and
+      `check()` raises LockLost from then on.
+    - `check()` is the fence: call it before cutover and before each rename. It renews the lease
+      on the server only if this run still holds it unexpired, and raises LockLost otherwise.
+    """
+
+    def __init__(
+        self,
+        client: MongoClient[Any],
+        database: str,
+        run_id: str,
+        *,
+        lease: timedelta = LEASE,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self.coll = client[TOOL_DATABASE][LOCKS]
+        self.client = client
         self.key = database
         self.run_id = run_id
+        self.lease = lease
+        self.on_lost = on_lost
+        self.token = secrets.token_hex(8)
+        self.lost: str | None = None
+        self._held = False
+        self._valid_until = 0.0  # time.monotonic() by which the last renewal's lease ends
+        self._state = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def holder(self) -> LockInfo | None:
-        doc = self.coll.find_one({"_id": self.key})
-        if not doc:
-            return None
-        # Only run_id and the lease are essential: a lock written by hand or by another version
-        # of the tool still means "held".
-        acquired = doc.get("acquired_at")
-        return LockInfo(
-            str(doc.get("run_id", "?")),
-            str(doc.get("host", "?")),
-            doc.get("pid"),
-            _utc(acquired) if isinstance(acquired, datetime) else None,
-            _utc(doc.get("lease_expires_at") or datetime.max),
-        )
+        return _lock_info(self.coll.find_one({"_id": self.key}))
 
     def acquire(self) -> None:
-        now = datetime.now(UTC)
+        asked = time.monotonic()
+        now = server_now(self.client)
         doc = {
             "_id": self.key,
             "run_id": self.run_id,
+            "token": self.token,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "acquired_at": now,
-            "lease_expires_at": now + LEASE,
+            "lease_expires_at": now + self.lease,
         }
         try:
             self.coll.insert_one(doc)
         except DuplicateKeyError:
             self._take_over(doc, now)
+        with self._state:
+            self._held, self.lost = True, None
+            self._valid_until = asked + self.lease.total_seconds()
         self._start_renewing()
 
     def _take_over(self, doc: dict[str, Any], now: datetime) -> None:
-        """Only our own run (resuming) or an expired lease may be taken; compare-and-swap on the lease."""
-        current = self.holder()
-        if current is None:
-            return self.acquire_again(doc)
-        if current.run_id != self.run_id and current.lease_expires_at > now:
+        """Only an expired lease or a provably dead holder's; compare-and-swap on what we read."""
+        raw = self.coll.find_one({"_id": self.key})
+        current = _lock_info(raw)
+        if raw is None or current is None:
+            return self._insert_again(doc)
+        expired = current.lease_expires_at <= now
+        if not expired and not current.provably_gone():
+            same = " (this very run: it is still alive)" if current.run_id == self.run_id else ""
             raise LockHeld(
-                f"another run holds the lock on database {self.key!r}: {current.describe()}"
+                f"another run holds the lock on database {self.key!r}{same}: "
+                f"{current.describe()}; it is renewed while that run lives"
             )
+        match = {k: raw[k] for k in ("_id", "run_id", "token", "lease_expires_at") if k in raw}
         swapped = self.coll.find_one_and_update(
-            {
-                "_id": self.key,
-                "run_id": current.run_id,
-                "lease_expires_at": current.lease_expires_at,
-            },
-            {"$set": {k: v for k, v in doc.items() if k != "_id"}},
+            match, {"$set": {k: v for k, v in doc.items() if k != "_id"}}
         )
         if swapped is None:
             raise LockHeld(f"another run took the lock on database {self.key!r} just now")
 
-    def acquire_again(self, doc: dict[str, Any]) -> None:
+    def _insert_again(self, doc: dict[str, Any]) -> None:
         try:
             self.coll.insert_one(doc)
         except DuplicateKeyError:
             raise LockHeld(f"another run took the lock on database {self.key!r} just now") from None
 
     def _start_renewing(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._renew_loop, name="lock-lease", daemon=True)
         self._thread.start()
 
     def _renew_loop(self) -> None:
-        while not self._stop.wait(LEASE.total_seconds() / 3):
+        while not self._stop.wait(self.lease.total_seconds() / 3):
             try:
-                self.coll.update_one(
-                    {"_id": self.key, "run_id": self.run_id},
-                    {"$set": {"lease_expires_at": datetime.now(UTC) + LEASE}},
-                )
-            except Exception:
-                continue
+                self._renew()
+            except LockLost:
+                return
+            except Exception as exc:  # a network blip: retried until the lease would end
+                if time.monotonic() >= self._valid_until:
+                    self._mark_lost(f"lease not renewed before it ended ({type(exc).__name__})")
+                    return
+
+    def _renew(self) -> None:
+        """Extend the lease if this run still holds it unexpired (server clock), else LockLost."""
+        asked = time.monotonic()
+        now = server_now(self.client)
+        result = self.coll.update_one(
+            {"_id": self.key, "token": self.token, "lease_expires_at": {"$gt": now}},
+            {"$set": {"lease_expires_at": now + self.lease}},
+        )
+        if result.matched_count == 0:
+            holder = self.holder()
+            who = holder.describe() if holder else "nobody (the lock document is gone)"
+            self._mark_lost(f"the lease was taken or expired; now held by {who}")
+            raise LockLost(self._lost_message())
+        with self._state:
+            self._valid_until = asked + self.lease.total_seconds()
+
+    def _mark_lost(self, reason: str) -> None:
+        with self._state:
+            first = self.lost is None
+            self.lost = self.lost or reason
+        if first and self.on_lost is not None:
+            with contextlib.suppress(Exception):  # reporting the loss must not hide it
+                self.on_lost(reason)
+
+    def _lost_message(self) -> str:
+        return (
+            f"run {self.run_id} lost its lock on database {self.key!r}: {self.lost}; "
+            "stopped before touching production further"
+        )
+
+    def check(self) -> None:
+        """The fence before cutover and before each rename: LockLost unless this run still holds
+        an unexpired lease on the server (which this call also renews)."""
+        if not self._held:
+            raise LockLost(f"run {self.run_id} does not hold the lock on database {self.key!r}")
+        if self.lost is not None:
+            raise LockLost(self._lost_message())
+        try:
+            self._renew()
+        except LockLost:
+            raise
+        except Exception as exc:
+            if time.monotonic() >= self._valid_until:
+                self._mark_lost(f"lease not renewable ({type(exc).__name__})")
+                raise LockLost(self._lost_message()) from None
+            raise
 
     def release(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        self.coll.delete_one({"_id": self.key, "run_id": self.run_id})
+        if self._held:
+            self.coll.delete_one({"_id": self.key, "token": self.token})
+        self._held = False
+
+
+def _lock_info(doc: dict[str, Any] | None) -> LockInfo | None:
+    if not doc:
+        return None
+    # Only run_id and the lease are essential: a lock written by hand or by another version
+    # of the tool still means "held".
+    acquired = doc.get("acquired_at")
+    expires = doc.get("lease_expires_at")
+    return LockInfo(
+        str(doc.get("run_id", "?")),
+        str(doc.get("host", "?")),
+        doc.get("pid"),
+        _utc(acquired) if isinstance(acquired, datetime) else None,
+        _utc(expires) if isinstance(expires, datetime) else datetime.max.replace(tzinfo=UTC),
+        doc.get("token"),
+    )
 
 
 def _utc(value: datetime) -> datetime:

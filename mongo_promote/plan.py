@@ -28,10 +28,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from mongo_promote.errors import PlanError
+from mongo_promote.conn import redact_uri, remember_secrets, uri_secrets
+from mongo_promote.errors import PlanError, UsageError
 
 DEFAULT_PLAN_PATH = "promote.yaml"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -235,6 +235,18 @@ class ValidateSpec(_Model):
 class BackupSpec(_Model):
     dir: str = "./backups"
     gzip: bool = True
+    # age recipients (`age1...`): every backup file is encrypted to them (`<file>.age`)
+    encrypt_to: list[str] = Field(default_factory=list)
+
+    @field_validator("encrypt_to")
+    @classmethod
+    def _age_recipients(cls, recipients: list[str]) -> list[str]:
+        for recipient in recipients:
+            if not recipient.startswith("age1"):
+                raise ValueError(
+                    f"{recipient!r} is not an age recipient (age1..., from `age-keygen -y KEY`)"
+                )
+        return recipients
 
 
 class CleanupSpec(_Model):
@@ -430,6 +442,15 @@ class LoadedPlan(BaseModel):
     plan: Plan
     path: Path
     fingerprint: str
+    # ${VAR}s that shell commands (hooks) reference, with their values: the commands keep the
+    # text as written and get these through their environment, so the shell expands them.
+    command_variables: dict[str, str] = Field(default_factory=dict, repr=False)
+    # values never to be shown: URI passwords, hook variables, variables named like secrets
+    secrets: tuple[str, ...] = Field(default=(), repr=False)
+
+    def command_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment a hook runs with: the process's (or `base`) plus the plan's variables."""
+        return {**(os.environ if base is None else base), **self.command_variables}
 
 
 # ---------------------------------------------------------------- loading
@@ -441,9 +462,18 @@ def load_plan(
     env: Mapping[str, str] | None = None,
     source_uri: str | None = None,
     target_uri: str | None = None,
+    source_uri_file: str | Path | None = None,
+    target_uri_file: str | Path | None = None,
+    source_uri_env: str | None = None,
+    target_uri_env: str | None = None,
     servers: bool = True,
 ) -> LoadedPlan:
     """Read, expand and validate a plan; every problem is a PlanError naming file, line and field.
+
+    A side's URI comes, first found: `*_uri` (e.g. `--target-uri`: visible in the process list,
+    see `argv_password_warning`), `*_uri_file` (first line of a file), `*_uri_env` (the name of an
+    environment variable), else the plan's `uri:` (`${VAR}` expanded) or `uri_file:` (a path,
+    relative to the plan). Hook commands keep their `${VAR}` text: see LoadedPlan.command_env.
 
     `servers=False` is for commands that never connect (health, refresh-staging, history): an
     unset variable in `source.uri` / `target.uri` is then no error, the URI becomes a placeholder
@@ -452,6 +482,8 @@ def load_plan(
     path = Path(path)
     env = os.environ if env is None else env
     shown = str(path)
+    source_uri = source_uri or _uri_from(source_uri_file, source_uri_env, env, "source")
+    target_uri = target_uri or _uri_from(target_uri_file, target_uri_env, env, "target")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -461,20 +493,116 @@ def load_plan(
     tree = _parse_yaml(shown, text)
     _override_uri(tree, "source", source_uri)
     _override_uri(tree, "target", target_uri)
-    _expand_env(shown, tree, env, lenient=frozenset() if servers else _URI_FIELDS)
+    seen = _Variables()
+    _expand_env(shown, tree, env, seen=seen, lenient=frozenset() if servers else _URI_FIELDS)
+    for side in ("source", "target"):
+        _read_uri_file(shown, tree, side, path.parent)
     try:
         plan = Plan.model_validate(_plain(tree))
     except ValidationError as exc:
         raise _located(shown, tree, exc) from None
     if servers:
         _refuse_same_database(shown, tree, plan)
-    return LoadedPlan(plan=plan, path=path.resolve(), fingerprint=_fingerprint(tree))
+    secrets = _secrets(plan, seen)
+    remember_secrets(*secrets)
+    return LoadedPlan(
+        plan=plan,
+        path=path.resolve(),
+        fingerprint=_fingerprint(tree),
+        command_variables=seen.in_commands,
+        secrets=tuple(secrets),
+    )
+
+
+# Shell commands keep `${VAR}` as written (shown, stored and hashed so); the shell expands them.
+_COMMAND_FIELDS = re.compile(
+    r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands)"
+    r"\[\d+\](\.run)?$"
+)
+_SECRET_NAME = re.compile(r"(?i)(PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE)")
+
+
+class _Variables:
+    """The ${VAR}s a plan references and their values (unset ones with a default are absent)."""
+
+    def __init__(self) -> None:
+        self.everywhere: dict[str, str] = {}
+        self.in_commands: dict[str, str] = {}
+
+
+def _secrets(plan: Plan, seen: _Variables) -> list[str]:
+    """What must never be shown: URI passwords, every value a hook sees, secret-named values."""
+    found = [*uri_secrets(plan.source.uri), *uri_secrets(plan.target.uri)]
+    found += seen.in_commands.values()
+    found += [v for k, v in seen.everywhere.items() if _SECRET_NAME.search(k) and "://" not in v]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def _uri_from(
+    file: str | Path | None, env_name: str | None, env: Mapping[str, str], side: str
+) -> str | None:
+    if file is not None:
+        return read_uri_file(Path(file), what=f"{side} URI file")
+    if env_name is not None:
+        if not env.get(env_name):
+            raise UsageError(f"the {side} URI variable {env_name} is not set")
+        return env[env_name]
+    return None
+
+
+def read_uri_file(path: Path, *, what: str = "URI file") -> str:
+    """A URI kept in a file (0600, out of the process list and of shell history): its first line."""
+    try:
+        lines = path.read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot read the {what} {path}: {reason}") from None
+    if not lines or not lines[0].strip():
+        raise UsageError(f"the {what} {path} is empty")
+    return lines[0].strip()
+
+
+def argv_password_warning(uri: str | None, option: str) -> str | None:
+    """The warning to print when a password came as a command-line argument (`--target-uri`)."""
+    if not uri or redact_uri(uri) == uri:
+        return None
+    return (
+        f"{option} carries a password: other users of this machine can read it in the process "
+        f'list (ps). Prefer {option} env:NAME or {option} file:PATH, or uri: "${{VAR}}" / '
+        "uri_file: PATH in the plan"
+    )
+
+
+def _read_uri_file(shown: str, tree: CommentedMap, side: str, base: Path) -> None:
+    """`uri_file: PATH` in a side of the plan (relative to the plan's directory) becomes its uri."""
+    node = tree.get(side)
+    if not isinstance(node, CommentedMap) or "uri_file" not in node:
+        return
+    line = node.lc.key("uri_file")[0] + 1
+    if "uri" in node and node.get("uri"):
+        raise PlanError(shown, line, f"{side}.uri_file", "give either uri or uri_file, not both")
+    file = Path(str(node["uri_file"])).expanduser()
+    try:
+        uri = read_uri_file(file if file.is_absolute() else base / file)
+    except UsageError as exc:
+        raise PlanError(shown, line, f"{side}.uri_file", exc.message) from None
+    _set_uri(node, uri)
 
 
 def _override_uri(tree: CommentedMap, side: str, uri: str | None) -> None:
     """--source-uri/--target-uri win over the plan, before expansion, so an unset variable is fine."""
     if uri and isinstance(tree.get(side), CommentedMap):
-        tree[side]["uri"] = uri
+        _set_uri(tree[side], uri)
+
+
+def _set_uri(node: CommentedMap, uri: str) -> None:
+    """Set a side's uri, replacing a `uri_file:` key (whose line errors then point at)."""
+    if "uri_file" in node:
+        if "uri" not in node:
+            node.insert(list(node.keys()).index("uri_file"), "uri", uri)
+            node.lc.data["uri"] = node.lc.data["uri_file"]
+        del node["uri_file"]
+    node["uri"] = uri
 
 
 def _refuse_same_database(shown: str, tree: CommentedMap, plan: Plan) -> None:
@@ -516,38 +644,57 @@ def _expand_env(
     env: Mapping[str, str],
     prefix: str = "",
     *,
+    seen: _Variables,
     lenient: frozenset[str] = frozenset(),
 ) -> None:
     """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line.
 
-    In a `lenient` field an unset variable gives a placeholder URI instead of an error."""
+    Shell commands are only checked (every variable set or defaulted), never expanded. In a
+    `lenient` field an unset variable gives a placeholder URI instead of an error.
+    """
     for key, value, line in _children(node):
         field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
         if isinstance(value, str):
             try:
-                node[key] = _expand_text(shown, value, env, line, field)
+                expanded = _expand_text(shown, value, env, line, field, seen)
             except PlanError:
                 if field not in lenient:
                     raise
-                node[key] = _placeholder_uri(value)
+                expanded = _placeholder_uri(value)
+            if _COMMAND_FIELDS.match(field):
+                for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
+                    if m.group(1) in env:
+                        seen.in_commands[m.group(1)] = env[m.group(1)]
+            else:
+                node[key] = expanded
         else:
-            _expand_env(shown, value, env, field, lenient=lenient)
+            _expand_env(shown, value, env, field, seen=seen, lenient=lenient)
 
 
 def _placeholder_uri(text: str) -> str:
     """`${PROD_MONGO_URI}` unset -> mongodb://prod-mongo-uri.unset.invalid (RFC 2606: never resolves)."""
-    names = [m.group(1) for m in _ENV_REF.finditer(text)] or ["uri"]
+    names = [m.group(1) for m in _ENV_NAME.finditer(text)] or ["uri"]
     return f"mongodb://{names[0].lower().replace('_', '-')}.unset.invalid"
 
 
-def _expand_text(shown: str, text: str, env: Mapping[str, str], line: int, field: str) -> str:
+def _expand_text(
+    shown: str, text: str, env: Mapping[str, str], line: int, field: str, seen: _Variables
+) -> str:
     """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
     A variable's value is used as it is, never expanded again."""
-    return _expand_until(shown, text, 0, env, line, field, nested=False)[0]
+    return _expand_until(shown, text, 0, env, line, field, seen, nested=False)[0]
 
 
 def _expand_until(
-    shown: str, text: str, pos: int, env: Mapping[str, str], line: int, field: str, *, nested: bool
+    shown: str,
+    text: str,
+    pos: int,
+    env: Mapping[str, str],
+    line: int,
+    field: str,
+    seen: _Variables,
+    *,
+    nested: bool,
 ) -> tuple[str, int]:
     """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
     out: list[str] = []
@@ -562,13 +709,14 @@ def _expand_until(
         name, pos = m.group(1), m.end()
         default: str | None = None
         if text.startswith(":-", pos):
-            default, pos = _expand_until(shown, text, pos + 2, env, line, field, nested=True)
+            default, pos = _expand_until(shown, text, pos + 2, env, line, field, seen, nested=True)
         elif text.startswith("}", pos):
             pos += 1
         else:
             out.append(m.group(0))  # not a reference after all: `${NAME` then something else
             continue
         if name in env:
+            seen.everywhere[name] = env[name]
             out.append(env[name])
         elif default is not None:
             out.append(default)

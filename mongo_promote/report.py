@@ -9,7 +9,9 @@ from typing import Any
 
 from rich.table import Table
 
+from mongo_promote.conn import redact_data, redact_text
 from mongo_promote.console import human_bytes, to_json
+from mongo_promote.files import private_dir, write_private
 
 
 @dataclass
@@ -47,11 +49,10 @@ class RunReport:
         return {k: v for k, v in self.__dict__.items()}
 
     def save(self, json_path: Path, md_path: Path) -> None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_path.with_suffix(".json.tmp")
-        tmp.write_text(to_json(self.to_dict()) + "\n", encoding="utf-8")
-        tmp.replace(json_path)
-        md_path.write_text(render_markdown(self), encoding="utf-8")
+        """report.json and report.md, private (0600 in a 0700 directory), scrubbed of secrets."""
+        private_dir(json_path.parent)
+        write_private(json_path, to_json(redact_data(self.to_dict())) + "\n")
+        write_private(md_path, redact_text(render_markdown(self)))
 
 
 def summary_table(report: RunReport) -> Table:

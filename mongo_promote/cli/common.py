@@ -14,7 +14,7 @@ import typer
 from mongo_promote.conn import redact_text
 from mongo_promote.console import Output
 from mongo_promote.errors import PromoteError
-from mongo_promote.plan import LoadedPlan, bundled_plan_path, load_plan
+from mongo_promote.plan import LoadedPlan, argv_password_warning, bundled_plan_path, load_plan
 
 PlanOpt = Annotated[
     str,
@@ -22,12 +22,12 @@ PlanOpt = Annotated[
         "--plan", "-p", help="Plan file. 'meeshy' = the bundled Meeshy plan.", show_default=True
     ),
 ]
-SourceUriOpt = Annotated[
-    str | None, typer.Option("--source-uri", help="Overrides the plan's source URI.")
-]
-TargetUriOpt = Annotated[
-    str | None, typer.Option("--target-uri", help="Overrides the plan's target URI.")
-]
+URI_HELP = (
+    "Overrides the plan's {} URI: a URI (visible in the process list), env:NAME (read from "
+    "that environment variable) or file:PATH (first line of a private file)."
+)
+SourceUriOpt = Annotated[str | None, typer.Option("--source-uri", help=URI_HELP.format("source"))]
+TargetUriOpt = Annotated[str | None, typer.Option("--target-uri", help=URI_HELP.format("target"))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")]
@@ -68,11 +68,26 @@ def load(
 ) -> LoadedPlan:
     """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
 
-    `servers=False`: the command never connects, so unset URI variables are no error."""
+    An override is a URI, `env:NAME` or `file:PATH`: the last two keep a password out of the
+    process list (a URI with a password given here is warned about). `servers=False`: the
+    command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
-    return load_plan(path, source_uri=source_uri, target_uri=target_uri, servers=servers)
+    sources: dict[str, Any] = {}
+    for side, value in (("source", source_uri), ("target", target_uri)):
+        if value is None:
+            continue
+        kind, _, rest = value.partition(":")
+        if kind == "env":
+            sources[f"{side}_uri_env"] = rest
+        elif kind == "file":
+            sources[f"{side}_uri_file"] = rest
+        else:
+            if warning := argv_password_warning(value, f"--{side}-uri"):
+                Output().warn(warning)
+            sources[f"{side}_uri"] = value
+    return load_plan(path, servers=servers, **sources)
 
 
 def confirmer() -> Callable[[str], bool] | None:

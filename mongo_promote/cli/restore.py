@@ -42,6 +42,12 @@ def restore(
         str | None, typer.Option("--resume", help="Continue the interrupted restore RUN_ID.")
     ] = None,
     state_dir: StateDirRunOpt = None,
+    identity: Annotated[
+        Path | None,
+        typer.Option(
+            "--identity", help="age identity file, for a backup encrypted with encrypt_to."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
@@ -57,5 +63,6 @@ def restore(
         only=collection,
         resume=resume,
         state_dir=state_dir,
+        identity=identity,
     )
     restored(out, result, json_out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,6 +37,12 @@ def rollback(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Continue the interrupted rollback RUN_ID.")
     ] = None,
+    identity: Annotated[
+        Path | None,
+        typer.Option(
+            "--identity", help="age identity file, for a backup encrypted with encrypt_to."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Undo a run: restore what it replaced from its backup, drop what it created."""
@@ -48,5 +55,6 @@ def rollback(
         confirm=confirmer(),
         yes=yes,
         resume=resume,
+        identity=identity,
     )
     restored(out, result, json_out)

@@ -52,6 +52,7 @@ def backup_collections(
             gzip=ctx.plan.backup.gzip,
             run_id=ctx.run_id,
             server_version=ctx.target_caps.version,
+            encrypt_to=ctx.plan.backup.encrypt_to,
         ) as writer,
         ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
     ):

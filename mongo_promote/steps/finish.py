@@ -39,7 +39,12 @@ class HooksStep(StepBase):
         else:
             command = hooks.after_cutover[int(action.key.split(":", 1)[1])]
             ctx.out.info(f"  hook: {redact_text(command)}")
-            hook = run_hook(command, hooks.timeout.total_seconds())
+            hook = run_hook(
+                command,
+                hooks.timeout.total_seconds(),
+                env=ctx.loaded.command_env(),
+                secrets=ctx.loaded.secrets,
+            )
             entry = {**asdict(hook), "ok": hook.ok}
             if not hook.ok:
                 ctx.out.warn(f"hook failed ({hook.exit_code}): {redact_text(command)}")

@@ -57,12 +57,21 @@ class Dump:
         return found
 
 
-def read_dump(out: Output, backup_dir: Path, database: str, only: list[str] | None) -> Dump:
-    """Verify the whole backup (every file's sha256) before anything is touched; reads only."""
+def read_dump(
+    out: Output,
+    backup_dir: Path,
+    database: str,
+    only: list[str] | None,
+    identity: Path | None = None,
+) -> Dump:
+    """Verify the whole backup (every file's sha256) before anything is touched; reads only.
+
+    `identity`: the age identity file that decrypts an encrypted backup (`--identity`).
+    """
     if not backup_dir.is_dir():
         raise UsageError(f"no backup directory {backup_dir}")
     try:
-        manifest: Manifest | None = verify_dump(backup_dir)
+        manifest: Manifest | None = verify_dump(backup_dir, identity=identity)
         assert manifest is not None
         out.info(
             f"  backup verified: {len(manifest.collections)} collection(s), every file's sha256"
@@ -73,7 +82,7 @@ def read_dump(out: Output, backup_dir: Path, database: str, only: list[str] | No
             "verified in advance; each collection's count is checked after loading"
         )
         manifest = None
-    found = list(iter_dump_collections(backup_dir))
+    found = list(iter_dump_collections(backup_dir, identity=identity))
     chosen = _dump_database(found, database, backup_dir)
     selected = [c for c in found if c.database == chosen and (only is None or c.name in only)]
     return Dump(backup_dir, chosen, manifest, selected)

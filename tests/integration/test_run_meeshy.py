@@ -210,8 +210,11 @@ def test_run_succeeds_with_reports_backup_and_local_hook(
     backed_up = {e.name: e.count for e in manifest.collections if e.database == done.name}
     assert backed_up == {n: len(docs) for n, docs in done.target_before.items()}
 
-    # the after_cutover hook ran the harmless local command, nothing else
-    assert [h["command"] for h in report["hooks"]] == ["echo gateway-restart"]
+    # the after_cutover hook ran the harmless local command, nothing else; the report shows the
+    # command as the plan writes it (the shell expanded the variable)
+    assert [h["command"] for h in report["hooks"]] == [
+        "${MEESHY_RESTART_GATEWAY:-ssh root@meeshy.me 'cd /opt/meeshy && docker compose restart gateway'}"
+    ]
     assert report["hooks"][0]["ok"] and "gateway-restart" in report["hooks"][0]["output"]
 
 
@@ -267,8 +270,15 @@ def test_translations_are_folded_into_messages(done: MeeshyRun, report: dict[str
     assert all(isinstance(t, str) and t for t in texts)
 
     embed = next(t for t in report["transforms"] if t.get("embed") == EMBED_SOURCE)
-    assert embed["folded"] == folds.pairs == sum(len(m) for m in folds.children.values())
-    assert embed["parents_updated"] == len(folds.children)
+    assert folds.pairs == sum(len(m) for m in folds.children.values())
+    kept = {pair for pair, outcome in folds.contested.items() if outcome == "kept"}
+    replaced = {pair for pair, outcome in folds.contested.items() if outcome == "replaced"}
+    # every (parent, key) pair a child brought is either written or loses to a newer existing entry
+    assert embed["existing_kept"] == len(kept) > 0
+    assert embed["existing_replaced"] == len(replaced) > 0
+    assert embed["folded"] == folds.pairs - len(kept)
+    written = {m for m, langs in folds.children.items() if any((m, k) not in kept for k in langs)}
+    assert embed["parents_updated"] == len(written)
 
 
 def test_on_existing_latest_keeps_the_newer_entry_both_ways(done: MeeshyRun) -> None:

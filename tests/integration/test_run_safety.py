@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import subprocess
 import sys
 import time
@@ -155,13 +156,22 @@ def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     # production's live collections are exactly as they were
     assert snapshot(target, live_only=True) == before
 
-    # the dead run's lease still holds the lock: a new run is refused until it expires ...
-    refused = invoke(["run", *common], env)
-    assert refused.exit_code == 4, explain(refused)
-    assert run_id in refused.stderr
+    # while its lease is live and its holder may still be running (another host), neither a new
+    # run nor a resume of that very run may take the lock ...
+    locks = servers.target.mongo_promote.locks
+    held = locks.find_one({"_id": name})
+    assert held is not None and held["run_id"] == run_id and held["pid"] != os.getpid()
+    locks.update_one({"_id": name}, {"$set": {"host": "elsewhere"}})
+    for args in (["run", *common], ["run", *common, "--resume", run_id]):
+        refused = invoke(args, env)
+        assert refused.exit_code == 4, explain(refused)
+        assert run_id in refused.stderr and "elsewhere" in refused.stderr
+        assert str(held["pid"]) in refused.stderr
     assert snapshot(target, live_only=True) == before
 
-    # ... but the run itself resumes, skipping what it had finished
+    # ... but on this host its process is provably gone: the run resumes at once, skipping
+    # what it had finished
+    locks.update_one({"_id": name}, {"$set": {"host": held["host"]}})
     resumed = invoke(["run", *common, "--resume", run_id], env)
     assert resumed.exit_code == 0, explain(resumed)
     assert json_out(resumed)["status"] == "succeeded"

@@ -23,8 +23,11 @@ from hypothesis import strategies as st
 
 from mongo_promote.checksum import ContentHash
 from mongo_promote.dumpfmt import (
+    INCOMPLETE_NAME,
     MANIFEST_NAME,
+    DumpExists,
     DumpFormatError,
+    DumpIncomplete,
     DumpVerificationError,
     DumpWriter,
     Manifest,
@@ -427,7 +430,10 @@ def test_failed_dump_leaves_no_manifest_and_no_temp_files(tmp_path: Path) -> Non
     with pytest.raises(ConnectionError), DumpWriter(tmp_path, fsync=False) as writer:
         writer.write_collection("db", "c", docs(), options={}, indexes=[])
     assert not (tmp_path / MANIFEST_NAME).exists()
-    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+    # no temp file left; the INCOMPLETE marker says the dump is not restorable
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [INCOMPLETE_NAME]
+    with pytest.raises(DumpIncomplete):
+        list(iter_dump_collections(tmp_path))
 
 
 def test_failed_collection_can_be_written_again(tmp_path: Path) -> None:
@@ -447,8 +453,9 @@ def test_failed_collection_can_be_written_again(tmp_path: Path) -> None:
 
 
 def test_writer_never_overwrites_a_finished_dump(dump: Path) -> None:
-    with pytest.raises(FileExistsError):
+    with pytest.raises(DumpExists, match="already holds a finished dump") as refused:
         DumpWriter(dump)
+    assert refused.value.exit_code == 2
 
 
 def test_collections_can_be_written_from_threads(tmp_path: Path) -> None:

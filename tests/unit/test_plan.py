@@ -223,3 +223,81 @@ def test_fingerprint_ignores_uris_but_not_content(tmp_path: Path) -> None:
     b = load_plan(write(tmp_path, HEADER.replace("b:1", "c:9")), env={}).fingerprint
     c = load_plan(write(tmp_path, HEADER + "cleanup: {min_age: 1h}\n"), env={}).fingerprint
     assert a == b != c
+
+
+# ---------------------------------------------------------------- secrets: hooks, URI sources
+
+
+def test_hook_commands_keep_their_text_and_get_variables_through_the_environment(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + 'hooks: {after_cutover: [\'printf %s "${SECRET}" | wc -c\', "echo ${NAME:-x}"]}\n'
+        + 'backup: {dir: "${BACKUPS}"}\n',
+    )
+    env = {"SECRET": "p@ss/word:1", "BACKUPS": "/srv/b", "API_TOKEN": "unused-here"}
+    loaded = load_plan(path, env=env)
+    assert loaded.plan.hooks.after_cutover == ['printf %s "${SECRET}" | wc -c', "echo ${NAME:-x}"]
+    assert loaded.plan.backup.dir == "/srv/b"  # expanded everywhere else, as before
+    assert loaded.command_variables == {"SECRET": "p@ss/word:1"}
+    assert loaded.command_env({"PATH": "/bin"}) == {"PATH": "/bin", "SECRET": "p@ss/word:1"}
+    assert "p@ss/word:1" in loaded.secrets and "/srv/b" not in loaded.secrets
+    assert "p@ss/word:1" not in repr(loaded)
+    # an unset variable without a default in a hook is still refused, by line
+    err = error_of(path, {"BACKUPS": "/b"})
+    assert err.line == 4 and "SECRET" in err.message
+
+
+def test_uri_passwords_and_secret_named_variables_are_secrets(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        source: {uri: "mongodb://u:${DB_PASSWORD}@a:1", database: app}
+        target: {uri: "${PROD_URI}", database: app}
+        """,
+    )
+    loaded = load_plan(path, env={"DB_PASSWORD": "pw%2Fx1", "PROD_URI": "mongodb://v:Zz9%40q@b:2"})
+    assert {"pw%2Fx1", "pw/x1", "Zz9@q", "Zz9%40q"} <= set(loaded.secrets)
+
+
+def test_uri_from_a_file_in_the_plan_or_given_to_the_loader(tmp_path: Path) -> None:
+    (tmp_path / "target.uri").write_text("mongodb://u:s3cret@b:1/?authSource=admin\n")
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        source: {uri: "mongodb://a:1", database: app}
+        target: {uri_file: target.uri, database: app}
+        """,
+    )
+    loaded = load_plan(path, env={})
+    assert loaded.plan.target.uri == "mongodb://u:s3cret@b:1/?authSource=admin"
+    assert "s3cret" in loaded.secrets
+    other = tmp_path / "other.uri"
+    other.write_text("mongodb://c:3\n")
+    assert load_plan(path, env={}, target_uri_file=other).plan.target.uri == "mongodb://c:3"
+    via_env = load_plan(path, env={"T": "mongodb://d:4"}, target_uri_env="T")
+    assert via_env.plan.target.uri == "mongodb://d:4"
+    (tmp_path / "target.uri").unlink()
+    err = error_of(path)
+    assert err.line == 3 and err.field == "target.uri_file" and "cannot read" in err.message
+
+
+def test_a_password_on_the_command_line_gets_a_warning() -> None:
+    from mongo_promote.plan import argv_password_warning
+
+    warning = argv_password_warning("mongodb://u:p%40ss@h", "--target-uri")
+    assert warning and "process list" in warning and "p%40ss" not in warning
+    assert argv_password_warning("mongodb://h:1", "--target-uri") is None
+    assert argv_password_warning(None, "--target-uri") is None
+
+
+def test_backup_encrypt_to_takes_age_recipients(tmp_path: Path) -> None:
+    recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+    ok = write(tmp_path, HEADER + f"backup: {{encrypt_to: [{recipient}]}}\n")
+    assert load_plan(ok, env={}).plan.backup.encrypt_to == [recipient]
+    bad = write(tmp_path, HEADER + "backup: {encrypt_to: [ssh-ed25519 AAAA]}\n")
+    assert "age recipient" in error_of(bad).message
