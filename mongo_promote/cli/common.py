@@ -37,6 +37,13 @@ StateDirRunOpt = Annotated[
     typer.Option("--state-dir", help="Where runs/<run-id>/ goes (default: next to the plan)."),
 ]
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="ferretdb (v1, SQLite), documentdb (FerretDB v2 + PostgreSQL) or mongod."
+    ),
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
