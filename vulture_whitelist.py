@@ -83,3 +83,4 @@ _._not_negative
 _._head_has_no_body
 # The generator's list of the live snake_case models, which the tests check the plan against.
 _.SNAKE_CASE_MODELS
+_.pids  # servers.LocalServer: every process of a server, for the benchmarks' CPU accounting (bench/)
