@@ -4,7 +4,7 @@ every application collection (a rewrite's `find` string left anywhere, not only 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bson
@@ -84,6 +84,7 @@ def monitor(ctx: RunContext, actions: Actions, report: ValidationReport) -> Moni
     for c in changes:
         result.changes[c.collection] = c
         result.checks.append(c.check())
+    result.checks = [_explained(check, result.changes) for check in result.checks]
     for findings in audits:
         for f in findings:
             result.url_audit.append(f)
@@ -100,6 +101,27 @@ def monitor(ctx: RunContext, actions: Actions, report: ValidationReport) -> Moni
                 )
             )
     return result
+
+
+EXPLAINABLE = ("count", "checksum", "content")  # differences the application's own writes cause
+
+
+def _explained(check: Check, changes: dict[str, Changes]) -> Check:
+    """During the monitoring, production gets new documents: a count, checksum or content
+    difference in a collection where documents were only ADDED since cutover (none the source has
+    is missing or differs) is those writes — a warning naming them, not a failure. A changed or
+    missing document still fails: the tool cannot tell an edit from damage."""
+    c = changes.get(check.collection)
+    if check.passed or check.kind not in EXPLAINABLE or c is None:
+        return check
+    if c.missing or c.changed or not c.added:
+        return check
+    return replace(
+        check,
+        severity="warning",
+        detail=f"{check.detail} (explained by the application's writes since cutover: "
+        f"{c.added} document(s) added, none changed or missing)",
+    )
 
 
 def url_audit(ctx: RunContext, name: str, finds: list[str]) -> list[UrlFinding]:

@@ -137,9 +137,15 @@ def test_validate_reports_only_writes_as_added_and_passes_the_changes_check(
         "samples": {},
     }
     dbs.target.Plain.insert_one({"i": 101})
-    data = json.loads(validate(plan).stdout)
+    result = validate(plan)
+    data = json.loads(result.stdout)
     assert data["changes"]["Plain"]["added"] == 1
     assert [c["passed"] for c in data["checks"] if c["kind"] == "changes"] == [True, True]
+    # the count and checksum differ, but only by the application's new document: warnings
+    plain = {c["kind"]: c for c in data["checks"] if c["collection"] == "Plain"}
+    assert not plain["count"]["passed"] and plain["count"]["severity"] == "warning"
+    assert "1 document(s) added" in plain["checksum"]["detail"]
+    assert result.exit_code == 0 and data["passed"] is True
 
 
 def test_url_audit_finds_a_staging_url_in_a_field_no_rewrite_lists(
