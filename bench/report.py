@@ -207,7 +207,7 @@ def charts(summary: dict[str, dict[str, dict[str, Any]]], directory: Path) -> li
                     ax.plot(*zip(*pts, strict=True), marker="o", label=label)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("scale (1 = 8,312 source documents)")
+            ax.set_xlabel("scale (1 = 8,087 source documents read)")
             ax.set_ylabel("wall time (s)" if kind == "wall" else "source documents / s")
             ax.set_title(engine)
             ax.grid(True, which="both", alpha=0.3)
