@@ -134,13 +134,15 @@ def table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 def steps_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = [
-        "| engine | scale | " + " | ".join(STEP_ORDER) + " |",
-        "|---|---|" + "---|" * len(STEP_ORDER),
+        "| engine | scale | " + " | ".join(STEP_ORDER) + " | between steps | run |",
+        "|---|---|" + "---|" * (len(STEP_ORDER) + 2),
     ]
     for engine, scales in summary.items():
         for scale, s in scales.items():
             cells = " | ".join(_f(s["ours_steps"].get(k)) for k in STEP_ORDER)
-            lines.append(f"| {engine} | {scale} | {cells} |")
+            inside = sum(v or 0 for v in s["ours_steps"].values())
+            between = s["ours_wall"] - inside if s["ours_wall"] is not None else None
+            lines.append(f"| {engine} | {scale} | {cells} | {_f(between)} | {_f(s['ours_wall'])} |")
     return "\n".join(lines)
 
 
@@ -225,6 +227,8 @@ def charts(summary: dict[str, dict[str, dict[str, Any]]], directory: Path) -> li
         share = [(s["ours_steps"].get(step) or 0) / (s["ours_wall"] or 1) for s in rows]
         ax.bar(labels, share, bottom=bottom, label=step)
         bottom = [b + v for b, v in zip(bottom, share, strict=True)]
+    rest = [max(0.0, 1 - b) for b in bottom]
+    ax.bar(labels, rest, bottom=bottom, label="between steps", color="lightgrey")
     ax.set_ylabel("share of `run` wall time")
     ax.set_title("time per step of mongo-promote run")
     ax.legend(fontsize=7, ncol=4)
@@ -272,7 +276,10 @@ its children (mongodump, mongorestore, mongosh); server CPU every process of bot
 
 {table(summary)}
 
-### Time per step of `run` (s, from the journal)
+### Time per step of `run` (s, from the journal; medians, so they need not add up)
+
+"Between steps" is the run's wall time less its actions' time: set-up, analysis, and the
+report written after every action.
 
 {steps_table(summary)}
 
