@@ -254,15 +254,16 @@ def write_markdown(
         return os.path.relpath(p.resolve(), markdown.resolve().parent)
 
     body = f"""{BEGIN}
-## Latest run: {stamp}
+## Latest figures ({", ".join(out.get("sources", [stamp]))})
 
 - **Command:** {_commands(out)}
 - **Machine:** {m["cpus"]} cores ({m["cpu"]}), {m["memory_gb"]} GB, Linux {m["kernel"]}, Python
-  {m["python"]}, pymongo {m["pymongo"]}; commit `{m["commit"]}`. Load average (1 min) at start
+  {m["python"]}, pymongo {m["pymongo"]}; {_commits(out)}. Load average (1 min) at start
   {out["load_at_start"][0]}, at end {(out.get("load_at_end") or ["?"])[0]}; each row gives the median load during its runs.
 - **Servers:** {servers}.
 - **Peers:** {m["mongodump"]}; {m["mongorestore"]}; mongosh {m["mongosh"]}.
-- **Raw figures:** {", ".join(f"`bench/results/{n}`" for n in out.get("sources", [json_path.name]))}. Medians of the repeats; every ratio from this one run.
+- **Raw figures:** {", ".join(f"`bench/results/{n}`" for n in out.get("sources", [json_path.name]))}. Medians of the repeats;
+  a row's ratios come from contenders interleaved on the same servers in one harness run.
 
 ### Wall time, throughput and CPU
 
@@ -304,6 +305,13 @@ report written after every action.
     markdown.write_text(text)
 
 
+def _commits(out: dict[str, Any]) -> str:
+    commits = out.get("commits") or {"": out["machine"]["commit"]}
+    return "code measured: " + ", ".join(
+        f"`{c}`" + (f" ({name})" if name else "") for name, c in commits.items()
+    )
+
+
 def _commands(out: dict[str, Any]) -> str:
     per_file = [a for e in out["engines"].values() for a in e.get("args", {}).values()]
     runs = per_file or [out["args"]]
@@ -330,6 +338,7 @@ def merge(paths: list[Path]) -> dict[str, Any]:
         if not merged:
             merged = {**data, "engines": {}, "sources": []}
         merged["sources"].append(path.name)
+        merged.setdefault("commits", {})[path.name] = data["machine"]["commit"]
         merged["load_at_end"] = data.get("load_at_end", merged.get("load_at_end"))
         for engine, entry in data["engines"].items():
             target = merged["engines"].setdefault(engine, {"scales": {}, "servers": []})
