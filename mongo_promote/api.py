@@ -109,7 +109,12 @@ def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
     if options.dry_run:
         return dry_run(loaded, options, out)
     with open_context(
-        loaded, out, run_id=options.resume, state_dir=options.state_dir, workers=options.workers
+        loaded,
+        out,
+        run_id=options.resume,
+        state_dir=options.state_dir,
+        workers=options.workers,
+        probe=True,
     ) as ctx:
         if options.resume:
             resumable_journal(ctx)  # a changed plan is refused before anything is written
@@ -147,6 +152,12 @@ def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
             out.warn(f"the lock is held now: {lock}; `run` would exit 4")
         for item in analysis.left_alone:
             out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+        lacks = ctx.target_caps.lacks()
+        if lacks:
+            out.info(
+                "  fallbacks expected (capabilities from buildInfo, not probed: the dry-run "
+                f"writes nothing; `run` tries them): {', '.join(lacks)}"
+            )
         out.info("[bold]dry-run: nothing was written[/]")
         indexes = {
             a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)
@@ -316,7 +327,7 @@ def _restore_run(
     identity: Path | None = None,
 ) -> RestoreResult:
     backup_dir, only, drop = Path(header["backup"]), header["only"], list(header["drop"])
-    with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
+    with open_context(loaded, out, run_id=resume, state_dir=state_dir, probe=True) as ctx:
         if resume:
             resumable_journal(ctx)
         dump = read_dump(out, backup_dir, ctx.plan.target.database, only, identity)

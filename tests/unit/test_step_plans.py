@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mongo_promote.conn import Capabilities
+from mongo_promote.conn import Capabilities, expected_capabilities
 from mongo_promote.console import Output
 from mongo_promote.context import RunContext, RunPaths
 from mongo_promote.inventory import CollectionInfo, Inventory, SideInventory
@@ -31,8 +31,8 @@ hooks: {after_cutover: ["echo one", "echo two"]}
 backup: {dir: /somewhere/backups}
 """
 
-MONGOD = Capabilities("7.0.0", "mongod", "standalone", True, True, True, True)
-FERRET = Capabilities("7.0.42", "ferretdb", "standalone", False, False, False, False)
+MONGOD = expected_capabilities("mongod", "7.0.0")
+FERRET = expected_capabilities("ferretdb", "7.0.42")
 
 
 def context(tmp_path: Path, caps: Capabilities) -> RunContext:
