@@ -152,12 +152,11 @@ def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
             out.warn(f"the lock is held now: {lock}; `run` would exit 4")
         for item in analysis.left_alone:
             out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
-        lacks = ctx.target_caps.lacks()
-        if lacks:
-            out.info(
-                "  fallbacks expected (capabilities from buildInfo, not probed: the dry-run "
-                f"writes nothing; `run` tries them): {', '.join(lacks)}"
-            )
+        caps = ctx.target_caps
+        if caps.lacks():
+            how = "probed" if caps.probed else "expected from buildInfo, not probed (the dry-run"
+            how += "" if caps.probed else " writes nothing; `run` tries each one first)"
+            out.info(f"  fallbacks {how}: {', '.join(caps.lacks())}")
         out.info("[bold]dry-run: nothing was written[/]")
         indexes = {
             a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)

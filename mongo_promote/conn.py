@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 import bson
-from bson.codec_options import CodecOptions
+from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.decimal128 import Decimal128
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
@@ -32,7 +32,11 @@ from pymongo.uri_parser import parse_uri
 from mongo_promote.errors import ServerUnreachable, UsageError
 
 DEFAULT_TIMEOUT_MS = 5000
-RAW = CodecOptions(document_class=RawBSONDocument)
+# Raw documents are sometimes looked into (a fold's match field): a date outside Python's range
+# must then come back as DatetimeMS, not abort the run.
+RAW = CodecOptions(
+    document_class=RawBSONDocument, datetime_conversion=DatetimeConversion.DATETIME_AUTO
+)
 
 _SCHEME = re.compile(r"(?i)mongodb(?:\+srv)?://")
 # A URI inside free text runs to the next blank or quote (hosts are comma-separated, no blanks).
