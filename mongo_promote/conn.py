@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -507,6 +508,8 @@ def collection_options(db: Database[Any], name: str) -> dict[str, Any]:
 
 def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[Any]:
     """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds."""
+    if refused := _refused_everywhere(uri):
+        raise ServerUnreachable(f"cannot reach the {role} server {redact_uri(uri)}: {refused}")
     try:
         client: MongoClient[Any] = MongoClient(
             uri,
@@ -532,6 +535,28 @@ def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Mon
             f"{redact_text(_first_line(str(exc)), uri)}"
         ) from None
     return client
+
+
+def _refused_everywhere(uri: str) -> str | None:
+    """Every host of a plain URI refuses the TCP connection outright: a final answer, so there is
+    no point waiting out the driver's server selection. Anything else (a timeout, a name that does
+    not resolve, `mongodb+srv://`, a socket path) is left to the driver and its timeout."""
+    if uri.startswith("mongodb+srv://"):
+        return None
+    try:
+        nodes = parse_uri(uri, validate=False, warn=True)["nodelist"]
+    except (InvalidURI, ConfigurationError, ValueError):
+        return None  # the driver says what is wrong with it
+    refused = []
+    for host, port in nodes:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return None
+        except ConnectionRefusedError:
+            refused.append(f"{host}:{port}")
+        except OSError:
+            return None
+    return f"connection refused by {', '.join(refused)}" if refused else None
 
 
 def _first_line(text: str) -> str:

@@ -70,11 +70,14 @@ def scrub(text: str) -> str:
     return redact_text(text, *uris)
 
 
-def load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPlan:
+def load(
+    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True
+) -> LoadedPlan:
     """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
 
     An override is a URI, `env:NAME` or `file:PATH`: the last two keep a password out of the
-    process list (a URI with a password given here is warned about)."""
+    process list (a URI with a password given here is warned about). `servers=False`: the
+    command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
@@ -91,7 +94,7 @@ def load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPla
             if warning := argv_password_warning(value, f"--{side}-uri"):
                 Output().warn(warning)
             sources[f"{side}_uri"] = value
-    return load_plan(path, **sources)
+    return load_plan(path, servers=servers, **sources)
 
 
 def confirmer() -> Callable[[str], bool] | None:

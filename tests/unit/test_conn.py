@@ -121,3 +121,32 @@ def test_unescaped_password_never_shown(user: str, password: str) -> None:
     assert password in uri_secrets(uri)
     for shown in (redact_uri(uri), redact_text(f"error at {uri}: bad", uri)):
         assert password not in shown, shown
+
+
+def test_a_refused_connection_everywhere_is_final_at_once() -> None:
+    """Exit 3 without waiting out server selection when every host says no; anything else waits."""
+    import socket
+    import time
+
+    from mongo_promote.conn import _refused_everywhere, connect
+    from mongo_promote.errors import ServerUnreachable
+
+    with socket.socket() as probe:  # a port nobody listens on (bound, never listening)
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            alive = server.getsockname()[1]
+            assert _refused_everywhere(f"mongodb://u:pw@127.0.0.1:{dead}/") == (
+                f"connection refused by 127.0.0.1:{dead}"
+            )
+            # one host answering is enough to let the driver decide
+            assert _refused_everywhere(f"mongodb://127.0.0.1:{dead},127.0.0.1:{alive}/") is None
+        assert _refused_everywhere("mongodb+srv://u:pw@cluster.example.invalid/") is None
+        started = time.monotonic()
+        try:
+            connect(f"mongodb://u:pw@127.0.0.1:{dead}/", role="target")
+        except ServerUnreachable as exc:
+            assert "pw" not in exc.message and "refused" in exc.message
+        else:
+            raise AssertionError("connect() reached a port nobody listens on")
+        assert time.monotonic() - started < 2
