@@ -4,6 +4,7 @@ byte through backup, copy, fold, rewrite, validation, restore and rollback."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -28,7 +29,8 @@ from bson import (
 from bson.datetime_ms import DatetimeMS
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.conn import Capabilities
+from mongo_promote import conn
+from mongo_promote.conn import Capabilities, detect_capabilities
 from mongo_promote.context import ASIDE_INFIX
 from mongo_promote.dumpfmt import iter_dump_collections
 from mongo_promote.transforms.bsonbytes import CODEC
@@ -297,3 +299,28 @@ def test_every_bson_type_goes_through_run_restore_and_rollback_byte_for_byte(
     no_probe_left(servers)
     lacks = Capabilities(**report["capabilities"]["target"]).lacks()
     assert ("every BSON type" in lacks) == (not probed.full_bson)  # the report says which
+
+
+# ---------------------------------------------------------------- the tool's own probe
+
+
+def test_the_tools_probe_matches_what_the_server_does_and_leaves_nothing(
+    servers: Any, probed: Any
+) -> None:
+    expected = detect_capabilities(servers.target)
+    found = conn._probe(servers.target, expected)  # uncached: tried right now
+
+    assert found.probed and not expected.probed
+    assert found.rename_drop_target == probed.drop_target
+    assert found.full_bson == probed.full_bson
+    assert found.partial_indexes == probed.partial_indexes
+    assert found.sparse_indexes == probed.sparse_indexes
+    assert found.ttl_indexes == probed.ttl_indexes
+    assert ("validator" in found.create_keeps) == probed.create_keeps_validator
+    assert ("capped" in found.create_keeps) == probed.create_keeps_capped
+    assert ("collation" in found.create_keeps) == probed.create_keeps_collation
+    assert found.coll_mod_validator == probed.coll_mod_validator
+    # What the dry-run expects from buildInfo alone is what the probe finds on this engine.
+    assert dataclasses.replace(found, probed=False) == expected
+    no_probe_left(servers)
+    assert conn.probe_capabilities(servers.target) == conn.probe_capabilities(servers.target)

@@ -7,6 +7,7 @@ promotion of identical data made by the `meeshy_run` session fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from mongo_promote import context as context_module
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps import validate as validate_step
 from tests.integration.conftest import (
@@ -446,6 +448,13 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
         original(ctx, old, new, **kwargs)
 
     monkeypatch.setattr(cutover_step, "_rename", rename)
+    # The states between the two renames of the fallback, on every engine: no dropTarget.
+    probed = context_module.probe_capabilities
+    monkeypatch.setattr(
+        context_module,
+        "probe_capabilities",
+        lambda client: dataclasses.replace(probed(client), rename_drop_target=False),
+    )
     with pytest.raises(_Killed):
         invoke(run_args(plan, tmp_path, "--yes"))
     monkeypatch.setattr(cutover_step, "_rename", original)
