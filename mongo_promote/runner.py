@@ -282,7 +282,7 @@ class Runner:
         plan = self.ctx.plan
         self.report.status = status
         self.report.error = redact_text(error.message, plan.source.uri, plan.target.uri)
-        if self.report.cutover and self.command == "run":
+        if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
         self.journal.record("run_failed", status=status, error=self.report.error)
         self.save()
@@ -310,7 +310,7 @@ class Runner:
         checks = self.report.post_checks
         self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
         self.report.finished_at = datetime.now(UTC).isoformat()
-        if self.command == "run":
+        if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
         self.journal.record("run_finished", status=self.report.status)
         self.save()

@@ -123,10 +123,13 @@ def install(ctx: RunContext, state: RunState, name: str, *, allow_drift: bool) -
         if name in present:  # written to after the aside rename: production's name came back
             _recreated(ctx, name, shadow, aside)
         return _finish_aside(ctx, state, name, shadow, aside)  # crashed between the two renames
-    drift = guard(ctx, state, name, present=name in present, allow=allow_drift)
     fingerprint = _fingerprint(ctx, state, name, shadow)
-    _crash_point(name, "before_rename")
     state.fence()
+    # the last look at production, as close to the rename as it can be (MongoDB has no lock on
+    # a collection: a write in the few milliseconds between this hash and the rename is the
+    # one case no guard can see)
+    drift = guard(ctx, state, name, present=name in present, allow=allow_drift)
+    _crash_point(name, "before_rename")
     if ctx.target_caps.rename_drop_target:
         _rename(ctx, shadow, name, drop_target=True)
         method, window, kept = "rename dropTarget", None, None

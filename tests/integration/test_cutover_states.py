@@ -101,18 +101,21 @@ def test_a_crash_at_every_point_of_the_cutover_is_finished_or_undone_exactly(
 def test_drift_right_before_a_rename_stops_there_and_rollback_undoes_the_renames_made(
     servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A production write to Orders lands after People's rename started: Orders is not cut
-    over (the write would be lost), People is; rollback then undoes People only."""
+    """A production write lands in the second collection after the first one's cutover began:
+    the second is not cut over (the write would be lost), the first is; rollback undoes it only."""
     name = fresh_name()
     seed_small(servers, name)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
     target = servers.target[name]
     before = snapshot(target)
     original = cutover_step._fingerprint
+    order: list[str] = []
 
     def fingerprint_then_write(ctx: Any, state: Any, coll: str, shadow: str) -> str:
-        if coll == "People":
-            target.Orders.insert_one({"_id": 7777, "written": "during the cutover"})
+        order.append(coll)
+        if len(order) == 1:
+            other = "Orders" if coll == "People" else "People"
+            target[other].insert_one({"_id": 7777, "email": "during@the.cutover"})
         return original(ctx, state, coll, shadow)
 
     monkeypatch.setattr(cutover_step, "_fingerprint", fingerprint_then_write)
@@ -120,18 +123,20 @@ def test_drift_right_before_a_rename_stops_there_and_rollback_undoes_the_renames
     monkeypatch.setattr(cutover_step, "_fingerprint", original)
 
     assert result.exit_code == 1, explain(result)
+    first, second = order[0], ("Orders" if order[0] == "People" else "People")
     err = " ".join(result.stderr.split())
-    assert "Orders: 5 document(s) at the backup, 6 now" in err
-    assert "already cut over People" in err and "rollback --run" in err and "--resume" in err
-    assert target.Orders.find_one({"_id": 7777}) is not None  # production's write kept
-    assert snapshot(target)["People"] == snapshot(servers.source[name])["People"]
+    was = len(before[second])
+    assert f"{second}: {was} document(s) at the backup, {was + 1} now" in err
+    assert f"already cut over {first}" in err and "rollback --run" in err and "--resume" in err
+    assert target[second].find_one({"_id": 7777}) is not None  # production's write kept
+    assert snapshot(target)[first] == snapshot(servers.source[name])[first]
 
     rolled = invoke(rollback_args(plan, tmp_path, "--run", only_run(tmp_path)))
 
     assert rolled.exit_code == 0, explain(rolled)
     after = snapshot(target)
-    assert after["People"] == before["People"]
-    assert len(after["Orders"]) == len(before["Orders"]) + 1  # the write is still there
+    assert after[first] == before[first]
+    assert len(after[second]) == was + 1  # the write is still there
     assert run_artifacts(target) == []
 
 
@@ -140,22 +145,22 @@ def test_a_collection_production_created_meanwhile_is_not_replaced(
 ) -> None:
     name = fresh_name()
     seed_small(servers, name)
-    servers.target[name].Orders.drop()  # the run will create Orders
+    servers.target[name].People.drop()  # the run will create People (cut over after Orders)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
     target = servers.target[name]
     original = cutover_step._fingerprint
 
-    def production_creates_orders(ctx: Any, state: Any, coll: str, shadow: str) -> str:
-        if coll == "People":
-            target.Orders.insert_one({"_id": "prod", "made": "by the application"})
+    def production_creates_people(ctx: Any, state: Any, coll: str, shadow: str) -> str:
+        if coll == "Orders":
+            target.People.insert_one({"_id": "prod", "made": "by the application"})
         return original(ctx, state, coll, shadow)
 
-    monkeypatch.setattr(cutover_step, "_fingerprint", production_creates_orders)
+    monkeypatch.setattr(cutover_step, "_fingerprint", production_creates_people)
     result = invoke(run_args(plan, tmp_path, "--yes"))
 
     assert result.exit_code == 1, explain(result)
-    assert "Orders did not exist at the backup and exists now" in " ".join(result.stderr.split())
-    assert [d["_id"] for d in target.Orders.find()] == ["prod"]
+    assert "People did not exist at the backup and exists now" in " ".join(result.stderr.split())
+    assert [d["_id"] for d in target.People.find()] == ["prod"]
 
 
 def test_a_name_recreated_between_the_two_renames_is_put_back_with_its_writes(
