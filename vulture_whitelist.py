@@ -12,8 +12,19 @@ _.model_config
 _._looks_like_mongodb
 _._valid_directions
 
-# pydantic: plan fields of the contract (DESIGN.md §4), parsed and validated by pydantic; the commands
-# that read them (cleanup, health, refresh-staging) are not built yet.
+# pydantic: validators it calls itself.
+_._head_has_no_body  # plan.HealthCheck
+_._not_negative  # plan.StagingRefresh
+# pydantic: plan fields of the contract (DESIGN.md §4), parsed and validated by pydantic; the hook
+# stages are read through HooksSpec.stage() (getattr) and the stage properties by the runner's hooks.
+_.before_backup_
+_.before_cutover_
+_.after_cutover_
+_.on_failure_
+_.before_backup
+_.before_cutover
+_.after_cutover
+_.on_failure
 _.cleanup
 _.min_age
 _.health
@@ -56,8 +67,21 @@ _.method  # steps/cutover.CutoverResult
 _.existing_kept  # transforms/fold.EmbedStats (on_existing)
 _.existing_replaced
 _.documents_scanned  # transforms/rewrite.RewriteStats
+_.after_run  # steps/cleanup.CleanupResult
+_.final_url  # health.CheckResult (health --json)
 
 # The generator's server-less entry points: the data set and its manifest without writing anywhere
 # (the unit tests check determinism and the manifest through them).
 _.iter_dataset
+_.SNAKE_CASE_MODELS  # the live models @@map'ped to snake_case, which the tests check by name
 _.build_manifest
+
+# io protocol: the streaming decryptor is read by gzip/io, which ask readable().
+_.readable
+# pydantic validators (plan.py), called by pydantic.
+_._age_recipients
+_._not_negative
+_._head_has_no_body
+# The generator's list of the live snake_case models, which the tests check the plan against.
+_.SNAKE_CASE_MODELS
+_.pids  # servers.LocalServer: every process of a server, for the benchmarks' CPU accounting (bench/)

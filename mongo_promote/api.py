@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pymongo.errors import PyMongoError
+from rich.markup import escape
 
 from mongo_promote.conn import redact_uri
 from mongo_promote.console import Output, confirm_once
@@ -18,28 +19,55 @@ from mongo_promote.context import (
     RunPaths,
     base_dir,
     connected,
+    new_run_id,
     open_context,
 )
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
-from mongo_promote.errors import PromoteError, UsageError
+from mongo_promote.errors import OperationFailed, PromoteError, UsageError
+from mongo_promote.health import CheckResult, HealthReport, run_checks
+from mongo_promote.health import health_table as health_table  # re-exported for the CLI
+from mongo_promote.history import RunEntry, read_history
 from mongo_promote.inventory import Inventory, collection_names, take_inventory
 from mongo_promote.journal import Journal, RunLock, latest_run, open_journal
-from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path, load_plan
+from mongo_promote.plan import Hook, LoadedPlan, Plan, bundled_plan_path, load_plan
+from mongo_promote.refresh import (
+    COMMAND_DONE,
+    COMMAND_STARTED,
+    HEALTH_CHECK,
+    WAITING,
+    CommandResult,
+    RefreshReport,
+)
+from mongo_promote.refresh import refresh_staging as run_runbook
 from mongo_promote.runner import (
+    FINISHED,
     Planned,
     Runner,
     actions_table,
     classify,
     describe_effect,
+    finished_actions,
     plan_actions,
     print_plan,
     resumable_journal,
     start_journal,
 )
 from mongo_promote.steps.analyse import Actions, analyse
+from mongo_promote.steps.audit import monitor
 from mongo_promote.steps.backup import BackupResult, backup_collections
 from mongo_promote.steps.base import Action, RunState
+from mongo_promote.steps.cleanup import (
+    AfterRun,
+    AgeGuard,
+    Candidate,
+    CleanupResult,
+    backup_hashes,
+    candidates,
+    candidates_table,
+    cleanup_names,
+    cleanup_steps,
+)
 from mongo_promote.steps.indexes import planned_index_names
 from mongo_promote.steps.restore import read_dump
 from mongo_promote.steps.rollback import rollback_header
@@ -399,6 +427,8 @@ def validate(
 ) -> ValidationReport:
     """The live target against the source, with the plan's transforms applied: reads only.
 
+    Also what production changed since cutover per collection (added and changed documents are
+    the application's writes; a missing one fails) and a URL audit of every collection.
     `$now` defaults were filled with the run's own timestamp, so the check takes it from that
     run's journal (the latest run when none is named).
     """
@@ -411,7 +441,8 @@ def validate(
         elif ctx.plan.embeds:
             out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
         inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
-        return validate_live(ctx, analyse(ctx.plan, inventory))
+        analysis = analyse(ctx.plan, inventory)
+        return monitor(ctx, analysis, validate_live(ctx, analysis))
 
 
 def backup(
@@ -495,3 +526,148 @@ def demo(options: DemoOptions, out: Output, view: DemoView | None = None) -> Dem
         validation_passed=report.passed,
         kept_servers=pair if options.keep else [],
     )
+
+
+# ------------------------------------------------------------------ operations after cutover:
+# health, refresh-staging (never connect to a database), cleanup, history
+
+
+def health(loaded: LoadedPlan, out: Output) -> HealthReport:
+    """The plan's HTTP health checks, in order, each with its retries; touches no database."""
+    checks = loaded.plan.health
+    if not checks:
+        raise UsageError("the plan has no health checks (a `health:` list of {name, url, ...})")
+    return run_checks(checks, on_result=lambda r: _show_check(out, r))
+
+
+def refresh_staging(
+    loaded: LoadedPlan, out: Output, dry_run: bool, *, state_dir: Path | None = None
+) -> RefreshReport:
+    """The plan's staging_refresh runbook; its report is saved under runs/refresh-<id>/ (0600)."""
+    report = run_runbook(loaded.plan, dry_run=dry_run, on_event=lambda k, p: _show_event(out, k, p))
+    if not dry_run:
+        run_dir = RunPaths.under(base_dir(loaded, state_dir), f"refresh-{new_run_id()}").run_dir
+        report.save(run_dir)
+        out.info(f"report: {run_dir / 'report.md'}")
+    return report
+
+
+def _show_check(out: Output, result: CheckResult) -> None:
+    verdict = "[green]ok[/]" if result.ok else f"[red]FAIL[/] {escape(result.reason or '')}"
+    out.detail(f"{escape(result.name)}: {verdict} ({result.attempts} attempt(s))")
+
+
+def _show_event(out: Output, kind: str, payload: Any) -> None:
+    if kind == COMMAND_STARTED:
+        hook: Hook = payload
+        out.info(f"[bold cyan]$[/] {escape(hook.command)}")
+    elif kind == COMMAND_DONE:
+        done: CommandResult = payload
+        code = "timed out" if done.exit_code is None else f"exit {done.exit_code}"
+        out.detail(f"{code} after {done.seconds:.1f}s")
+        if not done.ok and done.output.strip():
+            out.info(escape(done.output.rstrip()))
+    elif kind == WAITING:
+        out.info(f"waiting {payload:g}s before the health checks")
+    elif kind == HEALTH_CHECK:
+        _show_check(out, payload)
+
+
+def cleanup(
+    loaded: LoadedPlan,
+    out: Output,
+    *,
+    run_id: str | None = None,
+    dry_run: bool = False,
+    ignore_age: bool = False,
+    force: list[str] | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    yes: bool = False,
+    state_dir: Path | None = None,
+) -> CleanupResult:
+    """Drop the target's legacy collections and replaced embed sources after run `run_id` (the
+    latest run by default), guarded: not before cleanup.min_age since its cutover (`ignore_age`),
+    not a collection written since its backup (`force` names those), and never without a verified
+    backup of what goes. A run of its own (journal, report, lock); `dry_run` writes nothing."""
+    base = base_dir(loaded, state_dir)
+    run_id = run_id or latest_run(base, command="run")
+    if run_id is None:
+        raise UsageError(f"no run under {base / 'runs'}: cleanup follows a run (--run RUN_ID)")
+    after = _after_run(open_journal(base, run_id), loaded.plan.target.database)
+    forced = set(force or [])
+    with open_context(loaded, out, state_dir=state_dir) as ctx:
+        names = cleanup_names(ctx.plan, collection_names(ctx.target_db))
+        if forced - set(names):
+            raise UsageError(
+                f"--force-collection {', '.join(sorted(forced - set(names)))}: not a collection "
+                f"cleanup would drop (those are: {', '.join(names) or 'none'})"
+            )
+        age = AgeGuard(after.cutover_at, ctx.plan.cleanup.min_age, datetime.now(UTC), ignore_age)
+        result = CleanupResult(run_id, "dry-run" if dry_run else "refused", age.to_json(), [])
+        if age.refuses and not dry_run:
+            raise OperationFailed(f"cleanup refused: {age.describe()} (or pass --ignore-age)")
+        found = candidates(ctx, names, after, forced)
+        result.collections = [c.to_json() for c in found]
+        out.table(candidates_table(found, age))
+        if dry_run:
+            out.info("[bold]dry-run: nothing was written[/]")
+            return result
+        if not found:
+            out.info("nothing to clean up")
+            result.status = "nothing to do"
+            return result
+        _refuse_changed(found)
+        confirm_once(
+            f"Back up, then drop {', '.join(names)} in {redact_uri(ctx.plan.target.uri)} "
+            f"database {ctx.plan.target.database!r}?",
+            confirm,
+            yes=yes,
+        )
+        state = new_state(ctx, [], resumed=False)
+        planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
+        header = {"command": "cleanup", "cleans_up": run_id, "drop": names}
+        _execute(ctx, planned, state, header, None, keep_shadows=False)
+        result.status, result.run_id, result.dropped = (
+            state.report.status,
+            ctx.run_id,
+            state.dropped,
+        )
+        result.backup_dir, result.report = (
+            state.report.backup.get("dir"),
+            str(ctx.paths.report_json),
+        )
+        return result
+
+
+def _after_run(journal: Journal, database: str) -> AfterRun:
+    """When run `journal` cut over (its last rename) and what its backup holds."""
+    run_id = str(journal.header()["run_id"])
+    cutovers = [
+        str(e["at"])
+        for e in journal.events()
+        if e["event"] == FINISHED and str(e.get("key", "")).startswith("cutover:")
+    ]
+    if not cutovers:
+        raise OperationFailed(f"run {run_id} never cut over: there is nothing to clean up after it")
+    backup = finished_actions(journal).get("backup")
+    if backup is None:
+        raise OperationFailed(f"run {run_id} took no backup: cleanup has nothing to compare with")
+    info = backup["result"]["backup"]
+    cutover_at = datetime.fromisoformat(max(cutovers))
+    return AfterRun(run_id, cutover_at, info["dir"], backup_hashes(info, database))
+
+
+def _refuse_changed(found: list[Candidate]) -> None:
+    changed = [c.name for c in found if c.changed and not c.forced]
+    if changed:
+        raise OperationFailed(
+            f"cleanup refused: {', '.join(changed)} changed since the run's backup (something "
+            "may still write to it); nothing was dropped. To drop one anyway: "
+            + " ".join(f"--force-collection {n}" for n in changed)
+        )
+
+
+def history(loaded: LoadedPlan, state_dir: Path | None = None) -> list[RunEntry]:
+    """Every run under the state directory (run, restore, rollback, cleanup, refresh), oldest first,
+    with what acted on what; reads files only (no database), tolerating torn journals and reports."""
+    return read_history(base_dir(loaded, state_dir))

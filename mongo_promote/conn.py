@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -52,8 +53,8 @@ def _split_uri(uri: str) -> _UriParts | None:
     except (InvalidURI, ConfigurationError, ValueError, TypeError):
         parsed = None
     host_part = body.partition("/")[0]
-    if parsed is not None and ("@" in host_part or "@" not in body.partition("?")[0]):
-        # (an "@" after a "/" means a password with an unescaped "/": the fallback below)
+    if parsed is not None and body.rfind("@") == host_part.rfind("@"):
+        # (an "@" further on means a password with an unescaped "/" or "?": the fallback below)
         if "@" not in host_part:
             return _UriParts(scheme, None, body, None)
         userinfo, _, hosts = host_part.rpartition("@")
@@ -129,10 +130,6 @@ def remember_secrets(*values: str) -> None:
         for value in values:
             if value:
                 _KNOWN_SECRETS.update(_forms(value))
-
-
-def remember_uri(uri: str) -> None:
-    remember_secrets(*uri_secrets(uri))
 
 
 def redact_text(text: str, *uris: str, secrets: Iterable[str] = ()) -> str:
@@ -228,6 +225,8 @@ def detect_capabilities(client: MongoClient[Any]) -> Capabilities:
 
 def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[Any]:
     """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds."""
+    if refused := _refused_everywhere(uri):
+        raise ServerUnreachable(f"cannot reach the {role} server {redact_uri(uri)}: {refused}")
     try:
         client: MongoClient[Any] = MongoClient(
             uri,
@@ -253,6 +252,28 @@ def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Mon
             f"{redact_text(_first_line(str(exc)), uri)}"
         ) from None
     return client
+
+
+def _refused_everywhere(uri: str) -> str | None:
+    """Every host of a plain URI refuses the TCP connection outright: a final answer, so there is
+    no point waiting out the driver's server selection. Anything else (a timeout, a name that does
+    not resolve, `mongodb+srv://`, a socket path) is left to the driver and its timeout."""
+    if uri.startswith("mongodb+srv://"):
+        return None
+    try:
+        nodes = parse_uri(uri, validate=False, warn=True)["nodelist"]
+    except (InvalidURI, ConfigurationError, ValueError):
+        return None  # the driver says what is wrong with it
+    refused = []
+    for host, port in nodes:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return None
+        except ConnectionRefusedError:
+            refused.append(f"{host}:{port}")
+        except OSError:
+            return None
+    return f"connection refused by {', '.join(refused)}" if refused else None
 
 
 def _first_line(text: str) -> str:

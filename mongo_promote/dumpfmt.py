@@ -805,10 +805,6 @@ class DumpCollection:
     def gzip(self) -> bool:
         return _is_gzip(self.bson_path)
 
-    @property
-    def encrypted(self) -> bool:
-        return _is_encrypted(self.bson_path)
-
     def metadata(self) -> dict[str, Any]:
         """Options, indexes, uuid, type, collectionName; mongorestore's defaults if no file."""
         data = _read_file_bytes(self.metadata_path, self.identities) if self.metadata_path else b""

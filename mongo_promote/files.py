@@ -12,10 +12,6 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-class DiskFull(OSError):
-    """The disk (or a quota, or a file size limit) ran out while writing one of our files."""
-
-
 def private_dir(path: Path) -> Path:
     """Create `path` and any missing parent as 0700 whatever the umask; an existing leaf is made 0700.
 

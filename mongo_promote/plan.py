@@ -32,7 +32,7 @@ from mongo_promote.conn import redact_uri, remember_secrets, uri_secrets
 from mongo_promote.errors import PlanError, UsageError
 
 DEFAULT_PLAN_PATH = "promote.yaml"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -466,6 +466,7 @@ def load_plan(
     target_uri_file: str | Path | None = None,
     source_uri_env: str | None = None,
     target_uri_env: str | None = None,
+    servers: bool = True,
 ) -> LoadedPlan:
     """Read, expand and validate a plan; every problem is a PlanError naming file, line and field.
 
@@ -473,6 +474,10 @@ def load_plan(
     see `argv_password_warning`), `*_uri_file` (first line of a file), `*_uri_env` (the name of an
     environment variable), else the plan's `uri:` (`${VAR}` expanded) or `uri_file:` (a path,
     relative to the plan). Hook commands keep their `${VAR}` text: see LoadedPlan.command_env.
+
+    `servers=False` is for commands that never connect (health, refresh-staging, history): an
+    unset variable in `source.uri` / `target.uri` is then no error, the URI becomes a placeholder
+    on the reserved `.invalid` domain (nothing can reach it) and the same-database check is moot.
     """
     path = Path(path)
     env = os.environ if env is None else env
@@ -489,14 +494,15 @@ def load_plan(
     _override_uri(tree, "source", source_uri)
     _override_uri(tree, "target", target_uri)
     seen = _Variables()
-    _expand_env(shown, tree, env, seen=seen)
+    _expand_env(shown, tree, env, seen=seen, lenient=frozenset() if servers else _URI_FIELDS)
     for side in ("source", "target"):
         _read_uri_file(shown, tree, side, path.parent)
     try:
         plan = Plan.model_validate(_plain(tree))
     except ValidationError as exc:
         raise _located(shown, tree, exc) from None
-    _refuse_same_database(shown, tree, plan)
+    if servers:
+        _refuse_same_database(shown, tree, plan)
     secrets = _secrets(plan, seen)
     remember_secrets(*secrets)
     return LoadedPlan(
@@ -509,7 +515,10 @@ def load_plan(
 
 
 # Shell commands keep `${VAR}` as written (shown, stored and hashed so); the shell expands them.
-_COMMAND_FIELDS = re.compile(r"^(hooks\.after_cutover|staging_refresh\.commands)\[\d+\]$")
+_COMMAND_FIELDS = re.compile(
+    r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands)"
+    r"\[\d+\](\.run)?$"
+)
 _SECRET_NAME = re.compile(r"(?i)(PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE)")
 
 
@@ -559,7 +568,8 @@ def argv_password_warning(uri: str | None, option: str) -> str | None:
         return None
     return (
         f"{option} carries a password: other users of this machine can read it in the process "
-        'list (ps). Prefer uri: "${VAR}" (from the environment) or uri_file: PATH in the plan'
+        f'list (ps). Prefer {option} env:NAME or {option} file:PATH, or uri: "${{VAR}}" / '
+        "uri_file: PATH in the plan"
     )
 
 
@@ -625,40 +635,98 @@ def _parse_yaml(shown: str, text: str) -> CommentedMap:
     return tree
 
 
+_URI_FIELDS = frozenset({"source.uri", "target.uri"})
+
+
 def _expand_env(
-    shown: str, node: Any, env: Mapping[str, str], prefix: str = "", *, seen: _Variables
+    shown: str,
+    node: Any,
+    env: Mapping[str, str],
+    prefix: str = "",
+    *,
+    seen: _Variables,
+    lenient: frozenset[str] = frozenset(),
 ) -> None:
     """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line.
 
-    Shell commands are only checked (every variable set or defaulted), never expanded.
+    Shell commands are only checked (every variable set or defaulted), never expanded. In a
+    `lenient` field an unset variable gives a placeholder URI instead of an error.
     """
     for key, value, line in _children(node):
         field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
         if isinstance(value, str):
-            expanded = _expand_text(shown, value, env, line, field, seen)
+            try:
+                expanded = _expand_text(shown, value, env, line, field, seen)
+            except PlanError:
+                if field not in lenient:
+                    raise
+                expanded = _placeholder_uri(value)
             if _COMMAND_FIELDS.match(field):
-                for m in _ENV_REF.finditer(value):
+                for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
                     if m.group(1) in env:
                         seen.in_commands[m.group(1)] = env[m.group(1)]
             else:
                 node[key] = expanded
         else:
-            _expand_env(shown, value, env, field, seen=seen)
+            _expand_env(shown, value, env, field, seen=seen, lenient=lenient)
+
+
+def _placeholder_uri(text: str) -> str:
+    """`${PROD_MONGO_URI}` unset -> mongodb://prod-mongo-uri.unset.invalid (RFC 2606: never resolves)."""
+    names = [m.group(1) for m in _ENV_NAME.finditer(text)] or ["uri"]
+    return f"mongodb://{names[0].lower().replace('_', '-')}.unset.invalid"
 
 
 def _expand_text(
     shown: str, text: str, env: Mapping[str, str], line: int, field: str, seen: _Variables
 ) -> str:
-    def substitute(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
+    """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
+    A variable's value is used as it is, never expanded again."""
+    return _expand_until(shown, text, 0, env, line, field, seen, nested=False)[0]
+
+
+def _expand_until(
+    shown: str,
+    text: str,
+    pos: int,
+    env: Mapping[str, str],
+    line: int,
+    field: str,
+    seen: _Variables,
+    *,
+    nested: bool,
+) -> tuple[str, int]:
+    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
+    out: list[str] = []
+    while pos < len(text):
+        if nested and text[pos] == "}":
+            return "".join(out), pos + 1
+        m = _ENV_NAME.match(text, pos)
+        if m is None:
+            out.append(text[pos])
+            pos += 1
+            continue
+        name, pos = m.group(1), m.end()
+        default: str | None = None
+        if text.startswith(":-", pos):
+            default, pos = _expand_until(shown, text, pos + 2, env, line, field, seen, nested=True)
+        elif text.startswith("}", pos):
+            pos += 1
+        else:
+            out.append(m.group(0))  # not a reference after all: `${NAME` then something else
+            continue
         if name in env:
             seen.everywhere[name] = env[name]
-            return env[name]
-        if default is not None:
-            return default
-        raise PlanError(shown, line, field, f"environment variable {name} is not set (no default)")
-
-    return _ENV_REF.sub(substitute, text)
+            out.append(env[name])
+        elif default is not None:
+            out.append(default)
+        else:
+            raise PlanError(
+                shown, line, field, f"environment variable {name} is not set (no default)"
+            )
+    if nested:
+        raise PlanError(shown, line, field, "unterminated ${VAR:-default} (a `}` is missing)")
+    return "".join(out), pos
 
 
 def _children(node: Any) -> list[tuple[Any, Any, int]]:

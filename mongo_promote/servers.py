@@ -1,17 +1,21 @@
-"""Local MongoDB-compatible servers (a real mongod when there is one, else FerretDB) for the demo and tests."""
+"""Local MongoDB-compatible servers (FerretDB v1, FerretDB v2 on PostgreSQL + DocumentDB, or mongod) for the demo
+and the tests, each on free 127.0.0.1 ports with its own temporary directories."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from pymongo import MongoClient
@@ -23,28 +27,79 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 60.0
 ROLES = ("staging", "production")
 
+# ferretdb: FerretDB v1 on SQLite, the light default. documentdb: FerretDB v2 on PostgreSQL 15 with the DocumentDB
+# extension, much closer to mongod. mongod: a real MongoDB server (MONGO_PROMOTE_MONGOD or `mongod` on PATH).
+ENGINES = ("ferretdb", "documentdb", "mongod")
+DEFAULT_ENGINE = "ferretdb"
+PG_MAJOR = 15
+PG_USER = "postgres"
+
+INSTALL_HINT = "run `scripts/install-tools` (see the README's install section)"
+DOCUMENTDB_HINT = (
+    f"the documentdb engine needs PostgreSQL {PG_MAJOR} with the DocumentDB extension and FerretDB v2: run "
+    "`scripts/install-tools` as root with MONGO_PROMOTE_VENDOR set to the directory of the DocumentDB, pg_cron, "
+    "pgvector and mongo-c-driver source archives (see the README's install section)"
+)
+
+# postgresql.conf for a DocumentDB server (see the README); fsync and synchronous_commit off: these are
+# disposable test servers, never anyone's data.
+DOCUMENTDB_SETTINGS = {
+    "shared_preload_libraries": "'pg_cron,pg_documentdb_core,pg_documentdb'",
+    "cron.database_name": "'postgres'",
+    "cron.log_run": "off",
+    "documentdb.enableSchemaValidation": "true",
+    "documentdb.enableBypassDocumentValidation": "true",
+    "documentdb.enableCompact": "true",
+    "documentdb.enableLetAndCollationForQueryMatch": "true",
+    "documentdb.enableNowSystemVariable": "true",
+    "documentdb.enableSortbyIdPushDownToPrimaryKey": "true",
+    "documentdb.enableUserCrud": "true",
+    "documentdb.maxUserLimit": "100",
+    "documentdb_core.enableCollation": "on",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
 
 @dataclass
 class LocalServer:
-    """One server process we started; enough to find, check and stop it from another process."""
+    """One server we started; enough to find, check and stop it from another process."""
 
     role: str
-    kind: str  # "mongod" or "ferretdb"
+    kind: str  # the engine: "ferretdb", "documentdb" or "mongod"
     port: int
     data_dir: str
-    pid: int
+    pid: int  # the process that speaks the wire protocol (mongod or FerretDB)
     log: str
+    pg_dir: str = (
+        ""  # documentdb: the PostgreSQL cluster's own temp directory (owned by its OS user)
+    )
+    pg_port: int = 0
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/"
+
+    @property
+    def pg_data(self) -> Path:
+        return Path(self.pg_dir) / "data"
 
     def alive(self) -> bool:
         try:
             os.kill(self.pid, 0)
         except OSError:
             return False
-        return _responds(self.uri, timeout_ms=1500)
+        return _responds(self.uri, timeout_ms=5000)
+
+    def pids(self) -> list[int]:
+        """Every process of this server (for CPU accounting): FerretDB or mongod, and PostgreSQL's."""
+        found = [self.pid]
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            postmaster = int((self.pg_data / "postmaster.pid").read_text().split()[0])
+            found.append(postmaster)
+            found += _children(postmaster)
+        return found
 
 
 def tool_dirs() -> list[Path]:
@@ -63,21 +118,57 @@ def find_tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def server_binary() -> tuple[str, Path]:
-    """A real mongod is preferred: it has every feature FerretDB lacks."""
-    explicit = os.environ.get("MONGO_PROMOTE_MONGOD")
-    if explicit:
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    return engine
+
+
+def server_binary(engine: str = DEFAULT_ENGINE) -> tuple[str, Path]:
+    """The wire-protocol binary of an engine, or UsageError (exit 2) saying how to get it."""
+    check_engine(engine)
+    if engine == "mongod":
+        explicit = os.environ.get("MONGO_PROMOTE_MONGOD") or shutil.which("mongod")
+        if not explicit:
+            raise UsageError(
+                "the mongod engine needs mongod on PATH (or MONGO_PROMOTE_MONGOD set to it)"
+            )
         return "mongod", Path(explicit)
-    mongod = shutil.which("mongod")
-    if mongod:
-        return "mongod", Path(mongod)
-    ferretdb = find_tool("ferretdb")
-    if ferretdb:
-        return "ferretdb", ferretdb
-    raise UsageError(
-        "no server binary: install FerretDB with `scripts/install-tools`, "
-        "or put mongod on PATH (or set MONGO_PROMOTE_MONGOD)"
-    )
+    name = "ferretdb2" if engine == "documentdb" else "ferretdb"
+    binary = find_tool(name)
+    if binary is None:
+        hint = DOCUMENTDB_HINT if engine == "documentdb" else INSTALL_HINT
+        raise UsageError(f"no {name} binary for the {engine} engine: {hint}")
+    if engine == "documentdb":
+        _check_documentdb_installed()
+    return engine, binary
+
+
+def pg_bindir() -> Path:
+    """PostgreSQL's programs: $MONGO_PROMOTE_PG_BIN, else Debian's /usr/lib/postgresql/15/bin."""
+    explicit = os.environ.get("MONGO_PROMOTE_PG_BIN")
+    return Path(explicit) if explicit else Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
+
+
+def _check_documentdb_installed() -> None:
+    bindir = pg_bindir()
+    for program in ("initdb", "pg_ctl", "psql", "pg_config"):
+        if not (bindir / program).is_file():
+            raise UsageError(
+                f"no PostgreSQL {PG_MAJOR} program {bindir / program}: {DOCUMENTDB_HINT}"
+            )
+    sharedir = subprocess.run(
+        [str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not (Path(sharedir) / "extension" / "documentdb.control").is_file():
+        raise UsageError(f"PostgreSQL {PG_MAJOR} has no DocumentDB extension: {DOCUMENTDB_HINT}")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(PG_USER)
+        except KeyError:
+            raise UsageError(
+                f"running as root, PostgreSQL must run as the `{PG_USER}` OS user, which does not exist"
+            ) from None
 
 
 def free_port() -> int:
@@ -86,7 +177,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _command(kind: str, binary: Path, port: int, data_dir: Path) -> list[str]:
+def _command(kind: str, binary: Path, port: int, data_dir: Path, pg_port: int = 0) -> list[str]:
+    common = [
+        f"--listen-addr=127.0.0.1:{port}",
+        f"--state-dir={data_dir}",
+        "--telemetry=disable",  # no traffic ever leaves loopback
+        "--debug-addr=-",  # no HTTP debug listener
+        "--log-level=error",
+    ]
     if kind == "mongod":
         return [
             str(binary),
@@ -98,40 +196,182 @@ def _command(kind: str, binary: Path, port: int, data_dir: Path) -> list[str]:
             "127.0.0.1",
             "--quiet",
         ]
-    return [
-        str(binary),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{data_dir}/",
-        f"--listen-addr=127.0.0.1:{port}",
-        f"--state-dir={data_dir}",
-        "--telemetry=disable",
-        "--debug-addr=-",
-        "--log-level=error",
-    ]
+    if kind == "documentdb":
+        return [
+            str(binary),
+            f"--postgresql-url=postgres://{PG_USER}@127.0.0.1:{pg_port}/postgres",
+            "--no-auth",
+            *common,
+        ]
+    return [str(binary), "--handler=sqlite", f"--sqlite-url=file:{data_dir}/", *common]
 
 
-def start_server(role: str, data_dir: Path, *, attempts: int = 3) -> LocalServer:
+def start_server(
+    role: str, data_dir: Path, *, engine: str = DEFAULT_ENGINE, attempts: int = 3
+) -> LocalServer:
     """Start on a free loopback port; retry with another port if one was taken in between."""
-    kind, binary = server_binary()
+    kind, binary = server_binary(engine)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"{kind}.log"
     last_error = ""
     for _ in range(attempts):
+        pg_dir, pg_port = "", 0
+        if kind == "documentdb":
+            pg_dir, pg_port = _start_postgres(role)
         port = free_port()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                _command(kind, binary, port, data_dir),
+                _command(kind, binary, port, data_dir, pg_port),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        server = LocalServer(role, kind, port, str(data_dir), proc.pid, str(log_path))
+        server = LocalServer(
+            role, kind, port, str(data_dir), proc.pid, str(log_path), pg_dir, pg_port
+        )
         if _wait_ready(server, proc):
             return server
-        _terminate(proc.pid)
         last_error = _tail(log_path)
+        stop_server(server, remove_data=False)
     raise OperationFailed(f"{kind} for {role} did not start: {last_error}")
+
+
+# ------------------------------------------------------------------ PostgreSQL + DocumentDB
+
+
+def _pg_user() -> pwd.struct_passwd | None:
+    """The OS user PostgreSQL runs as: `postgres` when we are root (it refuses root), else ourselves."""
+    return pwd.getpwnam(PG_USER) if os.geteuid() == 0 else None
+
+
+def _as_pg_user(argv: list[str]) -> list[str]:
+    user = _pg_user()
+    return ["runuser", "-u", user.pw_name, "--", *argv] if user else argv
+
+
+def _pg_temp_parent() -> str:
+    """A temp directory PostgreSQL's OS user can reach (pytest's own temp dirs are private to root)."""
+    parent = Path(tempfile.gettempdir()).resolve()
+    if _pg_user() is None:
+        return str(parent)
+    for directory in (parent, *parent.parents):
+        if not directory.stat().st_mode & stat.S_IXOTH:
+            return "/tmp"
+    return str(parent)
+
+
+def _start_postgres(role: str) -> tuple[str, int]:
+    """A fresh PostgreSQL cluster with DocumentDB on a free loopback port: (its temp dir, its port)."""
+    bindir = pg_bindir()
+    pg_dir = Path(tempfile.mkdtemp(prefix=f"mongo-promote-pg-{role}-", dir=_pg_temp_parent()))
+    user = _pg_user()
+    if user:
+        os.chown(pg_dir, user.pw_uid, user.pw_gid)
+    data, log = pg_dir / "data", pg_dir / "postgresql.log"
+    try:
+        _pg_run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, "--auth=trust", "--locale=C.UTF-8",
+             "--encoding=UTF8", "--no-sync"],
+            "initdb",
+        )  # fmt: skip
+        last_error = ""
+        for _ in range(3):
+            port = free_port()
+            settings = {
+                "listen_addresses": "'127.0.0.1'",
+                "port": str(port),
+                "unix_socket_directories": f"'{pg_dir}'",
+                **DOCUMENTDB_SETTINGS,
+            }
+            with open(data / "postgresql.auto.conf", "w") as conf:
+                conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+            # Trust, and only on loopback: the cluster is reachable from this machine alone.
+            (data / "pg_hba.conf").write_text(
+                "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+            )
+            try:
+                _pg_run(
+                    [
+                        str(bindir / "pg_ctl"),
+                        "start",
+                        "-D",
+                        str(data),
+                        "-l",
+                        str(log),
+                        "-w",
+                        "-t",
+                        "60",
+                    ],
+                    "pg_ctl start",
+                )
+            except OperationFailed as exc:
+                last_error = f"{exc} {_tail(log)}"
+                continue
+            _pg_run(
+                [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", PG_USER, "-d", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-qc", "CREATE EXTENSION IF NOT EXISTS documentdb CASCADE"],
+                "CREATE EXTENSION documentdb",
+            )  # fmt: skip
+            return str(pg_dir), port
+        raise OperationFailed(f"PostgreSQL for {role} did not start: {last_error}")
+    except BaseException:
+        _stop_postgres(str(pg_dir))
+        raise
+
+
+def _pg_run(argv: list[str], what: str) -> None:
+    if argv[0].endswith("/psql"):
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
+    else:
+        proc = subprocess.run(
+            _as_pg_user(argv), capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
+    if proc.returncode != 0:
+        detail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
+        raise OperationFailed(f"{what} failed (exit {proc.returncode}): {detail}")
+
+
+def _stop_postgres(pg_dir: str) -> None:
+    """pg_ctl stop (fast), then the whole temp directory goes; a stuck postmaster is killed."""
+    if not pg_dir:
+        return
+    data = Path(pg_dir) / "data"
+    if (data / "postmaster.pid").exists():
+        proc = subprocess.run(
+            _as_pg_user(
+                [
+                    str(pg_bindir() / "pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(data),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "-t",
+                    "30",
+                ]
+            ),
+            capture_output=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                os.kill(int((data / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
+    shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        return [int(p) for p in text.split()]
+    return []
+
+
+# ------------------------------------------------------------------ process plumbing
 
 
 def _wait_ready(server: LocalServer, proc: subprocess.Popen[bytes]) -> bool:
@@ -172,18 +412,31 @@ def _terminate(pid: int, grace_s: float = 10.0) -> None:
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0]:
                     return
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _running(pid):
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a server started by another command is reaped by whoever adopted it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
 def stop_server(server: LocalServer, *, remove_data: bool = True) -> None:
-    _terminate(server.pid)
-    if remove_data:
-        shutil.rmtree(server.data_dir, ignore_errors=True)
+    """FerretDB (or mongod) first, then its PostgreSQL; their temporary directories go with them."""
+    try:
+        _terminate(server.pid)
+    finally:
+        _stop_postgres(server.pg_dir)
+        if remove_data:
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ a pair kept across commands
@@ -204,19 +457,24 @@ def read_pair(state_dir: Path) -> list[LocalServer]:
         data = json.loads(_state_file(state_dir).read_text())
     except (OSError, ValueError):
         return []
-    return [LocalServer(**entry) for entry in data.get("servers", [])]
+    known = {f.name for f in fields(LocalServer)}
+    return [
+        LocalServer(**{k: v for k, v in entry.items() if k in known})
+        for entry in data.get("servers", [])
+    ]
 
 
-def start_pair(state_dir: Path) -> list[LocalServer]:
-    """Start staging and production (or return them if they already run): `servers start`."""
-    running = [s for s in read_pair(state_dir) if s.alive()]
+def start_pair(state_dir: Path, engine: str = DEFAULT_ENGINE) -> list[LocalServer]:
+    """Start staging and production (or return them if they already run on that engine): `servers start`."""
+    check_engine(engine)
+    running = [s for s in read_pair(state_dir) if s.kind == engine and s.alive()]
     if len(running) == len(ROLES):
         return running
     stop_pair(state_dir)
     servers: list[LocalServer] = []
     try:
         for role in ROLES:
-            servers.append(start_server(role, state_dir / role))
+            servers.append(start_server(role, state_dir / role, engine=engine))
     except BaseException:
         for server in servers:
             stop_server(server)
@@ -238,12 +496,15 @@ def stop_pair(state_dir: Path) -> list[LocalServer]:
 
 
 @contextlib.contextmanager
-def temporary_pair(base_dir: Path) -> Iterator[tuple[LocalServer, LocalServer]]:
+def temporary_pair(
+    base_dir: Path, engine: str = DEFAULT_ENGINE
+) -> Iterator[tuple[LocalServer, LocalServer]]:
     """Two servers for the length of a block (tests, demo without --keep); always stopped after."""
+    check_engine(engine)
     servers: list[LocalServer] = []
     try:
         for role in ROLES:
-            servers.append(start_server(role, base_dir / role))
+            servers.append(start_server(role, base_dir / role, engine=engine))
         yield servers[0], servers[1]
     finally:
         for server in servers:

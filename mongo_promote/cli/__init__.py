@@ -6,7 +6,21 @@ import sys
 
 import typer
 
-from mongo_promote.cli import backup, demo, inspect, restore, rollback, run, seed, servers, validate
+from mongo_promote.cli import (
+    backup,
+    cleanup,
+    demo,
+    health,
+    history,
+    inspect,
+    refresh_staging,
+    restore,
+    rollback,
+    run,
+    seed,
+    servers,
+    validate,
+)
 from mongo_promote.console import Output
 from mongo_promote.errors import UsageError
 
@@ -30,6 +44,10 @@ for command in (
     demo.demo,
 ):
     app.command()(command)
+app.command(name="cleanup")(cleanup.cleanup)
+app.command(name="health")(health.health)
+app.command(name="history")(history.history)
+app.command(name="refresh-staging")(refresh_staging.refresh_staging)
 
 
 def main() -> None:

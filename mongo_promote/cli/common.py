@@ -22,12 +22,12 @@ PlanOpt = Annotated[
         "--plan", "-p", help="Plan file. 'meeshy' = the bundled Meeshy plan.", show_default=True
     ),
 ]
-SourceUriOpt = Annotated[
-    str | None, typer.Option("--source-uri", help="Overrides the plan's source URI.")
-]
-TargetUriOpt = Annotated[
-    str | None, typer.Option("--target-uri", help="Overrides the plan's target URI.")
-]
+URI_HELP = (
+    "Overrides the plan's {} URI: a URI (visible in the process list), env:NAME (read from "
+    "that environment variable) or file:PATH (first line of a private file)."
+)
+SourceUriOpt = Annotated[str | None, typer.Option("--source-uri", help=URI_HELP.format("source"))]
+TargetUriOpt = Annotated[str | None, typer.Option("--target-uri", help=URI_HELP.format("target"))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")]
@@ -35,6 +35,13 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 StateDirRunOpt = Annotated[
     Path | None,
     typer.Option("--state-dir", help="Where runs/<run-id>/ goes (default: next to the plan)."),
+]
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="ferretdb (v1, SQLite), documentdb (FerretDB v2 + PostgreSQL) or mongod."
+    ),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,15 +70,31 @@ def scrub(text: str) -> str:
     return redact_text(text, *uris)
 
 
-def load(plan: str, source_uri: str | None, target_uri: str | None) -> LoadedPlan:
-    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides."""
+def load(
+    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True
+) -> LoadedPlan:
+    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
+
+    An override is a URI, `env:NAME` or `file:PATH`: the last two keep a password out of the
+    process list (a URI with a password given here is warned about). `servers=False`: the
+    command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
-    for option, uri in (("--source-uri", source_uri), ("--target-uri", target_uri)):
-        if warning := argv_password_warning(uri, option):
-            Output().warn(warning)
-    return load_plan(path, source_uri=source_uri, target_uri=target_uri)
+    sources: dict[str, Any] = {}
+    for side, value in (("source", source_uri), ("target", target_uri)):
+        if value is None:
+            continue
+        kind, _, rest = value.partition(":")
+        if kind == "env":
+            sources[f"{side}_uri_env"] = rest
+        elif kind == "file":
+            sources[f"{side}_uri_file"] = rest
+        else:
+            if warning := argv_password_warning(value, f"--{side}-uri"):
+                Output().warn(warning)
+            sources[f"{side}_uri"] = value
+    return load_plan(path, servers=servers, **sources)
 
 
 def confirmer() -> Callable[[str], bool] | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mongo_promote import api
-from mongo_promote.cli.common import handles_errors
+from mongo_promote.cli.common import EngineOpt, handles_errors
 from mongo_promote.cli.render import DemoTables, server_pair
 from mongo_promote.console import Output
 
@@ -21,10 +21,13 @@ def demo(
     state_dir: Annotated[
         Path, typer.Option("--state-dir", help="Where the demo's runs/ and backups/ go.")
     ] = Path("mongo-promote-demo"),
+    engine: EngineOpt = "ferretdb",
 ) -> None:
     """The whole Meeshy promotion on two local servers: seed, dry-run, run, validate, report."""
     out = Output()
-    options = api.DemoOptions(scale=scale, keep=keep, seed=seed_value, state_dir=state_dir)
+    options = api.DemoOptions(
+        scale=scale, keep=keep, seed=seed_value, state_dir=state_dir, engine=engine
+    )
     result = api.demo(options, out, DemoTables(out))
     if not keep:
         out.info("servers stopped (use --keep to leave them running)")

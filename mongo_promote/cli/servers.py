@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote.cli.common import JsonOpt, handles_errors
+from mongo_promote.cli.common import EngineOpt, JsonOpt, handles_errors
 from mongo_promote.cli.render import server_pair, server_uris
 from mongo_promote.console import Output
 from mongo_promote.servers import default_state_dir, read_pair, start_pair, stop_pair
@@ -25,9 +25,11 @@ StateDirOpt = Annotated[
 
 @app.command("start")
 @handles_errors
-def start(state_dir: StateDirOpt = None, json_out: JsonOpt = False) -> None:
+def start(
+    state_dir: StateDirOpt = None, json_out: JsonOpt = False, engine: EngineOpt = "ferretdb"
+) -> None:
     """Start staging and production on free 127.0.0.1 ports (or show the running ones)."""
-    pair = start_pair(state_dir or default_state_dir())
+    pair = start_pair(state_dir or default_state_dir(), engine=engine)
     server_pair(Output(json_mode=json_out), pair, json_out)
 
 

@@ -24,6 +24,9 @@ class DemoOptions:
     keep: bool = False
     seed: int = 42
     state_dir: Path = Path("mongo-promote-demo")  # the demo's runs/ and backups/
+    engine: str = (
+        "ferretdb"  # ferretdb (v1, light) | documentdb (FerretDB v2 + PostgreSQL) | mongod
+    )
 
 
 @dataclass
@@ -59,11 +62,11 @@ def demo_servers(out: Output, options: DemoOptions) -> Iterator[list[LocalServer
     """Staging and production on 127.0.0.1: kept under the state dir, or temporary and deleted."""
     out.step("demo 1", "starting two local servers (staging, production) on 127.0.0.1")
     if options.keep:
-        yield start_pair(options.state_dir / "servers")
+        yield start_pair(options.state_dir / "servers", engine=options.engine)
         return
     with (
         tempfile.TemporaryDirectory(prefix="mongo-promote-demo-") as tmp,
-        temporary_pair(Path(tmp)) as (staging, production),
+        temporary_pair(Path(tmp), engine=options.engine) as (staging, production),
     ):
         out.info(
             f"  staging    {staging.kind} {staging.uri}\n"

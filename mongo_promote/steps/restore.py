@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bson.raw_bson import RawBSONDocument
 
+from mongo_promote.archive import archive_collections, is_archive
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Output
 from mongo_promote.context import RunContext
@@ -68,6 +69,16 @@ def read_dump(
 
     `identity`: the age identity file that decrypts an encrypted backup (`--identity`).
     """
+    if is_archive(
+        backup_dir
+    ):  # a `mongodump --archive` file: no manifest, counts checked after loading
+        out.warn(
+            f"{backup_dir} is a mongodump archive: each collection's count is checked after loading"
+        )
+        found: list[DumpCollection] = list(archive_collections(backup_dir))
+        chosen = _dump_database(found, database, backup_dir)
+        picked = [c for c in found if c.database == chosen and (only is None or c.name in only)]
+        return Dump(backup_dir, chosen, None, picked)
     if not backup_dir.is_dir():
         raise UsageError(f"no backup directory {backup_dir}")
     try:

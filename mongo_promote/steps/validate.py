@@ -397,3 +397,101 @@ def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]
         samples,
         severity,
     )
+
+
+# ------------------------------------------------------------------ what production changed since cutover
+
+
+@dataclass
+class Changes:
+    """The live collection against transform(source), by _id: the application's writes since cutover
+    are expected ("added", "changed"); a document the source has and production lacks is "missing"."""
+
+    collection: str
+    unchanged: int = 0
+    added: int = 0
+    changed: int = 0
+    missing: int = 0
+    samples: dict[str, list[Any]] = field(default_factory=dict)
+
+    def see(self, kind: str, _id: Any) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if kind != "unchanged" and len(found := self.samples.setdefault(kind, [])) < SAMPLES:
+            found.append(_id)
+
+    def check(self) -> Check:
+        return Check(
+            "changes",
+            self.collection,
+            self.missing == 0,
+            f"since cutover: {self.added} added, {self.changed} changed (the application's "
+            f"writes), {self.missing} missing, {self.unchanged} unchanged",
+            self.samples.get("missing", []),
+        )
+
+
+def changes_since_cutover(ctx: RunContext, action: CollectionAction) -> Changes:
+    """Two scans in the same order, merged: raw bytes compared for plain collections, the source
+    with the plan's transforms applied for transformed ones (the run's own `$now`: ctx.now)."""
+    ctx.check_cancelled()
+    changes = Changes(action.name)
+    target = ctx.target_db[action.name]
+    pairs: Iterator[tuple[bytes | None, bytes | None, Any]]
+    if action.transformed:
+        pairs = _transformed_pairs(ctx, action, target)
+    else:
+        order = [("_id", 1)]
+        pairs = (
+            (_raw(s), _raw(t), s or t)
+            for s, t in _merge(
+                ctx.source_db[action.name].find({}, sort=order, batch_size=BATCH),
+                target.find({}, sort=order, batch_size=BATCH),
+                lambda d: bson_key(d["_id"]),
+            )
+        )
+    for n, (expected, actual, doc) in enumerate(pairs):
+        if n % BATCH == 0:
+            ctx.check_cancelled()
+        kind = (
+            "added"
+            if expected is None
+            else "missing"
+            if actual is None
+            else "unchanged"
+            if expected == actual
+            else "changed"
+        )
+        changes.see(kind, doc["_id"])
+    return changes
+
+
+def _raw(doc: Any) -> bytes | None:
+    return None if doc is None else bytes(doc.raw)
+
+
+def _transformed_pairs(
+    ctx: RunContext, action: CollectionAction, target: Collection[Any]
+) -> Iterator[tuple[bytes | None, bytes | None, Any]]:
+    plan = ctx.plan
+    embeds = [e for e in plan.embeds if e.into == action.name]
+    rewrites = [r for r in plan.rewrites if r.collection == action.name]
+    source_db = ctx.source_client[plan.source.database]
+    match_field = embeds[0].match.into if embeds else "_id"
+    order = [(match_field, 1), ("_id", 1)]
+    merges = [
+        FoldMerge.from_source(source_db, e, ctx.now, tolerate_duplicates=True) for e in embeds
+    ]
+    unused = _Comparison()
+    for doc, actual in _merge(
+        source_db.get_collection(action.name, codec_options=CODEC).find(
+            {}, sort=order, batch_size=BATCH
+        ),
+        target.with_options(codec_options=CODEC).find({}, sort=order, batch_size=BATCH),
+        lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
+    ):
+        expected = None if doc is None else _expected(doc, merges, rewrites, unused)
+        yield (
+            None if expected is None else bson.encode(expected, codec_options=CODEC),
+            None if actual is None else bson.encode(actual, codec_options=CODEC),
+            doc or actual,
+        )

@@ -35,8 +35,14 @@ Snapshot = dict[str, list[bytes]]
 SAFE_ENV = {
     # The bundled plan runs this after cutover; unset it would be `ssh root@meeshy.me ...`.
     "MEESHY_RESTART_GATEWAY": "echo gateway-restart",
-    # Health checks would otherwise go to https://gate.meeshy.me.
+    # Health checks would otherwise go to https://gate.meeshy.me, https://meeshy.me and
+    # https://gate.staging.meeshy.me (port 9: discard, nothing listens).
     "MEESHY_GATEWAY_URL": "http://127.0.0.1:9",
+    "MEESHY_FRONTEND_URL": "http://127.0.0.1:9",
+    "MEESHY_STAGING_GATEWAY_URL": "http://127.0.0.1:9",
+    # The ssh destination of the hooks and staging_refresh (root@meeshy.me): a reserved name
+    # that never resolves, should a test ever run one of those commands for real.
+    "MEESHY_REMOTE_HOST": "nobody@meeshy-host.invalid",
 }
 
 

@@ -213,7 +213,8 @@ def test_run_succeeds_with_reports_backup_and_local_hook(
     # the after_cutover hook ran the harmless local command, nothing else; the report shows the
     # command as the plan writes it (the shell expanded the variable)
     assert [h["command"] for h in report["hooks"]] == [
-        "${MEESHY_RESTART_GATEWAY:-ssh root@meeshy.me 'cd /opt/meeshy && docker compose restart gateway'}"
+        "${MEESHY_RESTART_GATEWAY:-ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} "
+        "'cd /opt/meeshy && docker compose restart gateway'}"
     ]
     assert report["hooks"][0]["ok"] and "gateway-restart" in report["hooks"][0]["output"]
 

@@ -357,10 +357,12 @@ def test_unreachable_servers_exit_3_quickly_and_never_print_passwords(
     assert not (tmp_path / "runs").exists() and not (tmp_path / "m").exists()
 
 
+@pytest.mark.capability("accepts_any_credentials")
 def test_no_password_in_output_journal_reports_or_backup_of_a_successful_run(
     servers: Any, fresh_name: Any, tmp_path: Path
 ) -> None:
-    """FerretDB without auth accepts any PLAIN credentials: a real run with passwords in both URIs."""
+    """A real run with passwords in both URIs, where the server without auth lets any PLAIN credentials
+    in (FerretDB v1); where it refuses them (FerretDB v2 --no-auth), the refusal must not show them."""
     name = fresh_name()
     seed_small(servers, name)
     secret = "Zq81-s3cret-xK"
@@ -378,8 +380,13 @@ def test_no_password_in_output_journal_reports_or_backup_of_a_successful_run(
         run_args(plan, state, "--yes", "-v", "--target-uri", with_password(servers.target_uri)), env
     )
 
-    assert result.exit_code == 0, explain(result)
     assert secret not in result.stdout + result.stderr
+    if not servers.probed.accepts_any_credentials:
+        assert result.exit_code == 3, explain(result)  # refused, like an unreachable server
+        assert "promoter:***@" in result.stderr  # redacted, not dropped
+        assert not [p for p in state.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        return
+    assert result.exit_code == 0, explain(result)
     (report,) = (state / "runs").glob("*/report.json")
     assert "promoter:***@" in report.read_text()  # redacted, not dropped
     files = [p for p in state.rglob("*") if p.is_file()]

@@ -103,4 +103,80 @@ def test_validate_catches_a_missing_document(promoted: tuple[Any, Path]) -> None
     dbs, plan = promoted
     dbs.target.Plain.delete_one({"i": 0})
     failed = {c["kind"] for c in json.loads(validate(plan).stdout)["checks"] if not c["passed"]}
-    assert failed == {"count", "checksum"}
+    assert failed == {"count", "checksum", "changes"}  # changes: the document is "missing"
+
+
+def test_validate_reports_changes_since_cutover(promoted: tuple[Any, Path]) -> None:
+    dbs, plan = promoted
+    added = dbs.target.Plain.insert_one({"i": 100, "written": "after cutover"}).inserted_id
+    gone = dbs.target.Plain.find_one({"i": 0})["_id"]
+    dbs.target.Plain.delete_one({"_id": gone})
+    dbs.target.Parent.update_one({"n": 2}, {"$set": {"edited": True}})
+    result = validate(plan)
+    assert result.exit_code == 1  # a document the source has is missing from production
+    data = json.loads(result.stdout)
+    plain, parent = data["changes"]["Plain"], data["changes"]["Parent"]
+    assert (plain["added"], plain["changed"], plain["missing"]) == (1, 0, 1)
+    assert plain["samples"]["added"] == [str(added)]
+    assert plain["samples"]["missing"] == [str(gone)]
+    assert (parent["added"], parent["changed"], parent["missing"]) == (0, 1, 0)
+    failed = {(c["kind"], c["collection"]) for c in data["checks"] if not c["passed"]}
+    assert ("changes", "Plain") in failed and ("changes", "Parent") not in failed
+
+
+def test_validate_reports_only_writes_as_added_and_passes_the_changes_check(
+    promoted: tuple[Any, Path],
+) -> None:
+    dbs, plan = promoted
+    data = json.loads(validate(plan).stdout)
+    assert data["changes"]["Plain"] == {
+        "added": 0,
+        "changed": 0,
+        "missing": 0,
+        "unchanged": 5,
+        "samples": {},
+    }
+    dbs.target.Plain.insert_one({"i": 101})
+    result = validate(plan)
+    data = json.loads(result.stdout)
+    assert data["changes"]["Plain"]["added"] == 1
+    assert [c["passed"] for c in data["checks"] if c["kind"] == "changes"] == [True, True]
+    # the count and checksum differ, but only by the application's new document: warnings
+    plain = {c["kind"]: c for c in data["checks"] if c["collection"] == "Plain"}
+    assert not plain["count"]["passed"] and plain["count"]["severity"] == "warning"
+    assert "1 document(s) added" in plain["checksum"]["detail"]
+    assert result.exit_code == 0 and data["passed"] is True
+
+
+def test_url_audit_finds_a_staging_url_in_a_field_no_rewrite_lists(
+    dbs: Any, tmp_path: Path
+) -> None:
+    dbs.source.Attachment.insert_many([
+        {"n": 1, "fileUrl": "https://staging.example.com/a.png"},
+        {"n": 2, "fileUrl": "https://cdn.example.com/b.png",
+         "meta": {"links": ["https://x.org", "https://staging.example.com/c"]}},  # not rewritten
+    ])  # fmt: skip
+    dbs.target.legacy_urls.insert_one({"backup": {"url": "https://staging.example.com/old"}})
+    plan = tmp_path / "promote.yaml"
+    plan.write_text(f"""\
+version: 1
+source: {{uri: "{dbs.servers.source_uri}", database: {dbs.name}}}
+target: {{uri: "{dbs.servers.target_uri}", database: {dbs.name}}}
+collections: {{include: [Attachment], legacy: [legacy_urls]}}
+transforms:
+  - rewrite: {{collection: Attachment, fields: [fileUrl], find: staging.example.com, replace: example.com}}
+hooks: {{after_cutover: ["echo cut over"]}}
+""")
+    result = runner.invoke(app, ["run", "--plan", str(plan), "--yes"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = validate(plan)
+    assert result.exit_code == 0, result.output  # the audit warns; the rewrite itself is complete
+    audit = {f["collection"]: f for f in json.loads(result.stdout)["url_audit"]}
+    assert set(audit) == {"Attachment", "legacy_urls"}
+    assert audit["Attachment"]["paths"] == {"meta.links.1": 1}
+    assert audit["Attachment"]["documents"] == 1 and audit["Attachment"]["class"] == "copy"
+    assert audit["legacy_urls"]["paths"] == {"backup.url": 1}
+    assert audit["legacy_urls"]["class"] == "legacy"
+    sample = audit["Attachment"]["samples"][0]
+    assert sample["path"] == "meta.links.1"
+    assert sample["_id"] == str(dbs.target.Attachment.find_one({"n": 2})["_id"])

@@ -23,6 +23,10 @@ COMMANDS = (
     "seed",
     "demo",
     "servers",
+    "health",
+    "refresh_staging",
+    "cleanup",
+    "history",
 )
 
 

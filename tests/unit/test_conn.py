@@ -101,7 +101,7 @@ def _visible_elsewhere(secret: str, *parts: str) -> bool:
     return any(f in p for f in forms for p in parts)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(user=_USER, password=_SPECIAL, host=st.sampled_from(["db", "h1:1,h2:2", "c.example.net"]))
 def test_escaped_password_never_shown(user: str, password: str, host: str) -> None:
     assume(not _visible_elsewhere(password, user, host, "mongodb", "admin"))
@@ -112,7 +112,7 @@ def test_escaped_password_never_shown(user: str, password: str, host: str) -> No
             assert f"{user}:***@" in shown
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(user=_USER, password=_SPECIAL)
 def test_unescaped_password_never_shown(user: str, password: str) -> None:
     assume(not _visible_elsewhere(password, user, "mongodb://", "@db/app"))
@@ -121,3 +121,32 @@ def test_unescaped_password_never_shown(user: str, password: str) -> None:
     assert password in uri_secrets(uri)
     for shown in (redact_uri(uri), redact_text(f"error at {uri}: bad", uri)):
         assert password not in shown, shown
+
+
+def test_a_refused_connection_everywhere_is_final_at_once() -> None:
+    """Exit 3 without waiting out server selection when every host says no; anything else waits."""
+    import socket
+    import time
+
+    from mongo_promote.conn import _refused_everywhere, connect
+    from mongo_promote.errors import ServerUnreachable
+
+    with socket.socket() as probe:  # a port nobody listens on (bound, never listening)
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+        with socket.create_server(("127.0.0.1", 0)) as server:
+            alive = server.getsockname()[1]
+            assert _refused_everywhere(f"mongodb://u:pw@127.0.0.1:{dead}/") == (
+                f"connection refused by 127.0.0.1:{dead}"
+            )
+            # one host answering is enough to let the driver decide
+            assert _refused_everywhere(f"mongodb://127.0.0.1:{dead},127.0.0.1:{alive}/") is None
+        assert _refused_everywhere("mongodb+srv://u:pw@cluster.example.invalid/") is None
+        started = time.monotonic()
+        try:
+            connect(f"mongodb://u:pw@127.0.0.1:{dead}/", role="target")
+        except ServerUnreachable as exc:
+            assert "pw" not in exc.message and "refused" in exc.message
+        else:
+            raise AssertionError("connect() reached a port nobody listens on")
+        assert time.monotonic() - started < 2

@@ -11,10 +11,11 @@ import pytest
 from tests.integration.conftest import invoke
 from tests.integration.localhttp import LocalHTTP, serve
 
+# URIs from variables nobody sets: health and refresh-staging never connect, so they must not care.
 HEADER = """\
 version: 1
-source: {uri: "mongodb://a:1", database: app}
-target: {uri: "mongodb://b:1", database: app}
+source: {uri: "${OPS_TEST_UNSET_SOURCE_URI}", database: app}
+target: {uri: "${OPS_TEST_UNSET_TARGET_URI}", database: app}
 """
 
 
@@ -67,3 +68,30 @@ def test_refresh_staging_dry_run_and_failure(tmp_path: Path) -> None:
     assert marker.exists() and "boom" in result.output
     reports = list((tmp_path / "runs").glob("refresh-*/report.json"))
     assert len(reports) == 1 and json.loads(reports[0].read_text())["status"] == "failed"
+
+
+def test_refresh_staging_json(tmp_path: Path) -> None:
+    path = plan(tmp_path, 'staging_refresh:\n  commands: ["echo pulled"]\n')
+    result = invoke(["refresh-staging", "-p", path, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "ok" and data["commands"][0]["output"].strip() == "pulled"
+    result = invoke(["refresh-staging", "-p", path, "--json", "--dry-run"])
+    assert json.loads(result.stdout)["status"] == "dry-run"
+
+
+def test_commands_that_connect_still_need_the_uris(tmp_path: Path) -> None:
+    path = plan(tmp_path, "")
+    result = invoke(["inspect", "-p", path])
+    assert result.exit_code == 2
+    assert "promote.yaml:2" in result.output and "OPS_TEST_UNSET_SOURCE_URI" in result.output
+
+
+def test_meeshy_refresh_dry_run_needs_no_uris() -> None:
+    result = invoke(
+        ["refresh-staging", "--plan", "meeshy", "--dry-run"],
+        env={"STAGING_MONGO_URI": None, "PROD_MONGO_URI": None},  # type: ignore[dict-item]
+    )
+    assert result.exit_code == 0, result.output
+    # the command as the shell will get it: the variable is expanded there (see test_plan_env)
+    assert "ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} 'cd /opt/meeshy/staging" in result.output

@@ -1,0 +1,71 @@
+"""`cleanup`: drop the legacy and replaced collections after a run, guarded (age, changes, backup first)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mongo_promote import api
+from mongo_promote.cli.common import (
+    JsonOpt,
+    PlanOpt,
+    SourceUriOpt,
+    StateDirRunOpt,
+    TargetUriOpt,
+    YesOpt,
+    confirmer,
+    handles_errors,
+    load,
+)
+from mongo_promote.console import Output
+from mongo_promote.plan import DEFAULT_PLAN_PATH
+
+
+@handles_errors
+def cleanup(
+    plan: PlanOpt = DEFAULT_PLAN_PATH,
+    source_uri: SourceUriOpt = None,
+    target_uri: TargetUriOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run to clean up after (default: the latest).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would go and which guard applies.")
+    ] = False,
+    ignore_age: Annotated[
+        bool, typer.Option("--ignore-age", help="Do not wait for the plan's cleanup.min_age.")
+    ] = False,
+    force: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-collection", help="Drop NAME even though it changed since the run's backup."
+        ),
+    ] = None,
+    state_dir: StateDirRunOpt = None,
+    yes: YesOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Drop the legacy collections and replaced embed sources after a run (guarded, backed up first).
+
+    Not before cleanup.min_age since the run's cutover, not a collection written since the run's
+    backup, and only after a verified backup of each (`restore --backup` brings them back)."""
+    out = Output(json_mode=json_out)
+    result = api.cleanup(
+        load(plan, source_uri, target_uri),
+        out,
+        run_id=run_id,
+        dry_run=dry_run,
+        ignore_age=ignore_age,
+        force=force,
+        confirm=confirmer(),
+        yes=yes,
+        state_dir=state_dir,
+    )
+    if json_out:
+        out.emit_json(result.to_json())
+    elif result.run_id:
+        out.info(
+            f"cleanup {result.run_id}: {result.status}; dropped {', '.join(result.dropped) or 'nothing'}"
+            f"; backup {result.backup_dir} (`restore --backup` brings them back)"
+        )

@@ -1,0 +1,154 @@
+"""`validate` during the monitoring after cutover: what production changed since, and a URL audit of
+every application collection (a rewrite's `find` string left anywhere, not only in rewritten fields)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import bson
+
+from mongo_promote.context import RunContext
+from mongo_promote.inventory import collection_names
+from mongo_promote.steps.analyse import Actions
+from mongo_promote.steps.validate import (
+    BATCH,
+    SAMPLES,
+    Changes,
+    Check,
+    ValidationReport,
+    changes_since_cutover,
+)
+from mongo_promote.transforms.bsonbytes import CODEC, jsonable
+from mongo_promote.transforms.rewrite import find_remaining
+
+MAX_PATHS = 20  # distinct dotted paths listed per collection (the count covers them all)
+
+
+@dataclass
+class UrlFinding:
+    """Where one `find` string still occurs in one collection."""
+
+    collection: str
+    cls: str  # the plan's class of the collection (copy, legacy, ...)
+    find: str
+    documents: int = 0
+    paths: dict[str, int] = field(default_factory=dict)  # dotted path -> documents
+    samples: list[dict[str, Any]] = field(default_factory=list)  # {_id, path}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "class": self.cls,
+            "find": self.find,
+            "documents": self.documents,
+            "paths": self.paths,
+            "samples": jsonable(self.samples),
+        }
+
+
+@dataclass
+class MonitoringReport(ValidationReport):
+    """The validation report, plus the changes since cutover and the URL audit (new JSON keys)."""
+
+    changes: dict[str, Changes] = field(default_factory=dict)
+    url_audit: list[UrlFinding] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **super().to_json(),
+            "changes": {
+                name: {
+                    "added": c.added,
+                    "changed": c.changed,
+                    "missing": c.missing,
+                    "unchanged": c.unchanged,
+                    "samples": jsonable(c.samples),
+                }
+                for name, c in self.changes.items()
+            },
+            "url_audit": [f.to_json() for f in self.url_audit],
+        }
+
+
+def monitor(ctx: RunContext, actions: Actions, report: ValidationReport) -> MonitoringReport:
+    """`report` (the live validation) with, per promoted collection, what changed since cutover,
+    and the URL audit; collections side by side (ctx.workers at once)."""
+    result = MonitoringReport(checks=list(report.checks), counts=dict(report.counts))
+    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="monitor") as pool:
+        changes = list(pool.map(lambda a: changes_since_cutover(ctx, a), actions.collections))
+        finds = sorted({r.find for r in ctx.plan.rewrites if r.find not in r.replace})
+        names = collection_names(ctx.target_db) if finds else []
+        audits = list(pool.map(lambda n: url_audit(ctx, n, finds), names))
+    for c in changes:
+        result.changes[c.collection] = c
+        result.checks.append(c.check())
+    result.checks = [_explained(check, result.changes) for check in result.checks]
+    for findings in audits:
+        for f in findings:
+            result.url_audit.append(f)
+            result.checks.append(
+                Check(
+                    "url_audit",
+                    f.collection,
+                    False,
+                    f"{f.documents} document(s) still hold {f.find!r} in "
+                    + ", ".join(list(f.paths)[:5])
+                    + (" …" if len(f.paths) > 5 else ""),
+                    f.samples,
+                    severity="warning",
+                )
+            )
+    return result
+
+
+EXPLAINABLE = ("count", "checksum", "content")  # differences the application's own writes cause
+
+
+def _explained(check: Check, changes: dict[str, Changes]) -> Check:
+    """During the monitoring, production gets new documents: a count, checksum or content
+    difference in a collection where documents were only ADDED since cutover (none the source has
+    is missing or differs) is those writes — a warning naming them, not a failure. A changed or
+    missing document still fails: the tool cannot tell an edit from damage."""
+    c = changes.get(check.collection)
+    if check.passed or check.kind not in EXPLAINABLE or c is None:
+        return check
+    if c.missing or c.changed or not c.added:
+        return check
+    return replace(
+        check,
+        severity="warning",
+        detail=f"{check.detail} (explained by the application's writes since cutover: "
+        f"{c.added} document(s) added, none changed or missing)",
+    )
+
+
+def url_audit(ctx: RunContext, name: str, finds: list[str]) -> list[UrlFinding]:
+    """Stream the collection as raw BSON; only a document whose bytes hold a `find` is decoded."""
+    ctx.check_cancelled()
+    needles = [(f, f.encode()) for f in finds]
+    findings = {f: UrlFinding(name, ctx.plan.classify(name), f) for f in finds}
+    with ctx.target_db[name].find({}, batch_size=BATCH) as cursor:
+        for n, raw_doc in enumerate(cursor):
+            if n % BATCH == 0:
+                ctx.check_cancelled()
+            raw = bytes(raw_doc.raw)
+            hits = [f for f, needle in needles if needle in raw]
+            if hits:
+                _locate(bson.decode(raw, codec_options=CODEC), hits, findings)
+    return [f for f in findings.values() if f.documents]
+
+
+def _locate(doc: dict[str, Any], hits: list[str], findings: dict[str, UrlFinding]) -> None:
+    for find in hits:
+        paths = find_remaining(doc, ["*"], find)
+        if not paths:
+            continue  # only in a key or the _id: never rewritten, not reported
+        finding = findings[find]
+        finding.documents += 1
+        for path in paths:
+            if path in finding.paths or len(finding.paths) < MAX_PATHS:
+                finding.paths[path] = finding.paths.get(path, 0) + 1
+        if len(finding.samples) < SAMPLES:
+            finding.samples.append({"_id": doc["_id"], "path": paths[0]})

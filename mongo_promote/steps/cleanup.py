@@ -1,0 +1,221 @@
+"""`cleanup`: which target collections go (legacy, replaced embed sources), its guards, and its steps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from mongo_promote.checksum import collection_content_hash
+from mongo_promote.console import human_bytes
+from mongo_promote.context import RunContext
+from mongo_promote.dumpfmt import Manifest
+from mongo_promote.errors import OperationFailed
+from mongo_promote.inventory import collection_size
+from mongo_promote.plan import Plan
+from mongo_promote.steps.backup import BackupStep
+from mongo_promote.steps.base import Action, Result, RunState, Step, StepBase
+from mongo_promote.steps.preflight import PreflightStep
+from mongo_promote.steps.restore import DropStep
+
+
+def cleanup_names(plan: Plan, present: list[str]) -> list[str]:
+    """DESIGN.md §4: every target collection matching `legacy` (whatever its class), and the embed
+    sources the new schema replaced (`keep_source: false`)."""
+    legacy = plan.collections.legacy
+    replaced = {e.source for e in plan.embeds if not e.keep_source}
+    return [n for n in present if n in replaced or any(p.matches(n) for p in legacy)]
+
+
+@dataclass
+class AfterRun:
+    """What cleanup needs to know of the run it follows: when it cut over, what its backup holds."""
+
+    run_id: str
+    cutover_at: datetime
+    backup_dir: str
+    hashes: dict[str, str]  # content hash "<count>:<hex>" per collection, from the manifest
+
+
+def backup_hashes(info: dict[str, Any], database: str) -> dict[str, str]:
+    """Per-collection hashes of a run's backup, from its manifest (the journal's copy if it is gone)."""
+    try:
+        manifest = Manifest.load(Path(info["dir"]))
+    except (OperationFailed, OSError):
+        return dict(info.get("content_hashes", {}))
+    return {e.name: e.content_hash for e in manifest.collections if e.database == database}
+
+
+@dataclass
+class Candidate:
+    """A collection cleanup would drop, and what each guard says about it."""
+
+    name: str
+    count: int
+    size: int
+    at_backup: str | None  # its content hash in the run's backup (None: not in it)
+    now: str
+    forced: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.at_backup != self.now
+
+    @property
+    def guard(self) -> str:
+        if not self.changed:
+            return "unchanged since the run's backup"
+        what = (
+            "not in the run's backup"
+            if self.at_backup is None
+            else "changed since the run's backup"
+        )
+        if self.forced:
+            return f"{what}: dropped anyway (--force-collection)"
+        return f"{what}: refused (something may still use it; --force-collection {self.name})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changed": self.changed, "guard": self.guard}
+
+
+@dataclass
+class AgeGuard:
+    cutover_at: datetime
+    min_age: timedelta
+    now: datetime
+    ignored: bool
+
+    @property
+    def allowed_at(self) -> datetime:
+        return self.cutover_at + self.min_age
+
+    @property
+    def refuses(self) -> bool:
+        return self.now < self.allowed_at and not self.ignored
+
+    def describe(self) -> str:
+        when = f"{self.allowed_at:%Y-%m-%d %H:%M:%S} UTC"
+        if self.now >= self.allowed_at:
+            return f"cutover {_human(self.now - self.cutover_at)} ago: allowed since {when}"
+        wait = f"allowed from {when} (in {_human(self.allowed_at - self.now)})"
+        return f"cleanup.min_age {_human(self.min_age)} not reached: {wait}" + (
+            "; --ignore-age overrides" if self.ignored else ""
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cutover_at": self.cutover_at.isoformat(),
+            "min_age_s": self.min_age.total_seconds(),
+            "allowed_at": self.allowed_at.isoformat(),
+            "ignored": self.ignored,
+            "refuses": self.refuses,
+            "detail": self.describe(),
+        }
+
+
+def _human(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def candidates(
+    ctx: RunContext, names: list[str], after: AfterRun, forced: set[str]
+) -> list[Candidate]:
+    """Count, size and content hash of each collection now (reads only, streaming raw BSON)."""
+    found = []
+    for name in names:
+        ctx.check_cancelled()
+        now = collection_content_hash(ctx.target_db[name])
+        found.append(
+            Candidate(
+                name,
+                now.count,
+                collection_size(ctx.target_db, name),
+                after.hashes.get(name),
+                now.hexdigest(),
+                name in forced,
+            )
+        )
+    return found
+
+
+def cleanup_steps(ctx: RunContext, state: RunState, chosen: list[Candidate]) -> list[Step]:
+    """1 preflight, 2 backup of what goes, 3 that backup still matches the run's, 4 drops."""
+    names = [c.name for c in chosen]
+    for c in chosen:
+        state.report.collection(c.name).update(action="drop", target_count_before=c.count)
+    checks = {"collections_to_drop": names, "guards": {c.name: c.guard for c in chosen}}
+    return [
+        PreflightStep(state, 1, checks),
+        BackupStep(state, 2, names, replaced=names, created=[]),
+        UnchangedStep(state, 3, chosen),
+        DropLegacyStep(state, 4, names),
+    ]
+
+
+class UnchangedStep(StepBase):
+    """One action: what was just backed up is what the run's backup held (closes the race between
+    the guard and the backup): a collection written meanwhile stops the cleanup before any drop."""
+
+    title = "check the backup against the run's backup"
+
+    def __init__(self, state: RunState, number: int, chosen: list[Candidate]) -> None:
+        super().__init__(state, number)
+        self.chosen = chosen
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [self.action("unchanged", "compare each backed-up collection with the run's backup")]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        moved = [
+            c.name
+            for c in self.chosen
+            if not c.forced and self.state.backed_up.get(c.name) != c.at_backup
+        ]
+        if moved:
+            raise OperationFailed(
+                f"written to since the run's backup: {', '.join(moved)}; nothing dropped "
+                "(--force-collection NAME drops one anyway)"
+            )
+        return {}
+
+
+class DropLegacyStep(DropStep):
+    """One action per collection: dropped (signals wait: a drop is not interrupted half-way)."""
+
+    title = "drop the legacy and replaced collections (backed up)"
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        super().resume(ctx, action, result)
+        self.state.report.collection(str(action.collection))["dropped"] = result["dropped"]
+
+
+@dataclass
+class CleanupResult:
+    """What cleanup did (or, dry-run, would do); `status` as the run report's, or dry-run/refused."""
+
+    after_run: str
+    status: str
+    age: dict[str, Any]
+    collections: list[dict[str, Any]]
+    run_id: str | None = None
+    dropped: list[str] = field(default_factory=list)
+    backup_dir: str | None = None
+    report: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def candidates_table(found: list[Candidate], age: AgeGuard) -> Table:
+    """What cleanup drops, and which guard applies to each collection."""
+    table = Table(title=f"cleanup after run: {age.describe()}")
+    for column in ("collection", "documents", "size", "guard"):
+        table.add_column(column, justify="right" if column in ("documents", "size") else "left")
+    for c in found:
+        table.add_row(c.name, f"{c.count:,}", human_bytes(c.size), c.guard)
+    return table
