@@ -41,11 +41,22 @@ def rollback_header(
     backup = _finished(events).get("backup")
     present = set(ctx.target_db.list_collection_names())
     acted = _acted(events, run_id, present)
+    leftovers = sorted(
+        c
+        for c in present
+        if c.endswith(f"{SHADOW_INFIX}{run_id}") or c.endswith(f"{ASIDE_INFIX}{run_id}")
+    )
     if backup is None or not acted:
         why = "took no backup" if backup is None else "cut over nothing"
         ctx.out.info(
             f"run {run_id} {why}: production holds nothing of it, nothing to roll back; "
             "nothing was touched"
+            + (
+                f" (its shadows {', '.join(leftovers)} remain: `run --resume {run_id}` uses "
+                "them, or drop them)"
+                if leftovers
+                else ""
+            )
         )
         return None
     changed = _changed_since(ctx, acted, present)
@@ -60,11 +71,6 @@ def rollback_header(
         ctx.out.warn(f"changed since the cutover (--allow-target-drift): {line}")
     info = backup["result"]["backup"]
     replaced, created = set(info["replaced"]), set(info["created"])
-    leftovers = sorted(
-        c
-        for c in present
-        if c.endswith(f"{SHADOW_INFIX}{run_id}") or c.endswith(f"{ASIDE_INFIX}{run_id}")
-    )
     ctx.out.info(
         f"rolling back run {run_id} from {info['dir']}: "
         + ", ".join(f"{a.name} ({a.how})" for a in acted)
