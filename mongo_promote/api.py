@@ -396,8 +396,6 @@ def _restore_run(
             yes=yes,
         )
         _execute(ctx, planned, state, header, resume, keep_shadows=False)
-        if state.report.undo:
-            out.info(f"to undo this {header['command']}: {state.report.undo}")
         return RestoreResult(
             run_id=ctx.run_id,
             dir=str(backup_dir),

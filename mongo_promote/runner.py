@@ -316,6 +316,8 @@ class Runner:
         self.save()
         self.ctx.out.table(summary_table(self.report))
         self.ctx.out.info(f"report: {self.ctx.paths.report_md}")
+        if self.report.undo:
+            self.ctx.out.info(f"to undo: {self.report.undo}")
         if self.report.status != "succeeded":
             raise OperationFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover"

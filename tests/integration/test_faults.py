@@ -7,6 +7,7 @@ reaching an exact state."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -22,9 +23,11 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
+from mongo_promote import servers as servers_module
 from mongo_promote.servers import LocalServer, start_server, stop_server
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import cutover as cutover_step
+from tests.conftest import engine_under_test
 from tests.integration.conftest import (
     SAFE_ENV,
     environment_without_uris,
@@ -250,7 +253,7 @@ def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
 ) -> None:
     name = fresh_name()
     data_dir = tmp_path / "target-data"
-    server: LocalServer = start_server("production", data_dir)
+    server: LocalServer = start_server("production", data_dir, engine=engine_under_test())
     client: MongoClient[Any] = MongoClient(server.uri, serverSelectionTimeoutMS=10_000)
     try:
         seed = servers.source[name]
@@ -286,7 +289,7 @@ def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
             assert f"run --resume {run_id}" in " ".join(stderr.split())
             assert "Traceback" not in stderr
 
-            server = start_server("production", data_dir)  # same data, a new port
+            server = restart_on_its_data(server)  # same data, a new port
             client.close()
             client = MongoClient(server.uri, serverSelectionTimeoutMS=10_000)
             assert snapshot(client[name], live_only=True) == before  # production untouched
@@ -299,6 +302,26 @@ def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
         client.close()
         stop_server(server)
         servers.source.drop_database(name)
+
+
+def restart_on_its_data(server: LocalServer) -> LocalServer:
+    """The wire-protocol server again on the data it was killed on (DocumentDB: its PostgreSQL
+    kept running; FerretDB v1 and mongod: the same data directory)."""
+    if server.kind != "documentdb":
+        return start_server(server.role, Path(server.data_dir), engine=server.kind)
+    kind, binary = servers_module.server_binary("documentdb")
+    port = servers_module.free_port()
+    with open(server.log, "ab") as log:
+        proc = subprocess.Popen(
+            servers_module._command(kind, binary, port, Path(server.data_dir), server.pg_port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    again = dataclasses.replace(server, port=port, pid=proc.pid)
+    assert servers_module._wait_ready(again, proc), "the server did not come back"
+    return again
 
 
 def _wait_for_journal(state: Path, ready: Any, timeout: float = 120) -> None:
