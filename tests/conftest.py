@@ -235,6 +235,33 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         started.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="session")
+def credential_servers(
+    servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Servers]:
+    """Servers that let a URI carry a user and password (the secrets tests need one in the URI):
+    the session's pair when it accepts any credentials, else a FerretDB v1 pair started for them
+    (an engine with real authentication refuses an unknown user; redaction is what is tested)."""
+    if servers.has("accepts_any_credentials"):
+        yield servers
+        return
+    try:
+        started = temporary_pair(tmp_path_factory.mktemp("credential-servers"), engine="ferretdb")
+        staging, production = started.__enter__()
+    except PromoteError as exc:
+        pytest.fail(f"cannot start FerretDB v1 for the credentials tests: {exc}", pytrace=False)
+    try:
+        pair = _connect(staging.uri, production.uri, "ferretdb")
+        assert pair.has("accepts_any_credentials"), "FerretDB v1 refused a user it never had"
+        try:
+            yield pair
+        finally:
+            pair.source.close()
+            pair.target.close()
+    finally:
+        started.__exit__(None, None, None)
+
+
 def _connect(src: str, tgt: str, engine: str) -> Servers:
     source: MongoClient[Any] = MongoClient(src, serverSelectionTimeoutMS=10_000)
     target: MongoClient[Any] = MongoClient(tgt, serverSelectionTimeoutMS=10_000)

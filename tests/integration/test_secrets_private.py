@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,20 @@ def _forms(secret: str) -> list[str]:
     return [secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)]
 
 
+@pytest.fixture
+def cred(credential_servers: Any) -> Iterator[tuple[Any, str]]:
+    """The credential-accepting pair and a fresh database name on it, dropped afterwards."""
+    name = f"s_{uuid.uuid4().hex[:10]}"
+    yield credential_servers, name
+    credential_servers.source.drop_database(name)
+    credential_servers.target.drop_database(name)
+    credential_servers.target.mongo_promote.locks.delete_many({"_id": name})
+
+
 def test_a_run_shows_and_stores_no_secret_and_writes_private_files(
-    servers: Any, fresh_name: Any, tmp_path: Path, umask_022: None
+    cred: tuple[Any, str], tmp_path: Path, umask_022: None
 ) -> None:
-    name = fresh_name()
+    servers, name = cred
     seed_small(servers, name)
     escaped = urllib.parse.quote_plus(PASSWORD)
 
@@ -88,9 +99,9 @@ def test_a_run_shows_and_stores_no_secret_and_writes_private_files(
 
 
 def test_a_password_on_the_command_line_is_warned_about_and_never_shown(
-    servers: Any, fresh_name: Any, tmp_path: Path
+    cred: tuple[Any, str], tmp_path: Path
 ) -> None:
-    name = fresh_name()
+    servers, name = cred
     seed_small(servers, name)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
     escaped = urllib.parse.quote_plus(PASSWORD)
