@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import bson
+import pymongo
 from bson import json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -36,6 +37,7 @@ _FERRET_DUP = re.compile(r"UNIQUE constraint failed: index '([^']+)'")
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 _PLAIN: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 _MAX_RETRIES = 8
+INDEX_BUILD_TIMEOUT_S = 24 * 3600
 
 
 class IndexBuildFailed(OperationFailed):
@@ -231,7 +233,10 @@ def _create(
     notes: list[str] = []
     for _ in range(_MAX_RETRIES):
         try:
-            return list(coll.create_indexes(models)), notes
+            # an index build may take hours: its own deadline replaces the client's socket
+            # timeout (pymongo's client-side operation timeout, also sent as maxTimeMS)
+            with pymongo.timeout(INDEX_BUILD_TIMEOUT_S):
+                return list(coll.create_indexes(models)), notes
         except OperationFailure as exc:
             option = _refused_option(exc)
             if option is None or not any(option in m.document for m in models):
