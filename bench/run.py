@@ -1,10 +1,13 @@
-"""Run the DESIGN §8 benchmarks side by side on one pair of servers, print a table, save the JSON.
+"""Benchmark `mongo-promote run` against the seed's procedure, a naive copy and the servers' limit.
 
-    .venv/bin/python bench/run.py [--scale N] [--only NAME ...]
+    .venv/bin/python bench/run.py --engines ferretdb,documentdb --scales 1,10,100
+    .venv/bin/python bench/run.py --smoke          (scale 1, one repeat, FerretDB v1, seconds)
 
-Starts its own two FerretDB (or mongod) servers on free loopback ports, seeds them, runs each
-benchmark in turn (transform, copy, memory, validation), prints one table and writes
-bench/results/<date>.json (a same-day file is updated benchmark by benchmark).
+Starts its own pair of servers per engine (127.0.0.1, free ports, telemetry off; stopped at the
+end, also on failure), seeds the Meeshy demo data at each scale (production kept pristine in a
+side database), and runs every contender `--repeats` times, each on a freshly reset target and
+in its own process (bench/contenders.py). Writes bench/results/<stamp>.json, PNG charts, and
+the generated section of BENCHMARKS.md (not with --smoke).
 """
 
 from __future__ import annotations
@@ -13,227 +16,267 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient
 
-import bench_copy
-import bench_memory
-import bench_transform
-import bench_validate
-from bench_support import Env, load_average, machine_busy_cpu, ours_cpu, session
+from mongo_promote.plan import bundled_plan_path
+from mongo_promote.servers import LocalServer, find_tool, temporary_pair
 
-from mongo_promote.servers import find_tool, server_binary
-
-BENCH_DIR = Path(__file__).resolve().parent
-NAMES = ("transform", "copy", "memory", "validation")
-Row = tuple[str, str, str, str]
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DB, PRISTINE = "meeshy", "bench_pristine"
+RAW = CodecOptions(document_class=RawBSONDocument)
+CONTENDERS = ("ours", "tools", "naive", "read", "write", "embed")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--engines", default="ferretdb,documentdb", help="comma-separated engines")
+    p.add_argument("--scales", default="1,10,100", help="comma-separated dataset scales")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each contender per scale")
     p.add_argument(
-        "--scale",
-        type=float,
-        default=1.0,
-        help="dataset scale for transform, copy and validation (1 = 2,787 translations)",
+        "--repeats-at",
+        default="",
+        help="per-scale override, e.g. 100=1 (scale 100 once)",
     )
+    p.add_argument("--contenders", default=",".join(CONTENDERS), help="which to run")
     p.add_argument(
-        "--big-scale",
-        type=float,
-        default=20.0,
-        help="the larger scale copy also runs at (0 to skip)",
-    )
-    p.add_argument(
-        "--validation-big-scale",
-        type=float,
-        default=5.0,
-        help="the larger scale validation also runs at (0 to skip); validating the transformed\n"
-        "collections grows faster than linearly on FerretDB, so it is smaller than --big-scale",
-    )
-    p.add_argument(
-        "--only",
-        action="append",
-        choices=NAMES,
-        metavar="NAME",
-        help=f"run only this benchmark (repeatable): {', '.join(NAMES)}",
-    )
-    p.add_argument(
-        "--memory-sizes",
-        default="10000,100000,1000000",
-        help="documents per memory point; a size that would overrun the budget is skipped\n"
-        "and the largest one that fits is measured instead",
-    )
-    p.add_argument(
-        "--memory-budget", type=float, default=300.0, help="seconds for the memory benchmark"
-    )
-    p.add_argument(
-        "--mongosh-cap",
-        type=float,
-        default=180.0,
-        help="seconds after which the seed's mongosh loop stops (the rest is extrapolated)",
-    )
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats of our side of transform")
-    p.add_argument("--workers", type=int, default=4, help="copy workers (run's default is 4)")
-    p.add_argument("--results-dir", type=Path, default=BENCH_DIR / "results")
-    p.add_argument("--source-uri", default=os.environ.get("MONGO_PROMOTE_BENCH_SOURCE_URI"),
-                   help="use these servers instead of starting a pair")  # fmt: skip
-    p.add_argument("--target-uri", default=os.environ.get("MONGO_PROMOTE_BENCH_TARGET_URI"))
-    return p.parse_args(argv)  # fmt: skip
+        "--cap", type=float, default=30.0,
+        help="seconds after which a translation loop (mongosh, naive) stops; the rest is extrapolated",
+    )  # fmt: skip
+    p.add_argument("--smoke", action="store_true", help="scale 1, one repeat, one engine, no md")
+    p.add_argument("--results-dir", type=Path, default=BENCH / "results")
+    p.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
+    p.add_argument("--no-markdown", action="store_true")
+    p.add_argument("--profile", type=Path, help="cProfile the last `ours` run into this directory")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.engines, args.scales, args.repeats, args.cap = "ferretdb", "1", 1, 2.0
+        args.no_markdown = True
+    return args
 
 
-def machine(env: Env) -> dict[str, Any]:
-    kind, binary = server_binary()
-    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
-                             check=False).stdout.splitlines()[:1]  # fmt: skip
-    mongosh = find_tool("mongosh")
-    mongosh_version = (subprocess.run([str(mongosh), "--version"], capture_output=True, text=True,
-                                      check=False).stdout.strip() if mongosh else None)  # fmt: skip
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")  # fmt: skip
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                  if line.startswith("MemTotal"))  # fmt: skip
+# ---------------------------------------------------------------- setup
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+
+    def version(tool: str) -> str | None:
+        found = find_tool(tool)
+        if found is None:
+            return None
+        out = subprocess.run([str(found), "--version"], capture_output=True, text=True, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+
     import pymongo
 
     return {
-        "cores": os.cpu_count(),
+        "cpus": os.cpu_count(),
         "cpu": cpu,
-        "memory_gb": round(mem_kb / 1024 / 1024, 1),
-        "os": platform.platform(),
+        "memory_gb": round(int(mem) / 1024 / 1024, 1),
+        "kernel": platform.release(),
         "python": platform.python_version(),
         "pymongo": pymongo.version,
-        "servers": "given URIs" if not env.servers else
-                   f"{kind} {' '.join(version)} on 127.0.0.1 (two processes: source and target)",
-        "mongosh": mongosh_version,
-        "mongodump": str(find_tool("mongodump") or "not installed"),
-        "mongorestore": str(find_tool("mongorestore") or "not installed"),
-    }  # fmt: skip
+        "commit": commit,
+        "mongodump": version("mongodump"),
+        "mongorestore": version("mongorestore"),
+        "mongosh": version("mongosh"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
-Runner = Callable[[Env], dict[str, Any]]
-RowsOf = Callable[[dict[str, Any]], list[Row]]
+def server_version(server: LocalServer) -> str:
+    with MongoClient(server.uri) as client:
+        info = client.admin.command("buildInfo")
+        hello = client.admin.command("hello")
+    ferret = info.get("ferretdbVersion") or (info.get("ferretdb") or {}).get("version")
+    return (
+        f"{server.kind}: wire {info.get('version')}"
+        + (f", FerretDB {ferret}" if ferret else "")
+        + f", compression {hello.get('compression', [])}"
+    )
 
 
-def benchmarks(args: argparse.Namespace) -> dict[str, tuple[Runner, RowsOf]]:
-    def with_big(big: float) -> list[float]:
-        return [args.scale] + ([big] if big and big != args.scale else [])
+def server_groups(src: LocalServer, tgt: LocalServer) -> list[list[int]]:
+    """Per server: the wire process, and PostgreSQL's postmaster when there is one."""
+    return [s.pids()[:2] for s in (src, tgt)]
 
-    sizes = [int(s) for s in args.memory_sizes.split(",") if s.strip()]
+
+def plan_facts(src_uri: str, tgt_uri: str) -> dict[str, Any]:
+    """What the bundled plan copies, what it reads besides (embed children), its indexes."""
+    from mongo_promote.inventory import take_inventory
+    from mongo_promote.plan import load_plan
+    from mongo_promote.steps.analyse import analyse
+
+    loaded = load_plan(
+        bundled_plan_path(),
+        env={"STAGING_MONGO_URI": src_uri, "PROD_MONGO_URI": tgt_uri, "MEESHY_BACKUP_DIR": "/tmp"},
+    )
+    plan = loaded.plan
+    with MongoClient(src_uri) as client:
+        names = client[DB].list_collection_names()
+        actions = analyse(plan, take_inventory(plan, client[DB], client[DB]))
+    copied = sorted(a.name for a in actions.collections)
+    children = [e.source for e in plan.embeds if e.source in names]
+    indexes = {
+        coll: [{"keys": ix.keys, "name": ix.name} for ix in specs]
+        for coll, specs in plan.indexes.items()
+    }
+    # The seed's runbook copies every PascalCase collection, MessageTranslation included.
+    return {"copied": copied, "read": sorted({*copied, *children}), "indexes": indexes}
+
+
+def seed(src: LocalServer, tgt: LocalServer, scale: float) -> dict[str, Any]:
+    """Staging in `meeshy`; production in a side database, copied into `meeshy` before each run."""
+    t0 = time.perf_counter()
+    from mongo_promote.demo.generator import generate
+
+    # 1 MB batches: FerretDB v2.7 refuses inserts of more than 25,000 documents, which the
+    # generator's 4 MB batches of small documents exceed at scale 100 (api.seed fails there).
+    with MongoClient(src.uri) as s, MongoClient(tgt.uri) as t:
+        manifest = generate(s[DB], t[PRISTINE], seed=42, scale=scale, batch_bytes=1 << 20)
+    with MongoClient(src.uri) as client:
+        stats = client[DB].command("dbStats")
     return {
-        "transform": (
-            lambda env: bench_transform.run(
-                env, scale=args.scale, repeats=args.repeats, cap_s=args.mongosh_cap
-            ),
-            bench_transform.rows,
-        ),
-        "copy": (
-            lambda env: bench_copy.run(env, scales=with_big(args.big_scale), workers=args.workers),
-            bench_copy.rows,
-        ),
-        "memory": (
-            lambda env: bench_memory.run(env, sizes=sizes, budget_s=args.memory_budget),
-            bench_memory.rows,
-        ),
-        "validation": (
-            lambda env: bench_validate.run(
-                env, scales=with_big(args.validation_big_scale), workers=args.workers
-            ),
-            bench_validate.rows,
-        ),
+        "seed_s": round(time.perf_counter() - t0, 2),
+        "source_docs": sum(manifest["source"]["collections"].values()),
+        "target_docs": sum(manifest["target"]["collections"].values()),
+        "source_bytes": int(stats.get("dataSize", 0)),
+        "production": sorted(manifest["target"]["collections"]),
     }
 
 
-def table_lines(name: str, entry: dict[str, Any], rows_of: RowsOf) -> list[tuple[str, ...]]:
-    if "error" in entry:
-        return [(name, "error", entry["error"], "", "n/a")]
-    lines: list[tuple[str, ...]] = [(name, *row) for row in rows_of(entry["result"])]
-    other = entry["other_cpu_s"]
-    lines.append((name, "(benchmark wall time)", f"{entry['seconds']:.0f} s; other processes on the "
-                  f"machine used {other:.0f} CPU-s meanwhile ({other / entry['seconds']:.2f} cores)",
-                  "", ""))  # fmt: skip
-    return lines
+def reset_target(tgt: LocalServer) -> None:
+    """Production as seeded: drop `meeshy` and copy the pristine side database into it, raw."""
+    with MongoClient(tgt.uri) as client:
+        client.drop_database(DB)
+        client.drop_database("bench_write_limit")
+        client["mongo_promote"]["locks"].delete_many({})
+        for name in client[PRISTINE].list_collection_names():
+            docs = list(client[PRISTINE].get_collection(name, codec_options=RAW).find({}))
+            for i in range(0, len(docs), 5000):
+                client[DB][name].insert_many(docs[i : i + 5000], ordered=False)
 
 
-def print_table(lines: list[tuple[str, ...]]) -> None:
-    head = ("benchmark", "measure", "value", "§8 target", "verdict")
-    widths = [max(len(head[i]), *(len(row[i]) for row in lines)) for i in range(5)]
-    fmt = " | ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*head))
-    print("-+-".join("-" * w for w in widths))
-    for row in lines:
-        print(fmt.format(*row))
+def run_contender(spec: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "contenders.py"), json.dumps(spec)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"contender {spec['contender']} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def save(args: argparse.Namespace, info: dict[str, Any], results: dict[str, Any]) -> Path:
-    """bench/results/<date>.json; benchmarks run again the same day replace their earlier entry."""
+# ---------------------------------------------------------------- the session
+
+
+def bench_engine(args: argparse.Namespace, engine: str, out: dict[str, Any]) -> None:
+    scales = [float(s) for s in args.scales.split(",")]
+    contenders = [c for c in args.contenders.split(",") if c]
+    repeats_at = {
+        float(k): int(v) for k, v in (x.split("=") for x in args.repeats_at.split(",") if x)
+    }
+    with (
+        tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp,
+        temporary_pair(Path(tmp) / "servers", engine) as (src, tgt),
+    ):
+        entry = out["engines"].setdefault(engine, {"scales": {}})
+        entry["servers"] = [server_version(src), server_version(tgt)]
+        groups = server_groups(src, tgt)
+        for scale in scales:
+            data = seed(src, tgt, scale)
+            facts = plan_facts(src.uri, tgt.uri)
+            data["copied_docs"] = _count(src.uri, facts["copied"])
+            data["read_docs"] = _count(src.uri, facts["read"])
+            runs: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+            entry["scales"][f"{scale:g}"] = {"data": data, "runs": runs}
+            for r in range(repeats_at.get(scale, args.repeats)):
+                for name in contenders:  # interleaved: a busy moment hits every contender
+                    reset_target(tgt)
+                    work = Path(tmp) / f"{name}-{scale:g}-{r}"
+                    work.mkdir()
+                    spec = {
+                        "contender": name, "engine": engine, "source_uri": src.uri,
+                        "target_uri": tgt.uri, "database": DB, "server_pids": groups,
+                        "workdir": str(work), "cap_s": args.cap, "indexes": facts["indexes"],
+                        "collections": facts["read"] if name == "read" else facts["copied"]
+                        if name in ("ours", "write") else facts["read"],
+                        "in_production": data["production"],
+                    }  # fmt: skip
+                    if args.profile and name == "ours":
+                        args.profile.mkdir(parents=True, exist_ok=True)
+                        spec["profile"] = str(args.profile / f"ours-{engine}-{scale:g}.prof")
+                    t0 = time.perf_counter()
+                    result = run_contender(spec)
+                    result["load_1min"] = round(os.getloadavg()[0], 2)
+                    runs[name].append(result)
+                    shutil.rmtree(work, ignore_errors=True)
+                    save(args, out)
+                    print(
+                        f"{engine} scale {scale:g} run {r + 1}: {name} "
+                        f"{result.get('wall_s', result.get('fold_copy', {}).get('wall_s'))} s "
+                        f"(harness {time.perf_counter() - t0:.1f} s, load {result['load_1min']})",
+                        flush=True,
+                    )
+
+
+def _count(uri: str, names: list[str]) -> int:
+    with MongoClient(uri) as client:
+        return sum(client[DB][n].estimated_document_count() for n in names)
+
+
+def save(args: argparse.Namespace, out: dict[str, Any]) -> Path:
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"{datetime.now(UTC):%Y-%m-%d}.json"
-    data: dict[str, Any] = {}
-    if path.exists():
-        try:
-            data = json.loads(path.read_text())
-        except ValueError:
-            data = {}
-    data.setdefault("benchmarks", {})
-    for name, entry in results.items():
-        data["benchmarks"][name] = {**entry, "machine": info, "command": " ".join(sys.argv)}
-    data["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    path = args.results_dir / f"{out['stamp']}.json"
+    path.write_text(json.dumps(out, indent=1, default=str) + "\n")
     return path
-
-
-def run_one(name: str, runner: Runner, env: Env) -> dict[str, Any]:
-    """One benchmark, with how busy the rest of the machine was meanwhile (2 cores are shared)."""
-    at = datetime.now(UTC).isoformat(timespec="seconds")
-    begun, load, busy, ours = time.perf_counter(), load_average(), machine_busy_cpu(), ours_cpu(env)
-    entry: dict[str, Any] = {"started_at": at, "load_before": load}
-    try:
-        entry["result"] = runner(env)
-    except Exception as exc:  # one broken benchmark must not lose the others' figures
-        entry["error"] = f"{type(exc).__name__}: {exc}"
-    entry["seconds"] = time.perf_counter() - begun
-    entry["load_after"] = load_average()
-    entry["machine_busy_cpu_s"] = machine_busy_cpu() - busy
-    entry["ours_cpu_s"] = ours_cpu(env) - ours  # this process, its children, both servers
-    entry["other_cpu_s"] = max(0.0, entry["machine_busy_cpu_s"] - entry["ours_cpu_s"])
-    entry["datasets"] = {
-        f"{k:g}": {kk: v[kk] for kk in ("database", "seed_seconds", "source_docs")}
-        for k, v in env.datasets.items()
-    }
-    return entry
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    chosen = [n for n in NAMES if not args.only or n in args.only]
-    table = benchmarks(args)
-    results: dict[str, Any] = {}
-    lines: list[tuple[str, ...]] = []
-    started = time.perf_counter()
-    with session(None, args.scale, args.source_uri, args.target_uri) as env:
-        info = machine(env)
-        print(f"servers: {info['servers']}; {info['cores']} cores; source {env.source_uri}, "
-              f"target {env.target_uri}", flush=True)  # fmt: skip
-        for name in chosen:
-            print(f"running {name} ...", flush=True)
-            runner, rows_of = table[name]
-            results[name] = run_one(name, runner, env)
-            path = save(args, info, {name: results[name]})  # kept even if a later one fails
-            new = table_lines(name, results[name], rows_of)
-            lines += new
-            for row in new:
-                print("  " + " | ".join(x for x in row[1:] if x), flush=True)
-    print()
-    print_table(lines)
-    print(f"\nwhole set: {time.perf_counter() - started:.0f} s; results: {path}")
-    return 1 if any("error" in e for e in results.values()) else 0
+    out: dict[str, Any] = {
+        "stamp": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if args.smoke else ""),
+        "machine": machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
+        "engines": {},
+    }
+    if args.smoke:
+        args.results_dir = Path(tempfile.mkdtemp(prefix="mp-bench-smoke-"))
+    for engine in args.engines.split(","):
+        bench_engine(args, engine, out)
+    out["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    path = save(args, out)
+    import report
+
+    summary = report.summarise(out)
+    print(report.table(summary))
+    if not args.no_markdown:
+        report.write_markdown(out, summary, args.markdown, BENCH / "results", path)
+    print(f"results: {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(BENCH))
+    raise SystemExit(main())

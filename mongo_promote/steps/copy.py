@@ -35,6 +35,9 @@ from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.transforms.stream import StreamTransformer
 
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
+# FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
+# documents ("Write batch sizes must be between 1 and 25000"): 8 MB of small documents is more.
+MAX_BATCH_DOCS = 10_000
 _NOT_IMPLEMENTED = 238
 _REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
 # Options that mean nothing once another is gone: a level or action without its validator.
@@ -229,13 +232,14 @@ def _cursor_batch(action: CollectionAction, batch_bytes: int) -> int:
 def _batches(
     docs: Iterable[RawBSONDocument], batch_bytes: int
 ) -> Iterator[tuple[list[RawBSONDocument], int]]:
-    """Group documents until their raw size reaches batch_bytes: few round trips, bounded memory."""
+    """Group documents until their raw size reaches batch_bytes (or MAX_BATCH_DOCS of them): few
+    round trips, bounded memory, and no insert larger than a server accepts."""
     batch: list[RawBSONDocument] = []
     size = 0
     for doc in docs:
         batch.append(doc)
         size += len(doc.raw)
-        if size >= batch_bytes:
+        if size >= batch_bytes or len(batch) >= MAX_BATCH_DOCS:
             yield batch, size
             batch, size = [], 0
     if batch:

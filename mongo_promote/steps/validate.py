@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -246,13 +245,14 @@ def _compare_transformed(
                 {"_id": extra.get("_id"), "problem": "in target, not in source"}
             )
             continue
+        source_id = doc["_id"]
         expected = _expected(doc, merges, rewrites, result)
         result.compared += 1
         if actual is None:
             result.missing += 1
-            result.mismatches.append({"_id": doc["_id"], "problem": "missing in target"})
+            result.mismatches.append({"_id": source_id, "problem": "missing in target"})
         elif bson.encode(expected, codec_options=CODEC) != bson.encode(actual, codec_options=CODEC):
-            result.mismatches.append({"_id": doc["_id"], "problem": _difference(expected, actual)})
+            result.mismatches.append({"_id": source_id, "problem": _difference(expected, actual)})
     return result
 
 
@@ -279,8 +279,13 @@ def _expected(
     rewrites: list[RewriteSpec],
     result: _Comparison,
 ) -> dict[str, Any]:
-    """The source document as the pipeline must have left it: folds first, then rewrites."""
-    expected = copy.deepcopy(doc)
+    """The source document as the pipeline must have left it: folds first, then rewrites.
+
+    Edited in place: `doc` was decoded for this comparison alone and is not read again (the
+    caller keeps its `_id` first), so no deep copy: that copy took a quarter of validation's
+    CPU on the Meeshy data.
+    """
+    expected = doc
     for merge in merges:
         entries = merge.entries_for(get_path(expected, merge.spec.match.into)[1])
         if entries:
