@@ -23,6 +23,7 @@ _.after_cutover_
 _.on_failure_
 _.before_backup
 _.before_cutover
+_.after_cutover
 _.on_failure
 _.cleanup
 _.min_age

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from rich.markup import escape
 
 from mongo_promote.conn import redact_uri
@@ -43,6 +45,7 @@ from mongo_promote.runner import (
     Planned,
     Runner,
     actions_table,
+    classify,
     describe_effect,
     finished_actions,
     plan_actions,
@@ -67,6 +70,7 @@ from mongo_promote.steps.cleanup import (
 )
 from mongo_promote.steps.indexes import planned_index_names
 from mongo_promote.steps.restore import read_dump
+from mongo_promote.steps.rollback import rollback_header
 from mongo_promote.steps.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.steps.validate import ValidationReport, validate_live
 from mongo_promote.transforms.effects import expected_effects
@@ -137,7 +141,12 @@ def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
     if options.dry_run:
         return dry_run(loaded, options, out)
     with open_context(
-        loaded, out, run_id=options.resume, state_dir=options.state_dir, workers=options.workers
+        loaded,
+        out,
+        run_id=options.resume,
+        state_dir=options.state_dir,
+        workers=options.workers,
+        probe=True,
     ) as ctx:
         if options.resume:
             resumable_journal(ctx)  # a changed plan is refused before anything is written
@@ -175,6 +184,11 @@ def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
             out.warn(f"the lock is held now: {lock}; `run` would exit 4")
         for item in analysis.left_alone:
             out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+        caps = ctx.target_caps
+        if caps.lacks():
+            how = "probed" if caps.probed else "expected from buildInfo, not probed (the dry-run"
+            how += "" if caps.probed else " writes nothing; `run` tries each one first)"
+            out.info(f"  fallbacks {how}: {', '.join(caps.lacks())}")
         out.info("[bold]dry-run: nothing was written[/]")
         indexes = {
             a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)
@@ -208,15 +222,28 @@ def _execute(
     resume: str | None,
     keep_shadows: bool,
 ) -> None:
-    """Under the lock: the journal (new or resumed), then the runner."""
-    lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id)
-    lock.acquire()
+    """Under the lock: the journal (new or resumed), then the runner. A lease lost meanwhile is
+    journalled as it happens; the runner stops before cutover, and before any rename."""
+    journals: list[Journal] = []
+
+    def lost(reason: str) -> None:
+        ctx.out.warn(f"the run's lock was lost: {reason}")
+        for journal in journals:
+            journal.record("lock_lost", reason=reason)
+
+    lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id, on_lost=lost)
+    try:
+        lock.acquire()
+    except PyMongoError as exc:
+        raise classify(exc, ctx, "start", resume="", rollback="") from exc
     try:
         journal = start_journal(ctx, header, resume=bool(resume))
+        journals.append(journal)
         state.journal = journal
-        Runner(ctx, planned, journal, state, keep_shadows=keep_shadows).execute()
+        Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock).execute()
     finally:
-        lock.release()
+        with contextlib.suppress(PyMongoError):  # unreachable: the lease ends by itself
+            lock.release()
 
 
 # ------------------------------------------------------------------ restore and rollback
@@ -234,6 +261,9 @@ class RestoreResult:
     cutover: list[dict[str, Any]]
     backup_dir: str | None  # the backup of what this restore replaced
     report: str
+    undo: str | None = None  # the command that undoes this restore or rollback
+    nothing_to_do: str | None = None  # why nothing was touched (a rollback of a run that cut
+    # over nothing)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -260,10 +290,11 @@ def restore(
         backup_dir, only, drop = Path(header["backup"]), header["only"], header["drop"]
     if backup_dir is None:
         raise UsageError("restore needs a backup directory (or the run id to resume)")
+    header = {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []}
     return _restore_run(
         loaded,
         out,
-        {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []},
+        lambda ctx: header,
         confirm=confirm,
         yes=yes,
         resume=resume,
@@ -282,46 +313,41 @@ def rollback(
     yes: bool,
     resume: str | None = None,
     identity: Path | None = None,
+    allow_target_drift: bool = False,
 ) -> RestoreResult:
-    """Undo a run: its replaced collections come back from its backup, the ones it created go.
-    `resume=RUN_ID` (the rollback's own run id) continues an interrupted rollback."""
+    """Undo a run, and only what it did: the collections it cut over come back from its backup,
+    the ones it created go, its leftovers (shadows, asides) too. Nothing cut over: says so and
+    touches nothing. Production changed since the cutover (count + content hash against the
+    fingerprint journalled at cutover): refused, unless `allow_target_drift`, and then the
+    current state is in the rollback's own verified backup (`rollback --run <rollback id>`
+    undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one."""
     if resume:
         header = _header_of(loaded, state_dir, resume)
-    else:
-        header = _rollback_header(loaded, out, run_id, state_dir)
-    return _restore_run(
-        loaded,
-        out,
-        header,
-        confirm=confirm,
-        yes=yes,
-        resume=resume,
-        state_dir=state_dir,
-        identity=identity,
-    )
-
-
-def _rollback_header(
-    loaded: LoadedPlan, out: Output, run_id: str | None, state_dir: Path | None
-) -> dict[str, Any]:
+        return _restore_run(
+            loaded,
+            out,
+            lambda ctx: header,
+            confirm=confirm,
+            yes=yes,
+            resume=resume,
+            state_dir=state_dir,
+            identity=identity,
+        )
     base = base_dir(loaded, state_dir)
     run_id = run_id or latest_run(base, command="run")
     if run_id is None:
         raise UsageError(f"no run to roll back under {base / 'runs'}")
-    backup = finished_actions(open_journal(base, run_id)).get("backup")
-    if backup is None:
-        raise UsageError(
-            f"run {run_id} took no backup, so it changed nothing: nothing to roll back"
-        )
-    info = backup["result"]["backup"]
-    out.info(f"rolling back run {run_id} from {info['dir']}")
-    return {
-        "command": "rollback",
-        "rolls_back": run_id,
-        "backup": info["dir"],
-        "only": info["replaced"],
-        "drop": info["created"],
-    }
+    journal = open_journal(base, run_id)
+    return _restore_run(
+        loaded,
+        out,
+        lambda ctx: rollback_header(ctx, journal, run_id, allow_target_drift=allow_target_drift),
+        confirm=confirm,
+        yes=yes,
+        resume=None,
+        state_dir=state_dir,
+        identity=identity,
+    )
 
 
 def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> dict[str, Any]:
@@ -335,7 +361,7 @@ def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> dict[
 def _restore_run(
     loaded: LoadedPlan,
     out: Output,
-    header: dict[str, Any],
+    make_header: Callable[[RunContext], dict[str, Any] | None],
     *,
     confirm: Callable[[str], bool] | None,
     yes: bool,
@@ -343,16 +369,33 @@ def _restore_run(
     state_dir: Path | None,
     identity: Path | None = None,
 ) -> RestoreResult:
-    backup_dir, only, drop = Path(header["backup"]), header["only"], list(header["drop"])
-    with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
+    with open_context(loaded, out, run_id=resume, state_dir=state_dir, probe=True) as ctx:
         if resume:
             resumable_journal(ctx)
+        header = make_header(ctx)
+        if header is None:
+            return RestoreResult(
+                "",
+                "",
+                "",
+                [],
+                0,
+                False,
+                [],
+                [],
+                None,
+                "",
+                nothing_to_do="the run changed nothing in production: nothing to roll back",
+            )
+        backup_dir, only = Path(header["backup"]), header["only"]
+        artifacts = list(header.get("artifacts", []))
         dump = read_dump(out, backup_dir, ctx.plan.target.database, only, identity)
         names = [d.name for d in dump.collections]
         state = new_state(ctx, names, resumed=bool(resume))
         present = collection_names(ctx.target_db)
-        drop = [n for n in drop if n not in names]
-        planned = plan_actions(ctx, restore_steps(ctx, state, dump, present=present, drop=drop))
+        drop = [n for n in header["drop"] if n not in names]
+        steps = restore_steps(ctx, state, dump, present=present, drop=drop, artifacts=artifacts)
+        planned = plan_actions(ctx, steps)
         what = ", ".join(only) if only else "every collection in the backup"
         confirm_once(
             f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
@@ -374,6 +417,7 @@ def _restore_run(
             cutover=state.report.cutover,
             backup_dir=state.report.backup.get("dir"),
             report=str(ctx.paths.report_json),
+            undo=state.report.undo,
         )
 
 

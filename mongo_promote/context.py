@@ -15,7 +15,14 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
-from mongo_promote.conn import RAW, Capabilities, connect, detect_capabilities, refuse_sharded
+from mongo_promote.conn import (
+    RAW,
+    Capabilities,
+    connect,
+    detect_capabilities,
+    probe_capabilities,
+    refuse_sharded,
+)
 from mongo_promote.console import Output
 from mongo_promote.errors import Interrupted
 from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path
@@ -157,12 +164,19 @@ def open_clients(
 
 @contextmanager
 def connected(
-    plan: Plan,
+    plan: Plan, *, probe: bool = False
 ) -> Iterator[tuple[MongoClient[Any], MongoClient[Any], Capabilities, Capabilities]]:
-    """The plan's two servers and their capabilities; a sharded target is refused (exit 2)."""
+    """The plan's two servers and their capabilities; a sharded target is refused (exit 2).
+
+    probe=True (commands that write to the target) tries the target's capabilities on scratch
+    collections; otherwise they are expected from buildInfo/hello and nothing is written. The
+    source is only ever read, so its capabilities are always the expected ones.
+    """
     with open_clients(plan.source.uri, plan.target.uri) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
+        if probe:
+            target_caps = probe_capabilities(target)
         yield source, target, detect_capabilities(source), target_caps
 
 
@@ -174,10 +188,12 @@ def open_context(
     run_id: str | None = None,
     state_dir: Path | None = None,
     workers: int = 4,
+    probe: bool = False,
 ) -> Iterator[RunContext]:
-    """Connections, capabilities and the run's paths: the only place a RunContext is built."""
+    """Connections, capabilities (probed when `probe`: see `connected`) and the run's paths:
+    the only place a RunContext is built."""
     rid = run_id or new_run_id()
-    with connected(loaded.plan) as (source, target, source_caps, target_caps):
+    with connected(loaded.plan, probe=probe) as (source, target, source_caps, target_caps):
         yield RunContext(
             loaded=loaded,
             run_id=rid,

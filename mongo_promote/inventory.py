@@ -9,7 +9,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from mongo_promote.conn import redact_uri
+from mongo_promote.conn import collection_options, redact_uri
 from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX
 from mongo_promote.plan import Plan
 
@@ -74,12 +74,6 @@ def collection_names(db: Database[Any]) -> list[str]:
         if not is_tool_collection(name):
             names.append(name)
     return sorted(names)
-
-
-def collection_options(db: Database[Any], name: str) -> dict[str, Any]:
-    for spec in db.list_collections(filter={"name": name}):
-        return dict(spec.get("options", {}))
-    return {}
 
 
 def collection_size(db: Database[Any], name: str) -> int:

@@ -166,10 +166,18 @@ class LockInfo:
         )
 
     def provably_gone(self) -> bool:
-        """Its process ran on this machine and no longer runs (a crash, a kill -9)."""
+        """Its process ran on this machine and no longer runs (a crash, a kill -9), or it is
+        this very process, whose run ended without reaching the server to release it."""
         if self.host != socket.gethostname() or not isinstance(self.pid, int) or self.pid <= 0:
             return False
+        if self.pid == os.getpid() and self.token in _ABANDONED:
+            return True
         return not _process_alive(self.pid)
+
+
+# Tokens of leases this process's runs are done with but could not release (the server was
+# unreachable): a later run in the same process (a library user, a test) may take them at once.
+_ABANDONED: set[str | None] = set()
 
 
 def _process_alive(pid: int) -> bool:
@@ -352,9 +360,13 @@ class RunLock:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
-        if self._held:
-            self.coll.delete_one({"_id": self.key, "token": self.token})
-        self._held = False
+        held, self._held = self._held, False
+        if held:
+            try:
+                self.coll.delete_one({"_id": self.key, "token": self.token})
+            except Exception:
+                _ABANDONED.add(self.token)
+                raise
 
 
 def _lock_info(doc: dict[str, Any] | None) -> LockInfo | None:

@@ -41,6 +41,7 @@ class RunReport:
     post_checks: dict[str, Any] = field(default_factory=dict)
     left_alone: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    undo: str | None = None  # the command that undoes what this run did to production
 
     def collection(self, name: str) -> dict[str, Any]:
         return self.collections.setdefault(name, {})
@@ -109,6 +110,8 @@ def render_markdown(report: RunReport) -> str:
         )
     if report.error:
         lines += ["", f"**error:** {report.error}"]
+    if report.undo:
+        lines += ["", f"**to undo:** `{report.undo}`"]
     lines += [
         "",
         "## Collections",

@@ -3,6 +3,8 @@ turns Ctrl-C/SIGTERM into a clean stop (deferred during cutover) and skips finis
 
 from __future__ import annotations
 
+import copy
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,19 +13,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 from rich.table import Table
 
+from mongo_promote.checksum import collection_content_hash
 from mongo_promote.conn import redact_text
 from mongo_promote.console import Output, human_bytes
 from mongo_promote.context import RunContext
-from mongo_promote.errors import Interrupted, OperationFailed, PromoteError, UsageError
-from mongo_promote.journal import Journal
+from mongo_promote.errors import (
+    Interrupted,
+    LockLost,
+    OperationFailed,
+    PromoteError,
+    ServerUnreachable,
+    UsageError,
+)
+from mongo_promote.journal import TOOL_DATABASE, Journal, RunLock
 from mongo_promote.report import summary_table
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.analyse import CollectionAction, LeftAlone
-from mongo_promote.steps.base import Action, Phase, RunState, Step
-
-STARTED, FINISHED = "action_started", "action_finished"
+from mongo_promote.steps.base import FINISHED, STARTED, Action, Phase, RunState, Step
+from mongo_promote.steps.finish import HookFailed, HooksStep
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,13 @@ def finished_actions(journal: Journal) -> dict[str, dict[str, Any]]:
 
 
 class Runner:
-    """Applies planned actions in order; the steps do the work, the runner the bookkeeping."""
+    """Applies planned actions in order; the steps do the work, the runner the bookkeeping.
+
+    With a `lock`, every rename is fenced by `RunLock.check()` (through `state.fence`) and the
+    lease is checked once more before the cutover starts: a lost lease stops the run there.
+    Failures are mapped to their exit code with the command that continues or undoes the run;
+    the `on_failure` hooks run on any failure or interrupt, their own failure reported only.
+    """
 
     def __init__(
         self,
@@ -113,6 +136,7 @@ class Runner:
         state: RunState,
         *,
         keep_shadows: bool = False,
+        lock: RunLock | None = None,
     ) -> None:
         self.ctx = ctx
         self.planned = planned
@@ -120,35 +144,60 @@ class Runner:
         self.state = state
         self.report = state.report
         self.keep_shadows = keep_shadows
-        self._announced: set[int] = set()
+        self.lock = lock
+        self.command = str(journal.header().get("command", "run"))
+        self._announced: set[tuple[int, str]] = set()
+        if lock is not None:
+            state.fence = lock.check
 
     def execute(self) -> None:
-        done = finished_actions(self.journal)
         try:
             with _signals_cancel(self.ctx):
+                done = self._still_done(finished_actions(self.journal))
                 self._apply_phase("before", done)
+                if self.lock is not None:
+                    self.lock.check()  # the fence before production is touched
         except (Exception, KeyboardInterrupt) as exc:
-            self._abort(exc)
-            raise _as_promote_error(exc, self.ctx) from exc
+            error = self._error(exc, "before")
+            self._abort(exc, error)
+            raise error from exc
         received: list[int] = []
         try:
             with _signals_deferred(self.ctx, received):
                 self._apply_phase("cutover", done)
         except Exception as exc:
-            self._failed_during_cutover(exc)
+            error = self._error(exc, "cutover")
+            self._fail("failed during cutover", error)
+            raise error from exc
         if received:
-            self._fail("interrupted", "interrupted after cutover; hooks and post-checks skipped")
-            raise Interrupted(
-                f"interrupted after cutover completed; hooks and post-checks skipped "
-                f"(`--resume {self.ctx.run_id}` runs them)"
+            error = Interrupted(
+                f"interrupted after cutover completed; the after_cutover hooks and post-checks "
+                f"were not run (`{self.resume_command}` runs them, "
+                f"`{self.rollback_command}` undoes the cutover)"
             )
-        self._apply_phase("after", done)
+            self._fail("interrupted", error)
+            raise error
+        try:
+            with _signals_cancel(self.ctx):
+                self._apply_phase("after", done)
+        except (Exception, KeyboardInterrupt) as exc:
+            error = self._error(exc, "after")
+            what = "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
+            self._fail("interrupted" if _interrupted(exc) else f"cut over, {what}", error)
+            raise error from exc
         self._finish()
 
+    @property
+    def resume_command(self) -> str:
+        return f"{self.command} --resume {self.ctx.run_id}"
+
+    @property
+    def rollback_command(self) -> str:
+        return f"mongo-promote rollback --run {self.ctx.run_id}"
+
     def _apply_phase(self, phase: Phase, done: dict[str, dict[str, Any]]) -> None:
-        for p in self.planned:
-            if p.step.phase != phase:
-                continue
+        planned = [p for p in self.planned if p.step.phase == phase]
+        for i, p in enumerate(planned):
             self._announce(p.step)
             self.ctx.out.detail(f"  {p.action.description}")
             if p.action.key in done:
@@ -161,68 +210,248 @@ class Runner:
             self.journal.record(
                 FINISHED, key=p.action.key, shadow=p.step.builds_shadows, result=result
             )
-            self.save()
+            # The journal is the record of each action; the report is rewritten when a step's
+            # last action is done (and on failure and at the end): rewriting it after each of a
+            # step's many actions (one per collection) cost most of a small run's time.
+            if i + 1 == len(planned) or planned[i + 1].step is not p.step:
+                self.save()
 
     def _announce(self, step: Step) -> None:
-        if step.number not in self._announced:
-            self._announced.add(step.number)
+        if (step.number, step.title) not in self._announced:
+            self._announced.add((step.number, step.title))
             self.ctx.out.step(step.number, step.title)
 
-    def _abort(self, exc: BaseException) -> None:
+    # ------------------------------------------------------------ resume
+
+    def _still_done(self, done: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """On resume before cutover, shadows are checked against the CURRENT source: a shadow
+        gone, short, or copied from a source that changed since is dropped and its work redone
+        (copy, indexes); the whole-set shadow actions (copy, validation) run again."""
+        if not self.state.report.resumed or _cutover_started(self.journal, self.planned):
+            return done
+        stale = stale_shadows(self.ctx, self.state)
+        if stale:
+            self.ctx.out.warn(
+                f"resume: the shadow(s) of {', '.join(stale)} no longer match the source "
+                "(or are gone): copied again"
+            )
+            cutover_step.drop_shadows(self.ctx, stale)
+            self.journal.record("shadows_stale", collections=stale)
+        redo = {
+            p.action.key
+            for p in self.planned
+            if p.step.builds_shadows
+            and (p.action.collection is None or p.action.collection in stale)
+        }
+        return {k: e for k, e in done.items() if k not in redo}
+
+    # ------------------------------------------------------------ failures
+
+    def _error(self, exc: BaseException, where: str) -> PromoteError:
+        return classify(
+            exc,
+            self.ctx,
+            where,
+            resume=self.resume_command,
+            rollback=self.rollback_command,
+            renamed=[c["collection"] for c in self.report.cutover],
+        )
+
+    def _abort(self, exc: BaseException, error: PromoteError) -> None:
         """Before cutover: production untouched; the shadows go (or stay, for --resume)."""
-        if not self.keep_shadows:
-            dropped = cutover_step.drop_shadows(self.ctx, self.state.shadows)
-            self.ctx.out.info(f"dropped {len(dropped)} shadow collection(s); production untouched")
-            self.journal.record("shadows_dropped")
+        if isinstance(exc, LockLost):
+            self.ctx.out.info(
+                "shadows kept: the lock is no longer ours, so this run writes nothing more"
+            )
+        elif not self.keep_shadows:
+            try:
+                dropped = cutover_step.drop_shadows(self.ctx, self.state.shadows)
+                self.ctx.out.info(
+                    f"dropped {len(dropped)} shadow collection(s); production untouched"
+                )
+                self.journal.record("shadows_dropped")
+            except PyMongoError as drop_error:
+                self.ctx.out.warn(
+                    f"the shadows could not be dropped ({type(drop_error).__name__}): they stay "
+                    f"for `{self.resume_command}`; production untouched"
+                )
         else:
             self.ctx.out.info(
-                f"shadows kept (--keep-shadows); `--resume {self.ctx.run_id}` continues from them"
+                f"shadows kept (--keep-shadows); `{self.resume_command}` continues from them"
             )
-        interrupted = isinstance(exc, Interrupted | KeyboardInterrupt)
-        self._fail("interrupted" if interrupted else "failed", str(exc) or type(exc).__name__)
+        self._fail("interrupted" if _interrupted(exc) else "failed", error)
 
-    def _failed_during_cutover(self, exc: Exception) -> None:
-        self._fail(
-            "failed during cutover",
-            f"{exc}; finished renames are journalled: `--resume {self.ctx.run_id}` completes "
-            f"the cutover, `rollback --run {self.ctx.run_id}` undoes it",
-        )
-        raise OperationFailed(self.report.error or "cutover failed") from exc
-
-    def _fail(self, status: str, error: str) -> None:
+    def _fail(self, status: str, error: PromoteError) -> None:
         plan = self.ctx.plan
         self.report.status = status
-        self.report.error = redact_text(error, plan.source.uri, plan.target.uri)
-        self.journal.record("run_failed", error=self.report.error)
+        self.report.error = redact_text(error.message, plan.source.uri, plan.target.uri)
+        if self.report.cutover or self.state.dropped:
+            self.report.undo = self.rollback_command
+        self.journal.record("run_failed", status=status, error=self.report.error)
+        self.save()
+        self._on_failure(status)
+
+    def _on_failure(self, status: str) -> None:
+        """The plan's on_failure hooks; their own failure is reported, never raised over the
+        run's error."""
+        for p in self.planned:
+            if p.step.phase != "on_failure":
+                continue
+            self._announce(p.step)
+            try:
+                if isinstance(p.step, HooksStep):
+                    p.step.status = status
+                result = p.step.apply(self.ctx, p.action)
+                self.journal.record("on_failure_hook", key=p.action.key, result=result)
+            except (Exception, KeyboardInterrupt) as exc:
+                text = redact_text(str(exc) or type(exc).__name__)
+                self.ctx.out.warn(f"on_failure hook failed (the run's error stands): {text}")
+                self.journal.record("on_failure_hook", key=p.action.key, error=text)
         self.save()
 
     def _finish(self) -> None:
         checks = self.report.post_checks
         self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
         self.report.finished_at = datetime.now(UTC).isoformat()
+        if self.report.cutover or self.state.dropped:
+            self.report.undo = self.rollback_command
         self.journal.record("run_finished", status=self.report.status)
         self.save()
         self.ctx.out.table(summary_table(self.report))
         self.ctx.out.info(f"report: {self.ctx.paths.report_md}")
+        if self.report.undo:
+            self.ctx.out.info(f"to undo: {self.report.undo}")
         if self.report.status != "succeeded":
-            raise OperationFailed(f"post-cutover checks failed: {checks}")
+            raise OperationFailed(
+                f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover"
+            )
 
     def save(self) -> None:
         self.report.fallbacks = list(self.ctx.fallbacks)
         self.report.save(self.ctx.paths.report_json, self.ctx.paths.report_md)
 
 
-def _as_promote_error(exc: BaseException, ctx: RunContext) -> PromoteError:
-    if isinstance(exc, KeyboardInterrupt):
-        return Interrupted(f"interrupted; production untouched. `--resume {ctx.run_id}` continues")
-    if isinstance(exc, Interrupted):
-        return Interrupted(
-            f"{exc.message}; production untouched. `--resume {ctx.run_id}` continues"
+def _interrupted(exc: BaseException) -> bool:
+    return isinstance(exc, Interrupted | KeyboardInterrupt)
+
+
+def _cutover_started(journal: Journal, planned: list[Planned]) -> bool:
+    cutover_keys = {p.action.key for p in planned if p.step.phase == "cutover"}
+    return any(e["event"] == STARTED and e.get("key") in cutover_keys for e in journal.events())
+
+
+def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
+    """Collections whose journalled copy no longer stands: shadow gone or not whole, or the
+    source changed since it was read (count + content hash of the source collection now against
+    the journalled hash of what was copied). Reads only."""
+    copied = state.journalled("copied")
+    present = set(ctx.target_db.list_collection_names())
+    stale = []
+    for name, entry in copied.items():
+        shadow = ctx.shadow_name(name)
+        ctx.check_cancelled()
+        whole = shadow in present and ctx.target_db[shadow].count_documents({}) == entry["count"]
+        if not whole or _source_hash(ctx, name) != entry["content_hash"]:
+            stale.append(name)
+    return sorted(stale)
+
+
+def _source_hash(ctx: RunContext, name: str) -> str:
+    return collection_content_hash(ctx.source_db[name]).hexdigest()
+
+
+# ---------------------------------------------------------------- failures, mapped
+
+
+_NETWORK = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
+_UNAUTHORIZED = 13
+_NOT_AUTHORIZED_ON = re.compile(r"not authorized on (\S+) to execute command \{ ?(\w+)")
+
+
+def classify(
+    exc: BaseException,
+    ctx: RunContext,
+    where: str,
+    *,
+    resume: str,
+    rollback: str,
+    renamed: list[str] | None = None,
+) -> PromoteError:
+    """Any failure of a run as a typed error with its exit code, its cause, and what to do:
+    network loss (exit 3), missing privileges (exit 3: the server refuses us, like a refused
+    login), interrupts (130), the rest (1). `where`: before, cutover, after."""
+    plan = ctx.plan
+    state = {
+        "start": "nothing was written",
+        "before": "production untouched",
+        "cutover": (
+            f"renames already made: {', '.join(renamed)} (journalled)"
+            if renamed
+            else "no rename was made yet"
         )
+        + f"; `{resume}` completes the cutover, `{rollback}` undoes it",
+        "after": f"production is cut over; `{resume}` runs the rest, `{rollback}` undoes the "
+        "cutover",
+    }[where]
+    if where == "before":
+        state += f"; `{resume}` continues"
+    cause = _pymongo_cause(exc)
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
+        text = exc.message if isinstance(exc, Interrupted) else "interrupted"
+        return Interrupted(f"{text}; {state}")
+    if isinstance(cause, _NETWORK):
+        text = redact_text(f"{type(cause).__name__}: {cause}", plan.source.uri, plan.target.uri)
+        return ServerUnreachable(
+            f"lost the connection to a server during run {ctx.run_id} ({text}); {state}"
+        )
+    if isinstance(cause, OperationFailure) and cause.code == _UNAUTHORIZED:
+        return ServerUnreachable(f"{_privileges(cause, ctx)}; {state}")
     if isinstance(exc, PromoteError):
-        return exc
-    text = redact_text(f"{type(exc).__name__}: {exc}", ctx.plan.source.uri, ctx.plan.target.uri)
-    return OperationFailed(f"run {ctx.run_id} failed before cutover ({text}); production untouched")
+        if isinstance(exc, UsageError) or resume in exc.message:
+            return exc
+        return _with_message(exc, f"{exc.message}; {state}")
+    text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
+    return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
+
+
+def _with_message(exc: PromoteError, message: str) -> PromoteError:
+    """The same error (type, exit code), saying more."""
+    error = copy.copy(exc)
+    error.message = message
+    error.args = (message,)
+    return error
+
+
+def _pymongo_cause(exc: BaseException) -> BaseException | None:
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, PyMongoError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _privileges(exc: OperationFailure, ctx: RunContext) -> str:
+    """Which role on which database the user lacks, from the server's refusal."""
+    details = exc.details or {}
+    message = str(details.get("errmsg") or exc).split(", full error:")[0]
+    found = _NOT_AUTHORIZED_ON.search(message)
+    database = found.group(1) if found else "?"
+    command = found.group(2) if found else "?"
+    source, target = ctx.plan.source.database, ctx.plan.target.database
+    role = {
+        source: f"`read` on {source!r} (the source)",
+        target: f"`readWrite` on {target!r} (the target)",
+        TOOL_DATABASE: f"`readWrite` on {TOOL_DATABASE!r} (the run lock and records)",
+    }.get(database, f"`readWrite` on {database!r}")
+    if database == source == target:
+        role = f"`readWrite` on {target!r}"
+    return (
+        f"permission denied: the server refused {command!r} on database {database!r} "
+        f"({redact_text(message, ctx.plan.source.uri, ctx.plan.target.uri)}); the user needs "
+        f"{role}. A run needs `read` on the source database, `readWrite` on the target "
+        f"database and on {TOOL_DATABASE!r}"
+    )
 
 
 # ---------------------------------------------------------------- signals

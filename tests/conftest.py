@@ -20,7 +20,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from mongo_promote.conn import Capabilities, detect_capabilities
+from mongo_promote.conn import Capabilities, probe_capabilities
 from mongo_promote.errors import PromoteError
 from mongo_promote.servers import DEFAULT_ENGINE, ENGINES, temporary_pair
 
@@ -76,6 +76,8 @@ class Probed:
     ttl_indexes: bool
     create_keeps_validator: bool  # create(validator=...) is stored (v2 accepts and drops it)
     create_keeps_capped: bool
+    create_keeps_collation: bool
+    coll_mod_validator: bool  # collMod sets a validator that is listed and enforced
     accepts_any_credentials: (
         bool  # a server without auth lets any user/password in (FerretDB v1 with PLAIN)
     )
@@ -141,6 +143,17 @@ def probe(client: MongoClient[Any]) -> Probed:
             listed = next(db.list_collections(filter={"name": f"c_{option}"}))
             return option in listed.get("options", {})
 
+        def coll_mod_validator() -> bool:
+            db.create_collection("collmod")
+            db.command("collMod", "collmod", validator={"x": {"$exists": True}})
+            try:
+                db.collmod.insert_one({"y": 1})
+            except PyMongoError:
+                return (
+                    "validator" in next(db.list_collections(filter={"name": "collmod"}))["options"]
+                )
+            return False
+
         return Probed(
             drop_target=_tried(drop_target),
             full_bson=_tried(full_bson),
@@ -154,6 +167,10 @@ def probe(client: MongoClient[Any]) -> Probed:
                 lambda: create_keeps("validator", validator={"x": {"$exists": True}})
             ),
             create_keeps_capped=_tried(lambda: create_keeps("capped", capped=True, size=1 << 16)),
+            create_keeps_collation=_tried(
+                lambda: create_keeps("collation", collation={"locale": "fr"})
+            ),
+            coll_mod_validator=_tried(coll_mod_validator),
             accepts_any_credentials=_tried(lambda: _accepts_any_credentials(client)),
         )
     finally:
@@ -189,7 +206,7 @@ class Servers:
     target_uri: str
     source: MongoClient[Any]
     target: MongoClient[Any]
-    caps: Capabilities  # what the tool itself detects (conn.detect_capabilities)
+    caps: Capabilities  # what the tool itself probes (conn.probe_capabilities), as a run does
     engine: str = "external"
     probed: Probed | None = None  # what the target server was seen to do
 
@@ -265,7 +282,7 @@ def credential_servers(
 def _connect(src: str, tgt: str, engine: str) -> Servers:
     source: MongoClient[Any] = MongoClient(src, serverSelectionTimeoutMS=10_000)
     target: MongoClient[Any] = MongoClient(tgt, serverSelectionTimeoutMS=10_000)
-    return Servers(src, tgt, source, target, detect_capabilities(target), engine, probe(target))
+    return Servers(src, tgt, source, target, probe_capabilities(target), engine, probe(target))
 
 
 _PROBED: dict[str, Any] = {}

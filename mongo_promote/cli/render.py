@@ -86,6 +86,8 @@ def restored(out: Output, result: Restored, json_out: bool) -> None:
     if json_out:
         out.emit_json(result.to_json())
         return
+    if getattr(result, "nothing_to_do", None):
+        return  # the command said why it touched nothing
     out.info(
         f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
         + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")

@@ -43,6 +43,13 @@ def rollback(
             "--identity", help="age identity file, for a backup encrypted with encrypt_to."
         ),
     ] = None,
+    allow_target_drift: Annotated[
+        bool,
+        typer.Option(
+            help="Roll back even if production changed since the run's cutover (its current "
+            "state is backed up first)."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Undo a run: restore what it replaced from its backup, drop what it created."""
@@ -56,5 +63,6 @@ def rollback(
         yes=yes,
         resume=resume,
         identity=identity,
+        allow_target_drift=allow_target_drift,
     )
     restored(out, result, json_out)

@@ -42,7 +42,7 @@ def run(
         bool, typer.Option(help="Cut over even if production changed since its backup.")
     ] = False,
     hooks: Annotated[
-        bool, typer.Option("--hooks/--no-hooks", help="Run after_cutover hooks.")
+        bool, typer.Option("--hooks/--no-hooks", help="Run the plan's hooks (every stage).")
     ] = True,
     state_dir: StateDirRunOpt = None,
     json_out: JsonOpt = False,

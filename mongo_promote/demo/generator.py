@@ -1867,6 +1867,9 @@ def is_ferretdb(db: Database[Any]) -> bool:
     return "ferretdb" in info or "ferretdbFeatures" in info
 
 
+MAX_BATCH_DOCS = 10_000  # FerretDB v2.7 refuses an insert of more than 25,000 documents
+
+
 def _insert(
     coll: Collection[Any], docs: Iterator[Doc], batch_bytes: int, tick: Callable[[int], None]
 ) -> int:
@@ -1877,7 +1880,7 @@ def _insert(
         raw = bson.encode(doc)
         batch.append(RawBSONDocument(raw))
         size += len(raw)
-        if size >= batch_bytes:
+        if size >= batch_bytes or len(batch) >= MAX_BATCH_DOCS:
             coll.insert_many(batch, ordered=False)
             done += len(batch)
             tick(done)

@@ -12,7 +12,7 @@ from typing import Any
 
 from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
-from mongo_promote.dumpfmt import DumpWriter, verify_dump
+from mongo_promote.dumpfmt import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
 from mongo_promote.errors import OperationFailed
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
 
@@ -44,19 +44,11 @@ def backup_collections(
 ) -> BackupResult:
     """Dump `names` from the target database, verify every file, and record what the run will do."""
     started = time.monotonic()
-    _check_free_space(out_dir, expected_bytes)
     database = ctx.plan.target.database
-    with (
-        DumpWriter(
-            out_dir,
-            gzip=ctx.plan.backup.gzip,
-            run_id=ctx.run_id,
-            server_version=ctx.target_caps.version,
-            encrypt_to=ctx.plan.backup.encrypt_to,
-        ) as writer,
-        ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
-    ):
-        list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
+    if _finished_by(out_dir, ctx.run_id):
+        ctx.out.info(f"  {out_dir} already holds this run's finished backup: verifying it again")
+    else:
+        _write(ctx, names, out_dir, database, expected_bytes)
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
@@ -75,6 +67,33 @@ def backup_collections(
         replaced=sorted(replaced),
         created=sorted(created),
     )
+
+
+def _finished_by(out_dir: Path, run_id: str) -> bool:
+    """This run's own finished dump (a resume after an interrupted verification): reused."""
+    if not (out_dir / MANIFEST_NAME).exists():
+        return False
+    try:
+        return Manifest.load(out_dir).run_id == run_id
+    except (OperationFailed, ValueError, OSError):
+        return False
+
+
+def _write(
+    ctx: RunContext, names: list[str], out_dir: Path, database: str, expected_bytes: int
+) -> None:
+    _check_free_space(out_dir, expected_bytes)
+    with (
+        DumpWriter(
+            out_dir,
+            gzip=ctx.plan.backup.gzip,
+            run_id=ctx.run_id,
+            server_version=ctx.target_caps.version,
+            encrypt_to=ctx.plan.backup.encrypt_to,
+        ) as writer,
+        ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
+    ):
+        list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
 
 
 def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -11,7 +12,9 @@ from mongo_promote.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
 Result = dict[str, Any]
-Phase = Literal["before", "cutover", "after"]
+# The runner's journal records around each action (their `key` is the action's).
+STARTED, FINISHED = "action_started", "action_finished"
+Phase = Literal["before", "cutover", "after", "on_failure"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,8 @@ class Action:
 
 class Step(Protocol):
     """A stage of a run. Phases: `before` cutover (a failure drops the shadows, production untouched),
-    `cutover` (signals wait until it is over) and `after` (production already cut over)."""
+    `cutover` (signals wait until it is over) and `after` (production already cut over);
+    `on_failure` actions are applied only when the run fails or is interrupted."""
 
     number: int
     title: str
@@ -55,6 +59,8 @@ class RunState:
     counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow
     dropped: list[str] = field(default_factory=list)  # collections a rollback dropped
     journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
+    # set by the runner to the lock's check: raises LockLost unless this run still holds its lease
+    fence: Callable[[], None] = field(default=lambda: None)
 
     def record(self, event: str, **data: Any) -> None:
         if self.journal is not None:

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.text import Text
 
 from mongo_promote.checksum import ContentHash
+from mongo_promote.conn import collection_options
 from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.errors import Interrupted, OperationFailed
@@ -40,7 +41,7 @@ MAX_BATCH_DOCS = 10_000
 _NOT_IMPLEMENTED = 238
 _REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
 # Options that mean nothing once another is gone: a level or action without its validator.
-_COMPANIONS = {"validator": ("validationLevel", "validationAction")}
+_COMPANIONS = {"validator": ("validationLevel", "validationAction"), "capped": ("size", "max")}
 _MAX_OPTION_RETRIES = 8
 
 Progress_ = Callable[[int, int], None]
@@ -63,9 +64,12 @@ class CopyResult:
 def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
     """(Re)create the empty shadow with the source's options, so a retry starts from nothing.
 
-    Options the target refuses as not implemented (FerretDB: validator, validationLevel,
-    validationAction, collation, timeseries) are left out one by one, each one reported
-    through ctx.fallback: the data still arrives, the report says what did not.
+    Options the target refuses as not implemented (FerretDB v1: validator, collation,
+    timeseries) are left out one by one. Then what the server KEPT is read back: a server
+    may accept options and store nothing (FerretDB v2: validator, capped, collation). A lost
+    validator is set again with collMod where the server has it; everything else that did
+    not arrive is reported through ctx.fallback: the data still arrives, the report says
+    what did not.
     """
     shadow = ctx.shadow_name(action.name)
     db = ctx.target_db
@@ -74,7 +78,7 @@ def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
     for _ in range(_MAX_OPTION_RETRIES):
         try:
             db.create_collection(shadow, check_exists=False, **options)
-            return shadow
+            break
         except OperationFailure as exc:
             refused = _refused_options(exc, options)
             if not refused:
@@ -84,8 +88,61 @@ def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
                 ) from exc
             for key in refused:
                 options.pop(key)
-            ctx.fallback(_option_note(ctx, action.name, refused, exc))
-    raise OperationFailed(f"cannot create the shadow {shadow} of {action.name}: too many refusals")
+            ctx.fallback(_option_note(ctx, action.name, refused, _answer(exc)))
+    else:
+        raise OperationFailed(
+            f"cannot create the shadow {shadow} of {action.name}: too many refusals"
+        )
+    _check_kept(ctx, action.name, shadow, options)
+    return shadow
+
+
+def _check_kept(ctx: RunContext, name: str, shadow: str, given: dict[str, Any]) -> None:
+    """Compare what create was given with what listCollections shows; mend or report the gap."""
+    if not given:
+        return
+    kept = collection_options(ctx.target_db, shadow)
+    lost = [k for k in given if k not in kept]
+    for group in _groups(lost):
+        if group[0] == "validator" and _validator_by_coll_mod(ctx, name, shadow, given, group):
+            continue
+        ctx.fallback(_option_note(ctx, name, group, "accepts it at create but does not keep it"))
+
+
+def _groups(lost: list[str]) -> list[list[str]]:
+    """Lost options, each with the companions that mean nothing without it."""
+    groups: list[list[str]] = []
+    taken: set[str] = set()
+    for key in lost:
+        if key in taken:
+            continue
+        group = [key] + [c for c in _COMPANIONS.get(key, ()) if c in lost]
+        taken.update(group)
+        groups.append(group)
+    # A companion lost without its head (e.g. only `size`) stands alone; heads come first.
+    return sorted(groups, key=lambda g: g[0] not in _COMPANIONS)
+
+
+def _validator_by_coll_mod(
+    ctx: RunContext, name: str, shadow: str, given: dict[str, Any], group: list[str]
+) -> bool:
+    """Set the validator the server's create dropped with collMod (where it has one that holds)."""
+    caps = ctx.target_caps
+    if not caps.coll_mod_validator:
+        return False
+    command: dict[str, Any] = {"collMod": shadow, **{k: given[k] for k in group}}
+    try:
+        ctx.target_db.command(command)
+    except OperationFailure as exc:
+        ctx.fallback(_option_note(ctx, name, group, f"refuses it through collMod ({_answer(exc)})"))
+        return True
+    if "validator" not in collection_options(ctx.target_db, shadow):
+        return False
+    ctx.fallback(
+        f"{name}: collection option {', '.join(group)} set with collMod after create: the "
+        f"{caps.server or caps.flavour} target accepts it at create but does not keep it"
+    )
+    return True
 
 
 def _refused_options(exc: OperationFailure, options: dict[str, Any]) -> list[str]:
@@ -99,16 +156,20 @@ def _refused_options(exc: OperationFailure, options: dict[str, Any]) -> list[str
     return [field] + [c for c in _COMPANIONS.get(field, ()) if c in options]
 
 
-def _option_note(ctx: RunContext, name: str, refused: list[str], exc: OperationFailure) -> str:
+def _answer(exc: OperationFailure) -> str:
+    return f"answers {exc.details.get('codeName') if exc.details else exc.code}"
+
+
+def _option_note(ctx: RunContext, name: str, group: list[str], how: str) -> str:
     caps = ctx.target_caps
-    what = ", ".join(refused)
     consequence = {
         "validator": "the shadow has no validator (documents are copied as they are)",
         "collation": "the shadow compares strings by binary value (no collation)",
-    }.get(refused[0], "the shadow is created without it")
+        "capped": "the shadow is not capped (no size limit, oldest documents are not removed)",
+    }.get(group[0], "the shadow is created without it")
     return (
-        f"{name}: collection option {what} not carried over: the {caps.flavour} {caps.version} "
-        f"target answers {exc.details.get('codeName') if exc.details else exc.code}; {consequence}"
+        f"{name}: collection option {', '.join(group)} not carried over: the "
+        f"{caps.server or caps.flavour + ' ' + caps.version} target {how}; {consequence}"
     )
 
 

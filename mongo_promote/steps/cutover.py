@@ -1,37 +1,64 @@
-"""STEP 7 of run (5 of restore, rollback): install shadows over live collections, one rename each."""
+"""STEP 7 of run (5 of restore, rollback): install shadows over live collections, one rename each,
+each one fenced by the lock and guarded against production writes made since the backup."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 
+from mongo_promote.checksum import collection_content_hash
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
+
+# Test hook, never set in production: `MONGO_PROMOTE_TEST_CRASH_AT=cutover:<collection>:<point>`
+# ends the process at once (os._exit(137), as kill -9 would) at that point of that collection's
+# cutover, so the tests can resume and roll back from every intermediate state. Points:
+# `before_rename` (guard passed, fingerprint journalled), `after_aside` (live renamed aside, shadow
+# not yet in: FerretDB's fallback only), `after_install` (shadow in, not yet journalled).
+CRASH_ENV = "MONGO_PROMOTE_TEST_CRASH_AT"
+RECREATED_INFIX = "__recreated_"
+_NAMESPACE_EXISTS = 48
+_MERGE_ATTEMPTS = 5
+
+
+class CutoverDrift(OperationFailed):
+    """Production changed a collection since its backup: cutover stopped before renaming it."""
 
 
 @dataclass
 class CutoverResult:
     collection: str
-    method: (
-        str  # "rename dropTarget" (atomic) or "rename aside" (FerretDB fallback) or "already done"
-    )
+    # "rename dropTarget" (atomic), "rename aside" (FerretDB fallback), "rename" (a new name),
+    # or "already done"
+    method: str
     window_ms: float | None  # how long the name did not exist (fallback only)
     aside: str | None
+    fingerprint: str | None = None  # content hash "<count>:<hex>" of what was installed
+    drift: str | None = None  # a change since the backup, overridden by --allow-target-drift
 
 
 class CutoverStep(StepBase):
     """One action per collection (journalled one by one, so a resume finishes a cutover), then,
-    where the server has no dropTarget, one that drops the old live copies renamed aside."""
+    where the server has no dropTarget, one that drops the old live copies renamed aside.
+
+    Before each rename: the lock is checked (`state.fence`), the live collection is compared with
+    its backup (or must still be absent when the run creates it), and the shadow's fingerprint is
+    journalled (`cutover_fingerprint`), so a rollback can tell whether production changed since.
+    """
 
     phase: Phase = "cutover"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
+    def __init__(
+        self, state: RunState, number: int, names: list[str], *, allow_drift: bool = False
+    ) -> None:
         super().__init__(state, number)
         self.names = names
+        self.allow_drift = allow_drift
         self.title = f"cutover: {len(names)} rename(s), one per collection"
 
     def plan(self, ctx: RunContext) -> list[Action]:
@@ -40,8 +67,17 @@ class CutoverStep(StepBase):
             if ctx.target_caps.rename_drop_target
             else "renamed aside, then the shadow in (no dropTarget: window reported)"
         )
+        guard = (
+            "a change since the backup is reported (--allow-target-drift)"
+            if self.allow_drift
+            else "stops if production changed it since the backup"
+        )
         actions = [
-            self.action(f"cutover:{n}", f"{n}: its shadow replaces it, {how}", n)
+            self.action(
+                f"cutover:{n}",
+                f"{n}: lock checked, live re-hashed ({guard}), then its shadow replaces it, {how}",
+                n,
+            )
             for n in self.names
         ]
         if self.names and not ctx.target_caps.rename_drop_target:
@@ -56,13 +92,222 @@ class CutoverStep(StepBase):
             if dropped:
                 ctx.out.detail(f"dropped the old live copies: {', '.join(dropped)} (in the backup)")
             return {"dropped": dropped}
-        result = {"result": asdict(install(ctx, action.collection))}
+        installed = install(ctx, self.state, action.collection, allow_drift=self.allow_drift)
+        result = {"result": asdict(installed)}
         self.resume(ctx, action, result)
         return result
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         if action.collection is not None:
             self.state.report.cutover.append(result["result"])
+
+
+# ---------------------------------------------------------------- one collection
+
+
+def install(ctx: RunContext, state: RunState, name: str, *, allow_drift: bool) -> CutoverResult:
+    """Shadow over live. Idempotent from every intermediate state, so `--resume` finishes it:
+    shadow gone and name present (done), live renamed aside and the shadow not yet in (finish),
+    the name re-created meanwhile (put production back, stop)."""
+    shadow, aside = ctx.shadow_name(name), ctx.aside_name(name)
+    present = _present(ctx, name, shadow, aside)
+    if shadow not in present:
+        if name in present:
+            return CutoverResult(name, "already done", None, aside if aside in present else None)
+        if aside in present:
+            _stop_with_recovery(
+                ctx, name, f"its shadow {shadow} is gone and production's data is in {aside}"
+            )
+        raise OperationFailed(f"cutover of {name}: neither its shadow {shadow} nor {name} exists")
+    if aside in present:
+        if name in present:  # written to after the aside rename: production's name came back
+            _recreated(ctx, name, shadow, aside)
+        return _finish_aside(ctx, state, name, shadow, aside)  # crashed between the two renames
+    fingerprint = _fingerprint(ctx, state, name, shadow)
+    state.fence()
+    # the last look at production, as close to the rename as it can be (MongoDB has no lock on
+    # a collection: a write in the few milliseconds between this hash and the rename is the
+    # one case no guard can see)
+    drift = guard(ctx, state, name, present=name in present, allow=allow_drift)
+    _crash_point(name, "before_rename")
+    if ctx.target_caps.rename_drop_target:
+        _rename(ctx, shadow, name, drop_target=True)
+        method, window, kept = "rename dropTarget", None, None
+    elif name not in present:
+        _rename_new(ctx, state, name, shadow)
+        method, window, kept = "rename", 0.0, None
+    else:
+        window = _install_aside(ctx, name, shadow, aside)
+        method, kept = "rename aside", aside
+    _crash_point(name, "after_install")
+    return CutoverResult(name, method, window, kept, fingerprint, drift)
+
+
+def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: bool) -> str | None:
+    """Right before `name`'s rename: production must hold what its backup holds (or, for a
+    collection the run creates, still not exist). Otherwise CutoverDrift, or the change reported
+    when `allow` (--allow-target-drift)."""
+    ctx.check_cancelled()
+    expected = state.backed_up.get(name)
+    problem = None
+    if expected is None and present:
+        count = ctx.target_db[name].estimated_document_count()
+        problem = f"{name} did not exist at the backup and exists now ({count:,} document(s))"
+    elif expected is not None and not present:
+        problem = f"{name} was dropped since the backup ({_count(expected):,} document(s) then)"
+    elif expected is not None:
+        now = collection_content_hash(ctx.target_db[name]).hexdigest()
+        if now != expected:
+            problem = (
+                f"{name}: {_count(expected):,} document(s) at the backup, {_count(now):,} now, "
+                "content changed"
+            )
+    if problem is None:
+        return None
+    state.record("cutover_drift", collection=name, problem=problem, overridden=allow)
+    if allow:
+        ctx.out.warn(f"production changed since its backup: {problem} (--allow-target-drift)")
+        return problem
+    done = [c["collection"] for c in state.report.cutover]
+    raise CutoverDrift(
+        f"production changed since its backup: {problem}. {name} was not cut over and "
+        "production is left as it is"
+        + (
+            f"; this run already cut over {', '.join(done)} (journalled)"
+            if done
+            else "; nothing was cut over yet"
+        )
+        + f". `--resume {ctx.run_id}` finishes the cutover (with --allow-target-drift it "
+        f"overwrites those writes), `rollback --run {ctx.run_id}` undoes the renames made"
+    )
+
+
+def _count(content_hash: str) -> int:
+    return int(content_hash.split(":", 1)[0])
+
+
+def _fingerprint(ctx: RunContext, state: RunState, name: str, shadow: str) -> str:
+    """What the live collection will hold once renamed: journalled before the rename, so a
+    rollback can tell production's later writes from the run's own data."""
+    fingerprint = collection_content_hash(ctx.target_db[shadow]).hexdigest()
+    state.record("cutover_fingerprint", collection=name, content_hash=fingerprint)
+    return fingerprint
+
+
+def _finish_aside(
+    ctx: RunContext, state: RunState, name: str, shadow: str, aside: str
+) -> CutoverResult:
+    """Live already renamed aside by an interrupted run: the shadow goes in, nothing else."""
+    known = state.journalled("cutover_fingerprint").get(name, {}).get("content_hash")
+    fingerprint = known or _fingerprint(ctx, state, name, shadow)
+    state.fence()
+    try:
+        _rename(ctx, shadow, name)
+    except OperationFailure as exc:
+        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+            _recreated(ctx, name, shadow, aside)
+        raise
+    return CutoverResult(name, "rename aside", None, aside, fingerprint)
+
+
+def _rename_new(ctx: RunContext, state: RunState, name: str, shadow: str) -> None:
+    """A collection the run creates, on a server without dropTarget: the name must still be free."""
+    try:
+        _rename(ctx, shadow, name)
+    except OperationFailure as exc:
+        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+            guard(ctx, state, name, present=True, allow=False)
+        raise
+
+
+def _install_aside(ctx: RunContext, name: str, shadow: str, aside: str) -> float:
+    """No dropTarget (FerretDB): live -> aside, shadow -> live; the aside copy goes only after
+    success. Returns the window in ms during which the name did not exist."""
+    ctx.fallback(
+        "renameCollection dropTarget unsupported: cutover renames each live collection aside "
+        "(<name>__old_<run>) then the shadow in; the window without the name is reported"
+    )
+    started = time.perf_counter()
+    _rename(ctx, name, aside)
+    _crash_point(name, "after_aside")
+    try:
+        _rename(ctx, shadow, name)
+    except OperationFailure as exc:
+        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+            _recreated(ctx, name, shadow, aside)
+        try:
+            _rename(ctx, aside, name)  # put production back as it was
+        except PyMongoError:
+            _stop_with_recovery(ctx, name, f"renaming the shadow in failed ({_reason(exc)})")
+        raise OperationFailed(f"cutover of {name} failed and was undone: {_reason(exc)}") from exc
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _recreated(ctx: RunContext, name: str, shadow: str, aside: str) -> NoReturn:
+    """Production wrote to `name` after it was renamed aside: the write re-created the name.
+    Put production back (its collection under its name, the documents written meanwhile merged
+    in: they are newer) and stop; the shadow stays for `--resume`."""
+    held: list[str] = []
+    try:
+        for attempt in range(_MERGE_ATTEMPTS):
+            if _present(ctx, name):  # the window's writes out of the way
+                held.append(f"{name}{RECREATED_INFIX}{ctx.run_id}_{attempt}")
+                _rename(ctx, name, held[-1])
+            try:
+                _rename(ctx, aside, name)  # production's collection back under its name
+                break
+            except OperationFailure:
+                continue  # written again meanwhile: once more
+        else:
+            _stop_with_recovery(ctx, name, "it was re-created again at every attempt")
+        merged = sum(_merge(ctx, h, name) for h in held)  # oldest first: the newest write wins
+    except PyMongoError as exc:
+        _stop_with_recovery(ctx, name, f"putting it back failed ({_reason(exc)})")
+    raise CutoverDrift(
+        f"production wrote to {name} during its cutover (the name was re-created between the "
+        f"two renames): {name} is put back as it was, with the {merged} document(s) written "
+        f"meanwhile merged in; it was not cut over. Stop the writers and run again (a new backup); "
+        f"or `--resume {ctx.run_id} --allow-target-drift` finishes the cutover (replacing those "
+        f"writes), or `rollback --run {ctx.run_id}` undoes the renames made; the shadow {shadow} "
+        "is kept"
+    )
+
+
+def _merge(ctx: RunContext, source: str, into: str) -> int:
+    """Every document of `source` into `into` (by `_id`: the newer write wins); `source` dropped."""
+    db = ctx.target_db
+    moved = 0
+    for doc in db[source].find():
+        db[into].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        moved += 1
+    db.drop_collection(source)
+    return moved
+
+
+def _stop_with_recovery(ctx: RunContext, name: str, why: str) -> NoReturn:
+    """A state the tool will not guess its way out of: say exactly where production's data is
+    and the commands that put it back."""
+    db = ctx.plan.target.database
+    aside = ctx.aside_name(name)
+    present = sorted(c for c in ctx.target_db.list_collection_names() if c.startswith(name))
+    raise OperationFailed(
+        f"cutover of {name} stopped: {why}. Production's data before this run is in "
+        f"{db}.{aside} (also in the backup); collections now: {', '.join(present)}. To put it "
+        f"back by hand (mongosh): db.getSiblingDB({db!r}).getCollection({aside!r})"
+        f".renameCollection({name!r}) (after moving any {name} aside), or "
+        f"`rollback --run {ctx.run_id}`"
+    )
+
+
+def _reason(exc: PyMongoError) -> str:
+    details = getattr(exc, "details", None) or {}
+    return str(details.get("errmsg") or exc).split(", full error:")[0]
+
+
+def _crash_point(name: str, point: str) -> None:
+    """The test hook described at CRASH_ENV: the one place the variable is read."""
+    if os.environ.get(CRASH_ENV) == f"cutover:{name}:{point}":
+        os._exit(137)
 
 
 def _rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = False) -> None:
@@ -75,41 +320,10 @@ def _rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = Fa
     ctx.target_client.admin.command(command)
 
 
-def _exists(ctx: RunContext, name: str) -> bool:
-    return bool(list(ctx.target_db.list_collection_names(filter={"name": name})))
-
-
-def install(ctx: RunContext, name: str) -> CutoverResult:
-    """Shadow over live. Idempotent, so an interrupted cutover can be finished by `--resume`."""
-    shadow, aside = ctx.shadow_name(name), ctx.aside_name(name)
-    if not _exists(ctx, shadow):
-        if _exists(ctx, name):
-            return CutoverResult(name, "already done", None, aside if _exists(ctx, aside) else None)
-        raise OperationFailed(f"cutover of {name}: neither its shadow {shadow} nor {name} exists")
-    if ctx.target_caps.rename_drop_target:
-        _rename(ctx, shadow, name, drop_target=True)
-        return CutoverResult(name, "rename dropTarget", None, None)
-    return _install_aside(ctx, name, shadow, aside)
-
-
-def _install_aside(ctx: RunContext, name: str, shadow: str, aside: str) -> CutoverResult:
-    """No dropTarget (FerretDB): live -> aside, shadow -> live; the aside copy goes only after success."""
-    ctx.fallback(
-        "renameCollection dropTarget unsupported: cutover renames each live collection aside "
-        "(<name>__old_<run>) then the shadow in; the window without the name is reported"
-    )
-    if not _exists(ctx, name):
-        _rename(ctx, shadow, name)
-        return CutoverResult(name, "rename aside", 0.0, aside if _exists(ctx, aside) else None)
-    started = time.perf_counter()
-    _rename(ctx, name, aside)
-    try:
-        _rename(ctx, shadow, name)
-    except OperationFailure as exc:
-        _rename(ctx, aside, name)  # put production back as it was
-        raise OperationFailed(f"cutover of {name} failed and was undone: {exc}") from exc
-    window = (time.perf_counter() - started) * 1000
-    return CutoverResult(name, "rename aside", round(window, 2), aside)
+def _present(ctx: RunContext, *names: str) -> set[str]:
+    """Which of `names` exist now (one listCollections)."""
+    found = ctx.target_db.list_collection_names(filter={"name": {"$in": list(names)}})
+    return set(found)
 
 
 def drop_asides(ctx: RunContext, names: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""STEPS 8 (hooks) and 9 (post-checks) of run; the post-checks are STEP 7 of restore and rollback."""
+"""Hooks at every stage of run (before_backup, before_cutover, after_cutover: STEP 8, on_failure) and the
+post-checks (STEP 9 of run, STEP 7 of restore and rollback)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,106 @@ from typing import Any
 
 from mongo_promote.conn import redact_text
 from mongo_promote.context import RunContext
+from mongo_promote.errors import OperationFailed
 from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.hooks import run_hook
 
 
+class HookFailed(OperationFailed):
+    """A hook exited non-zero or timed out: before cutover the run stops, after it exits 1."""
+
+
+HOOK_STATUS = {
+    "before_backup": "running",
+    "before_cutover": "validated",
+    "after_cutover": "cut over",
+}
+
+
+def hook_env(ctx: RunContext, stage: str, status: str) -> dict[str, str]:
+    """What a hook sees: the process's environment, the plan's variables, and the run's own."""
+    return {
+        **ctx.loaded.command_env(),
+        "MONGO_PROMOTE_RUN_ID": ctx.run_id,
+        "MONGO_PROMOTE_PLAN": str(ctx.loaded.path),
+        "MONGO_PROMOTE_STAGE": stage,
+        "MONGO_PROMOTE_STATUS": status,
+    }
+
+
 class HooksStep(StepBase):
-    """One action per `after_cutover` command; a failing hook is reported, not fatal."""
+    """One action per command of one hook stage (`before_backup`, `before_cutover`,
+    `after_cutover`, `on_failure`), or one that says they are skipped (--no-hooks).
 
-    title = "after_cutover hooks"
-    phase: Phase = "after"
+    A failing or timed-out hook raises HookFailed once its result is in the report: before
+    cutover the run stops with production untouched; after cutover the run exits 1 with status
+    "cut over, hook failed". `on_failure` hooks are not run in order with the others: the runner
+    applies them when the run fails or is interrupted (their phase is "on_failure").
+    """
 
-    def __init__(self, state: RunState, number: int, *, enabled: bool) -> None:
+    def __init__(self, state: RunState, number: int, stage: str, *, enabled: bool) -> None:
         super().__init__(state, number)
+        self.stage = stage
         self.enabled = enabled
+        self.title = f"{stage} hooks"
+        phases: dict[str, Phase] = {
+            "before_backup": "before",
+            "before_cutover": "before",
+            "after_cutover": "after",
+            "on_failure": "on_failure",
+        }
+        self.phase = phases[stage]
+        self.status = HOOK_STATUS.get(stage, "failed")
 
     def plan(self, ctx: RunContext) -> list[Action]:
-        commands = ctx.plan.hooks.after_cutover
-        if not commands:
+        hooks = ctx.plan.hooks.stage(self.stage)
+        if not hooks:
             return []
+        when = "if the run fails or is interrupted: " if self.stage == "on_failure" else ""
         if not self.enabled:
-            return [self.action("hooks", f"skip {len(commands)} hook(s) (--no-hooks)")]
+            return [
+                self.action(
+                    f"hooks:{self.stage}",
+                    f"{when}skip {len(hooks)} {self.stage} hook(s) (--no-hooks)",
+                )
+            ]
         return [
-            self.action(f"hook:{i}", f"run: {redact_text(command)}")
-            for i, command in enumerate(commands)
+            self.action(
+                f"hook:{self.stage}:{i}",
+                f"{when}run {self.stage} hook: {redact_text(hook.command)} "
+                f"(timeout {hook.timeout_s:g} s)",
+            )
+            for i, hook in enumerate(hooks)
         ]
 
     def apply(self, ctx: RunContext, action: Action) -> Result:
-        hooks = ctx.plan.hooks
-        if action.key == "hooks":
-            entry: dict[str, Any] = {"skipped": "--no-hooks", "commands": hooks.after_cutover}
-        else:
-            command = hooks.after_cutover[int(action.key.split(":", 1)[1])]
-            ctx.out.info(f"  hook: {redact_text(command)}")
-            hook = run_hook(
-                command,
-                hooks.timeout.total_seconds(),
-                env=ctx.loaded.command_env(),
-                secrets=ctx.loaded.secrets,
-            )
-            entry = {**asdict(hook), "ok": hook.ok}
-            if not hook.ok:
-                ctx.out.warn(f"hook failed ({hook.exit_code}): {redact_text(command)}")
+        hooks = ctx.plan.hooks.stage(self.stage)
+        if action.key.startswith("hooks:"):
+            ctx.out.info(f"  {len(hooks)} {self.stage} hook(s) skipped (--no-hooks)")
+            entry: dict[str, Any] = {
+                "stage": self.stage,
+                "skipped": "--no-hooks",
+                "commands": [h.command for h in hooks],
+            }
+            self.resume(ctx, action, {"hook": entry})
+            return {"hook": entry}
+        hook = hooks[int(action.key.rsplit(":", 1)[1])]
+        ctx.out.info(f"  {self.stage} hook: {redact_text(hook.command)}")
+        ran = run_hook(
+            hook.command,
+            hook.timeout_s,
+            env=hook_env(ctx, self.stage, self.status),
+            secrets=ctx.loaded.secrets,
+        )
+        entry = {"stage": self.stage, **asdict(ran), "ok": ran.ok}
         self.resume(ctx, action, {"hook": entry})
+        if not ran.ok:
+            why = "timed out" if ran.timed_out else f"exited {ran.exit_code}"
+            tail = ran.output.strip().splitlines()[-3:]
+            raise HookFailed(
+                f"{self.stage} hook {why}: {redact_text(hook.command)}"
+                + (f" (last output: {' | '.join(tail)})" if tail else "")
+            )
         return {"hook": entry}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:

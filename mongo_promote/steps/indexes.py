@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import bson
+import pymongo
 from bson import json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -27,12 +28,16 @@ from mongo_promote.steps.base import Action, Result, RunState, StepBase
 _NOT_OPTIONS = frozenset({"v", "ns", "key", "name", "background"})
 _NOT_IMPLEMENTED = 238
 _DUPLICATE_KEY = 11000
-_REFUSED_OPTION = re.compile(r'(?:Index option|field) "([^"]+)"')
+# FerretDB v1: `Index option "x" is not implemented`; v2: `createIndex.x is not implemented`.
+_REFUSED_OPTION = re.compile(
+    r'(?:Index option|field) "([^"]+)"|createIndex\.(\w+) is not implemented'
+)
 _MONGOD_DUP = re.compile(r"index: (\S+) dup key: (\{.*\})", re.S)
 _FERRET_DUP = re.compile(r"UNIQUE constraint failed: index '([^']+)'")
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 _PLAIN: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 _MAX_RETRIES = 8
+INDEX_BUILD_TIMEOUT_S = 24 * 3600
 
 
 class IndexBuildFailed(OperationFailed):
@@ -155,32 +160,32 @@ def _keys_text(keys: list[tuple[str, Any]]) -> str:
 
 
 def _unsupported(caps: Capabilities) -> dict[str, str]:
-    """Index options the target lacks, and what dropping each one means for production."""
+    """Index options the target does not keep (probed), and what dropping each means for production."""
     lacks: dict[str, str] = {}
     if not caps.collation:
-        lacks["collation"] = "no collation on the target; strings compare by binary value"
+        lacks["collation"] = "no index collation on the target; strings compare by binary value"
     if not caps.partial_indexes:
         lacks["partialFilterExpression"] = "no partial indexes on the target; it covers all"
-    if caps.flavour == "ferretdb":
-        # FerretDB accepts `sparse` and silently ignores it; its unique indexes already skip
-        # documents that lack the field, so dropping it changes nothing it would have enforced.
-        lacks["sparse"] = "FerretDB has no sparse indexes"
-        lacks["expireAfterSeconds"] = "FerretDB has no TTL indexes; documents will not expire"
+    if not caps.sparse_indexes:
+        # (FerretDB v1 accepts `sparse` and ignores it; its unique indexes already skip
+        # documents that lack the field, so dropping it changes nothing it would have enforced.)
+        lacks["sparse"] = "the target does not keep sparse indexes"
+    if not caps.ttl_indexes:
+        lacks["expireAfterSeconds"] = "no TTL indexes on the target; documents will not expire"
     return lacks
 
 
 def _fit(want: _Wanted, caps: Capabilities) -> tuple[_Wanted | None, list[str]]:
     """Adapt one index to the target: drop options it lacks, or skip what it cannot build."""
-    if caps.flavour == "ferretdb":
-        special = sorted({str(v) for _, v in want.keys if _direction(v) not in (1, -1)})
-        if special:
-            kinds = "/".join(special)
-            return None, [f"index {want.name!r} not built: FerretDB has no {kinds} indexes"]
-        if want.options.get("hidden"):
-            return None, [f"index {want.name!r} not built: FerretDB has no hidden indexes"]
+    special = sorted({str(v) for _, v in want.keys if _direction(v) not in (1, -1)})
+    lacking = [kind for kind in special if kind not in caps.index_kinds]
+    if lacking:
+        kinds = "/".join(lacking)
+        return None, [f"index {want.name!r} not built: the target has no {kinds} indexes"]
     options = dict(want.options)
-    if caps.flavour == "ferretdb":
-        options.pop("hidden", None)  # hidden: false, which FerretDB refuses all the same
+    # `hidden: false` is refused too where hidden indexes are unknown: leave it out.
+    if not caps.hidden_indexes and options.pop("hidden", False):
+        return None, [f"index {want.name!r} not built: the target has no hidden indexes"]
     notes = []
     for option, reason in _unsupported(caps).items():
         if option in options:
@@ -210,34 +215,43 @@ def build_indexes(
     models, skipped = index_models(action.source_indexes, wanted, ctx.target_caps)
     for note in skipped:
         ctx.fallback(f"{action.name}: {note}")
-    built, refused = _create(ctx.target_db[shadow], action.name, models) if models else ([], [])
+    caps = ctx.target_caps
+    built, refused = (
+        _create(ctx.target_db[shadow], action.name, models, caps.duplicate_key_code)
+        if models
+        else ([], [])
+    )
     for note in refused:
         ctx.fallback(f"{action.name}: {note}")
     return IndexResult(action.name, built, skipped + refused, time.monotonic() - started)
 
 
 def _create(
-    coll: Collection[Any], collection: str, models: list[IndexModel]
+    coll: Collection[Any], collection: str, models: list[IndexModel], dup_code: int | None
 ) -> tuple[list[str], list[str]]:
     """create_indexes, leaving out any option the server still says it does not implement."""
     notes: list[str] = []
     for _ in range(_MAX_RETRIES):
         try:
-            return list(coll.create_indexes(models)), notes
+            # an index build may take hours: its own deadline replaces the client's socket
+            # timeout (pymongo's client-side operation timeout, also sent as maxTimeMS)
+            with pymongo.timeout(INDEX_BUILD_TIMEOUT_S):
+                return list(coll.create_indexes(models)), notes
         except OperationFailure as exc:
             option = _refused_option(exc)
             if option is None or not any(option in m.document for m in models):
-                raise _failure(coll, collection, models, exc) from exc
+                raise _failure(coll, collection, models, exc, dup_code) from exc
             models = [_without(m, option) for m in models]
             notes.append(f"index option {option} dropped (the server answers: not implemented)")
     raise IndexBuildFailed(f"indexes on {collection}: the server kept refusing options")
 
 
 def _refused_option(exc: OperationFailure) -> str | None:
-    if exc.code != _NOT_IMPLEMENTED:
+    message = str((exc.details or {}).get("errmsg", exc))
+    if exc.code != _NOT_IMPLEMENTED and "not implemented" not in message:
         return None
-    m = _REFUSED_OPTION.search(str((exc.details or {}).get("errmsg", exc)))
-    return m.group(1) if m else None
+    m = _REFUSED_OPTION.search(message)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def _without(model: IndexModel, option: str) -> IndexModel:
@@ -298,20 +312,37 @@ class IndexStep(StepBase):
 
 
 def _failure(
-    coll: Collection[Any], collection: str, models: list[IndexModel], exc: OperationFailure
+    coll: Collection[Any],
+    collection: str,
+    models: list[IndexModel],
+    exc: OperationFailure,
+    dup_code: int | None = None,
 ) -> IndexBuildFailed:
-    """Name the collection, the index and the duplicate key, whichever server said it and how."""
+    """Name the collection, the index and the duplicate key, whichever server said it and how.
+
+    A server whose message lacks the index or the key (FerretDB: SQLite's or PostgreSQL's
+    constraint error) is asked with an aggregation which key values repeat. `dup_code` is the
+    code the probe saw a unique build over duplicates fail with on this server: a failure with
+    that code is a duplicate only if the data has one.
+    """
     message = str((exc.details or {}).get("errmsg") or exc)
-    if not _is_duplicate(exc, message):
+    unique = [m for m in models if m.document.get("unique")]
+    recognised = _is_duplicate(exc, message)
+    if not unique or not (recognised or (dup_code is not None and exc.code == dup_code)):
         return IndexBuildFailed(
             f"index build on {collection} ({coll.name}) failed: {message.split(', full error')[0]}"
         )
-    unique = [m for m in models if m.document.get("unique")]
     name = _failed_index(message, unique)
     key = _dup_key_from_error(exc, message)
     if key is None:
         suspects = [m for m in unique if m.document["name"] == name] or unique
-        name, key = _search_duplicates(coll, suspects) or (name, None)
+        found = _search_duplicates(coll, suspects)
+        if found is None and not recognised:
+            return IndexBuildFailed(
+                f"index build on {collection} ({coll.name}) failed: "
+                f"{message.split(', full error')[0]}"
+            )
+        name, key = found or (name, None)
     return IndexBuildFailed(
         f"unique index {name or '?'} on {collection} cannot be built: duplicate key "
         f"{key or '(not found)'} in the copied data; remove the duplicates in the source "
@@ -360,7 +391,10 @@ def _find_duplicate(coll: Collection[Any], model: IndexModel) -> str | None:
     """Up to three repeated key values of one index, with how many documents share each."""
     fields = list(model.document["key"].keys())
     group_id = {f"k{i}": f"${f}" for i, f in enumerate(fields)}
-    pipeline: list[dict[str, Any]] = [
+    pipeline: list[dict[str, Any]] = []
+    if model.document.get("partialFilterExpression"):  # only these documents must be unique
+        pipeline.append({"$match": model.document["partialFilterExpression"]})
+    pipeline += [
         {"$group": {"_id": group_id, "n": {"$sum": 1}}},
         {"$match": {"n": {"$gt": 1}}},
         {"$limit": 3},

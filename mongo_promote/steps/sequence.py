@@ -44,8 +44,9 @@ def promotion_steps(
     allow_target_drift: bool,
     run_hooks: bool,
 ) -> list[Step]:
-    """`run`: 1 preflight, 2 backup, 3 copy, 4 indexes, 5 validate, 6 drift guard, 7 cutover,
-    8 hooks, 9 post-checks."""
+    """`run`: 1 preflight, 2 backup (after the before_backup hooks), 3 copy, 4 indexes,
+    5 validate, 6 drift guard, 7 cutover (after the before_cutover hooks), 8 after_cutover hooks,
+    9 post-checks; the on_failure hooks are listed last and run only when the run fails."""
     report = state.report
     report.left_alone = [asdict(x) for x in analysis.left_alone]
     for a in analysis.collections:
@@ -62,6 +63,7 @@ def promotion_steps(
     }
     return [
         PreflightStep(state, 1, checks),
+        HooksStep(state, 2, "before_backup", enabled=run_hooks),
         BackupStep(
             state,
             2,
@@ -74,19 +76,30 @@ def promotion_steps(
         IndexStep(state, 4, analysis.collections),
         ValidateStep(state, 5, analysis),
         DriftStep(state, 6, analysis.replaced, allow=allow_target_drift),
-        CutoverStep(state, 7, names),
-        HooksStep(state, 8, enabled=run_hooks),
+        HooksStep(state, 7, "before_cutover", enabled=run_hooks),
+        CutoverStep(state, 7, names, allow_drift=allow_target_drift),
+        HooksStep(state, 8, "after_cutover", enabled=run_hooks),
         PostChecksStep(state, 9, names),
+        HooksStep(state, 9, "on_failure", enabled=run_hooks),
     ]
 
 
 def restore_steps(
-    ctx: RunContext, state: RunState, dump: Dump, *, present: list[str], drop: list[str]
+    ctx: RunContext,
+    state: RunState,
+    dump: Dump,
+    *,
+    present: list[str],
+    drop: list[str],
+    artifacts: list[str] | None = None,
 ) -> list[Step]:
     """`restore` and `rollback`: 1 preflight, 2 backup of what they replace or drop, 3 load into
-    shadows (checked against the backup), 4 indexes, 5 cutover, 6 drops (rollback), 7 post-checks."""
+    shadows (checked against the backup), 4 indexes, 5 cutover, 6 drops (rollback), 7 post-checks.
+    `artifacts`: a rolled-back run's leftover shadows and asides, dropped without a backup (the
+    asides hold what that run's own backup holds)."""
     loaded = [d.name for d in dump.collections]
     replaced = sorted(n for n in {*loaded, *drop} if n in present)
+    drop = drop + [a for a in artifacts or [] if a not in drop]
     for name in loaded:
         state.report.collection(name)["action"] = "restore"
     checks: dict[str, Any] = {

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bson
+from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -41,6 +42,8 @@ from mongo_promote.transforms.fold import (
     would_fail,
 )
 from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
+
+MAX_BSON_SIZE = 16 * 1024 * 1024  # the most a server stores in one document
 
 CHILD_BATCH = 1000
 
@@ -172,6 +175,8 @@ class StreamTransformer:
     folds: list[FoldMerge] = field(default_factory=list)
     rewrites: list[tuple[RewriteSpec, RewriteStats]] = field(default_factory=list)
     tolerant: bool = False
+    # documents a rewrite could not decode (invalid UTF-8): copied unchanged, listed by _id
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def for_collection(
@@ -234,12 +239,23 @@ class StreamTransformer:
             if doc is None and spec.find.encode() not in data:
                 stats.documents_scanned += 1  # cannot contain it: no need to decode
                 continue
-            doc = doc if doc is not None else bson.decode(data, codec_options=CODEC)
+            try:
+                doc = doc if doc is not None else bson.decode(data, codec_options=CODEC)
+            except (InvalidBSON, UnicodeDecodeError) as exc:
+                self.unreadable.append({"_id": repr(element(data, "_id")[1]), "error": str(exc)})
+                doc, rewritten = None, False
+                break  # copied unchanged, reported
             changes = account_rewrite(stats, doc, spec).changes
             doc.update(changes)
             rewritten = rewritten or bool(changes)
         if rewritten and doc is not None:
-            return RawBSONDocument(bson.encode(doc, codec_options=CODEC))
+            data, changed = bson.encode(doc, codec_options=CODEC), True
+        if changed and len(data) > MAX_BSON_SIZE:
+            raise EmbedError(
+                f"{self.collection}: document _id {element(data, '_id')[1]!r} would be "
+                f"{len(data):,} bytes after the transforms, over MongoDB's {MAX_BSON_SIZE:,}-byte "
+                "limit; nothing was cut over"
+            )
         return RawBSONDocument(data) if changed else raw
 
     def finish(self) -> list[dict[str, Any]]:
@@ -270,6 +286,7 @@ class StreamTransformer:
                     "find": rewrite.find,
                     "replace": rewrite.replace,
                     **rstats.to_dict(),
+                    "unreadable_copied_unchanged": self.unreadable[:100],
                 }
             )
         return stats

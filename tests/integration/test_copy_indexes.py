@@ -19,7 +19,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.conn import RAW, Capabilities, detect_capabilities
+from mongo_promote.conn import RAW, detect_capabilities, expected_capabilities
 from mongo_promote.console import Output
 from mongo_promote.context import RunContext, RunPaths, new_run_id
 from mongo_promote.errors import Interrupted, OperationFailed
@@ -27,6 +27,7 @@ from mongo_promote.inventory import take_inventory
 from mongo_promote.plan import IndexSpec, load_plan
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import indexes as indexes_step
+from mongo_promote.steps import validate as validate_step
 from mongo_promote.steps.analyse import CollectionAction, analyse
 from mongo_promote.steps.copy import CopyResult, copy_all, copy_collection, create_shadow
 from mongo_promote.steps.indexes import IndexBuildFailed, build_indexes, index_models
@@ -157,8 +158,11 @@ def test_capped_collection_keeps_its_options_and_natural_order(dbs: Any, make_ct
     dbs.source.create_collection("Events", capped=True, size=65536, max=500)
     dbs.source["Events"].insert_many([{"_id": 100 - i, "n": i} for i in range(50)])
     ctx = make_ctx()
+    # As a source that keeps them lists them (a source on a server that drops them shows none).
+    capped = {"capped": True, "size": 65536, "max": 500}
+    action = dataclasses.replace(actions_of(ctx)["Events"], source_options=capped)
 
-    result = copy_collection(ctx, actions_of(ctx)["Events"], batch_bytes=256)
+    result = copy_collection(ctx, action, batch_bytes=256)
 
     shadow = dbs.target[result.shadow]
     options = shadow.options()
@@ -170,20 +174,27 @@ def test_capped_collection_keeps_its_options_and_natural_order(dbs: Any, make_ct
     assert [d["n"] for d in shadow.find()] == list(range(50))
 
 
-@pytest.mark.integration
-@pytest.mark.capability("create_keeps_validator")
-def test_refused_collection_options_fall_back_and_say_so(dbs: Any, make_ctx: MakeCtx) -> None:
-    ctx = make_ctx()
-    validator = {"$jsonSchema": {"bsonType": "object", "required": ["name"]}}
-    action = CollectionAction(
-        name="Strict",
+def options_action(name: str, options: dict[str, Any]) -> CollectionAction:
+    return CollectionAction(
+        name=name,
         action="create",
         source_count=0,
         source_size=0,
         target_count=None,
         target_size=None,
         source_indexes=[],
-        source_options={
+        source_options=options,
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.capability("create_keeps_validator", "create_keeps_collation", "coll_mod_validator")
+def test_refused_collection_options_fall_back_and_say_so(dbs: Any, make_ctx: MakeCtx) -> None:
+    ctx = make_ctx()
+    validator = {"$jsonSchema": {"bsonType": "object", "required": ["name"]}}
+    action = options_action(
+        "Strict",
+        {
             "validator": validator,
             "validationLevel": "strict",
             "validationAction": "error",
@@ -194,18 +205,52 @@ def test_refused_collection_options_fall_back_and_say_so(dbs: Any, make_ctx: Mak
     shadow = create_shadow(ctx, action)
 
     options = dbs.target[shadow].options()
-    if not dbs.servers.has("create_keeps_validator"):  # refused, or accepted and dropped
-        assert "validator" not in options and "collation" not in options
-        notes = " | ".join(ctx.fallbacks)
-        assert "Strict: collection option validator, validationLevel, validationAction" in notes
-        assert "Strict: collection option collation" in notes
-    else:
+    notes = " | ".join(ctx.fallbacks)
+    if dbs.servers.has("create_keeps_validator"):
         assert options["validator"] == validator
+    elif dbs.servers.has("coll_mod_validator") and "validator" in options:
+        assert options["validator"] == validator  # set again with collMod, and said so
+        assert "Strict: collection option validator, validationLevel, validationAction set" in notes
+    else:  # refused, or accepted and dropped (and collMod refuses `required`): said so
+        assert "validator" not in options
+        assert "Strict: collection option validator, validationLevel, validationAction not" in notes
+    if dbs.servers.has("create_keeps_collation"):
         assert options["collation"]["locale"] == "fr"
+    else:
+        assert "collation" not in options
+        assert "Strict: collection option collation not carried over" in notes
     # The shadow is recreated from nothing on a second attempt (resume after a crash).
     dbs.target[shadow].insert_one({"name": "left over"})
     assert create_shadow(ctx, action) == shadow
     assert dbs.target[shadow].count_documents({}) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.capability("create_keeps_validator", "coll_mod_validator")
+def test_a_validator_create_drops_is_set_with_coll_mod_and_enforced(
+    dbs: Any, make_ctx: MakeCtx
+) -> None:
+    dbs.source["Loose"].insert_many([{"_id": 1, "name": "a"}, {"_id": 2}])  # 2 breaks the rule
+    ctx = make_ctx()
+    validator = {"name": {"$exists": True}}
+    action = dataclasses.replace(
+        actions_of(ctx)["Loose"],
+        source_options={"validator": validator, "validationLevel": "strict"},
+    )
+
+    result = copy_collection(ctx, action)
+
+    shadow = dbs.target[result.shadow]
+    assert raw_docs(shadow) == raw_docs(dbs.source["Loose"])  # staging's data copied as it is
+    notes = " | ".join(ctx.fallbacks)
+    if dbs.servers.has("create_keeps_validator") or dbs.servers.has("coll_mod_validator"):
+        assert shadow.options()["validator"] == validator
+        with pytest.raises(OperationFailure):  # and production enforces it
+            shadow.insert_one({"_id": 3})
+        assert ("set with collMod" in notes) == (not dbs.servers.has("create_keeps_validator"))
+    else:
+        assert "validator" not in shadow.options()
+        assert "Loose: collection option validator, validationLevel not carried over" in notes
 
 
 @pytest.mark.integration
@@ -325,8 +370,8 @@ def test_unique_index_on_duplicate_data_names_collection_index_and_key(
 # ---------------------------------------------------------------- index_models (no server)
 
 
-FERRET = Capabilities("7.0.42", "ferretdb", "standalone", False, False, False, False)
-MONGOD = Capabilities("7.0.12", "mongod", "replicaset", True, True, True, True)
+FERRET = expected_capabilities("ferretdb", "7.0.42")
+MONGOD = expected_capabilities("mongod", "7.0.12", "replicaset")
 
 SOURCE_SPECS: list[dict[str, Any]] = [
     {"v": 2, "key": {"_id": 1}, "name": "_id_"},
@@ -416,3 +461,112 @@ def test_shadows_are_written_with_majority_on_a_replica_set(dbs: Any, make_ctx: 
 
     assert result.count == 10
     assert dbs.target[result.shadow].count_documents({}) == 10
+
+
+# ---------------------------------------------------------------- fitting and checking options
+
+
+FERRET2 = expected_capabilities("ferretdb", "7.0.77", major=2)
+
+
+def test_index_models_on_ferretdb_v2_keep_partial_sparse_ttl_and_drop_collation() -> None:
+    hidden = {"v": 2, "key": {"h": 1}, "name": "h_hidden", "hidden": True}
+    models, skipped = index_models([*SOURCE_SPECS, hidden], [], FERRET2)
+    docs = {m.document["name"]: m.document for m in models}
+    assert sorted(docs) == ["a_part", "ab", "body_text", "n_fr", "s_sparse", "t_ttl"]
+    assert docs["a_part"]["partialFilterExpression"] == {"x": 1} and docs["a_part"]["unique"]
+    assert docs["s_sparse"]["sparse"] and docs["t_ttl"]["expireAfterSeconds"] == 60
+    assert "collation" not in docs["n_fr"]
+    text = "\n".join(skipped)
+    assert "'n_fr': collation dropped" in text and "'h_hidden' not built" in text
+
+
+def test_compare_indexes_names_each_option_an_index_lost() -> None:
+    planned = [
+        {"name": "email_1", "key": {"email": 1}, "unique": True},
+        {"name": "p", "key": {"a": 1}, "partialFilterExpression": {"x": {"$gt": 1}}},
+        {"name": "s", "key": {"s": 1}, "sparse": True},
+        {"name": "t", "key": {"t": 1}, "expireAfterSeconds": 60},
+        {"name": "c", "key": {"c": 1}, "collation": {"locale": "fr"}},
+        {"name": "gone", "key": {"g": 1}},
+    ]
+    exact = [
+        {"v": 2, "name": "_id_", "key": {"_id": 1}},
+        {"v": 2, "name": "email_1", "key": {"email": 1.0}, "unique": True},
+        {"v": 2, "name": "p", "key": {"a": Int64(1)}, "partialFilterExpression": {"x": {"$gt": 1}}},
+        {"v": 2, "name": "s", "key": {"s": 1}, "sparse": True},
+        {"v": 2, "name": "t", "key": {"t": 1}, "expireAfterSeconds": Int64(60)},
+        {"name": "c", "key": {"c": 1}, "collation": {"locale": "fr", "strength": 3}},
+        {"name": "gone", "key": {"g": 1}},
+    ]
+    assert validate_step.compare_indexes(planned, exact) == []
+
+    lost = [
+        {"name": "email_1", "key": {"email": 1}},
+        {"name": "p", "key": {"a": 1}},
+        {"name": "s", "key": {"s": 1}},
+        {"name": "t", "key": {"t": 1}, "expireAfterSeconds": 3600},
+        {"name": "c", "key": {"c": 1}},
+    ]
+    problems = validate_step.compare_indexes(planned, lost)
+    assert [p.split(":")[0] for p in problems] == ["email_1", "p", "s", "t", "c", "gone"]
+    assert "unique is False, planned True" in problems[0]
+    assert "gone: missing" in problems[-1]
+
+
+@pytest.mark.integration
+@pytest.mark.capability("partial_indexes", "sparse_indexes", "ttl_indexes")
+def test_partial_sparse_and_ttl_indexes_reach_the_shadow_and_are_verified(
+    dbs: Any, make_ctx: MakeCtx
+) -> None:
+    dbs.source["Session"].insert_many(
+        [{"_id": i, "user": i, "token": f"t{i}" if i % 2 else None, "at": i} for i in range(20)]
+    )
+    yaml = (
+        "indexes:\n  Session:\n"
+        "    - {keys: {user: 1}, name: active_user, unique: true,"
+        " partialFilterExpression: {token: {$type: string}}}\n"
+        "    - {keys: {token: 1}, name: token_sparse, sparse: true}\n"
+        "    - {keys: {at: 1}, name: at_ttl, expireAfterSeconds: 3600}\n"
+    )
+    ctx = make_ctx(yaml)
+    action = actions_of(ctx)["Session"]
+    copied = copy_collection(ctx, action)
+    build_indexes(ctx, action, copied.shadow)
+    shadow = dbs.target[copied.shadow]
+
+    listed = {ix["name"]: ix for ix in shadow.list_indexes()}
+    notes = " | ".join(ctx.fallbacks)
+    for capability, name, option in [
+        ("partial_indexes", "active_user", "partialFilterExpression"),
+        ("sparse_indexes", "token_sparse", "sparse"),
+        ("ttl_indexes", "at_ttl", "expireAfterSeconds"),
+    ]:
+        if dbs.servers.has(capability):
+            assert option in listed[name], name
+        else:
+            assert option not in listed[name] and f"'{name}': {option} dropped" in notes
+    if dbs.servers.has("partial_indexes"):
+        assert listed["active_user"]["unique"]
+    check = validate_step._index_check(ctx, action, shadow)
+    assert check.passed, check.detail
+
+
+@pytest.mark.integration
+def test_validation_fails_when_a_shadow_index_lost_unique(dbs: Any, make_ctx: MakeCtx) -> None:
+    dbs.source["Member"].insert_many([{"_id": i, "email": f"m{i}@x.io"} for i in range(10)])
+    dbs.source["Member"].create_index("email", unique=True, name="email_u")
+    ctx = make_ctx()
+    action = actions_of(ctx)["Member"]
+    copied = copy_collection(ctx, action)
+    build_indexes(ctx, action, copied.shadow)
+    shadow = dbs.target[copied.shadow]
+    assert validate_step._index_check(ctx, action, shadow).passed
+
+    # A path that drops `unique` (a server that ignores it, a hand-made index): same name, no unique.
+    shadow.drop_index("email_u")
+    shadow.create_index("email", name="email_u")
+    check = validate_step._index_check(ctx, action, shadow)
+
+    assert not check.passed
+    assert "email_u: unique is False, planned True" in check.detail

@@ -131,7 +131,9 @@ def test_a_killed_rollback_resumes_to_the_state_before_the_run(
     assert result.run_id == run_id and result.dropped
     assert (snapshot(target), index_specs(target)) == before
     assert run_artifacts(target) == []
-    # a rollback is not a run to roll back: the latest *run* is still the promotion
+    # a rollback is not a run to roll back: the latest *run* is still the promotion, which is
+    # already rolled back, so a second rollback says so and touches nothing (issue 8)
     again = invoke(["rollback", *common], env)
     assert again.exit_code == 0, explain(again)
-    assert json_out(again)["dir"] == str(tmp_path / "backups" / json_out(ran)["run_id"])
+    assert json_out(again)["nothing_to_do"] and run_id in again.stderr
+    assert (snapshot(target), index_specs(target)) == before

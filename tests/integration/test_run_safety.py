@@ -7,6 +7,7 @@ promotion of identical data made by the `meeshy_run` session fixture.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import json
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from mongo_promote import context as context_module
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps import validate as validate_step
 from tests.integration.conftest import (
@@ -446,6 +448,13 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
         original(ctx, old, new, **kwargs)
 
     monkeypatch.setattr(cutover_step, "_rename", rename)
+    # The states between the two renames of the fallback, on every engine: no dropTarget.
+    probed = context_module.probe_capabilities
+    monkeypatch.setattr(
+        context_module,
+        "probe_capabilities",
+        lambda client: dataclasses.replace(probed(client), rename_drop_target=False),
+    )
     with pytest.raises(_Killed):
         invoke(run_args(plan, tmp_path, "--yes"))
     monkeypatch.setattr(cutover_step, "_rename", original)
@@ -475,3 +484,164 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
     )
     assert rolled.exit_code == 0, explain(rolled)
     assert (snapshot(target), index_specs(target)) == before
+
+
+# ---------------------------------------------------------------- every recovery path
+
+
+def test_ctrl_c_after_indexes_then_resume_rebuilds_indexes_and_validates(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    target = servers.target[name]
+    before = snapshot(target)
+    original = validate_step.validate_shadows
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate_step, "validate_shadows", interrupt)
+    stopped = invoke(run_args(plan, tmp_path, "--yes"))
+    monkeypatch.setattr(validate_step, "validate_shadows", original)
+    assert stopped.exit_code == 130, explain(stopped)
+    assert snapshot(target) == before
+    (run_dir,) = (tmp_path / "runs").iterdir()
+
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert resumed.exit_code == 0, explain(resumed)
+    assert "uniq_people_email" in {ix[0] for ix in index_specs(target)["People"]}
+    assert snapshot(target)["People"] == snapshot(servers.source[name])["People"]
+
+
+def test_ctrl_c_during_backup_verification_then_resume_reuses_the_finished_backup(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mongo_promote.steps import backup as backup_step
+
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    original = backup_step.verify_dump
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backup_step, "verify_dump", interrupt)
+    stopped = invoke(run_args(plan, tmp_path, "--yes"))
+    monkeypatch.setattr(backup_step, "verify_dump", original)
+    assert stopped.exit_code == 130, explain(stopped)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (tmp_path / "backups" / run_dir.name / "manifest.json").exists()
+
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert resumed.exit_code == 0, explain(resumed)
+    assert "already holds this run's finished backup" in resumed.stderr
+
+
+def test_resume_recopies_a_shadow_whose_source_changed_since_it_was_copied(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    original = validate_step.validate_shadows
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("stopped on purpose")
+
+    monkeypatch.setattr(validate_step, "validate_shadows", fail)
+    stopped = invoke(run_args(plan, tmp_path, "--yes", "--keep-shadows"))
+    monkeypatch.setattr(validate_step, "validate_shadows", original)
+    assert stopped.exit_code == 1, explain(stopped)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    # same count, other content: only a content hash of the source can tell
+    servers.source[name].Orders.update_one({"_id": 3}, {"$set": {"total": 12345.0}})
+
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert resumed.exit_code == 0, explain(resumed)
+    assert "Orders" in resumed.stderr.split("no longer match the source")[0].splitlines()[-1]
+    assert snapshot(servers.target[name])["Orders"] == snapshot(servers.source[name])["Orders"]
+
+
+def test_sigterm_during_cutover_waits_for_the_renames_then_stops_with_130(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal as signals
+
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    original = cutover_step._rename
+    sent: list[int] = []
+
+    def rename(ctx: Any, old: str, new: str, **kwargs: Any) -> None:
+        if not sent:
+            sent.append(signals.SIGTERM)
+            os.kill(os.getpid(), signals.SIGTERM)
+        original(ctx, old, new, **kwargs)
+
+    monkeypatch.setattr(cutover_step, "_rename", rename)
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+    monkeypatch.setattr(cutover_step, "_rename", original)
+
+    assert result.exit_code == 130, explain(result)
+    assert "cutover in progress: finishing the renames" in result.stderr
+    source = snapshot(servers.source[name])
+    after = snapshot(servers.target[name])
+    assert after["People"] == source["People"] and after["Orders"] == source["Orders"]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+    assert resumed.exit_code == 0, explain(resumed)
+
+
+def test_a_lost_lease_stops_the_run_before_cutover(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    before = snapshot(servers.target[name])
+    original = validate_step.validate_shadows
+
+    def validate_then_lose_the_lock(*args: Any, **kwargs: Any) -> Any:
+        servers.target.mongo_promote.locks.update_one(
+            {"_id": name}, {"$set": {"run_id": "thief", "token": "stolen"}}
+        )
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(validate_step, "validate_shadows", validate_then_lose_the_lock)
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert result.exit_code == 4, explain(result)
+    assert "lost its lock" in result.stderr and "thief" in result.stderr
+    assert snapshot(servers.target[name], live_only=True) == before
+    assert servers.target.mongo_promote.locks.find_one({"_id": name})["run_id"] == "thief"
+
+
+def test_an_interrupted_rollback_cutover_is_finished_by_its_resume(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    from tests.integration.test_cutover_states import cli
+
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    target = servers.target[name]
+    before = snapshot(target)
+    ran = invoke(run_args(plan, tmp_path, "--yes"))
+    assert ran.exit_code == 0, explain(ran)
+    rollback = ["rollback", "--plan", str(plan), "--state-dir", str(tmp_path), "--yes", "--json"]
+
+    crashed = cli(rollback, {cutover_step.CRASH_ENV: "cutover:People:before_rename"})
+    assert crashed.returncode == 137, crashed.stderr[-2000:]
+    rollback_id = max(p.name for p in (tmp_path / "runs").iterdir())
+    resumed = cli([*rollback, "--resume", rollback_id])
+
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert snapshot(target) == before
+    assert run_artifacts(target) == []

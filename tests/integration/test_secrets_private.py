@@ -58,7 +58,10 @@ def test_a_run_shows_and_stores_no_secret_and_writes_private_files(
     text = plan.read_text().replace(f'"{servers.source_uri}"', '"${SRC_URI}"')
     text = text.replace(f'"{servers.target_uri}"', '"${DST_URI}"')
     hook = 'printf %s "${HOOK_SECRET}" | wc -c; echo "token=${HOOK_SECRET}"'
-    text = text.replace('["echo restarted"]', json.dumps([hook]))
+    # while the run and its hook are alive, every process's command line, as `ps` shows it
+    ps_out = tmp_path / "ps.txt"
+    hook_ps = f'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f"; echo; done > {ps_out} 2>/dev/null; true'
+    text = text.replace('["echo restarted"]', json.dumps([hook, hook_ps]))
     plan.write_text(text)
     state = tmp_path / "state"
     env = {
@@ -72,13 +75,16 @@ def test_a_run_shows_and_stores_no_secret_and_writes_private_files(
     assert result.exit_code == 0, explain(result)
     (run_dir,) = (state / "runs").iterdir()
     report = json.loads((run_dir / "report.json").read_text())
-    (hook_result,) = report["hooks"]
+    hook_result, ps_result = report["hooks"]
+    assert ps_result["ok"], ps_result
+    process_list = ps_out.read_text()
+    assert "mongo_promote" in process_list or "pytest" in process_list  # it did list processes
     assert hook_result["command"] == hook  # as written in the plan
     assert hook_result["ok"] and "token=***" in hook_result["output"]
     assert str(len(HOOK_SECRET)) in hook_result["output"]  # the hook did see the value
     assert "promoter:***@" in report["target"]["uri"]
 
-    shown = result.stdout + result.stderr
+    shown = result.stdout + result.stderr + process_list
     files = [p for p in state.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".bson.gz") for p in files)
     for secret in (PASSWORD, HOOK_SECRET):

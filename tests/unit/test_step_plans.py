@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mongo_promote.conn import Capabilities
+from mongo_promote.conn import Capabilities, expected_capabilities
 from mongo_promote.console import Output
 from mongo_promote.context import RunContext, RunPaths
 from mongo_promote.inventory import CollectionInfo, Inventory, SideInventory
@@ -27,12 +27,16 @@ indexes:
   People:
     - {keys: {email: 1}, unique: true, name: uniq_email}
     - {keys: {team: 1}, partialFilterExpression: {active: true}, name: active_team}
-hooks: {after_cutover: ["echo one", "echo two"]}
+hooks:
+  before_backup: ["echo bb"]
+  before_cutover: [{run: "echo bc", timeout: 10s}]
+  after_cutover: ["echo one", "echo two"]
+  on_failure: ["echo failed"]
 backup: {dir: /somewhere/backups}
 """
 
-MONGOD = Capabilities("7.0.0", "mongod", "standalone", True, True, True, True)
-FERRET = Capabilities("7.0.42", "ferretdb", "standalone", False, False, False, False)
+MONGOD = expected_capabilities("mongod", "7.0.0")
+FERRET = expected_capabilities("ferretdb", "7.0.42")
 
 
 def context(tmp_path: Path, caps: Capabilities) -> RunContext:
@@ -75,17 +79,20 @@ def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
 def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
     assert keys(context(tmp_path, MONGOD)) == [
         "preflight",
+        "hook:before_backup:0",
         "backup",
         "copy",
         "indexes:People",
         "indexes:Orders",
         "validate",
         "drift-guard",
+        "hook:before_cutover:0",
         "cutover:People",
         "cutover:Orders",
-        "hook:0",
-        "hook:1",
+        "hook:after_cutover:0",
+        "hook:after_cutover:1",
         "post-checks",
+        "hook:on_failure:0",
     ]
 
 
@@ -93,7 +100,13 @@ def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
     tmp_path: Path,
 ) -> None:
     found = keys(context(tmp_path, FERRET), hooks=False)
-    assert found[found.index("cutover:Orders") + 1 :] == ["cutover:asides", "hooks", "post-checks"]
+    assert found[found.index("cutover:Orders") + 1 :] == [
+        "cutover:asides",
+        "hooks:after_cutover",
+        "post-checks",
+        "hooks:on_failure",
+    ]
+    assert found[1] == "hooks:before_backup" and "hooks:before_cutover" in found
 
 
 def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) -> None:

@@ -168,3 +168,29 @@ def test_rewrite_on_the_way_touches_only_documents_that_contain_the_string(
         1,
         2,
     )
+
+
+def test_a_document_a_rewrite_cannot_decode_is_copied_unchanged_and_reported(
+    plan_specs: tuple[EmbedSpec, RewriteSpec],
+) -> None:
+    _, rewrite = plan_specs
+    tx = StreamTransformer("MessageAttachment", [], [(rewrite, RewriteStats())])
+    good = bson.encode({"_id": 7, "fileUrl": "https://staging.meeshy.me/\u00e9"})
+    bad = good.replace("\u00e9".encode(), b"\xff\xfe")  # same length: still valid BSON framing
+    doc = RawBSONDocument(bad)
+    assert tx.apply(doc) is doc  # bytes untouched
+    (stats,) = tx.finish()
+    (unreadable,) = stats["unreadable_copied_unchanged"]
+    assert unreadable["_id"] == "7" and "utf" in unreadable["error"].lower()
+
+
+def test_a_parent_over_16_mb_after_the_transforms_fails_naming_its_id_and_size(
+    plan_specs: tuple[EmbedSpec, RewriteSpec],
+) -> None:
+    _, rewrite = plan_specs
+    tx = StreamTransformer("MessageAttachment", [], [(rewrite, RewriteStats())])
+    url = "https://staging.meeshy.me/" + "x" * (16 * 1024 * 1024)
+    doc = raw({"_id": "big", "fileUrl": url, "thumbnailUrl": url[:100]})
+    with pytest.raises(Exception, match=r"_id 'big' would be [\d,]+ bytes") as failed:
+        tx.apply(doc)
+    assert getattr(failed.value, "exit_code", None) == 1
