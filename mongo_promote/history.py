@@ -36,9 +36,12 @@ def read_history(base: Path) -> list[RunEntry]:
     directory = runs_dir(base)
     if not directory.is_dir():
         return []
-    entries = [_entry(d) for d in sorted(directory.iterdir()) if d.is_dir()]
-    _link(entries)
-    return sorted(entries, key=lambda e: (e.started_at or "", e.run_id))
+    entries = sorted(
+        (_entry(d) for d in directory.iterdir() if d.is_dir()),
+        key=lambda e: (e.started_at or "", e.run_id),  # two runs may start in the same second
+    )
+    _link(entries)  # links in the same order: what acted first comes first
+    return entries
 
 
 def _entry(run_dir: Path) -> RunEntry:

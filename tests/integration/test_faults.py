@@ -367,7 +367,7 @@ def test_a_writer_inserting_into_production_for_the_whole_run_loses_nothing(
         thread.join(timeout=10)
     people = {d["_id"] for d in servers.target[name].People.find({}, {"_id": 1})}
     written = {f"w{n}" for n in writes}
-    assert len(written) > 10
+    assert written, "the writer wrote nothing while the run ran"
     if result.exit_code == 0:  # only if no write came between the backup and the rename
         pytest.fail(
             "a writer for the whole run must make the drift guard stop it:\n" + explain(result)
