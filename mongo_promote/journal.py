@@ -137,15 +137,17 @@ def open_journal(base: Path, run_id: str) -> Journal:
 
 
 def latest_run(base: Path, *, command: str = "run") -> str | None:
-    """The newest run of `command` (run, restore, rollback) under base, by its time-sorted id."""
+    """The newest run of `command` (run, restore, rollback) under base, by the time its journal
+    began (ids sort by the second only: two runs in one second are told apart by their journal)."""
     directory = runs_dir(base)
     if not directory.is_dir():
         return None
-    for run_dir in sorted(directory.iterdir(), reverse=True):
+    started = []
+    for run_dir in directory.iterdir():
         events = Journal(run_dir / "journal.jsonl").events()
         if events and events[0].get("command", "run") == command:
-            return run_dir.name
-    return None
+            started.append((str(events[0].get("at", "")), run_dir.name))
+    return max(started)[1] if started else None
 
 
 @dataclass

@@ -8,6 +8,8 @@ import re
 import signal
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_all
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,6 +118,24 @@ def finished_actions(journal: Journal) -> dict[str, dict[str, Any]]:
     return done
 
 
+def _join(beside: list[tuple[Planned, Future[None]]], *, quiet: bool = False) -> None:
+    """Wait for the actions running beside; raise the first one's error unless `quiet`."""
+    wait_all([f for _, f in beside])
+    if not quiet:
+        _raise_failed(beside)
+        beside.clear()
+
+
+def _raise_failed(beside: list[tuple[Planned, Future[None]]], *, real_only: bool = False) -> None:
+    """A finished action beside that failed: its error (an interrupt only if nothing better, and
+    never with `real_only`: an interrupt there was caused by the failure in front)."""
+    failed = [e for _, f in beside if f.done() and (e := f.exception()) is not None]
+    real = [e for e in failed if not isinstance(e, Interrupted)]
+    chosen = real or ([] if real_only else failed)
+    if chosen:
+        raise chosen[0]
+
+
 # ---------------------------------------------------------------- the runner
 
 
@@ -196,25 +216,56 @@ class Runner:
         return f"mongo-promote rollback --run {self.ctx.run_id}"
 
     def _apply_phase(self, phase: Phase, done: dict[str, dict[str, Any]]) -> None:
+        """The phase's actions in order. An `overlaps` step's action (the backup) runs on a
+        thread beside the actions that follow it for as long as they only build shadows: the
+        first action that does more (the drift guard) waits for it, and so does the phase's
+        end. A failure on either side stops the other; the first real error is raised."""
         planned = [p for p in self.planned if p.step.phase == phase]
-        for i, p in enumerate(planned):
-            self._announce(p.step)
-            self.ctx.out.detail(f"  {p.action.description}")
-            if p.action.key in done:
-                p.step.resume(self.ctx, p.action, done[p.action.key].get("result", {}))
-                self.ctx.out.detail(f"  already done: {p.action.description}")
-                continue
-            self.ctx.check_cancelled()
-            self.journal.record(STARTED, key=p.action.key, step=p.action.step)
-            result = p.step.apply(self.ctx, p.action)
-            self.journal.record(
-                FINISHED, key=p.action.key, shadow=p.step.builds_shadows, result=result
-            )
-            # The journal is the record of each action; the report is rewritten when a step's
-            # last action is done (and on failure and at the end): rewriting it after each of a
-            # step's many actions (one per collection) cost most of a small run's time.
-            if i + 1 == len(planned) or planned[i + 1].step is not p.step:
-                self.save()
+        beside: list[tuple[Planned, Future[None]]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beside") as pool:
+            try:
+                for i, p in enumerate(planned):
+                    if beside and not p.step.builds_shadows:
+                        _join(beside)
+                    _raise_failed(beside)
+                    self._announce(p.step)
+                    self.ctx.out.detail(f"  {p.action.description}")
+                    if p.action.key in done:
+                        p.step.resume(self.ctx, p.action, done[p.action.key].get("result", {}))
+                        self.ctx.out.detail(f"  already done: {p.action.description}")
+                        continue
+                    self.ctx.check_cancelled()
+                    after = planned[i + 1] if i + 1 < len(planned) else None
+                    last = after is None or after.step is not p.step
+                    if p.step.overlaps and after is not None and after.step.builds_shadows:
+                        self.ctx.out.info("  (goes on beside the next steps)")
+                        beside.append((p, pool.submit(self._apply_beside, p)))
+                        continue
+                    self._apply_one(p, save=last)
+                _join(beside)
+            except BaseException as exc:
+                self.ctx.cancel.set()  # whatever runs beside stops at its next check
+                _join(beside, quiet=True)
+                if isinstance(exc, Interrupted):  # stopped here because the work beside failed?
+                    _raise_failed(beside, real_only=True)
+                raise
+
+    def _apply_one(self, p: Planned, *, save: bool) -> None:
+        self.journal.record(STARTED, key=p.action.key, step=p.action.step)
+        result = p.step.apply(self.ctx, p.action)
+        self.journal.record(FINISHED, key=p.action.key, shadow=p.step.builds_shadows, result=result)
+        # The journal is the record of each action; the report is rewritten when a step's
+        # last action is done (and on failure and at the end): rewriting it after each of a
+        # step's many actions (one per collection) cost most of a small run's time.
+        if save:
+            self.save()
+
+    def _apply_beside(self, p: Planned) -> None:
+        try:
+            self._apply_one(p, save=False)
+        except BaseException:
+            self.ctx.cancel.set()  # the steps in front stop at their next check
+            raise
 
     def _announce(self, step: Step) -> None:
         if (step.number, step.title) not in self._announced:

@@ -135,9 +135,13 @@ def _check_free_space(out_dir: Path, expected_bytes: int) -> None:
 
 
 class BackupStep(StepBase):
-    """One action: the verified backup of every target collection the command may change."""
+    """One action: the verified backup of every target collection the command may change.
+
+    It reads production and writes files while the shadows are built (the runner runs it
+    beside them); nothing that touches production starts before it is verified."""
 
     title = "backup the target"
+    overlaps = True
 
     def __init__(
         self,

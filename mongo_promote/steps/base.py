@@ -39,6 +39,7 @@ class Step(Protocol):
     title: str
     phase: Phase
     builds_shadows: bool  # its work is lost when the shadows are dropped
+    overlaps: bool  # may run beside the following actions that only build shadows
 
     def plan(self, ctx: RunContext) -> list[Action]: ...
 
@@ -55,7 +56,11 @@ class RunState:
     report: RunReport
     shadows: list[str]  # collections this run builds shadows of (dropped on failure)
     backed_up: dict[str, str] = field(default_factory=dict)  # content hash per backed-up collection
-    copy_hashes: dict[str, str] = field(default_factory=dict)  # content hash of the source as read
+    # each copied collection's journal entry: content hashes of the source as read and of the
+    # documents written, the transformed documents' verification (steps/copy.py)
+    copied: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # content hash of each shadow as validation read it (cutover journals it as the fingerprint)
+    shadow_hashes: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow
     dropped: list[str] = field(default_factory=list)  # collections a rollback dropped
     journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
@@ -77,6 +82,7 @@ class StepBase:
     title = ""
     phase: Phase = "before"
     builds_shadows = False
+    overlaps = False
 
     def __init__(self, state: RunState, number: int) -> None:
         self.state = state

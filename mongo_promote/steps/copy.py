@@ -56,6 +56,10 @@ class CopyResult:
     seconds: float
     content_hash: str  # ContentHash.hexdigest() of the source documents as read
     transforms: list[dict[str, Any]] = field(default_factory=list)  # stats of folds and rewrites
+    # ContentHash.hexdigest() of the documents inserted (the source's when nothing is transformed)
+    output_hash: str = ""
+    # the transformed documents held to the decoded reference as they passed (oracle.Verification)
+    verification: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- shadows
@@ -191,16 +195,20 @@ def copy_collection(
     """Stream one collection into a fresh shadow, bytes untouched, hashing what was read.
 
     Documents stay RawBSONDocument end to end: pymongo sends `.raw` as it is, so every
-    type, key order and value arrives byte for byte, and no CPU goes into decoding.
+    type, key order and value arrives byte for byte, and no CPU goes into decoding. A
+    transformed collection also hashes what it inserts and checks each transformed document
+    against the decoded reference: validation then re-reads only the target.
     """
     started = time.monotonic()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
     target = ctx.target_db[shadow]
-    transformer = StreamTransformer.for_collection(ctx.plan, action.name, ctx.source_db, ctx.now)
+    transformer = StreamTransformer.for_collection(
+        ctx.plan, action.name, ctx.source_db, ctx.now, verify=True
+    )
     # A capped collection's natural order is its insertion order: keep it exact.
     ordered = bool(action.source_options.get("capped"))
-    hasher = ContentHash()
+    hasher, written = ContentHash(), ContentHash()
     docs = size = 0
     cursor = ctx.source_db[action.name].find(
         {}, sort=transformer.sort if transformer else None,
@@ -212,14 +220,24 @@ def copy_collection(
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:
                 batch = [transformer.apply(doc) for doc in batch]
+                written.update_many(bytes(doc.raw) for doc in batch)
             _insert(target, action.name, batch, ordered=ordered)
             docs, size = docs + len(batch), size + batch_size
             if progress:
                 progress(docs, size)
     stats = transformer.finish() if transformer else []
     _check_count(target, action.name, docs)
+    verification = transformer.verification if transformer else None
     return CopyResult(
-        action.name, shadow, docs, size, time.monotonic() - started, hasher.hexdigest(), stats
+        action.name,
+        shadow,
+        docs,
+        size,
+        time.monotonic() - started,
+        hasher.hexdigest(),
+        stats,
+        output_hash=(written if transformer else hasher).hexdigest(),
+        verification=verification.to_dict() if verification else None,
     )
 
 
@@ -380,7 +398,7 @@ class CopyStep(StepBase):
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         for name, entry in result["copied"].items():
-            self.state.copy_hashes[name] = entry["content_hash"]
+            self.state.copied[name] = entry
             self.state.report.collection(name).update(entry.get("stats", {}))
         self.state.report.transforms = [
             t
@@ -405,6 +423,8 @@ class CopyStep(StepBase):
             "count": result.count,
             "bytes": result.bytes,
             "content_hash": result.content_hash,
+            "output_hash": result.output_hash,
+            "verification": result.verification,
             "transforms": result.transforms,
             "stats": {
                 "bytes": result.bytes,

@@ -189,7 +189,10 @@ def _count(content_hash: str) -> int:
 def _fingerprint(ctx: RunContext, state: RunState, name: str, shadow: str) -> str:
     """What the live collection will hold once renamed: journalled before the rename, so a
     rollback can tell production's later writes from the run's own data."""
-    fingerprint = collection_content_hash(ctx.target_db[shadow]).hexdigest()
+    # validation has just read the shadow whole (nothing writes to a shadow but this run)
+    fingerprint = state.shadow_hashes.get(name) or (
+        collection_content_hash(ctx.target_db[shadow]).hexdigest()
+    )
     state.record("cutover_fingerprint", collection=name, content_hash=fingerprint)
     return fingerprint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from mongo_promote.checksum import collection_content_hash
@@ -19,15 +20,15 @@ class Drift:
 
 def check_drift(ctx: RunContext, backed_up: dict[str, str], names: list[str]) -> list[Drift]:
     """Re-fingerprint each live collection cutover will replace; a write since the backup would be lost."""
-    drifted = []
-    for name in names:
-        if name not in backed_up:
-            continue
+    checked = [name for name in names if name in backed_up]
+
+    def rehash(name: str) -> str:
         ctx.check_cancelled()
-        now = collection_content_hash(ctx.target_db[name]).hexdigest()
-        if now != backed_up[name]:
-            drifted.append(Drift(name, backed_up[name], now))
-    return drifted
+        return collection_content_hash(ctx.target_db[name]).hexdigest()
+
+    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="drift") as pool:
+        now = dict(zip(checked, pool.map(rehash, checked), strict=True))
+    return [Drift(n, backed_up[n], now[n]) for n in checked if now[n] != backed_up[n]]
 
 
 class DriftStep(StepBase):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import bson
 from bson.codec_options import CodecOptions
+from bson.errors import InvalidBSON
 from pymongo.collection import Collection
 
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.checksum import ContentHash, collection_content_hash
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
@@ -19,8 +20,9 @@ from mongo_promote.steps.analyse import Actions, CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.steps.indexes import index_models
 from mongo_promote.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
-from mongo_promote.transforms.fold import Entry, settle
-from mongo_promote.transforms.rewrite import find_remaining, rewrite_document
+from mongo_promote.transforms.oracle import difference
+from mongo_promote.transforms.oracle import expected as transformed
+from mongo_promote.transforms.rewrite import find_remaining
 from mongo_promote.transforms.stream import FoldMerge
 
 SAMPLES = 5
@@ -41,6 +43,8 @@ class Check:
 class ValidationReport:
     checks: list[Check] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # content hash of each collection checked as it was read (cutover's fingerprint of a shadow)
+    hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -68,6 +72,7 @@ class ValidationReport:
         return {
             "passed": self.passed,
             "counts": self.counts,
+            "hashes": self.hashes,
             "checks": [jsonable(asdict(c)) for c in self.checks],
         }
 
@@ -96,7 +101,7 @@ class ValidateStep(StepBase):
 
     def apply(self, ctx: RunContext, action: Action) -> Result:
         # Looked up at call time, so a test can stand between the run and the check.
-        validation = validate_shadows(ctx, self.analysis, self.state.copy_hashes)
+        validation = validate_shadows(ctx, self.analysis, self.state.copied)
         result = {"validation": validation.to_json(), "checks": validation.collection_checks()}
         self.resume(ctx, action, result)
         if not validation.passed:
@@ -106,17 +111,24 @@ class ValidateStep(StepBase):
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         report = self.state.report
         report.validation = result["validation"]
+        self.state.shadow_hashes.update(result["validation"].get("hashes", {}))
         for name, check in result["checks"].items():
             report.collection(name)["check"] = check
         self.state.counts.update(result["validation"]["counts"])
 
 
 def validate_shadows(
-    ctx: RunContext, actions: Actions, copy_hashes: Mapping[str, str] | None = None
+    ctx: RunContext, actions: Actions, copied: Mapping[str, Mapping[str, Any]] | None = None
 ) -> ValidationReport:
-    """Shadows against the source, before cutover: any failed check stops the run."""
+    """Shadows against the source, before cutover: any failed check stops the run.
+
+    `copied` holds what the copy saw (steps/copy.py): the content hash of the documents it
+    wrote and its verification of each transformed one. With it a shadow is read once, raw,
+    and its hash compared; without it (a journal from an older version) the source is read
+    again and transformed here.
+    """
     names = {a.name: ctx.shadow_name(a.name) for a in actions.collections}
-    return _validate(ctx, actions, names, copy_hashes or {})
+    return _validate(ctx, actions, names, copied or {})
 
 
 def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
@@ -125,28 +137,34 @@ def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
 
 
 def _validate(
-    ctx: RunContext, actions: Actions, names: dict[str, str], copy_hashes: Mapping[str, str]
+    ctx: RunContext,
+    actions: Actions,
+    names: dict[str, str],
+    copied: Mapping[str, Mapping[str, Any]],
 ) -> ValidationReport:
     """Collections are checked side by side (ctx.workers at once): each check is independent."""
     report = ValidationReport()
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="validate") as pool:
         results = list(
             pool.map(
-                lambda a: _collection_checks(ctx, a, names[a.name], copy_hashes),
+                lambda a: _collection_checks(ctx, a, names[a.name], copied.get(a.name, {})),
                 actions.collections,
             )
         )
-    for action, (count, checks) in zip(actions.collections, results, strict=True):
+    for action, (count, checks, content_hash) in zip(actions.collections, results, strict=True):
         report.counts[action.name] = count
         report.checks.extend(checks)
+        if content_hash is not None:
+            report.hashes[action.name] = content_hash
     for ref in ctx.plan.validate_.references:
         report.checks.append(_reference_check(ctx, ref, names))
     return report
 
 
 def _collection_checks(
-    ctx: RunContext, action: CollectionAction, target_name: str, copy_hashes: Mapping[str, str]
-) -> tuple[int, list[Check]]:
+    ctx: RunContext, action: CollectionAction, target_name: str, copied: Mapping[str, Any]
+) -> tuple[int, list[Check], str | None]:
+    """The collection's checks, and its content hash when one was computed."""
     ctx.check_cancelled()
     ctx.out.detail(f"  validating {action.name}")
     spec = ctx.plan.validate_
@@ -154,14 +172,21 @@ def _collection_checks(
     source = ctx.source_db[action.name]
     count = target.count_documents({})
     checks: list[Check] = []
+    content_hash = None
     if spec.counts:
         checks.append(_count_check(action.name, source.count_documents({}), count))
-    if action.transformed:
+    if action.transformed and copied.get("verification") is not None:
+        found, content_checks = _written_checks(ctx, action, target, copied)
+        checks.extend(content_checks)
+        content_hash = found.hexdigest()
+    elif action.transformed:
         checks.extend(_transformed_checks(ctx, action, target))
     elif spec.checksums:
-        checks.append(_checksum_check(action.name, source, target, copy_hashes))
+        found = collection_content_hash(target)
+        checks.append(_checksum_check(action.name, source, found, copied.get("content_hash")))
+        content_hash = found.hexdigest()
     checks.append(_index_check(ctx, action, target))
-    return count, checks
+    return count, checks, content_hash
 
 
 def _count_check(name: str, expected: int, found: int) -> Check:
@@ -169,14 +194,52 @@ def _count_check(name: str, expected: int, found: int) -> Check:
 
 
 def _checksum_check(
-    name: str, source: Collection[Any], target: Collection[Any], copy_hashes: Mapping[str, str]
+    name: str, source: Collection[Any], target: ContentHash, copied: str | None
 ) -> Check:
-    """Order-independent hash of raw BSON: equal means byte-identical documents, types and order."""
-    expected = copy_hashes.get(name) or collection_content_hash(source).hexdigest()
-    found = collection_content_hash(target).hexdigest()
+    """Order-independent hash of raw BSON: equal means byte-identical documents, types and order.
+    The source's hash is the one its copy computed as the bytes passed, else it is read now."""
+    expected = copied or collection_content_hash(source).hexdigest()
+    found = target.hexdigest()
     return Check(
         "checksum", name, expected == found, f"source {expected[:24]}…, target {found[:24]}…"
     )
+
+
+def _written_checks(
+    ctx: RunContext, action: CollectionAction, target: Collection[Any], copied: Mapping[str, Any]
+) -> tuple[ContentHash, list[Check]]:
+    """A transformed collection, from what its copy proved: each transformed document equal to
+    the decoded reference of transform(source) (checked as it passed), and the content hash of
+    the documents written. One raw read of the target then proves it holds exactly those; the
+    rewrite checks look at the same bytes. A target that differs is compared again document by
+    document (source read and transformed here) to name the documents."""
+    rewrites = [r for r in ctx.plan.rewrites if r.collection == action.name]
+    remaining = [_Remaining(r) for r in rewrites]
+    found = collection_content_hash(target, each=_seeing(remaining))
+    verified: Mapping[str, Any] = copied["verification"]
+    written = str(copied["output_hash"])
+    same = found.hexdigest() == written
+    samples = list(verified["samples"][:SAMPLES])
+    if not same:
+        samples += _compare_transformed(
+            ctx, action, target, [e for e in ctx.plan.embeds if e.into == action.name], rewrites
+        ).mismatches[:SAMPLES]
+    detail = (
+        f"{verified['checked']:,} transformed documents held to transform(source) as they were "
+        f"copied ({verified['pairs']:,} embedded pairs), {verified['mismatched']:,} differ; "
+        + (
+            f"the target holds exactly the {found.count:,} documents written"
+            if same
+            else f"the target differs from the documents written ({_count(written):,} written, "
+            f"{found.count:,} read back)"
+        )
+    )
+    checks = [Check("content", action.name, same and not verified["mismatched"], detail, samples)]
+    return found, checks + [r.check(action.name) for r in remaining]
+
+
+def _count(content_hash: str) -> int:
+    return int(content_hash.split(":", 1)[0])
 
 
 # ------------------------------------------------------------------ transformed collections
@@ -201,9 +264,10 @@ def _transformed_checks(
             comparison.mismatches[:SAMPLES],
         )
     ]
-    for rewrite in rewrites:
-        checks.append(_rewrite_check(action.name, target, rewrite))
-    return checks
+    remaining = [_Remaining(r) for r in rewrites]
+    if remaining:
+        collection_content_hash(target, each=_seeing(remaining))
+    return checks + [r.check(action.name) for r in remaining]
 
 
 @dataclass
@@ -252,7 +316,7 @@ def _compare_transformed(
             result.missing += 1
             result.mismatches.append({"_id": source_id, "problem": "missing in target"})
         elif bson.encode(expected, codec_options=CODEC) != bson.encode(actual, codec_options=CODEC):
-            result.mismatches.append({"_id": source_id, "problem": _difference(expected, actual)})
+            result.mismatches.append({"_id": source_id, "problem": difference(expected, actual)})
     return result
 
 
@@ -279,69 +343,70 @@ def _expected(
     rewrites: list[RewriteSpec],
     result: _Comparison,
 ) -> dict[str, Any]:
-    """The source document as the pipeline must have left it: folds first, then rewrites.
-
-    Edited in place: `doc` was decoded for this comparison alone and is not read again (the
-    caller keeps its `_id` first), so no deep copy: that copy took a quarter of validation's
-    CPU on the Meeshy data.
-    """
-    expected = doc
-    for merge in merges:
-        entries = merge.entries_for(get_path(expected, merge.spec.match.into)[1])
-        if entries:
-            result.pairs += len(entries)
-            _apply_fold(expected, merge.spec, entries)
-    for rewrite in rewrites:
-        expected.update(
-            rewrite_document(expected, rewrite.fields, rewrite.find, rewrite.replace).changes
-        )
-    return expected
+    """The source document as the pipeline must have left it (edited in place, see oracle)."""
+    folded = [(m.spec, m.entries_for(get_path(doc, m.spec.match.into)[1])) for m in merges]
+    result.pairs += sum(len(entries) for _, entries in folded)
+    return transformed(doc, folded, rewrites)
 
 
-def _apply_fold(doc: dict[str, Any], spec: EmbedSpec, entries: dict[str, Entry]) -> None:
-    """What `$set: {"<as>.<key>": value}` does for the keys `on_existing` lets through, on the
-    decoded document (the run edits bytes): a missing or null map set whole, any other value left."""
-    current = doc.get(spec.as_field)
-    if current is not None and not isinstance(current, dict):
-        return  # reported by the embed and left alone
-    values = settle(current, entries, spec.on_existing).values
-    if current is None:
-        doc[spec.as_field] = values
-    else:
-        current.update(values)
+@dataclass
+class _Remaining:
+    """A rewrite's `find` left in its fields, looked for in raw bytes: a document is decoded only
+    when `find`'s UTF-8 bytes occur in it somewhere."""
 
+    spec: RewriteSpec
+    total: int = 0
+    undecodable: int = 0
+    samples: list[Any] = field(default_factory=list)
 
-def _rewrite_check(name: str, target: Collection[Any], spec: RewriteSpec) -> Check:
-    if spec.find in spec.replace:
+    def see(self, raw: bytes) -> None:
+        if self.spec.find in self.spec.replace or self.spec.find.encode() not in raw:
+            return
+        try:
+            doc = bson.decode(raw, codec_options=CODEC)
+        except (InvalidBSON, UnicodeDecodeError):
+            self.undecodable += 1  # copied unchanged, listed by the copy's report
+            return
+        paths = find_remaining(doc, self.spec.fields, self.spec.find)
+        if paths:
+            self.total += 1
+            if len(self.samples) < SAMPLES:
+                self.samples.append({"_id": doc["_id"], "paths": paths})
+
+    def check(self, name: str) -> Check:
+        spec = self.spec
+        if spec.find in spec.replace:
+            return Check(
+                "rewrite",
+                name,
+                True,
+                f"skipped: {spec.replace!r} contains {spec.find!r}",
+                severity="warning",
+            )
         return Check(
             "rewrite",
             name,
-            True,
-            f"skipped: {spec.replace!r} contains {spec.find!r}",
-            severity="warning",
+            self.total == 0,
+            f"{self.total} documents still contain {spec.find!r} in {', '.join(spec.fields)}"
+            + (
+                f"; {self.undecodable} undecodable document(s) hold its bytes (copied unchanged)"
+                if self.undecodable
+                else ""
+            ),
+            self.samples,
         )
-    left: list[Any] = []
-    total = 0
-    for doc in target.with_options(codec_options=CODEC).find({}, batch_size=BATCH):
-        paths = find_remaining(doc, spec.fields, spec.find)
-        if paths:
-            total += 1
-            if len(left) < SAMPLES:
-                left.append({"_id": doc["_id"], "paths": paths})
-    return Check(
-        "rewrite",
-        name,
-        total == 0,
-        f"{total} documents still contain {spec.find!r} in {', '.join(spec.fields)}",
-        left,
-    )
 
 
-def _difference(expected: dict[str, Any], actual: dict[str, Any]) -> str:
-    keys = [k for k in dict.fromkeys([*expected, *actual]) if expected.get(k) != actual.get(k)]
-    if keys:
-        return f"fields differ: {', '.join(map(str, keys[:5]))}"
-    return "same values, different key order or types"
+def _seeing(remaining: list[_Remaining]) -> Callable[[bytes], None] | None:
+    """One visitor feeding every rewrite check the same bytes (None when there is none)."""
+    if not remaining:
+        return None
+
+    def each(raw: bytes) -> None:
+        for r in remaining:
+            r.see(raw)
+
+    return each
 
 
 def _batches(cursor: Any) -> Iterator[list[dict[str, Any]]]:

@@ -41,6 +41,7 @@ from mongo_promote.transforms.fold import (
     settle,
     would_fail,
 )
+from mongo_promote.transforms.oracle import Verification
 from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
 
 MAX_BSON_SIZE = 16 * 1024 * 1024  # the most a server stores in one document
@@ -169,6 +170,8 @@ class StreamTransformer:
     """Turns the stream of a collection's source documents into what its shadow must hold.
 
     `tolerant` (the dry-run) counts what `fail` policies would stop on instead of raising.
+    `verification` (the run) holds every document a transform touched to the decoded reference
+    (`oracle.expected`) before it leaves: the byte edits are checked as they are made.
     """
 
     collection: str
@@ -177,6 +180,7 @@ class StreamTransformer:
     tolerant: bool = False
     # documents a rewrite could not decode (invalid UTF-8): copied unchanged, listed by _id
     unreadable: list[dict[str, str]] = field(default_factory=list)
+    verification: Verification | None = None
 
     @classmethod
     def for_collection(
@@ -187,13 +191,16 @@ class StreamTransformer:
         now: dt.datetime,
         *,
         tolerant: bool = False,
+        verify: bool = False,
     ) -> StreamTransformer | None:
         """The plan's transforms of collection `name` (None when it has none)."""
         embeds = [e for e in plan.embeds if e.into == name]
         rewrites = [r for r in plan.rewrites if r.collection == name]
         if not embeds and not rewrites:
             return None
-        return cls.build(name, embeds, rewrites, source_db, now, tolerant=tolerant)
+        built = cls.build(name, embeds, rewrites, source_db, now, tolerant=tolerant)
+        built.verification = Verification() if verify else None
+        return built
 
     @classmethod
     def build(
@@ -227,14 +234,16 @@ class StreamTransformer:
         """
         data = bytes(raw.raw)  # no copy: RawBSONDocument keeps bytes
         changed = False
+        folded: list[tuple[EmbedSpec, dict[str, Entry]]] = []
         for fold in self.folds:
             parent = _decoded(get_path(raw, fold.spec.match.into)[1])
             entries = fold.entries_for(parent)
             if entries:
-                data, folded = _fold_into(data, fold, parent, entries)
-                changed = changed or folded
+                folded.append((fold.spec, entries))
+                data, done = _fold_into(data, fold, parent, entries)
+                changed = changed or done
         doc: dict[str, Any] | None = None
-        rewritten = False
+        rewritten = unreadable = False
         for spec, stats in self.rewrites:
             if doc is None and spec.find.encode() not in data:
                 stats.documents_scanned += 1  # cannot contain it: no need to decode
@@ -243,7 +252,7 @@ class StreamTransformer:
                 doc = doc if doc is not None else bson.decode(data, codec_options=CODEC)
             except (InvalidBSON, UnicodeDecodeError) as exc:
                 self.unreadable.append({"_id": repr(element(data, "_id")[1]), "error": str(exc)})
-                doc, rewritten = None, False
+                doc, rewritten, unreadable = None, False, True
                 break  # copied unchanged, reported
             changes = account_rewrite(stats, doc, spec).changes
             doc.update(changes)
@@ -255,6 +264,11 @@ class StreamTransformer:
                 f"{self.collection}: document _id {element(data, '_id')[1]!r} would be "
                 f"{len(data):,} bytes after the transforms, over MongoDB's {MAX_BSON_SIZE:,}-byte "
                 "limit; nothing was cut over"
+            )
+        if self.verification is not None and (folded or doc is not None) and not unreadable:
+            # a document no transform looked at is its own source bytes: nothing to check
+            self.verification.check(
+                bytes(raw.raw), data, folded, [spec for spec, _ in self.rewrites]
             )
         return RawBSONDocument(data) if changed else raw
 

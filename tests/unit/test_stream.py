@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mongo_promote.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
-from mongo_promote.steps.validate import _apply_fold
 from mongo_promote.transforms.bsonbytes import CODEC
 from mongo_promote.transforms.fold import EmbedStats, fold_group
+from mongo_promote.transforms.oracle import apply_fold as _apply_fold
 from mongo_promote.transforms.rewrite import RewriteStats
 from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
 
