@@ -21,8 +21,8 @@ class ContentHash:
     """Multiset hash of a collection: the sum of per-document sha256 digests mod 2**256.
 
     Addition is commutative, so two collections holding the same documents hash alike
-    whatever order a scan returns them in, and partial hashes computed in parallel can be
-    merged. The count is kept beside the sum so that the text form states it plainly.
+    whatever order a scan returns them in. The count is kept beside the sum so that the text
+    form states it plainly.
     This detects accidental differences (lost, duplicated or altered documents); it is not
     meant to resist someone crafting collisions on purpose.
     """
@@ -52,12 +52,6 @@ class ContentHash:
         self._sum = total % _MODULUS
         self.count += count
         self.bytes += size
-
-    def merge(self, other: ContentHash) -> None:
-        """Fold in a hash computed elsewhere (another thread, another key range)."""
-        self._sum = (self._sum + other._sum) % _MODULUS
-        self.count += other.count
-        self.bytes += other.bytes
 
     def hexdigest(self) -> str:
         """Stable text form `<count>:<64 hex>`, what manifests and reports store and compare."""

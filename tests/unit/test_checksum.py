@@ -85,15 +85,6 @@ def test_update_many_equals_repeated_add(raws: list[bytes]) -> None:
     assert (bulk.count, bulk.bytes) == (len(raws), sum(map(len, raws)))
 
 
-@given(collections, st.data())
-def test_merge_of_parts_equals_whole(raws: list[bytes], data: Any) -> None:
-    cut = data.draw(st.integers(0, len(raws)))
-    merged = hash_of(raws[:cut])
-    merged.merge(hash_of(raws[cut:]))
-    assert merged == hash_of(raws)
-    assert merged.hexdigest() == hash_of(raws).hexdigest()
-
-
 def test_hexdigest_form() -> None:
     assert ContentHash().hexdigest() == "0:" + "0" * 64
     digest = hash_of([bson.encode({"_id": 1})]).hexdigest()
