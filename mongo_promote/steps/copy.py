@@ -32,7 +32,7 @@ from mongo_promote.context import RunContext
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.steps.analyse import CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
-from mongo_promote.transforms.stream import StreamTransformer
+from mongo_promote.transforms.stream import StreamTransformer, read_ahead
 
 DEFAULT_BATCH_BYTES = 8 * 1024 * 1024
 # FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
@@ -215,7 +215,8 @@ def copy_collection(
         batch_size=_cursor_batch(action, batch_bytes),
     )  # fmt: skip
     with cursor:
-        for batch, batch_size in _batches(cursor, batch_bytes):
+        # the next reply is read while this batch is transformed and inserted
+        for batch, batch_size in _batches(read_ahead(cursor), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:

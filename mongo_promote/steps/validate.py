@@ -19,7 +19,7 @@ from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
 from mongo_promote.steps.analyse import Actions, CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.steps.indexes import index_models
-from mongo_promote.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
+from mongo_promote.transforms.bsonbytes import CODEC, before, bson_key, get_path, jsonable
 from mongo_promote.transforms.oracle import difference
 from mongo_promote.transforms.oracle import expected as transformed
 from mongo_promote.transforms.rewrite import find_remaining
@@ -142,15 +142,16 @@ def _validate(
     names: dict[str, str],
     copied: Mapping[str, Mapping[str, Any]],
 ) -> ValidationReport:
-    """Collections are checked side by side (ctx.workers at once): each check is independent."""
+    """Collections are checked side by side (ctx.workers at once, biggest first so the longest
+    starts earliest): each check is independent."""
     report = ValidationReport()
+    biggest = sorted(actions.collections, key=lambda a: (a.source_size, a.source_count))[::-1]
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="validate") as pool:
-        results = list(
-            pool.map(
-                lambda a: _collection_checks(ctx, a, names[a.name], copied.get(a.name, {})),
-                actions.collections,
-            )
-        )
+        futures = {
+            a.name: pool.submit(_collection_checks, ctx, a, names[a.name], copied.get(a.name, {}))
+            for a in biggest
+        }
+    results = [futures[a.name].result() for a in actions.collections]
     for action, (count, checks, content_hash) in zip(actions.collections, results, strict=True):
         report.counts[action.name] = count
         report.checks.extend(checks)
@@ -489,37 +490,103 @@ def _option(spec: Mapping[str, Any], option: str) -> Any:
 
 
 def _reference_check(ctx: RunContext, ref: ReferenceCheck, names: dict[str, str]) -> Check:
-    """Distinct referencing values that find no document on the other side (after promotion)."""
+    """Distinct referencing values that find no document on the other side (after promotion).
+
+    Both sides are read sorted by their field and merged: two streaming reads, whatever their
+    size. Values the server does not order the way the merge compares them (arrays, a collation)
+    are looked up in batches instead (`$in`, one query per thousand referencing documents)."""
     from_coll, from_field = ref.source.split(".", 1)
     to_coll, to_field = ref.to.split(".", 1)
     referencing = ctx.target_db.get_collection(names.get(from_coll, from_coll), codec_options=CODEC)
     referenced = ctx.target_db.get_collection(names.get(to_coll, to_coll), codec_options=CODEC)
-    dangling, checked = 0, 0
-    samples: list[Any] = []
+    try:
+        found = _dangling_by_merge(referencing, from_field, referenced, to_field)
+    except _Unordered:
+        found = _dangling_by_lookup(referencing, from_field, referenced, to_field)
+    severity = "error" if ref.on_dangling == "fail" else "warning"
+    return Check(
+        "references",
+        f"{ref.source} -> {ref.to}",
+        found.dangling == 0,
+        f"{found.dangling} dangling of {found.checked} references checked",
+        found.samples,
+        severity,
+    )
+
+
+@dataclass
+class _Dangling:
+    checked: int = 0
+    dangling: int = 0
+    samples: list[Any] = field(default_factory=list)
+
+    def missing(self, value: Any) -> None:
+        self.dangling += 1
+        if len(self.samples) < SAMPLES:
+            self.samples.append(value)
+
+
+class _Unordered(Exception):
+    """A side came in an order the merge cannot follow."""
+
+
+def _distinct_sorted(coll: Collection[Any], path: str) -> Iterator[tuple[tuple[int, Any], Any]]:
+    """Each distinct non-null value of `path`, in increasing `bson_key` order, as the server sorts."""
+    projection = {path: 1} if path == "_id" else {path: 1, "_id": 0}
+    cursor = coll.find(
+        {path: {"$exists": True, "$ne": None}},
+        projection,
+        sort=[(path, 1)],
+        batch_size=10_000,
+        allow_disk_use=True,
+    )
+    last: tuple[int, Any] | None = None
+    with cursor:
+        for doc in cursor:
+            value = get_path(doc, path)[1]
+            if value is None:
+                continue
+            key = bson_key(value)
+            if isinstance(value, list | Mapping) or (last is not None and before(key, last)):
+                raise _Unordered(path)
+            if key != last:
+                yield key, value
+            last = key
+
+
+def _dangling_by_merge(
+    referencing: Collection[Any], from_field: str, referenced: Collection[Any], to_field: str
+) -> _Dangling:
+    result = _Dangling()
+    targets = _distinct_sorted(referenced, to_field)
+    current = next(targets, None)
+    for key, value in _distinct_sorted(referencing, from_field):
+        result.checked += 1
+        while current is not None and before(current[0], key):
+            current = next(targets, None)
+        if current is None or current[0] != key:
+            result.missing(value)
+    return result
+
+
+def _dangling_by_lookup(
+    referencing: Collection[Any], from_field: str, referenced: Collection[Any], to_field: str
+) -> _Dangling:
+    result = _Dangling()
     cursor = referencing.find(
         {from_field: {"$exists": True, "$ne": None}}, {from_field: 1}, batch_size=BATCH
     )
     for batch in _batches(cursor):
         values = {bson_key(v): v for d in batch if (v := get_path(d, from_field)[1]) is not None}
-        checked += len(values)
+        result.checked += len(values)
         found = {
             bson_key(get_path(d, to_field)[1])
             for d in referenced.find({to_field: {"$in": list(values.values())}}, {to_field: 1})
         }
         for key, value in values.items():
             if key not in found:
-                dangling += 1
-                if len(samples) < SAMPLES:
-                    samples.append(value)
-    severity = "error" if ref.on_dangling == "fail" else "warning"
-    return Check(
-        "references",
-        f"{ref.source} -> {ref.to}",
-        dangling == 0,
-        f"{dangling} dangling of {checked} references checked",
-        samples,
-        severity,
-    )
+                result.missing(value)
+    return result
 
 
 # ------------------------------------------------------------------ what production changed since cutover

@@ -90,9 +90,11 @@ def get_path(doc: Mapping[str, Any], path: str) -> tuple[bool, Any]:
 
     Works on decoded documents and on RawBSONDocument alike (each step decodes one field).
     """
+    if type(doc) is dict and "." not in path:  # the usual case, once per child field: fast
+        return (True, doc[path]) if path in doc else (False, None)
     node: Any = doc
     for part in path.split("."):
-        if isinstance(node, Mapping):
+        if isinstance(node, dict | Mapping):
             if part not in node:
                 return False, None
             node = node[part]
@@ -108,33 +110,66 @@ def get_path(doc: Mapping[str, Any], path: str) -> tuple[bool, Any]:
 _FIXED_SIZE = {0x01: 8, 0x06: 0, 0x07: 12, 0x08: 1, 0x09: 8, 0x0A: 0, 0x10: 4, 0x11: 8, 0x12: 8}
 _FIXED_SIZE.update({0x13: 16, 0x7F: 0, 0xFF: 0})
 _EMBEDDED_DOC, _NULL = 0x03, 0x0A
+_INT32 = struct.Struct("<i").unpack_from
 
 
-def with_map(data: bytes, field: str, values: Mapping[str, Any]) -> tuple[bytes, str]:
+Location = tuple[int, int, int, int]  # (type, element start, element end, value start)
+_UNSET: Any = object()
+
+
+def locate(data: bytes, field: str) -> Location | None:
+    """Where the top-level element `field` stands in a BSON document's bytes (None: absent).
+
+    Names are compared as bytes where they stand (nothing decoded, nothing copied): this walk
+    runs for every document a fold touches."""
+    key = field.encode("utf-8") + b"\x00"
+    if key not in data:  # its name's bytes occur nowhere: certainly absent, no walk
+        return None
+    pos, last = 4, len(data) - 1
+    while pos < last:
+        kind = data[pos]
+        if data.startswith(key, pos + 1):
+            value_start = pos + 1 + len(key)
+            return kind, pos, _value_end(data, value_start, kind), value_start
+        pos = _value_end(data, data.index(b"\x00", pos + 1) + 1, kind)
+    return None
+
+
+def with_map(
+    data: bytes, field: str, values: Mapping[str, Any], *, at: Location | None = _UNSET
+) -> tuple[bytes, str]:
     """Set `field.<key>` for each key in a BSON document's bytes, as `$set` would.
 
     Returns the new bytes and what happened: "added" (no such field), "merged" (into an existing
     sub-document, its other entries byte for byte), "null" (a null replaced by the map), or
-    "non_map" (any other value: bytes returned unchanged).
+    "non_map" (any other value: bytes returned unchanged). `at` is `locate(data, field)` when
+    the caller has it already.
     """
-    for name, kind, _start, end, value_start in bson_elements(data):
-        if name != field:
-            continue
-        if kind == _EMBEDDED_DOC:
-            inner = set_elements(data[value_start:end], _encoded(values))
-            return set_elements(data, {field: bytes([kind]) + _cstring(field) + inner}), "merged"
-        if kind == _NULL:
-            return set_elements(data, _encoded({field: dict(values)})), "null"
-        return data, "non_map"
-    return set_elements(data, _encoded({field: dict(values)})), "added"
+    found = locate(data, field) if at is _UNSET else at
+    if found is None:
+        end = len(data) - 1
+        return _splice(data, end, end, _encoded({field: dict(values)})[field]), "added"
+    kind, start, end, value_start = found
+    if kind == _EMBEDDED_DOC:
+        inner = set_elements(data[value_start:end], _encoded(values))
+        return _splice(data, start, end, bytes([kind]) + _cstring(field) + inner), "merged"
+    if kind == _NULL:
+        return _splice(data, start, end, _encoded({field: dict(values)})[field]), "null"
+    return data, "non_map"
 
 
-def element(data: bytes, field: str) -> tuple[bool, Any]:
+def _splice(data: bytes, start: int, end: int, element_bytes: bytes) -> bytes:
+    """The document with bytes [start, end) replaced by one element's bytes."""
+    return _document(data[4:start] + element_bytes + data[end:-1])
+
+
+def element(data: bytes, field: str, *, at: Location | None = _UNSET) -> tuple[bool, Any]:
     """(found, decoded value) of one top-level field of a BSON document; the rest stays bytes."""
-    for name, _kind, start, end, _ in bson_elements(data):
-        if name == field:
-            return True, bson.decode(_document(data[start:end]), codec_options=CODEC)[field]
-    return False, None
+    found = locate(data, field) if at is _UNSET else at
+    if found is None:
+        return False, None
+    _, start, end, _ = found
+    return True, bson.decode(_document(data[start:end]), codec_options=CODEC)[field]
 
 
 def bson_elements(data: bytes) -> Iterator[tuple[str, int, int, int, int]]:
@@ -150,14 +185,15 @@ def bson_elements(data: bytes) -> Iterator[tuple[str, int, int, int, int]]:
 
 
 def _value_end(data: bytes, pos: int, kind: int) -> int:
-    if kind in _FIXED_SIZE:
-        return pos + _FIXED_SIZE[kind]
-    if kind in (0x02, 0x0D, 0x0E):  # string, code, symbol: int32 length + bytes
-        return pos + 4 + _int32(data, pos)
-    if kind in (0x03, 0x04, 0x0F):  # document, array, code with scope: int32 total length
-        return pos + _int32(data, pos)
+    if kind == 0x02 or kind == 0x0D or kind == 0x0E:  # string, code, symbol: int32 length + bytes
+        return pos + 4 + _INT32(data, pos)[0]
+    size = _FIXED_SIZE.get(kind)
+    if size is not None:
+        return pos + size
+    if kind == 0x03 or kind == 0x04 or kind == 0x0F:  # document, array, code w/ scope: int32 total
+        return pos + _INT32(data, pos)[0]
     if kind == 0x05:  # binary: int32 length + subtype + bytes
-        return pos + 5 + _int32(data, pos)
+        return pos + 5 + _INT32(data, pos)[0]
     if kind == 0x0B:  # regex: two C strings
         return data.index(b"\x00", data.index(b"\x00", pos) + 1) + 1
     if kind == 0x0C:  # DBPointer: string + 12-byte id

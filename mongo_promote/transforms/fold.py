@@ -100,9 +100,11 @@ class EmbedStats:
 
 def _first_present(doc: Mapping[str, Any], names: Sequence[str]) -> tuple[bool, Any]:
     """A null counts as absent: fallbacks exist precisely to skip empty legacy fields."""
+    plain = type(doc) is dict
     for name in names:
-        found, value = get_path(doc, name)
-        if found and value is not None:
+        # absent and null alike give None: one dict lookup where the name has no dot
+        value = doc.get(name) if plain and "." not in name else get_path(doc, name)[1]
+        if value is not None:
             return True, value
     return False, None
 

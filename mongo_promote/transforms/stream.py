@@ -11,9 +11,11 @@ The run (steps/copy.py), the dry-run (transforms/effects.py) and the validator a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import bson
 from bson.errors import InvalidBSON
@@ -28,6 +30,7 @@ from mongo_promote.transforms.bsonbytes import (
     bson_key,
     element,
     get_path,
+    locate,
     with_map,
 )
 from mongo_promote.transforms.fold import (
@@ -44,9 +47,71 @@ from mongo_promote.transforms.fold import (
 from mongo_promote.transforms.oracle import Verification
 from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
 
+T = TypeVar("T")
+
 MAX_BSON_SIZE = 16 * 1024 * 1024  # the most a server stores in one document
 
 CHILD_BATCH = 1000
+
+
+# ---------------------------------------------------------------- reading ahead
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def read_ahead(docs: Iterable[T], *, chunk: int = 1000) -> Iterator[T]:
+    """`docs` iterated on a thread, one chunk ahead of the consumer.
+
+    A pymongo cursor asks the server for its next reply only once its buffer is empty, and then
+    waits: read ahead, that wait (and the server's work behind it: a sort, a scan) overlaps the
+    caller's processing of the previous chunk. One chunk waits at most, so memory stays bounded.
+    The thread stops when the consumer stops, at its next hand-over.
+    """
+    handed: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handed.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            batch: list[T] = []
+            for doc in docs:
+                batch.append(doc)
+                if len(batch) >= chunk:
+                    if not hand(batch):
+                        return
+                    batch = []
+            if (not batch or hand(batch)) and hand(_END):
+                return
+        except BaseException as exc:  # handed over, raised in the consumer
+            hand(_Failed(exc))
+
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handed.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield from item
+    finally:
+        stop.set()
+        worker.join()
 
 
 # ---------------------------------------------------------------- children, from the source
@@ -111,7 +176,7 @@ class FoldMerge:
         self.now = now
         self.stats = EmbedStats()
         self.tolerate_duplicates = tolerate_duplicates
-        self._groups = group_by_parent(children, spec.match.source)
+        self._groups = group_by_parent(read_ahead(children), spec.match.source)
         self._head: tuple[Any, list[Mapping[str, Any]]] | None = None
         self._advance()
 
@@ -236,7 +301,7 @@ class StreamTransformer:
         changed = False
         folded: list[tuple[EmbedSpec, dict[str, Entry]]] = []
         for fold in self.folds:
-            parent = _decoded(get_path(raw, fold.spec.match.into)[1])
+            parent = _parent_id(raw, data, fold.spec.match.into)
             entries = fold.entries_for(parent)
             if entries:
                 folded.append((fold.spec, entries))
@@ -313,7 +378,8 @@ def _fold_into(
     keys `on_existing` lets through; a map field holding anything but a map (or null) is left as
     it is and reported. Returns the bytes and whether they changed."""
     spec, stats = fold.spec, fold.stats
-    found, current = element(data, spec.as_field)
+    at = locate(data, spec.as_field)
+    found, current = element(data, spec.as_field, at=at)
     if found and current is not None and not isinstance(current, Mapping):
         stats.non_map_parents += 1
         stats.sample(stats.non_map_samples, {"parent": parent, "keys": sorted(entries)})
@@ -322,12 +388,20 @@ def _fold_into(
     record_settled(stats, parent, settled)
     if not settled.values:
         return data, False
-    data, outcome = with_map(data, spec.as_field, settled.values)
+    data, outcome = with_map(data, spec.as_field, settled.values, at=at)
     if outcome == "null":
         stats.null_maps_replaced += 1
     stats.folded += len(settled.values)
     stats.parents_updated += 1
     return data, True
+
+
+def _parent_id(raw: RawBSONDocument, data: bytes, path: str) -> Any:
+    """The parent's match value: a top-level field is read from the bytes alone (decoding the whole
+    document to find it cost more than the fold)."""
+    if "." in path:
+        return _decoded(get_path(raw, path)[1])
+    return element(data, path)[1]
 
 
 def _decoded(value: Any) -> Any:

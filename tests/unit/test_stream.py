@@ -194,3 +194,72 @@ def test_a_parent_over_16_mb_after_the_transforms_fails_naming_its_id_and_size(
     with pytest.raises(Exception, match=r"_id 'big' would be [\d,]+ bytes") as failed:
         tx.apply(doc)
     assert getattr(failed.value, "exit_code", None) == 1
+
+
+# ---------------------------------------------------------------- reading ahead
+
+
+def test_read_ahead_yields_everything_in_order_across_chunks() -> None:
+    from mongo_promote.transforms.stream import read_ahead
+
+    assert list(read_ahead(iter(range(2503)), chunk=100)) == list(range(2503))
+    assert list(read_ahead(iter([]), chunk=100)) == []
+
+
+def test_read_ahead_raises_the_sources_error_after_what_came_before() -> None:
+    from mongo_promote.transforms.stream import read_ahead
+
+    def failing() -> Any:
+        yield from range(250)
+        raise ConnectionError("server gone")
+
+    got: list[int] = []
+    with pytest.raises(ConnectionError, match="server gone"):
+        for value in read_ahead(failing(), chunk=100):
+            got.append(value)
+    assert got == list(range(200))  # the whole chunks read before the failure
+
+
+def test_a_consumer_that_stops_early_stops_the_reader() -> None:
+    import threading
+
+    from mongo_promote.transforms.stream import read_ahead
+
+    pulled: list[int] = []
+
+    def endless() -> Any:
+        n = 0
+        while True:
+            pulled.append(n)
+            yield n
+            n += 1
+
+    stream = read_ahead(endless(), chunk=10)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()  # what a `for` loop left by an exception does
+    assert not any(t.name == "read-ahead" and t.is_alive() for t in threading.enumerate())
+    assert len(pulled) <= 40  # one chunk in hand, one waiting, one being read: no runaway
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "ab", "translations", "t", "x.y"]),
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(-(2**63), 2**63 - 1),
+            st.none(),
+            st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),
+        ),
+        max_size=5,
+    ),
+    st.sampled_from(["a", "ab", "translations", "t", "missing"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_locate_finds_exactly_the_top_level_element(doc: dict[str, Any], field: str) -> None:
+    """Also when the name's bytes occur inside a value (a string holding "translations\\x00")."""
+    from mongo_promote.transforms.bsonbytes import bson_elements, locate
+
+    doc = {"s": field + "\x00translations\x00", **doc}
+    data = bson.encode(doc)
+    walked = [(k, s, e, v) for name, k, s, e, v in bson_elements(data) if name == field]
+    assert locate(data, field) == (walked[0] if walked else None)
