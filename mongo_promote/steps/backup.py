@@ -106,7 +106,7 @@ def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> 
     writer.write_collection(
         database,
         name,
-        _raw_documents(ctx, raw.find({}, batch_size=10_000)),  # replies stop at 16 MB anyway
+        _raw_documents(ctx, raw.find({}, batch_size=2_000)),  # it runs beside the copy: memory
         options=dict(info.get("options", {})),
         indexes=[dict(ix) for ix in plain[name].list_indexes()],
         uuid=info.get("info", {}).get("uuid"),
