@@ -34,7 +34,8 @@ from mongo_promote.steps.analyse import CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.transforms.stream import StreamTransformer, read_ahead
 
-DEFAULT_BATCH_BYTES = 4 * 1024 * 1024  # was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
+# was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
+DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
 # FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
 # documents ("Write batch sizes must be between 1 and 25000"): 8 MB of small documents is more.
 MAX_BATCH_DOCS = 10_000
