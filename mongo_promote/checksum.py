@@ -69,6 +69,11 @@ class ContentHash:
         return f"ContentHash({self.hexdigest()}, bytes={self.bytes})"
 
 
+def hashed_count(hexdigest: str) -> int:
+    """The document count a `ContentHash.hexdigest()` text states."""
+    return int(hexdigest.split(":", 1)[0])
+
+
 def collection_content_hash(
     coll: Collection,
     *,

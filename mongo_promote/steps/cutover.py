@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from pymongo.errors import OperationFailure, PyMongoError
 
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
@@ -154,12 +154,14 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
         count = ctx.target_db[name].estimated_document_count()
         problem = f"{name} did not exist at the backup and exists now ({count:,} document(s))"
     elif expected is not None and not present:
-        problem = f"{name} was dropped since the backup ({_count(expected):,} document(s) then)"
+        problem = (
+            f"{name} was dropped since the backup ({hashed_count(expected):,} document(s) then)"
+        )
     elif expected is not None:
         now = collection_content_hash(ctx.target_db[name]).hexdigest()
         if now != expected:
             problem = (
-                f"{name}: {_count(expected):,} document(s) at the backup, {_count(now):,} now, "
+                f"{name}: {hashed_count(expected):,} document(s) at the backup, {hashed_count(now):,} now, "
                 "content changed"
             )
     if problem is None:
@@ -180,10 +182,6 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
         + f". `--resume {ctx.run_id}` finishes the cutover (with --allow-target-drift it "
         f"overwrites those writes), `rollback --run {ctx.run_id}` undoes the renames made"
     )
-
-
-def _count(content_hash: str) -> int:
-    return int(content_hash.split(":", 1)[0])
 
 
 def _fingerprint(ctx: RunContext, state: RunState, name: str, shadow: str) -> str:

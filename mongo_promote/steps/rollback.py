@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX, RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.journal import Journal
@@ -144,16 +144,14 @@ def _changed_since(ctx: RunContext, acted: list[Acted], present: set[str]) -> li
                 count = ctx.target_db[a.name].estimated_document_count()
                 changed.append(f"{a.name}: absent after the run, now {count:,} document(s)")
         elif a.name not in present:
-            changed.append(f"{a.name}: {_count(a.expected):,} document(s) at cutover, now dropped")
+            changed.append(
+                f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, now dropped"
+            )
         else:
             now = collection_content_hash(ctx.target_db[a.name]).hexdigest()
             if now != a.expected:
                 changed.append(
-                    f"{a.name}: {_count(a.expected):,} document(s) at cutover, {_count(now):,} "
+                    f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, {hashed_count(now):,} "
                     "now, content changed"
                 )
     return changed
-
-
-def _count(content_hash: str) -> int:
-    return int(content_hash.split(":", 1)[0])

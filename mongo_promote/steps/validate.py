@@ -12,7 +12,7 @@ from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from pymongo.collection import Collection
 
-from mongo_promote.checksum import ContentHash, collection_content_hash
+from mongo_promote.checksum import ContentHash, collection_content_hash, hashed_count
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
 from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
@@ -233,16 +233,12 @@ def _written_checks(
         + (
             f"the target holds exactly the {found.count:,} documents written"
             if same
-            else f"the target differs from the documents written ({_count(written):,} written, "
+            else f"the target differs from the documents written ({hashed_count(written):,} written, "
             f"{found.count:,} read back)"
         )
     )
     checks = [Check("content", action.name, same and not verified["mismatched"], detail, samples)]
     return found, checks + [r.check(action.name) for r in remaining]
-
-
-def _count(content_hash: str) -> int:
-    return int(content_hash.split(":", 1)[0])
 
 
 # ------------------------------------------------------------------ transformed collections
