@@ -37,6 +37,7 @@ from mongo_promote.errors import (
     ServerUnreachable,
     UsageError,
 )
+from mongo_promote.inventory import counted
 from mongo_promote.journal import TOOL_DATABASE, Journal, RunLock
 from mongo_promote.report import summary_table
 from mongo_promote.steps import cutover as cutover_step
@@ -401,7 +402,9 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
     for name, entry in copied.items():
         shadow = ctx.shadow_name(name)
         ctx.check_cancelled()
-        whole = shadow in present and ctx.target_db[shadow].count_documents({}) == entry["count"]
+        whole = (
+            shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]
+        )
         if not whole or _source_hash(ctx, name) != entry["content_hash"]:
             stale.append(name)
     return sorted(stale)

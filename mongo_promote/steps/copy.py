@@ -30,6 +30,7 @@ from mongo_promote.conn import collection_options
 from mongo_promote.console import human_bytes
 from mongo_promote.context import RunContext
 from mongo_promote.errors import Interrupted, OperationFailed
+from mongo_promote.inventory import counted
 from mongo_promote.steps.analyse import CollectionAction
 from mongo_promote.steps.base import Action, Result, RunState, StepBase
 from mongo_promote.transforms.stream import StreamTransformer, read_ahead
@@ -287,7 +288,7 @@ def _insert(
 
 def _check_count(target: Collection[Any], name: str, copied: int) -> None:
     """A write the server acknowledged but did not keep must not reach cutover."""
-    found = target.count_documents({})
+    found = counted(target, copied)
     if found != copied:
         raise OperationFailed(
             f"copy of {name}: {copied} documents written but the shadow {target.name} holds {found}"
@@ -412,7 +413,7 @@ class CopyStep(StepBase):
         """A copy journalled earlier counts only if its shadow is still there, whole."""
         finished = {}
         for name, entry in self.state.journalled("copied").items():
-            if ctx.target_db[ctx.shadow_name(name)].count_documents({}) == entry["count"]:
+            if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 

@@ -9,6 +9,7 @@ from typing import Any
 from mongo_promote.conn import redact_text
 from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
+from mongo_promote.inventory import counted
 from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.hooks import run_hook
 
@@ -130,9 +131,12 @@ class PostChecksStep(StepBase):
     def apply(self, ctx: RunContext, action: Action) -> Result:
         problems = []
         for name in self.names:
-            live = ctx.target_db[name].count_documents({})
-            self.state.report.collection(name)["target_count_after"] = live
             expected = self.state.counts.get(name)
+            live_coll = ctx.target_db[name]
+            live = (
+                live_coll.count_documents({}) if expected is None else counted(live_coll, expected)
+            )
+            self.state.report.collection(name)["target_count_after"] = live
             if expected is not None and live != expected:
                 problems.append(f"{name}: {live} documents, expected {expected}")
         self.state.report.post_checks = {"passed": not problems, "problems": problems}

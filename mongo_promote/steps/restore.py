@@ -19,6 +19,7 @@ from mongo_promote.dumpfmt import (
     verify_dump,
 )
 from mongo_promote.errors import OperationFailed, UsageError
+from mongo_promote.inventory import counted
 from mongo_promote.steps.analyse import CollectionAction
 from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.copy import create_shadow
@@ -160,7 +161,7 @@ def _load(
             ctx.check_cancelled()
     if batch:
         shadow.insert_many(batch, ordered=False, bypass_document_validation=True)
-    _check_loaded(dumped, manifest, hasher, shadow.count_documents({}))
+    _check_loaded(dumped, manifest, hasher, counted(shadow, hasher.count))
     ctx.out.info(f"  loaded {dumped.name}: {hasher.count:,} documents")
     return hasher.count
 

@@ -47,6 +47,11 @@ def bson_key(value: Any) -> tuple[int, Any]:
     Grouping and tie-breaking both use it, so 1 and 1.0 are one parent (as on the server) while
     True and 1 are not.
     """
+    kind = type(value)
+    if kind is ObjectId:  # the usual id, first: this runs for every child and every parent
+        return (7, value.binary)
+    if kind is str:
+        return (3, value)
     if value is None:
         return (1, 0)
     if isinstance(value, bool):

@@ -109,6 +109,40 @@ def _first_present(doc: Mapping[str, Any], names: Sequence[str]) -> tuple[bool, 
     return False, None
 
 
+@dataclass(frozen=True)
+class _Field:
+    """One field of the embedded value, ready for the loop that runs once per child."""
+
+    name: str
+    sources: tuple[str, ...]
+    dotted: bool  # a source is a dotted path (the dict lookup shortcut does not apply)
+    has_default: bool
+    default: Any
+    optional: bool
+
+
+_COMPILED: dict[int, tuple[EmbedSpec, tuple[_Field, ...]]] = {}
+
+
+def _fields(spec: EmbedSpec) -> tuple[_Field, ...]:
+    """The spec's field mappings as plain tuples, built once per spec (the spec is frozen)."""
+    known = _COMPILED.get(id(spec))
+    if known is None or known[0] is not spec:
+        compiled = tuple(
+            _Field(
+                name,
+                tuple(m.source),
+                any("." in source for source in m.source),
+                m.has_default,
+                m.default,
+                m.optional,
+            )
+            for name, m in spec.fields.items()
+        )
+        known = _COMPILED[id(spec)] = (spec, compiled)
+    return known[1]
+
+
 def pick_key(child: Mapping[str, Any], spec: EmbedSpec) -> Any:
     """The map key of a child: its first present non-null key field, or None.
 
@@ -136,15 +170,22 @@ def map_child(child: Mapping[str, Any], spec: EmbedSpec, now: dt.datetime) -> Ma
     """Build the embedded value in the plan's field order, applying fallbacks and defaults."""
     value: dict[str, Any] = {}
     missing: list[str] = []
-    for name, mapping in spec.fields.items():
-        found, got = _first_present(child, mapping.source)
-        if found:
-            value[name] = got
-        elif mapping.has_default:
-            default = mapping.default
-            value[name] = bson_time(now) if default == NOW else copy.deepcopy(default)
-        elif not mapping.optional:
-            missing.append(name)
+    plain = type(child) is dict
+    for f in _fields(spec):
+        got = None
+        if plain and not f.dotted:  # once per field of every child: plain lookups, inline
+            for source in f.sources:
+                got = child.get(source)
+                if got is not None:
+                    break
+        else:
+            got = _first_present(child, f.sources)[1]
+        if got is not None:
+            value[f.name] = got
+        elif f.has_default:
+            value[f.name] = bson_time(now) if f.default == NOW else copy.deepcopy(f.default)
+        elif not f.optional:
+            missing.append(f.name)
     return MappedChild(value, missing)
 
 

@@ -23,7 +23,7 @@ from mongo_promote.conn import RAW, detect_capabilities, expected_capabilities
 from mongo_promote.console import Output
 from mongo_promote.context import RunContext, RunPaths, new_run_id
 from mongo_promote.errors import Interrupted, OperationFailed
-from mongo_promote.inventory import take_inventory
+from mongo_promote.inventory import collection_stats, counted, take_inventory
 from mongo_promote.plan import IndexSpec, load_plan
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import indexes as indexes_step
@@ -119,6 +119,36 @@ def index_map(coll: Collection[Any]) -> dict[str, tuple[list[tuple[str, Any]], b
         ix["name"]: (list(ix["key"].items()), bool(ix.get("unique")))
         for ix in coll.with_options(codec_options=bson.CodecOptions()).list_indexes()
     }
+
+
+# ---------------------------------------------------------------- counts
+
+
+@pytest.mark.integration
+def test_counts_are_the_servers_stored_count_and_a_scan_settles_a_disagreement(
+    dbs: Any, make_ctx: MakeCtx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coll = dbs.source["Counted"]
+    coll.insert_many([{"i": i} for i in range(250)])
+    coll.delete_many({"i": {"$lt": 10}})
+    assert collection_stats(dbs.source, "Counted")[0] == 240
+    ctx = make_ctx()
+    info = take_inventory(ctx.plan, ctx.source_db, ctx.target_db).source.by_name()["Counted"]
+    assert info.count == 240
+
+    scans: list[str] = []
+    scan = Collection.count_documents
+
+    def spy(self: Collection[Any], *args: Any, **kwargs: Any) -> int:
+        scans.append(self.name)
+        return scan(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "count_documents", spy)
+    assert counted(coll, 240) == 240
+    assert scans == []  # the stored count agreed: nothing read
+    assert counted(coll, 241) == 240  # it does not: the scan decides
+    assert scans == ["Counted"]
+    assert counted(dbs.source["NeverCreated"], 3) == 0
 
 
 # ---------------------------------------------------------------- copy

@@ -248,7 +248,11 @@ def test_a_consumer_that_stops_early_stops_the_reader() -> None:
             st.text(max_size=20),
             st.integers(-(2**63), 2**63 - 1),
             st.none(),
-            st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),
+            st.dictionaries(
+                st.text(st.characters(exclude_characters="\x00"), max_size=3),
+                st.integers(0, 9),
+                max_size=2,
+            ),
         ),
         max_size=5,
     ),
