@@ -64,6 +64,10 @@ class CopyResult:
     verification: dict[str, Any] | None = None
 
 
+# what runs in a copy's worker once its collection is copied (validation's read-back)
+AfterCopy = Callable[[RunContext, CopyResult], None]
+
+
 # ---------------------------------------------------------------- shadows
 
 
@@ -303,12 +307,14 @@ def copy_all(
     actions: list[CollectionAction],
     *,
     on_done: Callable[[CopyResult], None] | None = None,
+    after_each: AfterCopy | None = None,
 ) -> list[CopyResult]:
     """Copy several collections at once, biggest first so the longest one starts earliest.
 
-    on_done runs in this (the caller's) thread as each one finishes, so journaling needs no
-    lock. The first failure cancels the others and is re-raised once they have stopped;
-    Ctrl-C does the same and raises Interrupted.
+    after_each runs in the worker right after a collection's copy (validation's read-back of
+    the shadow: it overlaps the copies still running); on_done runs in this (the caller's)
+    thread as each one finishes, so journaling needs no lock. The first failure cancels the
+    others and is re-raised once they have stopped; Ctrl-C does the same and raises Interrupted.
     """
     todo = sorted(
         actions,
@@ -321,12 +327,20 @@ def copy_all(
         _Display(ctx) as display,
         ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="copy") as pool,
     ):
-        futures = {
-            pool.submit(copy_collection, ctx, a, progress=display.tracker(a)): a for a in todo
-        }
+        futures = {pool.submit(_copy_then, ctx, a, display.tracker(a), after_each): a for a in todo}
         done = _collect(ctx, futures, display, on_done)
     order = {a.name: i for i, a in enumerate(actions)}
     return sorted(done, key=lambda r: order[r.name])
+
+
+def _copy_then(
+    ctx: RunContext, action: CollectionAction, progress: Progress_ | None, then: AfterCopy | None
+) -> CopyResult:
+    result = copy_collection(ctx, action, progress=progress)
+    if then is not None:
+        ctx.check_cancelled()
+        then(ctx, result)
+    return result
 
 
 def _collect(
@@ -372,9 +386,17 @@ class CopyStep(StepBase):
     title = "copy into shadows, transforming on the way"
     builds_shadows = True
 
-    def __init__(self, state: RunState, number: int, collections: list[CollectionAction]) -> None:
+    def __init__(
+        self,
+        state: RunState,
+        number: int,
+        collections: list[CollectionAction],
+        *,
+        after_each: AfterCopy | None = None,
+    ) -> None:
         super().__init__(state, number)
         self.collections = collections
+        self.after_each = after_each
 
     def plan(self, ctx: RunContext) -> list[Action]:
         if not self.collections:
@@ -394,7 +416,7 @@ class CopyStep(StepBase):
         todo = [a for a in self.collections if a.name not in finished]
         if finished:
             ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
-        for result in copy_all(ctx, todo, on_done=self._copied):
+        for result in copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each):
             finished[result.name] = self._entry(result)
         self.resume(ctx, action, {"copied": finished})
         return {"copied": finished}

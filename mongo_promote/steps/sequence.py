@@ -61,6 +61,7 @@ def promotion_steps(
         "collections_to_create": analysis.created,
         "workers": ctx.workers,
     }
+    validate = ValidateStep(state, 5, analysis)
     return [
         PreflightStep(state, 1, checks),
         HooksStep(state, 2, "before_backup", enabled=run_hooks),
@@ -72,9 +73,10 @@ def promotion_steps(
             created=analysis.created,
             expected_bytes=analysis.backup_bytes,
         ),
-        CopyStep(state, 3, analysis.collections),
+        # each shadow is read back for validation as soon as its copy is done
+        CopyStep(state, 3, analysis.collections, after_each=validate.read_back),
         IndexStep(state, 4, analysis.collections),
-        ValidateStep(state, 5, analysis),
+        validate,
         DriftStep(state, 6, analysis.replaced, allow=allow_target_drift),
         HooksStep(state, 7, "before_cutover", enabled=run_hooks),
         CutoverStep(state, 7, names, allow_drift=allow_target_drift),

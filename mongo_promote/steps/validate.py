@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bson
 from bson.codec_options import CodecOptions
@@ -24,6 +24,9 @@ from mongo_promote.transforms.oracle import difference
 from mongo_promote.transforms.oracle import expected as transformed
 from mongo_promote.transforms.rewrite import find_remaining
 from mongo_promote.transforms.stream import FoldMerge
+
+if TYPE_CHECKING:
+    from mongo_promote.steps.copy import CopyResult
 
 SAMPLES = 5
 BATCH = 1000
@@ -99,9 +102,17 @@ class ValidateStep(StepBase):
             )
         ]
 
+    def read_back(self, ctx: RunContext, copied: CopyResult) -> None:
+        """Read a shadow back as soon as its copy is done (`CopyStep(after_each=...)`), in the
+        copy's worker: its read overlaps the copies still running instead of following them."""
+        # Looked up at call time, so a test can stand between the copy and the read.
+        self.state.read_backs[copied.name] = read_back(ctx, copied.name)
+
     def apply(self, ctx: RunContext, action: Action) -> Result:
         # Looked up at call time, so a test can stand between the run and the check.
-        validation = validate_shadows(ctx, self.analysis, self.state.copied)
+        validation = validate_shadows(
+            ctx, self.analysis, self.state.copied, read_backs=self.state.read_backs
+        )
         result = {"validation": validation.to_json(), "checks": validation.collection_checks()}
         self.resume(ctx, action, result)
         if not validation.passed:
@@ -118,22 +129,27 @@ class ValidateStep(StepBase):
 
 
 def validate_shadows(
-    ctx: RunContext, actions: Actions, copied: Mapping[str, Mapping[str, Any]] | None = None
+    ctx: RunContext,
+    actions: Actions,
+    copied: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    read_backs: Mapping[str, ReadBack] | None = None,
 ) -> ValidationReport:
     """Shadows against the source, before cutover: any failed check stops the run.
 
     `copied` holds what the copy saw (steps/copy.py): the content hash of the documents it
     wrote and its verification of each transformed one. With it a shadow is read once, raw,
     and its hash compared; without it (a journal from an older version) the source is read
-    again and transformed here.
+    again and transformed here. `read_backs` are shadows already read that way right after
+    their copy; the others are read now.
     """
     names = {a.name: ctx.shadow_name(a.name) for a in actions.collections}
-    return _validate(ctx, actions, names, copied or {})
+    return _validate(ctx, actions, names, copied or {}, read_backs or {})
 
 
 def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
     """The live target against the source, any time after a run (`mongo-promote validate`)."""
-    return _validate(ctx, actions, {a.name: a.name for a in actions.collections}, {})
+    return _validate(ctx, actions, {a.name: a.name for a in actions.collections}, {}, {})
 
 
 def _validate(
@@ -141,6 +157,7 @@ def _validate(
     actions: Actions,
     names: dict[str, str],
     copied: Mapping[str, Mapping[str, Any]],
+    read_backs: Mapping[str, ReadBack],
 ) -> ValidationReport:
     """Collections are checked side by side (ctx.workers at once, biggest first so the longest
     starts earliest): each check is independent."""
@@ -148,7 +165,14 @@ def _validate(
     biggest = sorted(actions.collections, key=lambda a: (a.source_size, a.source_count))[::-1]
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="validate") as pool:
         futures = {
-            a.name: pool.submit(_collection_checks, ctx, a, names[a.name], copied.get(a.name, {}))
+            a.name: pool.submit(
+                _collection_checks,
+                ctx,
+                a,
+                names[a.name],
+                copied.get(a.name, {}),
+                read_backs.get(a.name),
+            )
             for a in biggest
         }
     results = [futures[a.name].result() for a in actions.collections]
@@ -163,7 +187,11 @@ def _validate(
 
 
 def _collection_checks(
-    ctx: RunContext, action: CollectionAction, target_name: str, copied: Mapping[str, Any]
+    ctx: RunContext,
+    action: CollectionAction,
+    target_name: str,
+    copied: Mapping[str, Any],
+    done: ReadBack | None = None,
 ) -> tuple[int, list[Check], str | None]:
     """The collection's checks, and its content hash when one was computed."""
     ctx.check_cancelled()
@@ -174,12 +202,12 @@ def _collection_checks(
     checks: list[Check] = []
     found: ContentHash | None = None
     if action.transformed and copied.get("verification") is not None:
-        found, content_checks = _written_checks(ctx, action, target, copied)
+        found, content_checks = _written_checks(ctx, action, target, copied, done)
         checks.extend(content_checks)
     elif action.transformed:
         checks.extend(_transformed_checks(ctx, action, target))
     elif spec.checksums:
-        found = collection_content_hash(target)
+        found = done.content if done is not None else collection_content_hash(target)
         checks.append(_checksum_check(action.name, source, found, copied.get("content_hash")))
     # Counted on the pass that hashed it, and the source as its copy read it: a count_documents
     # is a whole scan on FerretDB v1. Without those, counted here.
@@ -209,7 +237,11 @@ def _checksum_check(
 
 
 def _written_checks(
-    ctx: RunContext, action: CollectionAction, target: Collection[Any], copied: Mapping[str, Any]
+    ctx: RunContext,
+    action: CollectionAction,
+    target: Collection[Any],
+    copied: Mapping[str, Any],
+    done: ReadBack | None = None,
 ) -> tuple[ContentHash, list[Check]]:
     """A transformed collection, from what its copy proved: each transformed document equal to
     the decoded reference of transform(source) (checked as it passed), and the content hash of
@@ -217,8 +249,9 @@ def _written_checks(
     rewrite checks look at the same bytes. A target that differs is compared again document by
     document (source read and transformed here) to name the documents."""
     rewrites = [r for r in ctx.plan.rewrites if r.collection == action.name]
-    remaining = [_Remaining(r) for r in rewrites]
-    found = collection_content_hash(target, each=_seeing(remaining))
+    if done is None:
+        done = _read(target, rewrites)
+    found, remaining = done.content, done.remaining
     verified: Mapping[str, Any] = copied["verification"]
     written = str(copied["output_hash"])
     same = found.hexdigest() == written
@@ -263,9 +296,7 @@ def _transformed_checks(
             comparison.mismatches[:SAMPLES],
         )
     ]
-    remaining = [_Remaining(r) for r in rewrites]
-    if remaining:
-        collection_content_hash(target, each=_seeing(remaining))
+    remaining = _read(target, rewrites).remaining if rewrites else []
     return checks + [r.check(action.name) for r in remaining]
 
 
@@ -406,6 +437,25 @@ def _seeing(remaining: list[_Remaining]) -> Callable[[bytes], None] | None:
             r.see(raw)
 
     return each
+
+
+@dataclass
+class ReadBack:
+    """A shadow read once, raw: its content hash, and its rewrite checks run on the same bytes."""
+
+    content: ContentHash
+    remaining: list[_Remaining]
+
+
+def read_back(ctx: RunContext, name: str) -> ReadBack:
+    """Collection `name`'s shadow read back as validation reads it, for validation to use later."""
+    rewrites = [r for r in ctx.plan.rewrites if r.collection == name]
+    return _read(ctx.target_db[ctx.shadow_name(name)], rewrites)
+
+
+def _read(target: Collection[Any], rewrites: Sequence[RewriteSpec]) -> ReadBack:
+    remaining = [_Remaining(r) for r in rewrites]
+    return ReadBack(collection_content_hash(target, each=_seeing(remaining)), remaining)
 
 
 def _batches(cursor: Any) -> Iterator[list[dict[str, Any]]]:

@@ -34,14 +34,28 @@ def journal(state: Path) -> list[dict[str, Any]]:
 
 
 def test_a_clean_run_reads_each_shadow_once_and_fingerprints_it_from_validation(
-    dbs: Any, tmp_path: Path
+    dbs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_existing(dbs.source)
     plan = existing_plan(tmp_path, dbs, "latest")
+    reads: list[str] = []
+    hashing = validate_step.collection_content_hash
+
+    def counting(coll: Any, **kwargs: Any) -> Any:
+        started = [
+            e.get("key") for e in journal(tmp_path / "state") if e["event"] == "action_started"
+        ]
+        reads.append(f"{coll.name} (after {started[-1]})")
+        return hashing(coll, **kwargs)
+
+    monkeypatch.setattr(validate_step, "collection_content_hash", counting)
 
     result = run(plan, tmp_path / "state")
 
     assert result.exit_code == 0, explain(result)
+    # read once, as soon as it was copied: during the copy, before its indexes were built
+    parent = [r for r in reads if r.startswith("Parent__")]
+    assert len(parent) == 1 and parent[0].endswith(" (after copy)"), reads
     report = json.loads(Path(json_out(result)["report"]).read_text())
     (content,) = [c for c in report["validation"]["checks"] if c["kind"] == "content"]
     # both parents were transformed and held to the reference; 4 of 5 child entries got through
@@ -92,20 +106,21 @@ def test_a_shadow_changed_after_its_copy_fails_validation_naming_the_document(
     seed_existing(dbs.source)
     plan = existing_plan(tmp_path, dbs, "latest")
     before = snapshot(dbs.target)
-    original = validate_step.validate_shadows
+    original = validate_step.read_back
     changed: list[str] = []
 
-    def tamper_then_validate(ctx: Any, *args: Any, **kwargs: Any) -> Any:
-        shadow = ctx.shadow_name("Parent")
-        dbs.target[shadow].update_one({"_id": oid(2)}, {"$set": {"n": 99}})
-        changed.append(shadow)
-        return original(ctx, *args, **kwargs)
+    def tamper_then_read(ctx: Any, name: str) -> Any:
+        if name == "Parent":  # after its copy, before validation reads it back
+            shadow = ctx.shadow_name("Parent")
+            dbs.target[shadow].update_one({"_id": oid(2)}, {"$set": {"n": 99}})
+            changed.append(shadow)
+        return original(ctx, name)
 
-    monkeypatch.setattr(validate_step, "validate_shadows", tamper_then_validate)
+    monkeypatch.setattr(validate_step, "read_back", tamper_then_read)
 
     result = run(plan, tmp_path / "state")
 
-    assert changed, "the run no longer validates through validate_shadows"
+    assert changed, "the run no longer reads the shadows back through read_back"
     assert result.exit_code == 1, explain(result)
     assert "production untouched" in result.stderr
     (content,) = failed_checks(tmp_path / "state")
