@@ -193,3 +193,32 @@ def test_references_are_merged_in_order_and_dangling_ones_named(
     assert tags_check["detail"] == "1 dangling of 2 references checked"
     assert tags_check["severity"] == "warning"
     assert looked_up == ["people"]  # Orders went the merge way
+
+
+def test_counts_only_validation_reads_back_only_the_transformed_shadows(
+    dbs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_existing(dbs.source)
+    dbs.source.Other.insert_many([{"_id": i, "v": i} for i in range(5)])
+    plan = existing_plan(tmp_path, dbs, "latest")
+    text = plan.read_text().replace("include: [Parent]", "include: [Parent, Other]")
+    plan.write_text(text + "validate: {checksums: false}\n")
+    reads: list[str] = []
+    hashing = validate_step.collection_content_hash
+
+    def counting(coll: Any, **kwargs: Any) -> Any:
+        reads.append(coll.name.split("__")[0])
+        return hashing(coll, **kwargs)
+
+    monkeypatch.setattr(validate_step, "collection_content_hash", counting)
+
+    result = run(plan, tmp_path / "state")
+
+    assert result.exit_code == 0, explain(result)
+    # the transformed shadow is read back (its content check needs it), the plain one is only
+    # counted: with checksums off nothing would read it
+    assert reads == ["Parent"]
+    report = json.loads(Path(json_out(result)["report"]).read_text())
+    kinds = {(c["kind"], c["collection"]) for c in report["validation"]["checks"]}
+    assert ("count", "Other") in kinds and ("checksum", "Other") not in kinds
+    assert dbs.target.Other.count_documents({}) == 5
