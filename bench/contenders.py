@@ -109,7 +109,7 @@ class Clock:
 
 
 def tool(name: str) -> str:
-    from mongo_promote.servers import find_tool
+    from mongo_promote.adapters.servers import find_tool
 
     found = find_tool(name)
     if found is None:
@@ -269,7 +269,7 @@ def contender_naive(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan(spec: dict[str, Any]) -> Any:
-    from mongo_promote.plan import bundled_plan_path, load_plan
+    from mongo_promote.domain.plan import bundled_plan_path, load_plan
 
     env = {
         "STAGING_MONGO_URI": spec["source_uri"],
@@ -342,9 +342,9 @@ def contender_ours(spec: dict[str, Any]) -> dict[str, Any]:
 def contender_embed(spec: dict[str, Any]) -> dict[str, Any]:
     """copy_collection(Message) under the plan (fold on the way) against a plain copy of it."""
     from mongo_promote.console import Output
-    from mongo_promote.context import open_context
-    from mongo_promote.inventory import take_inventory
-    from mongo_promote.steps.analyse import analyse
+    from mongo_promote.domain.analysis import analyse
+    from mongo_promote.domain.inventory import take_inventory
+    from mongo_promote.state.context import open_context
     from mongo_promote.steps.copy import copy_collection
 
     loaded = _plan(spec)

@@ -29,8 +29,8 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
-from mongo_promote.plan import bundled_plan_path
-from mongo_promote.servers import LocalServer, find_tool, temporary_pair
+from mongo_promote.adapters.servers import LocalServer, find_tool, temporary_pair
+from mongo_promote.domain.plan import bundled_plan_path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -128,9 +128,9 @@ def server_groups(src: LocalServer, tgt: LocalServer) -> list[list[int]]:
 
 def plan_facts(src_uri: str, tgt_uri: str) -> dict[str, Any]:
     """What the bundled plan copies, what it reads besides (embed children), its indexes."""
-    from mongo_promote.inventory import take_inventory
-    from mongo_promote.plan import load_plan
-    from mongo_promote.steps.analyse import analyse
+    from mongo_promote.domain.analysis import analyse
+    from mongo_promote.domain.inventory import take_inventory
+    from mongo_promote.domain.plan import load_plan
 
     loaded = load_plan(
         bundled_plan_path(),

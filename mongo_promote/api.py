@@ -12,26 +12,19 @@ from typing import Any
 from pymongo.errors import PyMongoError
 from rich.markup import escape
 
-from mongo_promote.conn import redact_uri
+from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
+from mongo_promote.adapters.health import health_table as health_table  # re-exported for the CLI
 from mongo_promote.console import Output, confirm_once
-from mongo_promote.context import (
-    RunContext,
-    RunPaths,
-    base_dir,
-    connected,
-    new_run_id,
-    open_context,
-)
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
+from mongo_promote.domain.analysis import Actions, analyse
+from mongo_promote.domain.inventory import Inventory, collection_names, take_inventory
+from mongo_promote.domain.plan import Hook, LoadedPlan, Plan, bundled_plan_path, load_plan
+from mongo_promote.domain.transforms.effects import expected_effects
 from mongo_promote.errors import OperationFailed, PromoteError, UsageError
-from mongo_promote.health import CheckResult, HealthReport, run_checks
-from mongo_promote.health import health_table as health_table  # re-exported for the CLI
-from mongo_promote.history import RunEntry, read_history
-from mongo_promote.inventory import Inventory, collection_names, take_inventory
-from mongo_promote.journal import Journal, RunLock, latest_run, open_journal
-from mongo_promote.plan import Hook, LoadedPlan, Plan, bundled_plan_path, load_plan
-from mongo_promote.refresh import (
+from mongo_promote.redact import redact_uri
+from mongo_promote.run.failures import classify
+from mongo_promote.run.refresh import (
     COMMAND_DONE,
     COMMAND_STARTED,
     HEALTH_CHECK,
@@ -39,13 +32,12 @@ from mongo_promote.refresh import (
     CommandResult,
     RefreshReport,
 )
-from mongo_promote.refresh import refresh_staging as run_runbook
-from mongo_promote.runner import (
+from mongo_promote.run.refresh import refresh_staging as run_runbook
+from mongo_promote.run.runner import (
     FINISHED,
     Planned,
     Runner,
     actions_table,
-    classify,
     describe_effect,
     finished_actions,
     plan_actions,
@@ -53,10 +45,21 @@ from mongo_promote.runner import (
     resumable_journal,
     start_journal,
 )
-from mongo_promote.steps.analyse import Actions, analyse
+from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
+from mongo_promote.state.context import (
+    RunContext,
+    RunPaths,
+    base_dir,
+    connected,
+    new_run_id,
+    open_context,
+)
+from mongo_promote.state.history import RunEntry, read_history
+from mongo_promote.state.journal import Journal, latest_run, open_journal
+from mongo_promote.state.lock import RunLock
+from mongo_promote.state.step import Action, RunState
 from mongo_promote.steps.audit import monitor
 from mongo_promote.steps.backup import BackupResult, backup_collections
-from mongo_promote.steps.base import Action, RunState
 from mongo_promote.steps.cleanup import (
     AfterRun,
     AgeGuard,
@@ -71,9 +74,7 @@ from mongo_promote.steps.cleanup import (
 from mongo_promote.steps.indexes import planned_index_names
 from mongo_promote.steps.restore import read_dump
 from mongo_promote.steps.rollback import rollback_header
-from mongo_promote.steps.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.steps.validate import ValidationReport, validate_live
-from mongo_promote.transforms.effects import expected_effects
 
 # ------------------------------------------------------------------ run and dry-run
 

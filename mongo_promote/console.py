@@ -12,8 +12,8 @@ from bson import json_util
 from rich.console import Console
 from rich.table import Table
 
-from mongo_promote.conn import redact_data, redact_text
 from mongo_promote.errors import UsageError
+from mongo_promote.redact import redact_data, redact_text
 
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 

@@ -20,9 +20,9 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from mongo_promote.conn import Capabilities, probe_capabilities
+from mongo_promote.adapters.mongo import Capabilities, probe_capabilities
+from mongo_promote.adapters.servers import DEFAULT_ENGINE, ENGINES, temporary_pair
 from mongo_promote.errors import PromoteError
-from mongo_promote.servers import DEFAULT_ENGINE, ENGINES, temporary_pair
 
 ENGINE_VARIABLE = "MONGO_PROMOTE_TEST_ENGINE"
 

@@ -11,10 +11,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from mongo_promote.conn import redact_text
 from mongo_promote.console import Output
+from mongo_promote.domain.plan import (
+    LoadedPlan,
+    argv_password_warning,
+    bundled_plan_path,
+    load_plan,
+)
 from mongo_promote.errors import PromoteError
-from mongo_promote.plan import LoadedPlan, argv_password_warning, bundled_plan_path, load_plan
+from mongo_promote.redact import redact_text
 
 PlanOpt = Annotated[
     str,

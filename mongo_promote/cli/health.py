@@ -5,8 +5,8 @@ from __future__ import annotations
 from mongo_promote import api
 from mongo_promote.cli.common import JsonOpt, PlanOpt, QuietOpt, VerboseOpt, handles_errors, load
 from mongo_promote.console import Output
+from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import OperationFailed
-from mongo_promote.plan import DEFAULT_PLAN_PATH
 
 
 @handles_errors

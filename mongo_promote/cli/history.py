@@ -7,7 +7,7 @@ from rich.table import Table
 from mongo_promote import api
 from mongo_promote.cli.common import JsonOpt, PlanOpt, StateDirRunOpt, handles_errors, load
 from mongo_promote.console import Output
-from mongo_promote.plan import DEFAULT_PLAN_PATH
+from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
 
 @handles_errors

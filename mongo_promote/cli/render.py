@@ -7,8 +7,8 @@ from typing import Protocol
 from rich.table import Table
 
 from mongo_promote import api
+from mongo_promote.adapters.servers import LocalServer
 from mongo_promote.console import Output, human_bytes
-from mongo_promote.servers import LocalServer
 
 INVENTORY_COLUMNS = (
     "collection",

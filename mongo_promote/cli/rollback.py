@@ -21,7 +21,7 @@ from mongo_promote.cli.common import (
 )
 from mongo_promote.cli.render import restored
 from mongo_promote.console import Output
-from mongo_promote.plan import DEFAULT_PLAN_PATH
+from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
 
 @handles_errors

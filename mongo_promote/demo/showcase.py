@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mongo_promote.conn import connect
+from mongo_promote.adapters.mongo import connect
+from mongo_promote.adapters.servers import LocalServer, start_pair, temporary_pair
 from mongo_promote.console import Output
-from mongo_promote.inventory import Inventory
-from mongo_promote.servers import LocalServer, start_pair, temporary_pair
+from mongo_promote.domain.inventory import Inventory
 from mongo_promote.steps.validate import ValidationReport
 
 SeedProgress = Callable[[str, str, int], None]

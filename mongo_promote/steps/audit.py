@@ -9,9 +9,11 @@ from typing import Any
 
 import bson
 
-from mongo_promote.context import RunContext
-from mongo_promote.inventory import collection_names
-from mongo_promote.steps.analyse import Actions
+from mongo_promote.domain.analysis import Actions
+from mongo_promote.domain.inventory import collection_names
+from mongo_promote.domain.transforms.bsonbytes import CODEC, jsonable
+from mongo_promote.domain.transforms.rewrite import find_remaining
+from mongo_promote.state.context import RunContext
 from mongo_promote.steps.validate import (
     BATCH,
     SAMPLES,
@@ -20,8 +22,6 @@ from mongo_promote.steps.validate import (
     ValidationReport,
     changes_since_cutover,
 )
-from mongo_promote.transforms.bsonbytes import CODEC, jsonable
-from mongo_promote.transforms.rewrite import find_remaining
 
 MAX_PATHS = 20  # distinct dotted paths listed per collection (the count covers them all)
 

@@ -9,15 +9,15 @@ from typing import Any
 
 from rich.table import Table
 
+from mongo_promote.adapters.dump.layout import Manifest
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.console import human_bytes
-from mongo_promote.context import RunContext
-from mongo_promote.dumpfmt import Manifest
+from mongo_promote.domain.inventory import collection_size
+from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed
-from mongo_promote.inventory import collection_size
-from mongo_promote.plan import Plan
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, Step, StepBase
 from mongo_promote.steps.backup import BackupStep
-from mongo_promote.steps.base import Action, Result, RunState, Step, StepBase
 from mongo_promote.steps.preflight import PreflightStep
 from mongo_promote.steps.restore import DropStep
 

@@ -25,15 +25,15 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from mongo_promote.adapters.mongo import collection_options
 from mongo_promote.checksum import ContentHash
-from mongo_promote.conn import collection_options
 from mongo_promote.console import human_bytes
-from mongo_promote.context import RunContext
+from mongo_promote.domain.analysis import CollectionAction
+from mongo_promote.domain.inventory import counted
+from mongo_promote.domain.transforms.stream import StreamTransformer, read_ahead
 from mongo_promote.errors import Interrupted, OperationFailed
-from mongo_promote.inventory import counted
-from mongo_promote.steps.analyse import CollectionAction
-from mongo_promote.steps.base import Action, Result, RunState, StepBase
-from mongo_promote.transforms.stream import StreamTransformer, read_ahead
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 # was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
 DEFAULT_BATCH_BYTES = 4 * 1024 * 1024

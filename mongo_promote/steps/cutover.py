@@ -11,9 +11,10 @@ from typing import Any, NoReturn
 from pymongo.errors import OperationFailure, PyMongoError
 
 from mongo_promote.checksum import collection_content_hash, hashed_count
-from mongo_promote.context import RunContext
+from mongo_promote.domain.names import RECREATED_INFIX
 from mongo_promote.errors import OperationFailed
-from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 
 # Test hook, never set in production: `MONGO_PROMOTE_TEST_CRASH_AT=cutover:<collection>:<point>`
 # ends the process at once (os._exit(137), as kill -9 would) at that point of that collection's
@@ -21,7 +22,6 @@ from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
 # `before_rename` (guard passed, fingerprint journalled), `after_aside` (live renamed aside, shadow
 # not yet in: FerretDB's fallback only), `after_install` (shadow in, not yet journalled).
 CRASH_ENV = "MONGO_PROMOTE_TEST_CRASH_AT"
-RECREATED_INFIX = "__recreated_"
 _NAMESPACE_EXISTS = 48
 _MERGE_ATTEMPTS = 5
 

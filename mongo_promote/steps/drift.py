@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.context import RunContext
 from mongo_promote.errors import OperationFailed
-from mongo_promote.steps.base import Action, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 
 @dataclass

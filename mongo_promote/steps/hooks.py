@@ -1,109 +1,114 @@
-"""After-cutover hooks: shell commands as written in the plan, run with a timeout that kills their whole
-process group, their output captured (scrubbed of the run's secrets) for the report."""
+"""The plan's hooks at every stage of a run (before_backup, before_cutover, after_cutover, on_failure):
+one action per command, run in its own process group with a timeout."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict
+from typing import Any
 
-from mongo_promote.conn import redact_text
-
-GRACE_S = 5.0  # between SIGTERM and SIGKILL
+from mongo_promote.adapters.shell import run_hook
+from mongo_promote.errors import OperationFailed
+from mongo_promote.redact import redact_text
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 
 
-@dataclass
-class HookResult:
-    command: str  # as written in the plan: ${VAR}s unexpanded
-    exit_code: int | None  # None = timed out (or killed)
-    seconds: float
-    output: str  # stdout and stderr, scrubbed of secrets
-    timed_out: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+class HookFailed(OperationFailed):
+    """A hook exited non-zero or timed out: before cutover the run stops, after it exits 1."""
 
 
-def run_hook(
-    command: str,
-    timeout_s: float,
-    *,
-    env: Mapping[str, str] | None = None,
-    secrets: Iterable[str] = (),
-    max_output: int = 20_000,
-    grace_s: float = GRACE_S,
-) -> HookResult:
-    """Run `sh -c command` in its own session; the plan's variables arrive in `env`, so the shell
-    expands them and their values never pass through our output. On timeout (or Ctrl-C) the whole
-    process group gets SIGTERM, then SIGKILL after `grace_s`: no child outlives the hook.
-    A failing hook is reported in the result; what it means for the run is the caller's decision.
+HOOK_STATUS = {
+    "before_backup": "running",
+    "before_cutover": "validated",
+    "after_cutover": "cut over",
+}
+
+
+def hook_env(ctx: RunContext, stage: str, status: str) -> dict[str, str]:
+    """What a hook sees: the process's environment, the plan's variables, and the run's own."""
+    return {
+        **ctx.loaded.command_env(),
+        "MONGO_PROMOTE_RUN_ID": ctx.run_id,
+        "MONGO_PROMOTE_PLAN": str(ctx.loaded.path),
+        "MONGO_PROMOTE_STAGE": stage,
+        "MONGO_PROMOTE_STATUS": status,
+    }
+
+
+class HooksStep(StepBase):
+    """One action per command of one hook stage (`before_backup`, `before_cutover`,
+    `after_cutover`, `on_failure`), or one that says they are skipped (--no-hooks).
+
+    A failing or timed-out hook raises HookFailed once its result is in the report: before
+    cutover the run stops with production untouched; after cutover the run exits 1 with status
+    "cut over, hook failed". `on_failure` hooks are not run in order with the others: the runner
+    applies them when the run fails or is interrupted (their phase is "on_failure").
     """
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=dict(env) if env is not None else None,
-        start_new_session=True,
-    )
-    timed_out = False
-    try:
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc, grace_s)
-            try:
-                out, _ = proc.communicate(timeout=grace_s)
-            except subprocess.TimeoutExpired:  # a grandchild left the group and kept the pipe
-                out = b""
-    except BaseException:
-        _kill_group(proc, grace_s)
-        raise
-    finally:
-        if proc.stdout:
-            proc.stdout.close()
-    text = (out or b"").decode(errors="replace")
-    if timed_out:
-        text += f"\n[timed out after {timeout_s:g}s: process group terminated]"
-    text = redact_text(text[-max_output:], secrets=secrets)
-    return HookResult(
-        command,
-        None if timed_out else proc.returncode,
-        round(time.monotonic() - started, 3),
-        text,
-        timed_out,
-    )
 
+    def __init__(self, state: RunState, number: int, stage: str, *, enabled: bool) -> None:
+        super().__init__(state, number)
+        self.stage = stage
+        self.enabled = enabled
+        self.title = f"{stage} hooks"
+        phases: dict[str, Phase] = {
+            "before_backup": "before",
+            "before_cutover": "before",
+            "after_cutover": "after",
+            "on_failure": "on_failure",
+        }
+        self.phase = phases[stage]
+        self.status = HOOK_STATUS.get(stage, "failed")
 
-def _kill_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
-    """SIGTERM to the group, up to `grace_s` for it to go, then SIGKILL."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None and not _group_alive(proc.pid):
-            return
-        time.sleep(0.05)
-    _signal_group(proc.pid, signal.SIGKILL)
-    proc.wait()
+    def plan(self, ctx: RunContext) -> list[Action]:
+        hooks = ctx.plan.hooks.stage(self.stage)
+        if not hooks:
+            return []
+        when = "if the run fails or is interrupted: " if self.stage == "on_failure" else ""
+        if not self.enabled:
+            return [
+                self.action(
+                    f"hooks:{self.stage}",
+                    f"{when}skip {len(hooks)} {self.stage} hook(s) (--no-hooks)",
+                )
+            ]
+        return [
+            self.action(
+                f"hook:{self.stage}:{i}",
+                f"{when}run {self.stage} hook: {redact_text(hook.command)} "
+                f"(timeout {hook.timeout_s:g} s)",
+            )
+            for i, hook in enumerate(hooks)
+        ]
 
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        hooks = ctx.plan.hooks.stage(self.stage)
+        if action.key.startswith("hooks:"):
+            ctx.out.info(f"  {len(hooks)} {self.stage} hook(s) skipped (--no-hooks)")
+            entry: dict[str, Any] = {
+                "stage": self.stage,
+                "skipped": "--no-hooks",
+                "commands": [h.command for h in hooks],
+            }
+            self.resume(ctx, action, {"hook": entry})
+            return {"hook": entry}
+        hook = hooks[int(action.key.rsplit(":", 1)[1])]
+        ctx.out.info(f"  {self.stage} hook: {redact_text(hook.command)}")
+        ran = run_hook(
+            hook.command,
+            hook.timeout_s,
+            env=hook_env(ctx, self.stage, self.status),
+            secrets=ctx.loaded.secrets,
+        )
+        entry = {"stage": self.stage, **asdict(ran), "ok": ran.ok}
+        self.resume(ctx, action, {"hook": entry})
+        if not ran.ok:
+            why = "timed out" if ran.timed_out else f"exited {ran.exit_code}"
+            tail = ran.output.strip().splitlines()[-3:]
+            raise HookFailed(
+                f"{self.stage} hook {why}: {redact_text(hook.command)}"
+                + (f" (last output: {' | '.join(tail)})" if tail else "")
+            )
+        return {"hook": entry}
 
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.hooks.append(result["hook"])

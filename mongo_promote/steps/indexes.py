@@ -17,12 +17,12 @@ from pymongo import IndexModel
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
-from mongo_promote.conn import Capabilities
-from mongo_promote.context import RunContext
+from mongo_promote.adapters.mongo import Capabilities
+from mongo_promote.domain.analysis import CollectionAction, default_index_name
+from mongo_promote.domain.plan import IndexSpec
 from mongo_promote.errors import OperationFailed
-from mongo_promote.plan import IndexSpec
-from mongo_promote.steps.analyse import CollectionAction, default_index_name
-from mongo_promote.steps.base import Action, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 # listIndexes fields that describe the old index rather than ask for a new one.
 _NOT_OPTIONS = frozenset({"v", "ns", "key", "name", "background"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mongo_promote.context import RunContext
-from mongo_promote.steps.base import Action, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 
 class PreflightStep(StepBase):

@@ -7,21 +7,21 @@ from pathlib import Path
 
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.archive import archive_collections, is_archive
-from mongo_promote.checksum import ContentHash
-from mongo_promote.console import Output
-from mongo_promote.context import RunContext
-from mongo_promote.dumpfmt import (
+from mongo_promote.adapters.dump.archive import archive_collections, is_archive
+from mongo_promote.adapters.dump.layout import (
     DumpCollection,
     Manifest,
     ManifestMissing,
     iter_dump_collections,
     verify_dump,
 )
+from mongo_promote.checksum import ContentHash
+from mongo_promote.console import Output
+from mongo_promote.domain.analysis import CollectionAction
+from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import OperationFailed, UsageError
-from mongo_promote.inventory import counted
-from mongo_promote.steps.analyse import CollectionAction
-from mongo_promote.steps.base import Action, Phase, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.copy import create_shadow
 
 BATCH_BYTES = 8 * 1024 * 1024

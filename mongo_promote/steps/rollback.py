@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mongo_promote.checksum import collection_content_hash, hashed_count
-from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX, RunContext
+from mongo_promote.domain.names import aside_name, made_by_run, shadow_name
 from mongo_promote.errors import OperationFailed
-from mongo_promote.journal import Journal
-from mongo_promote.steps.base import FINISHED, STARTED
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Journal
+from mongo_promote.state.step import FINISHED, STARTED
 
 ABSENT = "absent"  # what a collection the run dropped must still be
 
@@ -44,7 +45,7 @@ def rollback_header(
     leftovers = sorted(
         c
         for c in present
-        if c.endswith(f"{SHADOW_INFIX}{run_id}") or c.endswith(f"{ASIDE_INFIX}{run_id}")
+        if made_by_run(c, run_id)
     )
     if backup is None or not acted:
         why = "took no backup" if backup is None else "cut over nothing"
@@ -119,7 +120,7 @@ def _acted(events: list[dict[str, Any]], run_id: str, present: set[str]) -> list
         if key in finished:
             acted[name] = Acted(name, prints.get(name), "cut over")
             continue
-        shadow, aside = f"{name}{SHADOW_INFIX}{run_id}", f"{name}{ASIDE_INFIX}{run_id}"
+        shadow, aside = shadow_name(name, run_id), aside_name(name, run_id)
         if shadow in present and aside in present and name in present:
             raise OperationFailed(
                 f"run {run_id} stopped between the two renames of {name} and production "

@@ -13,17 +13,17 @@ from bson.errors import InvalidBSON
 from pymongo.collection import Collection
 
 from mongo_promote.checksum import ContentHash, collection_content_hash, hashed_count
-from mongo_promote.context import RunContext
+from mongo_promote.domain.analysis import Actions, CollectionAction
+from mongo_promote.domain.plan import EmbedSpec, ReferenceCheck, RewriteSpec
+from mongo_promote.domain.transforms.bsonbytes import CODEC, before, bson_key, get_path, jsonable
+from mongo_promote.domain.transforms.oracle import difference
+from mongo_promote.domain.transforms.oracle import expected as transformed
+from mongo_promote.domain.transforms.rewrite import find_remaining
+from mongo_promote.domain.transforms.stream import FoldMerge
 from mongo_promote.errors import OperationFailed
-from mongo_promote.plan import EmbedSpec, ReferenceCheck, RewriteSpec
-from mongo_promote.steps.analyse import Actions, CollectionAction
-from mongo_promote.steps.base import Action, Result, RunState, StepBase
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Result, RunState, StepBase
 from mongo_promote.steps.indexes import index_models
-from mongo_promote.transforms.bsonbytes import CODEC, before, bson_key, get_path, jsonable
-from mongo_promote.transforms.oracle import difference
-from mongo_promote.transforms.oracle import expected as transformed
-from mongo_promote.transforms.rewrite import find_remaining
-from mongo_promote.transforms.stream import FoldMerge
 
 if TYPE_CHECKING:
     from mongo_promote.steps.copy import CopyResult

@@ -25,10 +25,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from typer.testing import CliRunner, Result
 
+from mongo_promote.adapters.mongo import RAW
 from mongo_promote.cli import app
-from mongo_promote.conn import RAW
-from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX
 from mongo_promote.demo.generator import generate
+from mongo_promote.domain.names import ASIDE_INFIX, SHADOW_INFIX
 
 Snapshot = dict[str, list[bytes]]
 

@@ -18,17 +18,17 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
+from mongo_promote.adapters.mongo import RAW, detect_capabilities, expected_capabilities
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.conn import RAW, detect_capabilities, expected_capabilities
 from mongo_promote.console import Output
-from mongo_promote.context import RunContext, RunPaths, new_run_id
+from mongo_promote.domain.analysis import CollectionAction, analyse
+from mongo_promote.domain.inventory import collection_stats, counted, take_inventory
+from mongo_promote.domain.plan import IndexSpec, load_plan
 from mongo_promote.errors import Interrupted, OperationFailed
-from mongo_promote.inventory import collection_stats, counted, take_inventory
-from mongo_promote.plan import IndexSpec, load_plan
+from mongo_promote.state.context import RunContext, RunPaths, new_run_id
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import indexes as indexes_step
 from mongo_promote.steps import validate as validate_step
-from mongo_promote.steps.analyse import CollectionAction, analyse
 from mongo_promote.steps.copy import CopyResult, copy_all, copy_collection, create_shadow
 from mongo_promote.steps.indexes import IndexBuildFailed, build_indexes, index_models
 

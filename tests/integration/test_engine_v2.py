@@ -29,11 +29,11 @@ from bson import (
 from bson.datetime_ms import DatetimeMS
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote import conn
-from mongo_promote.conn import Capabilities, detect_capabilities
-from mongo_promote.context import ASIDE_INFIX
-from mongo_promote.dumpfmt import iter_dump_collections
-from mongo_promote.transforms.bsonbytes import CODEC
+from mongo_promote.adapters import mongo as conn
+from mongo_promote.adapters.dump.layout import iter_dump_collections
+from mongo_promote.adapters.mongo import Capabilities, detect_capabilities
+from mongo_promote.domain.names import ASIDE_INFIX
+from mongo_promote.domain.transforms.bsonbytes import CODEC
 from tests.integration.conftest import (
     explain,
     invoke,

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from mongo_promote import servers as servers_module
-from mongo_promote.servers import LocalServer, start_server, stop_server
+from mongo_promote.adapters import servers as servers_module
+from mongo_promote.adapters.servers import LocalServer, start_server, stop_server
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import cutover as cutover_step
 from tests.conftest import engine_under_test

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mongo_promote.health import CheckResult, health_table, run_check, run_checks
-from mongo_promote.plan import HealthCheck
+from mongo_promote.adapters.health import CheckResult, health_table, run_check, run_checks
+from mongo_promote.domain.plan import HealthCheck
 from tests.integration.localhttp import LocalHTTP, closed_port, serve
 
 

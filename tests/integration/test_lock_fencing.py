@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mongo_promote.errors import LockHeld, LockLost
-from mongo_promote.journal import RunLock, server_now
+from mongo_promote.state.lock import RunLock, server_now
 from tests.integration.conftest import lock_doc
 
 

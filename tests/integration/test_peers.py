@@ -24,11 +24,11 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from typer.testing import CliRunner
 
+from mongo_promote.adapters.dump.layout import iter_dump_collections, verify_dump
+from mongo_promote.adapters.servers import find_tool
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.cli import app
 from mongo_promote.demo.generator import generate
-from mongo_promote.dumpfmt import iter_dump_collections, verify_dump
-from mongo_promote.servers import find_tool
 from tests.integration.conftest import explain, invoke, json_out, write_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.peers]

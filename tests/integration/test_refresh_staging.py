@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from mongo_promote.domain.plan import Plan, load_plan
 from mongo_promote.errors import UsageError
-from mongo_promote.plan import Plan, load_plan
-from mongo_promote.refresh import (
+from mongo_promote.run.refresh import (
     COMMAND_DONE,
     COMMAND_STARTED,
     HEALTH_CHECK,
@@ -198,7 +198,7 @@ def test_report_is_saved_privately(tmp_path: Path) -> None:
 
 
 def test_a_custom_runner_gets_command_and_timeout(tmp_path: Path) -> None:
-    from mongo_promote.steps.hooks import HookResult
+    from mongo_promote.adapters.shell import HookResult
 
     calls: list[tuple[str, float]] = []
 

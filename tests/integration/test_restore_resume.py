@@ -11,7 +11,7 @@ import pytest
 
 from mongo_promote import api
 from mongo_promote.console import Output
-from mongo_promote.plan import bundled_plan_path, load_plan
+from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from tests.integration.conftest import (
     explain,
     index_specs,

@@ -16,6 +16,7 @@ import pytest
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
+from mongo_promote.adapters.dump.layout import verify_dump
 from mongo_promote.demo.generator import (
     DROPPED_IN_TARGET,
     LEGACY_COLLECTIONS,
@@ -24,8 +25,7 @@ from mongo_promote.demo.generator import (
     SOURCE_COLLECTIONS,
     URL_FIELDS,
 )
-from mongo_promote.dumpfmt import verify_dump
-from mongo_promote.plan import bundled_plan_path, load_plan
+from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from tests.integration.conftest import (
     SOURCE_INDEXES,
     MeeshyRun,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mongo_promote import context as context_module
+from mongo_promote.state import context as context_module
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps import validate as validate_step
 from tests.integration.conftest import (

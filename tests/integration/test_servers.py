@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mongo_promote.servers import LocalServer, read_pair, temporary_pair
+from mongo_promote.adapters.servers import LocalServer, read_pair, temporary_pair
 from tests.conftest import engine_under_test
 
 pytestmark = pytest.mark.integration

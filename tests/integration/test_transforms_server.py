@@ -15,8 +15,8 @@ from bson import ObjectId
 from bson.int64 import Int64
 from pymongo.database import Database
 
-from mongo_promote.conn import RAW
-from mongo_promote.plan import (
+from mongo_promote.adapters.mongo import RAW
+from mongo_promote.domain.plan import (
     EmbedSpec,
     EmbedTransform,
     Plan,
@@ -25,11 +25,11 @@ from mongo_promote.plan import (
     bundled_plan_path,
     load_plan,
 )
-from mongo_promote.transforms.bsonbytes import CODEC, bson_key, bson_time
-from mongo_promote.transforms.effects import expected_effects
-from mongo_promote.transforms.fold import EmbedError
-from mongo_promote.transforms.rewrite import find_remaining
-from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
+from mongo_promote.domain.transforms.bsonbytes import CODEC, bson_key, bson_time
+from mongo_promote.domain.transforms.effects import expected_effects
+from mongo_promote.domain.transforms.fold import EmbedError
+from mongo_promote.domain.transforms.rewrite import find_remaining
+from mongo_promote.domain.transforms.stream import FoldMerge, StreamTransformer
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from mongo_promote.domain.transforms import stream
 from mongo_promote.steps import validate as validate_step
-from mongo_promote.transforms import stream
 from tests.integration.conftest import explain, invoke, json_out, run_artifacts, snapshot
 from tests.integration.test_transforms_server import existing_plan, oid, seed_existing
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.inventory import CollectionInfo, Inventory, SideInventory
-from mongo_promote.plan import Plan, load_plan
-from mongo_promote.steps.analyse import analyse, default_index_name
+from mongo_promote.domain.analysis import analyse, default_index_name
+from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
+from mongo_promote.domain.plan import Plan, load_plan
 
 PLAN = """\
 version: 1

@@ -14,7 +14,7 @@ from bson.raw_bson import RawBSONDocument
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.transforms.bsonbytes import (
+from mongo_promote.domain.transforms.bsonbytes import (
     CODEC,
     bson_elements,
     bson_key,

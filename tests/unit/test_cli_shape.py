@@ -9,9 +9,9 @@ import mongo_promote.cli
 
 CLI_DIR = Path(mongo_promote.cli.__file__).parent
 FORBIDDEN = (
+    "mongo_promote.run",
     "mongo_promote.steps",
-    "mongo_promote.transforms",
-    "mongo_promote.runner",
+    "mongo_promote.domain.transforms",
 )
 COMMANDS = (
     "inspect",
@@ -67,7 +67,7 @@ def test_the_cli_never_imports_the_runner_steps_or_transforms() -> None:
 
 def test_the_ast_check_would_see_a_function_level_import(tmp_path: Path) -> None:
     sneaky = tmp_path / "sneaky.py"
-    sneaky.write_text("def f():\n    from mongo_promote.runner import Runner\n    return Runner\n")
-    assert "mongo_promote.runner" in imported_modules(sneaky)
-    sneaky.write_text("from mongo_promote import runner\n")
+    sneaky.write_text("def f():\n    from mongo_promote.run.runner import Runner\n    return Runner\n")
+    assert "mongo_promote.run.runner" in imported_modules(sneaky)
+    sneaky.write_text("from mongo_promote.run import runner\n")
     assert any(m.startswith(FORBIDDEN) for m in imported_modules(sneaky))

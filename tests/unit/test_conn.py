@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mongo_promote.conn import redact_text, redact_uri, same_server
+from mongo_promote.redact import redact_text, redact_uri, same_server
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ import urllib.parse  # noqa: E402
 from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from mongo_promote.conn import uri_secrets  # noqa: E402
+from mongo_promote.redact import uri_secrets  # noqa: E402
 
 _SPECIAL = st.text(
     alphabet=st.sampled_from(list("abcXYZ019@/:%?#&=+!$ ~[],;'\"")), min_size=6, max_size=24
@@ -128,7 +128,7 @@ def test_a_refused_connection_everywhere_is_final_at_once() -> None:
     import socket
     import time
 
-    from mongo_promote.conn import _refused_everywhere, connect
+    from mongo_promote.adapters.mongo import _refused_everywhere, connect
     from mongo_promote.errors import ServerUnreachable
 
     with socket.socket() as probe:  # a port nobody listens on (bound, never listening)

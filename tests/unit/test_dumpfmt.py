@@ -21,8 +21,7 @@ from bson.regex import Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.checksum import ContentHash
-from mongo_promote.dumpfmt import (
+from mongo_promote.adapters.dump.layout import (
     INCOMPLETE_NAME,
     MANIFEST_NAME,
     DumpExists,
@@ -36,6 +35,7 @@ from mongo_promote.dumpfmt import (
     iter_dump_collections,
     verify_dump,
 )
+from mongo_promote.checksum import ContentHash
 
 # --- strategies: every BSON type the brief names, nested ---------------------------------------
 

@@ -11,9 +11,9 @@ from bson import ObjectId
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.plan import EmbedSpec, load_plan
-from mongo_promote.transforms.bsonbytes import bson_key, bson_time
-from mongo_promote.transforms.fold import (
+from mongo_promote.domain.plan import EmbedSpec, load_plan
+from mongo_promote.domain.transforms.bsonbytes import bson_key, bson_time
+from mongo_promote.domain.transforms.fold import (
     EmbedError,
     EmbedStats,
     Entry,
@@ -25,7 +25,7 @@ from mongo_promote.transforms.fold import (
     record_settled,
     settle,
 )
-from mongo_promote.transforms.stream import FoldMerge
+from mongo_promote.domain.transforms.stream import FoldMerge
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
 T1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -36,7 +36,7 @@ ENV = {"STAGING_MONGO_URI": "mongodb://staging:27017", "PROD_MONGO_URI": "mongod
 @pytest.fixture(scope="module")
 def spec() -> EmbedSpec:
     """The bundled Meeshy plan's embed: the tests check the transform users actually run."""
-    from mongo_promote.plan import bundled_plan_path
+    from mongo_promote.domain.plan import bundled_plan_path
 
     return load_plan(bundled_plan_path(), env=ENV).plan.embeds[0]
 

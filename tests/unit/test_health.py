@@ -7,15 +7,14 @@ import io
 import pytest
 from rich.console import Console
 
-from mongo_promote.health import (
+from mongo_promote.adapters.health import (
     MAX_BACKOFF_S,
     CheckResult,
     HealthReport,
     backoff_delay,
     health_table,
-    redact_text,
-    redact_url,
 )
+from mongo_promote.redact import redact_text, redact_url
 
 
 @pytest.mark.parametrize(

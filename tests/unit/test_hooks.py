@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from mongo_promote.steps.hooks import run_hook
+from mongo_promote.adapters.shell import run_hook
 
 
 def _alive(pid: int) -> bool:

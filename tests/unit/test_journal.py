@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mongo_promote.errors import UsageError
-from mongo_promote.journal import Journal, latest_run, open_journal
-from mongo_promote.runner import finished_actions
+from mongo_promote.run.runner import finished_actions
+from mongo_promote.state.journal import Journal, latest_run, open_journal
 
 
 def test_records_survive_a_torn_last_line_and_the_header_is_the_first(tmp_path: Path) -> None:

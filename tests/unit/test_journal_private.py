@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mongo_promote.conn import remember_secrets
 from mongo_promote.files import open_private, private_dir, write_private
-from mongo_promote.journal import Journal
+from mongo_promote.redact import remember_secrets
+from mongo_promote.state.journal import Journal
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from mongo_promote.errors import PlanError
-from mongo_promote.plan import bundled_plan_path, load_plan
 
 ENV = {"STAGING_MONGO_URI": "mongodb://staging:27017", "PROD_MONGO_URI": "mongodb://prod:27017"}
 
@@ -287,7 +287,7 @@ def test_uri_from_a_file_in_the_plan_or_given_to_the_loader(tmp_path: Path) -> N
 
 
 def test_a_password_on_the_command_line_gets_a_warning() -> None:
-    from mongo_promote.plan import argv_password_warning
+    from mongo_promote.domain.plan import argv_password_warning
 
     warning = argv_password_warning("mongodb://u:p%40ss@h", "--target-uri")
     assert warning and "process list" in warning and "p%40ss" not in warning

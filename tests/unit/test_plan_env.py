@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from mongo_promote.errors import PlanError
-from mongo_promote.plan import bundled_plan_path, load_plan
 
 PLAN = """\
 version: 1

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mongo_promote.domain.plan import HOOK_STAGES, Hook, Plan, load_plan
 from mongo_promote.errors import PlanError
-from mongo_promote.plan import HOOK_STAGES, Hook, Plan, load_plan
 
 HEADER = """\
 version: 1

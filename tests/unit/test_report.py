@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mongo_promote.report import RunReport, render_markdown, summary_table
-from mongo_promote.runner import describe_effect
+from mongo_promote.run.runner import describe_effect
+from mongo_promote.state.report import RunReport, render_markdown, summary_table
 
 
 def report() -> RunReport:

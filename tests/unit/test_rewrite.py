@@ -12,8 +12,8 @@ from bson.int64 import Int64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.plan import RewriteSpec
-from mongo_promote.transforms.rewrite import (
+from mongo_promote.domain.plan import RewriteSpec
+from mongo_promote.domain.transforms.rewrite import (
     find_remaining,
     rewrite_document,
     rewrite_value,

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
 
 from mongo_promote.errors import Interrupted, OperationFailed
-from mongo_promote.runner import classify
+from mongo_promote.run.failures import classify
 
 
 def ctx() -> Any:

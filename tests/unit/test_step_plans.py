@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from mongo_promote.conn import Capabilities, expected_capabilities
+from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
 from mongo_promote.console import Output
-from mongo_promote.context import RunContext, RunPaths
-from mongo_promote.inventory import CollectionInfo, Inventory, SideInventory
-from mongo_promote.plan import IndexSpec, load_plan
-from mongo_promote.runner import plan_actions
-from mongo_promote.steps.analyse import analyse
+from mongo_promote.domain.analysis import analyse
+from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
+from mongo_promote.domain.plan import IndexSpec, load_plan
+from mongo_promote.run.runner import plan_actions
+from mongo_promote.run.sequence import new_state, promotion_steps
+from mongo_promote.state.context import RunContext, RunPaths
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.indexes import index_models, planned_index_names
-from mongo_promote.steps.sequence import new_state, promotion_steps
 
 PLAN = """\
 version: 1

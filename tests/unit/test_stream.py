@@ -13,12 +13,12 @@ from bson.raw_bson import RawBSONDocument
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
-from mongo_promote.transforms.bsonbytes import CODEC
-from mongo_promote.transforms.fold import EmbedStats, fold_group
-from mongo_promote.transforms.oracle import apply_fold as _apply_fold
-from mongo_promote.transforms.rewrite import RewriteStats
-from mongo_promote.transforms.stream import FoldMerge, StreamTransformer
+from mongo_promote.domain.plan import EmbedSpec, RewriteSpec, bundled_plan_path, load_plan
+from mongo_promote.domain.transforms.bsonbytes import CODEC
+from mongo_promote.domain.transforms.fold import EmbedStats, fold_group
+from mongo_promote.domain.transforms.oracle import apply_fold as _apply_fold
+from mongo_promote.domain.transforms.rewrite import RewriteStats
+from mongo_promote.domain.transforms.stream import FoldMerge, StreamTransformer
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, tzinfo=dt.UTC)
 ENV = {"STAGING_MONGO_URI": "mongodb://s:1", "PROD_MONGO_URI": "mongodb://p:1"}
@@ -200,14 +200,14 @@ def test_a_parent_over_16_mb_after_the_transforms_fails_naming_its_id_and_size(
 
 
 def test_read_ahead_yields_everything_in_order_across_chunks() -> None:
-    from mongo_promote.transforms.stream import read_ahead
+    from mongo_promote.domain.transforms.stream import read_ahead
 
     assert list(read_ahead(iter(range(2503)), chunk=100)) == list(range(2503))
     assert list(read_ahead(iter([]), chunk=100)) == []
 
 
 def test_read_ahead_raises_the_sources_error_after_what_came_before() -> None:
-    from mongo_promote.transforms.stream import read_ahead
+    from mongo_promote.domain.transforms.stream import read_ahead
 
     def failing() -> Any:
         yield from range(250)
@@ -223,7 +223,7 @@ def test_read_ahead_raises_the_sources_error_after_what_came_before() -> None:
 def test_a_consumer_that_stops_early_stops_the_reader() -> None:
     import threading
 
-    from mongo_promote.transforms.stream import read_ahead
+    from mongo_promote.domain.transforms.stream import read_ahead
 
     pulled: list[int] = []
 
@@ -261,7 +261,7 @@ def test_a_consumer_that_stops_early_stops_the_reader() -> None:
 @settings(max_examples=300, deadline=None)
 def test_locate_finds_exactly_the_top_level_element(doc: dict[str, Any], field: str) -> None:
     """Also when the name's bytes occur inside a value (a string holding "translations\\x00")."""
-    from mongo_promote.transforms.bsonbytes import bson_elements, locate
+    from mongo_promote.domain.transforms.bsonbytes import bson_elements, locate
 
     doc = {"s": field + "\x00translations\x00", **doc}
     data = bson.encode(doc)

@@ -28,7 +28,7 @@ from typing import IO, Any, cast
 
 import bson
 
-from mongo_promote.dumpfmt import DumpCollection, DumpFormatError, decode_metadata
+from mongo_promote.adapters.dump.layout import DumpCollection, DumpFormatError, decode_metadata
 
 MAGIC = 0x8199E26D
 _MAGIC_BYTES = struct.pack("<I", MAGIC)

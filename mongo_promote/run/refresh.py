@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
 from mongo_promote.console import to_json as json_text
+from mongo_promote.domain.plan import Hook, Plan
 from mongo_promote.errors import UsageError
-from mongo_promote.health import CheckResult, HealthReport, redact_url, run_checks
-from mongo_promote.plan import Hook, Plan
+from mongo_promote.redact import redact_url
 
 # Events passed to `on_event(kind, payload)`, in the order they happen.
 COMMAND_STARTED = "command_started"  # payload: Hook
@@ -113,7 +114,7 @@ def refresh_staging(
     if runbook is None or not (runbook.commands or runbook.health):
         raise UsageError("the plan has no staging_refresh runbook (commands, wait, health)")
     if run_hook is None:
-        from mongo_promote.steps.hooks import run_hook as default_run_hook
+        from mongo_promote.adapters.shell import run_hook as default_run_hook
 
         run_hook = default_run_hook
     emit = on_event or (lambda kind, payload: None)

@@ -3,47 +3,38 @@ turns Ctrl-C/SIGTERM into a clean stop (deferred during cutover) and skips finis
 
 from __future__ import annotations
 
-import copy
-import re
-import signal
-import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    NetworkTimeout,
-    OperationFailure,
     PyMongoError,
-    ServerSelectionTimeoutError,
 )
 from rich.table import Table
 
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.conn import redact_text
 from mongo_promote.console import Output, human_bytes
-from mongo_promote.context import RunContext
+from mongo_promote.domain.analysis import CollectionAction, LeftAlone
+from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import (
     Interrupted,
     LockLost,
     OperationFailed,
     PromoteError,
-    ServerUnreachable,
     UsageError,
 )
-from mongo_promote.inventory import counted
-from mongo_promote.journal import TOOL_DATABASE, Journal, RunLock
-from mongo_promote.report import summary_table
+from mongo_promote.redact import redact_text
+from mongo_promote.run.failures import classify
+from mongo_promote.run.signals import signals_cancel, signals_deferred
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Journal
+from mongo_promote.state.lock import RunLock
+from mongo_promote.state.report import summary_table
+from mongo_promote.state.step import FINISHED, STARTED, Action, Phase, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
-from mongo_promote.steps.analyse import CollectionAction, LeftAlone
-from mongo_promote.steps.base import FINISHED, STARTED, Action, Phase, RunState, Step
-from mongo_promote.steps.finish import HookFailed, HooksStep
+from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
 @dataclass(frozen=True)
@@ -173,7 +164,7 @@ class Runner:
 
     def execute(self) -> None:
         try:
-            with _signals_cancel(self.ctx):
+            with signals_cancel(self.ctx):
                 done = self._still_done(finished_actions(self.journal))
                 self._apply_phase("before", done)
                 if self.lock is not None:
@@ -184,7 +175,7 @@ class Runner:
             raise error from exc
         received: list[int] = []
         try:
-            with _signals_deferred(self.ctx, received):
+            with signals_deferred(self.ctx, received):
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
@@ -199,7 +190,7 @@ class Runner:
             self._fail("interrupted", error)
             raise error
         try:
-            with _signals_cancel(self.ctx):
+            with signals_cancel(self.ctx):
                 self._apply_phase("after", done)
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "after")
@@ -412,144 +403,6 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
 
 def _source_hash(ctx: RunContext, name: str) -> str:
     return collection_content_hash(ctx.source_db[name]).hexdigest()
-
-
-# ---------------------------------------------------------------- failures, mapped
-
-
-_NETWORK = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
-_UNAUTHORIZED = 13
-_NOT_AUTHORIZED_ON = re.compile(r"not authorized on (\S+) to execute command \{ ?(\w+)")
-
-
-def classify(
-    exc: BaseException,
-    ctx: RunContext,
-    where: str,
-    *,
-    resume: str,
-    rollback: str,
-    renamed: list[str] | None = None,
-) -> PromoteError:
-    """Any failure of a run as a typed error with its exit code, its cause, and what to do:
-    network loss (exit 3), missing privileges (exit 3: the server refuses us, like a refused
-    login), interrupts (130), the rest (1). `where`: before, cutover, after."""
-    plan = ctx.plan
-    state = {
-        "start": "nothing was written",
-        "before": "production untouched",
-        "cutover": (
-            f"renames already made: {', '.join(renamed)} (journalled)"
-            if renamed
-            else "no rename was made yet"
-        )
-        + f"; `{resume}` completes the cutover, `{rollback}` undoes it",
-        "after": f"production is cut over; `{resume}` runs the rest, `{rollback}` undoes the "
-        "cutover",
-    }[where]
-    if where == "before":
-        state += f"; `{resume}` continues"
-    cause = _pymongo_cause(exc)
-    if isinstance(exc, KeyboardInterrupt | Interrupted):
-        text = exc.message if isinstance(exc, Interrupted) else "interrupted"
-        return Interrupted(f"{text}; {state}")
-    if isinstance(cause, _NETWORK):
-        text = redact_text(f"{type(cause).__name__}: {cause}", plan.source.uri, plan.target.uri)
-        return ServerUnreachable(
-            f"lost the connection to a server during run {ctx.run_id} ({text}); {state}"
-        )
-    if isinstance(cause, OperationFailure) and cause.code == _UNAUTHORIZED:
-        return ServerUnreachable(f"{_privileges(cause, ctx)}; {state}")
-    if isinstance(exc, PromoteError):
-        if isinstance(exc, UsageError) or resume in exc.message:
-            return exc
-        return _with_message(exc, f"{exc.message}; {state}")
-    text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
-    return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
-
-
-def _with_message(exc: PromoteError, message: str) -> PromoteError:
-    """The same error (type, exit code), saying more."""
-    error = copy.copy(exc)
-    error.message = message
-    error.args = (message,)
-    return error
-
-
-def _pymongo_cause(exc: BaseException) -> BaseException | None:
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None or isinstance(seen, PyMongoError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _privileges(exc: OperationFailure, ctx: RunContext) -> str:
-    """Which role on which database the user lacks, from the server's refusal."""
-    details = exc.details or {}
-    message = str(details.get("errmsg") or exc).split(", full error:")[0]
-    found = _NOT_AUTHORIZED_ON.search(message)
-    database = found.group(1) if found else "?"
-    command = found.group(2) if found else "?"
-    source, target = ctx.plan.source.database, ctx.plan.target.database
-    role = {
-        source: f"`read` on {source!r} (the source)",
-        target: f"`readWrite` on {target!r} (the target)",
-        TOOL_DATABASE: f"`readWrite` on {TOOL_DATABASE!r} (the run lock and records)",
-    }.get(database, f"`readWrite` on {database!r}")
-    if database == source == target:
-        role = f"`readWrite` on {target!r}"
-    return (
-        f"permission denied: the server refused {command!r} on database {database!r} "
-        f"({redact_text(message, ctx.plan.source.uri, ctx.plan.target.uri)}); the user needs "
-        f"{role}. A run needs `read` on the source database, `readWrite` on the target "
-        f"database and on {TOOL_DATABASE!r}"
-    )
-
-
-# ---------------------------------------------------------------- signals
-
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextmanager
-def _signals_cancel(ctx: RunContext) -> Iterator[None]:
-    """Ctrl-C or SIGTERM sets the cancel flag (workers stop between batches), then interrupts."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        ctx.cancel.set()
-        raise KeyboardInterrupt
-
-    with _handling(handler):
-        yield
-
-
-@contextmanager
-def _signals_deferred(ctx: RunContext, received: list[int]) -> Iterator[None]:
-    """During cutover Ctrl-C or SIGTERM waits for the renames to finish: half a cutover helps nobody."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        received.append(signum)
-        ctx.out.warn("cutover in progress: finishing the renames before stopping")
-
-    with _handling(handler):
-        yield
-
-
-@contextmanager
-def _handling(handler: Any) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only: an embedding application keeps its own
-        return
-    previous = {s: signal.getsignal(s) for s in _SIGNALS}
-    for s in _SIGNALS:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
 
 
 def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:

@@ -7,10 +7,10 @@ from typing import Any
 
 from pymongo.database import Database
 
-from mongo_promote.conn import RAW
-from mongo_promote.plan import Plan
-from mongo_promote.transforms.rewrite import EVERYWHERE
-from mongo_promote.transforms.stream import StreamTransformer
+from mongo_promote.adapters.mongo import RAW
+from mongo_promote.domain.plan import Plan
+from mongo_promote.domain.transforms.rewrite import EVERYWHERE
+from mongo_promote.domain.transforms.stream import StreamTransformer
 
 PARENT_BATCH = 1000
 

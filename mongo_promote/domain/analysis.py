@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from mongo_promote.inventory import CollectionInfo, Inventory
-from mongo_promote.plan import Plan
+from mongo_promote.domain.inventory import CollectionInfo, Inventory
+from mongo_promote.domain.plan import Plan
 
 
 @dataclass

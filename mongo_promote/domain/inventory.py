@@ -10,9 +10,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from mongo_promote.conn import collection_options, redact_uri
-from mongo_promote.context import ASIDE_INFIX, SHADOW_INFIX
-from mongo_promote.plan import Plan
+from mongo_promote.adapters.mongo import collection_options
+from mongo_promote.domain.names import is_tool_collection
+from mongo_promote.domain.plan import Plan
+from mongo_promote.redact import redact_uri
 
 
 @dataclass
@@ -58,11 +59,6 @@ class Inventory:
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source.to_json(), "target": self.target.to_json()}
-
-
-def is_tool_collection(name: str) -> bool:
-    """Names the tool itself creates in the target during a run: never application collections."""
-    return SHADOW_INFIX in name or ASIDE_INFIX in name
 
 
 def collection_names(db: Database[Any]) -> list[str]:

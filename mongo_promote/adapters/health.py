@@ -6,21 +6,45 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import httpx
 from rich.table import Table
 from rich.text import Text
 
-from mongo_promote.plan import HealthCheck
+from mongo_promote.redact import redact_text, redact_url
 
 MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
 MAX_BODY_BYTES = 1 << 20  # `contains` looks at the first MiB of the body
 
 # userinfo of an http(s) URL anywhere in a text: scheme, then everything up to the "@" before the host
 _HTTP_USERINFO = re.compile(r"(?i)(https?://)([^@/\s]+)@")
+
+
+class HealthCheck(Protocol):
+    """One HTTP(S) check as the plan declares it (`domain.plan.HealthCheck` has this shape)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def expect_status(self) -> int: ...
+    @property
+    def contains(self) -> str | None: ...
+    @property
+    def max_latency_ms(self) -> int | None: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def backoff(self) -> timedelta: ...
+    @property
+    def timeout(self) -> timedelta: ...
+    @property
+    def verify(self) -> bool: ...
 
 
 # ---------------------------------------------------------------- results
@@ -172,57 +196,6 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes:
 def _describe(exc: httpx.HTTPError, url: str) -> str:
     detail = str(exc) or type(exc).__name__
     return redact_text(f"{type(exc).__name__}: {detail}", url)
-
-
-# ---------------------------------------------------------------- redaction
-
-
-def redact_url(url: str) -> str:
-    """An http(s) URL fit to print: the password (or a lone token user) and query values hidden.
-
-    `conn.redact_uri` knows mongodb:// URIs only; this is its counterpart for the health URLs.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _HTTP_USERINFO.sub(r"\1***@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
-    query = "&".join(
-        f"{quote(name, safe='')}=***" for name, _ in parse_qsl(parts.query, keep_blank_values=True)
-    )
-    fragment = "***" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-
-
-def redact_text(text: str, *urls: str) -> str:
-    """Scrub these URLs, their credentials and query values, and any http userinfo, out of a text."""
-    for url in urls:
-        if not url:
-            continue
-        text = text.replace(url, redact_url(url))
-        for secret in _secrets_of(url):
-            text = text.replace(secret, "***")
-    return _HTTP_USERINFO.sub(lambda m: redact_url(m.group(0)).removesuffix("/"), text)
-
-
-def _secrets_of(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    found: list[str] = []
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rsplit("@", 1)[0]
-        user, _, password = userinfo.partition(":")
-        found += [password] if password else [user]
-    found += [v for _, v in parse_qsl(parts.query) if len(v) >= 4]
-    if len(parts.fragment) >= 4:
-        found.append(parts.fragment)
-    return sorted(found, key=len, reverse=True)
 
 
 # ---------------------------------------------------------------- display

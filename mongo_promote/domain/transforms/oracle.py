@@ -15,10 +15,10 @@ from typing import Any
 import bson
 from bson.errors import InvalidBSON
 
-from mongo_promote.plan import EmbedSpec, RewriteSpec
-from mongo_promote.transforms.bsonbytes import CODEC, SAMPLE_LIMIT, jsonable
-from mongo_promote.transforms.fold import Entry, settle
-from mongo_promote.transforms.rewrite import rewrite_document
+from mongo_promote.domain.plan import EmbedSpec, RewriteSpec
+from mongo_promote.domain.transforms.bsonbytes import CODEC, SAMPLE_LIMIT, jsonable
+from mongo_promote.domain.transforms.fold import Entry, settle
+from mongo_promote.domain.transforms.rewrite import rewrite_document
 
 Folded = Sequence[tuple[EmbedSpec, Mapping[str, Entry]]]  # each embed with this parent's entries
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mongo_promote.plan import RewriteSpec
-from mongo_promote.transforms.bsonbytes import SAMPLE_LIMIT, get_path
+from mongo_promote.domain.plan import RewriteSpec
+from mongo_promote.domain.transforms.bsonbytes import SAMPLE_LIMIT, get_path
 
 EVERYWHERE = "*"
 SHOWN_CHARS = 200

@@ -16,7 +16,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
-from mongo_promote.conn import (
+from mongo_promote.adapters.mongo import (
     RAW,
     Capabilities,
     connect,
@@ -25,11 +25,9 @@ from mongo_promote.conn import (
     refuse_sharded,
 )
 from mongo_promote.console import Output
+from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
+from mongo_promote.domain.plan import LoadedPlan, Plan, bundled_plan_path
 from mongo_promote.errors import Interrupted
-from mongo_promote.plan import LoadedPlan, Plan, bundled_plan_path
-
-SHADOW_INFIX = "__promote_"
-ASIDE_INFIX = "__old_"
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -128,10 +126,10 @@ class RunContext:
         )
 
     def shadow_name(self, name: str) -> str:
-        return f"{name}{SHADOW_INFIX}{self.run_id}"
+        return shadow_name(name, self.run_id)
 
     def aside_name(self, name: str) -> str:
-        return f"{name}{ASIDE_INFIX}{self.run_id}"
+        return aside_name(name, self.run_id)
 
     def check_cancelled(self) -> None:
         """Long loops call this between batches so Ctrl-C stops work promptly and cleanly."""
@@ -177,7 +175,7 @@ def connected(
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:
-            target_caps = probe_capabilities(target)
+            target_caps = probe_capabilities(target, TOOL_DATABASE)
         yield source, target, detect_capabilities(source), target_caps
 
 

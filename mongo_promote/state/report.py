@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.table import Table
 
-from mongo_promote.conn import redact_data, redact_text
 from mongo_promote.console import human_bytes, to_json
 from mongo_promote.files import private_dir, write_private
+from mongo_promote.redact import redact_data, redact_text
 
 
 @dataclass

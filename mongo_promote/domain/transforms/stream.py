@@ -23,8 +23,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from mongo_promote.plan import EmbedSpec, Plan, RewriteSpec
-from mongo_promote.transforms.bsonbytes import (
+from mongo_promote.domain.plan import EmbedSpec, Plan, RewriteSpec
+from mongo_promote.domain.transforms.bsonbytes import (
     CODEC,
     before,
     bson_key,
@@ -33,7 +33,7 @@ from mongo_promote.transforms.bsonbytes import (
     locate,
     with_map,
 )
-from mongo_promote.transforms.fold import (
+from mongo_promote.domain.transforms.fold import (
     RECENCY_FIELD,
     EmbedError,
     EmbedStats,
@@ -44,8 +44,8 @@ from mongo_promote.transforms.fold import (
     settle,
     would_fail,
 )
-from mongo_promote.transforms.oracle import Verification
-from mongo_promote.transforms.rewrite import RewriteStats, account_rewrite
+from mongo_promote.domain.transforms.oracle import Verification
+from mongo_promote.domain.transforms.rewrite import RewriteStats, account_rewrite
 
 T = TypeVar("T")
 

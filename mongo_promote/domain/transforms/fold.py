@@ -8,9 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mongo_promote.errors import OperationFailed
-from mongo_promote.plan import EmbedSpec
-from mongo_promote.transforms.bsonbytes import (
+from mongo_promote.domain.plan import EmbedSpec
+from mongo_promote.domain.transforms.bsonbytes import (
     SAMPLE_LIMIT,
     before,
     bson_key,
@@ -18,6 +17,7 @@ from mongo_promote.transforms.bsonbytes import (
     get_path,
     jsonable,
 )
+from mongo_promote.errors import OperationFailed
 
 NOW = "$now"
 RECENCY_FIELD = "updatedAt"

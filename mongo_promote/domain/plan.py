@@ -28,8 +28,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from mongo_promote.conn import redact_uri, remember_secrets, uri_secrets
 from mongo_promote.errors import PlanError, UsageError
+from mongo_promote.redact import redact_uri, remember_secrets, uri_secrets
 
 DEFAULT_PLAN_PATH = "promote.yaml"
 _ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
@@ -606,7 +606,7 @@ def _set_uri(node: CommentedMap, uri: str) -> None:
 
 
 def _refuse_same_database(shown: str, tree: CommentedMap, plan: Plan) -> None:
-    from mongo_promote.conn import same_server
+    from mongo_promote.redact import same_server
 
     if plan.source.database == plan.target.database and same_server(
         plan.source.uri, plan.target.uri
@@ -806,4 +806,4 @@ def _fingerprint(tree: CommentedMap) -> str:
 
 def bundled_plan_path() -> Path:
     """The Meeshy plan shipped with the package; the demo runs it."""
-    return Path(__file__).parent / "demo" / "meeshy-plan.yaml"
+    return Path(__file__).parent.parent / "demo" / "meeshy-plan.yaml"

@@ -21,9 +21,10 @@ from pathlib import Path
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from mongo_promote.adapters.shell import process_alive
 from mongo_promote.errors import OperationFailed, UsageError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
 ROLES = ("staging", "production")
 
@@ -412,21 +413,10 @@ def _terminate(pid: int, grace_s: float = 10.0) -> None:
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(pid, os.WNOHANG)[0]:
                     return
-            if not _running(pid):
+            if not process_alive(pid):
                 return
             time.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie (a server started by another command is reaped by whoever adopted it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def stop_server(server: LocalServer, *, remove_data: bool = True) -> None:

@@ -41,7 +41,8 @@ from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from bson.json_util import JSONMode, JSONOptions
 
-from mongo_promote import __version__, encryption
+from mongo_promote import __version__
+from mongo_promote.adapters.dump import encryption
 from mongo_promote.checksum import ContentHash
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.files import is_disk_full, open_private, private_dir

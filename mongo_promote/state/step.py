@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from mongo_promote.context import RunContext
-from mongo_promote.journal import Journal
-from mongo_promote.report import RunReport
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Journal
+from mongo_promote.state.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
 Result = dict[str, Any]

@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from mongo_promote.conn import redact_uri
-from mongo_promote.context import RunContext
-from mongo_promote.report import RunReport
-from mongo_promote.steps.analyse import Actions
+from mongo_promote.domain.analysis import Actions
+from mongo_promote.redact import redact_uri
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.report import RunReport
+from mongo_promote.state.step import RunState, Step
 from mongo_promote.steps.backup import BackupStep
-from mongo_promote.steps.base import RunState, Step
 from mongo_promote.steps.copy import CopyStep
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.drift import DriftStep
-from mongo_promote.steps.finish import HooksStep, PostChecksStep
+from mongo_promote.steps.hooks import HooksStep
 from mongo_promote.steps.indexes import IndexStep
+from mongo_promote.steps.postchecks import PostChecksStep
 from mongo_promote.steps.preflight import PreflightStep
 from mongo_promote.steps.restore import DropStep, Dump, LoadStep
 from mongo_promote.steps.validate import ValidateStep

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.journal import Journal, runs_dir
+from mongo_promote.state.journal import Journal, runs_dir
 
 # header key of each command's journal that names the run it acted on
 LINKS = {"rollback": "rolls_back", "cleanup": "cleans_up"}

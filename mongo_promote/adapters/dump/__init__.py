@@ -1,0 +1,1 @@
+"""Backups on disk: mongodump's directory layout with our manifest, mongodump archives, age encryption."""

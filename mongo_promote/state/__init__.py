@@ -1,0 +1,1 @@
+"""What a run shares and records: its context, the Step shape, journal, lock, report and history."""

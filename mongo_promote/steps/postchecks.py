@@ -1,0 +1,38 @@
+"""After cutover: each live collection holds as many documents as its checked shadow did."""
+
+from __future__ import annotations
+
+from mongo_promote.domain.inventory import counted
+from mongo_promote.state.context import RunContext
+from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
+
+
+class PostChecksStep(StepBase):
+    """One action: each live collection now holds as many documents as its checked shadow did."""
+
+    title = "post-checks: the live collections hold what the shadows held"
+    phase: Phase = "after"
+
+    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
+        super().__init__(state, number)
+        self.names = names
+
+    def plan(self, ctx: RunContext) -> list[Action]:
+        return [self.action("post-checks", f"count the {len(self.names)} live collection(s)")]
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        problems = []
+        for name in self.names:
+            expected = self.state.counts.get(name)
+            live_coll = ctx.target_db[name]
+            live = (
+                live_coll.count_documents({}) if expected is None else counted(live_coll, expected)
+            )
+            self.state.report.collection(name)["target_count_after"] = live
+            if expected is not None and live != expected:
+                problems.append(f"{name}: {live} documents, expected {expected}")
+        self.state.report.post_checks = {"passed": not problems, "problems": problems}
+        return {"post_checks": self.state.report.post_checks}
+
+    def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
+        self.state.report.post_checks = result["post_checks"]
