@@ -34,12 +34,10 @@ from mongo_promote.run.refresh import (
 )
 from mongo_promote.run.refresh import refresh_staging as run_runbook
 from mongo_promote.run.runner import (
-    FINISHED,
     Planned,
     Runner,
     actions_table,
     describe_effect,
-    finished_actions,
     plan_actions,
     print_plan,
     resumable_journal,
@@ -55,7 +53,7 @@ from mongo_promote.state.context import (
     open_context,
 )
 from mongo_promote.state.history import RunEntry, read_history
-from mongo_promote.state.journal import Journal, latest_run, open_journal
+from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.step import Action, RunState
 from mongo_promote.steps.audit import monitor
@@ -230,7 +228,7 @@ def _execute(
     def lost(reason: str) -> None:
         ctx.out.warn(f"the run's lock was lost: {reason}")
         for journal in journals:
-            journal.record("lock_lost", reason=reason)
+            journal.record(LOCK_LOST, reason=reason)
 
     lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id, on_lost=lost)
     try:
@@ -287,8 +285,9 @@ def restore(
     shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it.
     `identity`: the age identity file that decrypts an encrypted backup."""
     if resume:
-        header = _header_of(loaded, state_dir, resume)
-        backup_dir, only, drop = Path(header["backup"]), header["only"], header["drop"]
+        asked = _header_of(loaded, state_dir, resume)
+        backup_dir = Path(asked.backup) if asked.backup else None
+        only, drop = asked.only, asked.drop
     if backup_dir is None:
         raise UsageError("restore needs a backup directory (or the run id to resume)")
     header = {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []}
@@ -327,7 +326,7 @@ def rollback(
         return _restore_run(
             loaded,
             out,
-            lambda ctx: header,
+            lambda ctx: header.fields,
             confirm=confirm,
             yes=yes,
             resume=resume,
@@ -351,7 +350,7 @@ def rollback(
     )
 
 
-def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> dict[str, Any]:
+def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> Header:
     """What the run being resumed was asked to do, as its journal recorded it."""
     paths = RunPaths.of(loaded, state_dir, run_id)
     if not paths.journal.exists():
@@ -445,7 +444,7 @@ def validate(
     run_id = run_id or latest_run(base, command="run")
     with open_context(loaded, out, state_dir=state_dir) as ctx:
         if run_id:
-            ctx.now = datetime.fromisoformat(open_journal(base, run_id).header()["now"])
+            ctx.now = open_journal(base, run_id).header().now
             out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
         elif ctx.plan.embeds:
             out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
@@ -650,20 +649,15 @@ def cleanup(
 
 def _after_run(journal: Journal, database: str) -> AfterRun:
     """When run `journal` cut over (its last rename) and what its backup holds."""
-    run_id = str(journal.header()["run_id"])
-    cutovers = [
-        str(e["at"])
-        for e in journal.events()
-        if e["event"] == FINISHED and str(e.get("key", "")).startswith("cutover:")
-    ]
+    run_id = journal.header().run_id
+    cutovers = journal.cutovers()
     if not cutovers:
         raise OperationFailed(f"run {run_id} never cut over: there is nothing to clean up after it")
-    backup = finished_actions(journal).get("backup")
+    backup = journal.backup_of()
     if backup is None:
         raise OperationFailed(f"run {run_id} took no backup: cleanup has nothing to compare with")
-    info = backup["result"]["backup"]
-    cutover_at = datetime.fromisoformat(max(cutovers))
-    return AfterRun(run_id, cutover_at, info["dir"], backup_hashes(info, database))
+    cutover_at = max(c.at for c in cutovers)
+    return AfterRun(run_id, cutover_at, backup.dir, backup_hashes(backup, database))
 
 
 def _refuse_changed(found: list[Candidate]) -> None:

@@ -16,6 +16,7 @@ from mongo_promote.domain.inventory import collection_size
 from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Backup
 from mongo_promote.state.step import Action, Result, RunState, Step, StepBase
 from mongo_promote.steps.backup import BackupStep
 from mongo_promote.steps.preflight import PreflightStep
@@ -40,12 +41,12 @@ class AfterRun:
     hashes: dict[str, str]  # content hash "<count>:<hex>" per collection, from the manifest
 
 
-def backup_hashes(info: dict[str, Any], database: str) -> dict[str, str]:
+def backup_hashes(backup: Backup, database: str) -> dict[str, str]:
     """Per-collection hashes of a run's backup, from its manifest (the journal's copy if it is gone)."""
     try:
-        manifest = Manifest.load(Path(info["dir"]))
+        manifest = Manifest.load(Path(backup.dir))
     except (OperationFailed, OSError):
-        return dict(info.get("content_hashes", {}))
+        return dict(backup.content_hashes)
     return {e.name: e.content_hash for e in manifest.collections if e.database == database}
 
 
@@ -162,6 +163,7 @@ class UnchangedStep(StepBase):
     the guard and the backup): a collection written meanwhile stops the cleanup before any drop."""
 
     title = "check the backup against the run's backup"
+    kind = "unchanged"
 
     def __init__(self, state: RunState, number: int, chosen: list[Candidate]) -> None:
         super().__init__(state, number)

@@ -33,6 +33,7 @@ from mongo_promote.domain.inventory import counted
 from mongo_promote.domain.transforms.stream import StreamTransformer, read_ahead
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import COPIED
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 # was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
@@ -384,6 +385,7 @@ class CopyStep(StepBase):
     journalled as it finishes, so `--resume` copies only the ones whose shadow is not whole."""
 
     title = "copy into shadows, transforming on the way"
+    kind = "copy"
     builds_shadows = True
 
     def __init__(
@@ -434,13 +436,13 @@ class CopyStep(StepBase):
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
         """A copy journalled earlier counts only if its shadow is still there, whole."""
         finished = {}
-        for name, entry in self.state.journalled("copied").items():
+        for name, entry in self.state.journalled_copies().items():
             if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 
     def _copied(self, result: CopyResult) -> None:
-        self.state.record("copied", collection=result.name, **self._entry(result))
+        self.state.record(COPIED, collection=result.name, **self._entry(result))
 
     @staticmethod
     def _entry(result: CopyResult) -> dict[str, Any]:
