@@ -12,11 +12,8 @@ from typing import Any
 from pymongo.errors import (
     PyMongoError,
 )
-from rich.table import Table
 
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.console import Output, human_bytes
-from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import (
     Interrupted,
@@ -40,10 +37,18 @@ from mongo_promote.state.journal import (
     Journal,
 )
 from mongo_promote.state.lock import RunLock
-from mongo_promote.state.report import summary_table
+from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import Action, Phase, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.hooks import HookFailed, HooksStep
+
+
+class PostChecksFailed(OperationFailed):
+    """The run went to its end but its post-cutover checks failed: its summary is still shown."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,6 @@ class Planned:
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
     """Every step's actions in run order; reads only, so the dry-run prints exactly this list."""
     return [Planned(step, action) for step in steps for action in step.plan(ctx)]
-
-
-def print_plan(out: Output, planned: list[Planned]) -> None:
-    """The action list as the dry-run shows it: each step's heading, then its actions."""
-    shown: set[int] = set()
-    for p in planned:
-        if p.step.number not in shown:
-            shown.add(p.step.number)
-            out.step(p.step.number, p.step.title)
-        out.info(f"  - {p.action.description}")
 
 
 # ---------------------------------------------------------------- the journal of a run
@@ -166,7 +161,8 @@ class Runner:
         if lock is not None:
             state.fence = lock.check
 
-    def execute(self) -> None:
+    def execute(self) -> RunSummary:
+        """Every phase in order; the finished run's summary (a failure raises its typed error)."""
         try:
             with signals_cancel(self.ctx):
                 done = self._still_done(self.journal.finished_actions())
@@ -201,7 +197,7 @@ class Runner:
             what = "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
             self._fail("interrupted" if _interrupted(exc) else f"cut over, {what}", error)
             raise error from exc
-        self._finish()
+        return self._finish()
 
     @property
     def resume_command(self) -> str:
@@ -356,7 +352,7 @@ class Runner:
                 self.journal.record(ON_FAILURE_HOOK, key=p.action.key, error=text)
         self.save()
 
-    def _finish(self) -> None:
+    def _finish(self) -> RunSummary:
         checks = self.report.post_checks
         self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
         self.report.finished_at = datetime.now(UTC).isoformat()
@@ -364,14 +360,13 @@ class Runner:
             self.report.undo = self.rollback_command
         self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
-        self.ctx.out.table(summary_table(self.report))
-        self.ctx.out.info(f"report: {self.ctx.paths.report_md}")
-        if self.report.undo:
-            self.ctx.out.info(f"to undo: {self.report.undo}")
+        summary = RunSummary(self.report, str(self.ctx.paths.report_md))
         if self.report.status != "succeeded":
-            raise OperationFailed(
-                f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover"
+            raise PostChecksFailed(
+                f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
+                summary,
             )
+        return summary
 
     def save(self) -> None:
         self.report.fallbacks = list(self.ctx.fallbacks)
@@ -402,47 +397,3 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
 
 def _source_hash(ctx: RunContext, name: str) -> str:
     return collection_content_hash(ctx.source_db[name]).hexdigest()
-
-
-def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:
-    """The dry-run's view of each collection: what the run does to it, or why it is left alone."""
-    table = Table()
-    for column in (
-        "collection",
-        "action",
-        "source docs",
-        "source size",
-        "target docs now",
-        "transforms",
-        "declared indexes",
-    ):
-        table.add_column(column)
-    for a in collections:
-        table.add_row(
-            a.name,
-            a.action,
-            f"{a.source_count:,}",
-            human_bytes(a.source_size),
-            "-" if a.target_count is None else f"{a.target_count:,}",
-            "; ".join(a.transforms),
-            ", ".join(a.declared_indexes),
-        )
-    for item in left_alone:
-        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
-    return table
-
-
-def describe_effect(t: dict[str, Any]) -> str:
-    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
-    if "embed" in t:
-        return (
-            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
-            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
-            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
-            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
-            f"without a key"
-        )
-    return (
-        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
-        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
-    )
