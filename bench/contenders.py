@@ -506,10 +506,10 @@ def _run(spec: dict[str, Any], state: Path) -> tuple[str | None, dict[str, Any] 
             import cProfile
 
             prof = cProfile.Profile()
-            outcome = prof.runcall(api.run, loaded, options, Output(quiet=True))
+            outcome = prof.runcall(api.run, loaded, Output(quiet=True), options)
             prof.dump_stats(spec["profile"])
         else:
-            outcome = api.run(loaded, options, Output(quiet=True))
+            outcome = api.run(loaded, Output(quiet=True), options)
     except PromoteError as exc:
         return None, {"message": exc.message, "exit_code": exc.exit_code}
     return outcome.run_id, None
@@ -570,8 +570,10 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
         started_at = time.time()
         with Clock(spec) as back:
             rolled = _attempt(
-                api.rollback, loaded, run_id=out["run_id"], state_dir=state,
-                allow_target_drift=bool(spec.get("allow_target_drift")),
+                api.rollback, loaded, api.RollbackOptions(
+                    run_id=out["run_id"], state_dir=state, yes=True,
+                    allow_target_drift=bool(spec.get("allow_target_drift")),
+                ),
             )  # fmt: skip
         ended_at = time.time()
     result: dict[str, Any] = {"run": out, "wall_s": out["wall_s"]}
@@ -580,7 +582,10 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
         result["rollback"]["writer"] = writer.summary(started_at, ended_at)
     backup = json.loads((_run_dir(state, out["run_id"]) / "report.json").read_text())["backup"]
     with Clock(spec) as restore:
-        restored = _attempt(api.restore, loaded, Path(backup["dir"]), state_dir=state)
+        restored = _attempt(
+            api.restore, loaded,
+            api.RestoreOptions(backup_dir=Path(backup["dir"]), state_dir=state, yes=True),
+        )  # fmt: skip
     result["restore"] = {**restore.figures(), **restored}
     if "error" in rolled or "error" in restored:
         result["error"] = (rolled.get("error") or restored.get("error") or {})["message"]
@@ -590,13 +595,13 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _attempt(command: Callable[..., Any], loaded: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """api.rollback or api.restore, confirmed, quiet: its run id, or its error (a result too)."""
+def _attempt(command: Callable[..., Any], loaded: Any, options: Any) -> dict[str, Any]:
+    """api.rollback or api.restore, quiet: its run id, or its error (a result too)."""
     from mongo_promote.console import Output
     from mongo_promote.errors import PromoteError
 
     try:
-        done = command(loaded, Output(quiet=True), *args, confirm=None, yes=True, **kwargs)
+        done = command(loaded, Output(quiet=True), options)
     except PromoteError as exc:
         return {"error": {"message": exc.message, "exit_code": exc.exit_code}}
     return {"run_id": done.run_id}
