@@ -31,7 +31,8 @@ COLOURS = ("#2ca02c", "#1f77b4", "#ff7f0e", "#9e9e9e")
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float | None:
-    found = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+    """Of the runs that went through (a run the drift guard stopped is no comparable time)."""
+    found = [r[key] for r in runs if isinstance(r.get(key), int | float) and not r.get("error")]
     return statistics.median(found) if found else None
 
 

@@ -7,7 +7,8 @@ actions such as `indexes:Message` side by side in their step's lane); each colle
 dumped, on the worker that dumped it (the backup action's `timings`), then the backup's
 verification; each collection copied, on the worker that copied it (the `copied` record's
 `started_at`, `worker`, `stats.copy_seconds`), then its read-back for validation on the same
-worker (up to `finished_at`); and the report and exit after the last record. `draw` makes the
+worker (up to `finished_at`); an action that never finished (the one that failed) up to the
+last record; and the report and exit after the last record. `draw` makes the
 PNG (matplotlib).
 """
 
@@ -23,7 +24,7 @@ COLOURS = {
     "start-up": "#9e9e9e", "preflight": "#bdbdbd", "backup": "#1f77b4", "verify": "#7fb2e5",
     "copy": "#2ca02c", "read-back": "#98df8a", "indexes": "#ff7f0e", "validate": "#9467bd",
     "drift-guard": "#8c564b", "cutover": "#d62728", "post-checks": "#e377c2",
-    "report, exit": "#7f7f7f",
+    "report, exit": "#7f7f7f", "failed": "#000000",
 }  # fmt: skip
 Bar = dict[str, Any]
 
@@ -84,6 +85,9 @@ def bars(records: list[dict[str, Any]], t0: float, t1: float) -> list[Bar]:
             if e.get("finished_at") and _t(e["finished_at"]) > copied:
                 bar(lane, "read-back", copied, _t(e["finished_at"]), "")
     last = _t(records[-1]["at"])
+    for key, begin in started.items():  # started, never finished: the action that failed
+        step, _, what = key.partition(":")
+        bar(step, "failed", begin, last, f"{what or step} (failed)")
     bar("report, exit", "report, exit", last, max(last, t1))
     return out
 
@@ -130,9 +134,10 @@ def draw(run_bars: list[Bar], path: Path, title: str) -> Path:
             color=COLOURS.get(b["kind"], "#17becf"), alpha=0.35 if whole_step else 0.95,
             edgecolor="white", linewidth=0.3,
         )  # fmt: skip
-        if b["label"] and width > span / 25:
+        if b["label"] and width > (len(b["label"]) + 2) * span / 170:  # the label fits
             ax.text(b["start"] + width / 2, row[b["lane"]], b["label"], ha="center",
-                    va="center", fontsize=6.5, clip_on=True)  # fmt: skip
+                    va="center", fontsize=6.5, clip_on=True,
+                    color="white" if b["kind"] == "failed" else "black")  # fmt: skip
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([("   " if re.search(r"_\d+$", x) else "") + x for x in lanes], fontsize=8)
     ax.invert_yaxis()
