@@ -33,6 +33,7 @@ from mongo_promote.run.refresh import (
     RefreshReport,
 )
 from mongo_promote.run.refresh import refresh_staging as run_runbook
+from mongo_promote.run.rollback import rollback_header
 from mongo_promote.run.runner import (
     FINISHED,
     Planned,
@@ -58,7 +59,6 @@ from mongo_promote.state.history import RunEntry, read_history
 from mongo_promote.state.journal import Journal, latest_run, open_journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.step import Action, RunState
-from mongo_promote.steps.audit import monitor
 from mongo_promote.steps.backup import BackupResult, backup_collections
 from mongo_promote.steps.cleanup import (
     AfterRun,
@@ -73,8 +73,7 @@ from mongo_promote.steps.cleanup import (
 )
 from mongo_promote.steps.indexes import planned_index_names
 from mongo_promote.steps.restore import read_dump
-from mongo_promote.steps.rollback import rollback_header
-from mongo_promote.steps.validate import ValidationReport, validate_live
+from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
 

@@ -61,7 +61,7 @@ class RunState:
     copied: dict[str, dict[str, Any]] = field(default_factory=dict)
     # content hash of each shadow as validation read it (cutover journals it as the fingerprint)
     shadow_hashes: dict[str, str] = field(default_factory=dict)
-    # shadows read back as soon as their copy finished, for validation (steps/validate.ReadBack);
+    # shadows read back as soon as their copy finished, for validation (steps/validate/content.ReadBack);
     # in memory only: a resumed run reads them again
     read_backs: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow

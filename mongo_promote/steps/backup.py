@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.adapters.dump.layout import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
+from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
 from mongo_promote.console import human_bytes
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from mongo_promote.adapters.dump.layout import Manifest
+from mongo_promote.adapters.dump import Manifest
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.console import human_bytes
 from mongo_promote.domain.inventory import collection_size

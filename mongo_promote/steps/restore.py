@@ -7,14 +7,14 @@ from pathlib import Path
 
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.adapters.dump.archive import archive_collections, is_archive
-from mongo_promote.adapters.dump.layout import (
+from mongo_promote.adapters.dump import (
     DumpCollection,
     Manifest,
     ManifestMissing,
     iter_dump_collections,
     verify_dump,
 )
+from mongo_promote.adapters.dump.archive import archive_collections, is_archive
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import CollectionAction
