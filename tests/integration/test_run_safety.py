@@ -455,7 +455,9 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
     monkeypatch.setattr(
         context_module,
         "probe_capabilities",
-        lambda client: dataclasses.replace(probed(client), rename_drop_target=False),
+        lambda client, database: dataclasses.replace(
+            probed(client, database), rename_drop_target=False
+        ),
     )
     with pytest.raises(_Killed):
         invoke(run_args(plan, tmp_path, "--yes"))
