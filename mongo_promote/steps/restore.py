@@ -1,4 +1,4 @@
-"""STEP 3 of restore and rollback: load a dump (ours, or mongodump's) into shadows, checked against its manifest."""
+"""The load of restore and rollback: a dump (ours, or mongodump's) into shadows, checked against its manifest."""
 
 from __future__ import annotations
 
@@ -115,8 +115,8 @@ class LoadStep(StepBase):
     title = "load the backup into shadows"
     builds_shadows = True
 
-    def __init__(self, state: RunState, number: int, dump: Dump) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, dump: Dump) -> None:
+        super().__init__(state)
         self.dump = dump
         self.actions = {a.name: a for a in dump.actions()}
 
@@ -184,8 +184,8 @@ class DropStep(StepBase):
     title = "drop the collections the rolled-back run created"
     phase: Phase = "cutover"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str]) -> None:
+        super().__init__(state)
         self.names = names
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -33,8 +33,8 @@ class ValidateStep(StepBase):
     title = "validate the shadows against the source"
     builds_shadows = True
 
-    def __init__(self, state: RunState, number: int, analysis: Actions) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, analysis: Actions) -> None:
+        super().__init__(state)
         self.analysis = analysis
 
     def plan(self, ctx: RunContext) -> list[Action]:
