@@ -52,7 +52,7 @@ def report_of(state: Path, run_id: str) -> dict[str, Any]:
 
 
 def no_probe_left(servers: Any) -> None:
-    left = [n for n in servers.target.mongo_promote.list_collection_names() if "probe_" in n]
+    left = [n for n in servers.target[TOOL_DATABASE].list_collection_names() if "probe_" in n]
     assert left == [], left
 
 
@@ -308,7 +308,7 @@ def test_the_tools_probe_matches_what_the_server_does_and_leaves_nothing(
     servers: Any, probed: Any
 ) -> None:
     expected = detect_capabilities(servers.target)
-    found = conn._probe(servers.target, expected)  # uncached: tried right now
+    found = conn._probe(servers.target, expected, TOOL_DATABASE)  # uncached: tried right now
 
     assert found.probed and not expected.probed
     assert found.rename_drop_target == probed.drop_target
