@@ -300,13 +300,13 @@ def contender_ours(spec: dict[str, Any]) -> dict[str, Any]:
             import cProfile
 
             prof = cProfile.Profile()
-            outcome = prof.runcall(api.run, loaded, api.RunOptions(yes=True, run_hooks=False,
-                                   state_dir=state), Output(quiet=True))  # fmt: skip
+            outcome = prof.runcall(api.run, loaded, Output(quiet=True),
+                                   api.RunOptions(yes=True, run_hooks=False, state_dir=state))  # fmt: skip
             prof.dump_stats(profile)
         else:
             outcome = api.run(
-                loaded, api.RunOptions(yes=True, run_hooks=False, state_dir=state),
-                Output(quiet=True),
+                loaded, Output(quiet=True),
+                api.RunOptions(yes=True, run_hooks=False, state_dir=state),
             )  # fmt: skip
     out: dict[str, Any] = total.figures()
     out["status"] = outcome.status

@@ -283,8 +283,7 @@ def credential_servers(
 def _connect(src: str, tgt: str, engine: str) -> Servers:
     source: MongoClient[Any] = MongoClient(src, serverSelectionTimeoutMS=10_000)
     target: MongoClient[Any] = MongoClient(tgt, serverSelectionTimeoutMS=10_000)
-    caps = probe_capabilities(target, TOOL_DATABASE)
-    return Servers(src, tgt, source, target, caps, engine, probe(target))
+    return Servers(src, tgt, source, target, probe_capabilities(target, TOOL_DATABASE), engine, probe(target))
 
 
 _PROBED: dict[str, Any] = {}

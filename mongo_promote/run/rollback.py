@@ -10,8 +10,7 @@ from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.domain.names import aside_name, made_by_run, shadow_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Journal
-from mongo_promote.state.step import FINISHED, STARTED
+from mongo_promote.state.journal import Journal, Kind, rolled_back_by
 
 ABSENT = "absent"  # what a collection the run dropped must still be
 
@@ -31,17 +30,16 @@ def rollback_header(
     """The rollback's own journal header (what to restore, drop, clean up), or None after saying
     why there is nothing to do. Reads only; raises OperationFailed when production changed since
     the cutover, unless `allow_target_drift`."""
-    undone_by = _rolled_back_by(journal, run_id)
+    undone_by = rolled_back_by(ctx.paths.base, run_id)
     if undone_by:
         ctx.out.info(
             f"run {run_id} was already rolled back by run {undone_by}: nothing to roll back; "
             f"nothing was touched (`rollback --run {undone_by}` undoes that rollback)"
         )
         return None
-    events = journal.events()
-    backup = _finished(events).get("backup")
+    backup = journal.backup_of()
     present = set(ctx.target_db.list_collection_names())
-    acted = _acted(events, run_id, present)
+    acted = _acted(journal, run_id, present)
     leftovers = sorted(
         c
         for c in present
@@ -70,16 +68,15 @@ def rollback_header(
         )
     for line in changed:
         ctx.out.warn(f"changed since the cutover (--allow-target-drift): {line}")
-    info = backup["result"]["backup"]
-    replaced, created = set(info["replaced"]), set(info["created"])
+    replaced, created = set(backup.replaced), set(backup.created)
     ctx.out.info(
-        f"rolling back run {run_id} from {info['dir']}: "
+        f"rolling back run {run_id} from {backup.dir}: "
         + ", ".join(f"{a.name} ({a.how})" for a in acted)
     )
     return {
         "command": "rollback",
         "rolls_back": run_id,
-        "backup": info["dir"],
+        "backup": backup.dir,
         "only": sorted(a.name for a in acted if a.name in replaced),
         "drop": sorted(a.name for a in acted if a.name in created and a.name not in replaced),
         "artifacts": leftovers,
@@ -87,38 +84,18 @@ def rollback_header(
     }
 
 
-def _rolled_back_by(journal: Journal, run_id: str) -> str | None:
-    """The finished rollback of `run_id` in the same state directory, if any (the latest)."""
-    runs = journal.path.parent.parent
-    for run_dir in sorted(runs.iterdir(), reverse=True):
-        events = Journal(run_dir / "journal.jsonl").events()
-        header = events[0] if events else {}
-        if header.get("rolls_back") == run_id and any(e["event"] == "run_finished" for e in events):
-            return run_dir.name
-    return None
-
-
-def _finished(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e["key"]: e for e in events if e["event"] == FINISHED}
-
-
-def _acted(events: list[dict[str, Any]], run_id: str, present: set[str]) -> list[Acted]:
+def _acted(journal: Journal, run_id: str, present: set[str]) -> list[Acted]:
     """The collections the run renamed in (finished, or half done and visible on the server)
     and those a rollback's drop step dropped."""
-    finished = _finished(events)
-    started = [e["key"] for e in events if e["event"] == STARTED]
-    prints = {
-        e["collection"]: e["content_hash"] for e in events if e["event"] == "cutover_fingerprint"
-    }
     acted: dict[str, Acted] = {}
-    for key in started:
-        kind, _, name = key.partition(":")
-        if kind == "drop" and finished.get(key, {}).get("result", {}).get("dropped"):
+    for change in journal.acted_on():
+        name = change.collection
+        if change.kind == Kind.DROP and change.dropped:
             acted[name] = Acted(name, ABSENT, "dropped by it")
-        if kind != "cutover" or name == "asides" or name in acted:
+        if change.kind != Kind.CUTOVER or name in acted:
             continue
-        if key in finished:
-            acted[name] = Acted(name, prints.get(name), "cut over")
+        if change.finished:
+            acted[name] = Acted(name, change.fingerprint, "cut over")
             continue
         shadow, aside = shadow_name(name, run_id), aside_name(name, run_id)
         if shadow in present and aside in present and name in present:
@@ -128,7 +105,7 @@ def _acted(events: list[dict[str, Any]], run_id: str, present: set[str]) -> list
                 "(the writes made meanwhile are merged in); roll back after that"
             )
         if shadow not in present and name in present:  # renamed in, not yet journalled
-            acted[name] = Acted(name, prints.get(name), "cut over (not journalled)")
+            acted[name] = Acted(name, change.fingerprint, "cut over (not journalled)")
         elif aside in present and name not in present:  # renamed aside, shadow not yet in
             acted[name] = Acted(name, ABSENT, f"renamed aside to {aside}")
     return list(acted.values())

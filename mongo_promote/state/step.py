@@ -12,8 +12,6 @@ from mongo_promote.state.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
 Result = dict[str, Any]
-# The runner's journal records around each action (their `key` is the action's).
-STARTED, FINISHED = "action_started", "action_finished"
 Phase = Literal["before", "cutover", "after", "on_failure"]
 
 
@@ -37,6 +35,7 @@ class Step(Protocol):
 
     number: int  # set by in_stages from the step's position in its sequence
     title: str
+    kind: str  # journalled with each action: what the journal's queries look for (journal.Kind)
     phase: Phase
     builds_shadows: bool  # its work is lost when the shadows are dropped
     overlaps: bool  # may run beside the following actions that only build shadows
@@ -74,8 +73,13 @@ class RunState:
         if self.journal is not None:
             self.journal.record(event, **data)
 
-    def journalled(self, event: str) -> dict[str, dict[str, Any]]:
-        return self.journal.done(event) if self.journal is not None else {}
+    def journalled_copies(self) -> dict[str, dict[str, Any]]:
+        """The copies this run journalled (before a resume too), by collection."""
+        return self.journal.copied() if self.journal is not None else {}
+
+    def journalled_fingerprint(self, name: str) -> str | None:
+        """The content hash journalled right before `name`'s rename, if any."""
+        return self.journal.fingerprint_of(name) if self.journal is not None else None
 
 
 class StepBase:
@@ -83,6 +87,7 @@ class StepBase:
 
     number = 0  # set by in_stages
     title = ""
+    kind = ""
     phase: Phase = "before"
     builds_shadows = False
     overlaps = False

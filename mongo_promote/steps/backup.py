@@ -14,6 +14,7 @@ from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, ver
 from mongo_promote.console import human_bytes
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 
@@ -141,6 +142,7 @@ class BackupStep(StepBase):
     beside them); nothing that touches production starts before it is verified."""
 
     title = "backup the target"
+    kind = Kind.BACKUP
     overlaps = True
 
     def __init__(

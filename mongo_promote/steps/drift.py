@@ -35,6 +35,7 @@ class DriftStep(StepBase):
     """One action: re-hash the live collections cutover replaces and compare with the backup."""
 
     title = "drift guard: production unchanged since its backup?"
+    kind = "drift-guard"
 
     def __init__(self, state: RunState, replaced: list[str], *, allow: bool) -> None:
         super().__init__(state)

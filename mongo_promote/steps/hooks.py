@@ -45,6 +45,8 @@ class HooksStep(StepBase):
     applies them when the run fails or is interrupted (their phase is "on_failure").
     """
 
+    kind = "hooks"
+
     def __init__(self, state: RunState, stage: str, *, enabled: bool) -> None:
         super().__init__(state)
         self.stage = stage

@@ -268,6 +268,7 @@ class IndexStep(StepBase):
     """
 
     title = "build indexes on the shadows"
+    kind = "indexes"
     builds_shadows = True
 
     def __init__(

@@ -11,6 +11,7 @@ class PostChecksStep(StepBase):
     """One action: each live collection now holds as many documents as its checked shadow did."""
 
     title = "post-checks: the live collections hold what the shadows held"
+    kind = "post-checks"
     phase: Phase = "after"
 
     def __init__(self, state: RunState, names: list[str]) -> None:

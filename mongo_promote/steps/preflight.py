@@ -12,6 +12,7 @@ class PreflightStep(StepBase):
     """One action: the read-only checks already made (plan, servers, capabilities, lock), reported."""
 
     title = "preflight: plan valid, both servers reachable, capabilities detected"
+    kind = "preflight"
 
     def __init__(self, state: RunState, checks: dict[str, Any]) -> None:
         super().__init__(state)

@@ -21,6 +21,7 @@ from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.copy import create_shadow
 
@@ -113,6 +114,7 @@ class LoadStep(StepBase):
     """One action per collection: its documents into a fresh shadow, counted and hashed."""
 
     title = "load the backup into shadows"
+    kind = "load"
     builds_shadows = True
 
     def __init__(self, state: RunState, dump: Dump) -> None:
@@ -182,6 +184,7 @@ class DropStep(StepBase):
     """Rollback: one action per collection the rolled-back run created (they are in the backup)."""
 
     title = "drop the collections the rolled-back run created"
+    kind = Kind.DROP
     phase: Phase = "cutover"
 
     def __init__(self, state: RunState, names: list[str]) -> None:

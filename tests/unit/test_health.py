@@ -12,8 +12,8 @@ from mongo_promote.adapters.health import (
     CheckResult,
     HealthReport,
     backoff_delay,
-    health_table,
 )
+from mongo_promote.cli.render.checks import health_table
 from mongo_promote.redact import redact_text, redact_url
 
 

@@ -43,14 +43,14 @@ def test_private_helpers_ignore_a_permissive_umask(tmp_path: Path, umask_022: No
 
 
 def test_journal_is_private(tmp_path: Path, umask_022: None) -> None:
-    journal = Journal.create(tmp_path / "runs" / "r1", {"run_id": "r1"})
+    journal = Journal.create(tmp_path / "runs" / "r1" / "journal.jsonl", {"run_id": "r1"})
     assert _mode(tmp_path / "runs" / "r1") == 0o700
     assert _mode(journal.path) == 0o600
 
 
 def test_journal_scrubs_remembered_secrets(tmp_path: Path) -> None:
     remember_secrets("Sup3r-Secret-Value")
-    journal = Journal.create(tmp_path, {"run_id": "r"})
+    journal = Journal.create(tmp_path / "journal.jsonl", {"run_id": "r"})
     journal.record(
         "run_failed",
         error="auth failed for mongodb://admin:P%40ss%2Fw0rd@h/db with Sup3r-Secret-Value",
@@ -63,7 +63,7 @@ def test_journal_scrubs_remembered_secrets(tmp_path: Path) -> None:
 
 
 def test_a_torn_last_line_is_cut_on_the_next_write(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path, {"run_id": "r"})
+    journal = Journal.create(tmp_path / "journal.jsonl", {"run_id": "r"})
     journal.record("copied", collection="A")
     with open(journal.path, "a") as fh:
         fh.write('{"event": "copied", "collection": "B", "cou')  # the crash
@@ -76,11 +76,11 @@ def test_a_torn_last_line_is_cut_on_the_next_write(tmp_path: Path) -> None:
     assert all(json.loads(line) for line in lines)  # every line whole again
     events = [e["event"] for e in again.events()]
     assert events == ["run_started", "copied", "journal_repaired", "run_resumed", "copied"]
-    assert [c for c in again.done("copied")] == ["A", "C"]
+    assert [c for c in again.copied()] == ["A", "C"]
 
 
 def test_a_whole_last_record_without_newline_is_kept(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path, {"run_id": "r"})
+    journal = Journal.create(tmp_path / "journal.jsonl", {"run_id": "r"})
     with open(journal.path, "a") as fh:
         fh.write(json.dumps({"event": "copied", "collection": "B"}))  # newline lost
     Journal(journal.path).record("run_finished")
@@ -98,4 +98,4 @@ def test_a_damaged_line_in_the_middle_hides_nothing_after_it(tmp_path: Path) -> 
         '{"event": "run_started"}\n{"event": "cop\n{"event": "run_finished", "status": "ok"}\n'
     )
     journal = Journal(path)
-    assert journal.has("run_finished")  # a finished run cannot be resumed again
+    assert journal.is_finished()  # a finished run cannot be resumed again

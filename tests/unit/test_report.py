@@ -7,8 +7,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mongo_promote.run.runner import describe_effect
-from mongo_promote.state.report import RunReport, render_markdown, summary_table
+from mongo_promote.cli.render.dryrun import describe_effect
+from mongo_promote.cli.render.summary import summary_table
+from mongo_promote.state.report import RunReport, render_markdown
 
 
 def report() -> RunReport:

@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 
 from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
+from mongo_promote.cli.render.dryrun import plan_list
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import analyse
 from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
 from mongo_promote.domain.plan import IndexSpec, load_plan
-from mongo_promote.run.runner import plan_actions, print_plan
+from mongo_promote.run.dryrun import PlannedAction
+from mongo_promote.run.runner import plan_actions
 from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import RunContext, RunPaths
 from mongo_promote.state.step import Step, in_stages
@@ -222,7 +224,8 @@ def test_the_dry_run_prints_one_heading_per_stage(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ctx = context(tmp_path, MONGOD)
-    print_plan(Output(), plan_actions(ctx, run_steps(ctx)))
+    planned = plan_actions(ctx, run_steps(ctx))
+    plan_list(Output(), [PlannedAction(p.step.number, p.step.title, p.action) for p in planned])
     headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STEP")]
     assert headings == [
         f"STEP {n}: {title}"

@@ -31,6 +31,7 @@ class ValidateStep(StepBase):
     """One action: every shadow against the source; any failed check stops the run before cutover."""
 
     title = "validate the shadows against the source"
+    kind = "validate"
     builds_shadows = True
 
     def __init__(self, state: RunState, analysis: Actions) -> None:

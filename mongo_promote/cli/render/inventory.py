@@ -1,8 +1,6 @@
-"""Tables and summary lines the commands print: rendering only, from the library's results."""
+"""What `inspect` and `servers` show: the inventory of both sides, the local servers."""
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from rich.table import Table
 
@@ -48,50 +46,6 @@ def inventory_table(inv: api.Inventory) -> Table:
             ", ".join(info.indexes),
         )
     return table
-
-
-def validation_table(report: api.ValidationReport) -> Table:
-    table = Table(title="validation: " + ("passed" if report.passed else "FAILED"))
-    for column in ("check", "collection", "result", "detail"):
-        table.add_column(column)
-    for c in report.checks:
-        result = "ok" if c.passed else ("warning" if c.severity == "warning" else "FAILED")
-        table.add_row(c.kind, c.collection, result, c.detail)
-    return table
-
-
-class DemoTables:
-    """The demo's view: its inventory and validation as the tables `inspect` and `validate` print."""
-
-    def __init__(self, out: Output) -> None:
-        self.out = out
-
-    def inventory(self, inventory: api.Inventory) -> None:
-        self.out.table(inventory_table(inventory))
-
-    def validation(self, report: api.ValidationReport) -> None:
-        self.out.table(validation_table(report))
-
-
-class Restored(Protocol):
-    collections: list[str]
-    documents: int
-    dropped: list[str]
-
-    def to_json(self) -> dict[str, object]: ...
-
-
-def restored(out: Output, result: Restored, json_out: bool) -> None:
-    """What `restore` and `rollback` print."""
-    if json_out:
-        out.emit_json(result.to_json())
-        return
-    if getattr(result, "nothing_to_do", None):
-        return  # the command said why it touched nothing
-    out.info(
-        f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
-        + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
-    )
 
 
 def server_uris(pair: list[LocalServer]) -> dict[str, str]:
