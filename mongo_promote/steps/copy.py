@@ -1,4 +1,4 @@
-"""STEP 3 of run: copy source collections into target shadows as raw BSON, transformed on the way, in parallel."""
+"""The copy of run: source collections into target shadows as raw BSON, transformed on the way, in parallel."""
 
 from __future__ import annotations
 
@@ -380,12 +380,11 @@ class CopyStep(StepBase):
     def __init__(
         self,
         state: RunState,
-        number: int,
         collections: list[CollectionAction],
         *,
         after_each: AfterCopy | None = None,
     ) -> None:
-        super().__init__(state, number)
+        super().__init__(state)
         self.collections = collections
         self.after_each = after_each
 
