@@ -35,6 +35,7 @@ from mongo_promote.run.refresh import WAITING as WAITING
 from mongo_promote.run.refresh import CommandResult as CommandResult
 from mongo_promote.run.refresh import OnEvent, RefreshReport
 from mongo_promote.run.refresh import refresh_staging as run_runbook
+from mongo_promote.run.rollback import rollback_header
 from mongo_promote.run.runner import (
     Planned,
     Runner,
@@ -57,7 +58,6 @@ from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, 
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import RunState
-from mongo_promote.steps.audit import monitor
 from mongo_promote.steps.backup import BackupResult, backup_collections
 from mongo_promote.steps.cleanup import AgeGuard as AgeGuard
 from mongo_promote.steps.cleanup import Candidate as Candidate
@@ -70,8 +70,7 @@ from mongo_promote.steps.cleanup import (
     refuse_changed,
 )
 from mongo_promote.steps.restore import read_dump
-from mongo_promote.steps.rollback import rollback_header
-from mongo_promote.steps.validate import ValidationReport, validate_live
+from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
 

@@ -1,4 +1,4 @@
-"""STEP 2 of run, restore and rollback: back up the target in mongodump's layout, read it all back, verify."""
+"""The backup of run, restore, rollback and cleanup: the target in mongodump's layout, read back whole, verified."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.adapters.dump.layout import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
+from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
 from mongo_promote.console import human_bytes
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
@@ -169,14 +169,13 @@ class BackupStep(StepBase):
     def __init__(
         self,
         state: RunState,
-        number: int,
         names: list[str],
         *,
         replaced: list[str],
         created: list[str],
         expected_bytes: int = 0,
     ) -> None:
-        super().__init__(state, number)
+        super().__init__(state)
         self.names, self.replaced, self.created = names, replaced, created
         self.expected_bytes = expected_bytes
 

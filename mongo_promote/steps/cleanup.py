@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.adapters.dump.layout import Manifest
+from mongo_promote.adapters.dump import Manifest
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.domain.inventory import collection_names, collection_size
 from mongo_promote.domain.plan import Plan
@@ -15,7 +15,7 @@ from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import Backup, Journal
 from mongo_promote.state.report import RunSummary
-from mongo_promote.state.step import Action, Result, RunState, Step, StepBase
+from mongo_promote.state.step import Action, Result, RunState, Step, StepBase, in_stages
 from mongo_promote.steps.backup import BackupStep
 from mongo_promote.steps.preflight import PreflightStep
 from mongo_promote.steps.restore import DropStep
@@ -194,17 +194,17 @@ def candidates(
 
 
 def cleanup_steps(ctx: RunContext, state: RunState, chosen: list[Candidate]) -> list[Step]:
-    """1 preflight, 2 backup of what goes, 3 that backup still matches the run's, 4 drops."""
+    """Preflight; a backup of what goes; that backup still matches the run's; the drops."""
     names = [c.name for c in chosen]
     for c in chosen:
         state.report.collection(c.name).update(action="drop", target_count_before=c.count)
     checks = {"collections_to_drop": names, "guards": {c.name: c.guard for c in chosen}}
-    return [
-        PreflightStep(state, 1, checks),
-        BackupStep(state, 2, names, replaced=names, created=[]),
-        UnchangedStep(state, 3, chosen),
-        DropLegacyStep(state, 4, names),
-    ]
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [BackupStep(state, names, replaced=names, created=[])],
+        [UnchangedStep(state, chosen)],
+        [DropLegacyStep(state, names)],
+    )
 
 
 class UnchangedStep(StepBase):
@@ -214,8 +214,8 @@ class UnchangedStep(StepBase):
     title = "check the backup against the run's backup"
     kind = "unchanged"
 
-    def __init__(self, state: RunState, number: int, chosen: list[Candidate]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, chosen: list[Candidate]) -> None:
+        super().__init__(state)
         self.chosen = chosen
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -1,4 +1,4 @@
-"""STEP 3 of run: copy source collections into target shadows as raw BSON, transformed on the way, in parallel."""
+"""The copy of run: source collections into target shadows as raw BSON, transformed on the way, in parallel."""
 
 from __future__ import annotations
 
@@ -391,12 +391,11 @@ class CopyStep(StepBase):
     def __init__(
         self,
         state: RunState,
-        number: int,
         collections: list[CollectionAction],
         *,
         after_each: AfterCopy | None = None,
     ) -> None:
-        super().__init__(state, number)
+        super().__init__(state)
         self.collections = collections
         self.after_each = after_each
 
@@ -420,17 +419,17 @@ class CopyStep(StepBase):
             ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
         for result in copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each):
             finished[result.name] = self._entry(result)
-        self.resume(ctx, action, {"copied": finished})
-        return {"copied": finished}
+        self.resume(ctx, action, {"copies": finished})
+        return {"copies": finished}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
-        for name, entry in result["copied"].items():
+        for name, entry in result["copies"].items():
             self.state.copied[name] = entry
             self.state.report.collection(name).update(entry.get("stats", {}))
         self.state.report.transforms = [
             t
             for a in self.collections
-            for t in result["copied"].get(a.name, {}).get("transforms", [])
+            for t in result["copies"].get(a.name, {}).get("transforms", [])
         ]
 
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:

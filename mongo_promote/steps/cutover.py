@@ -1,4 +1,4 @@
-"""STEP 7 of run (5 of restore, rollback): install shadows over live collections, one rename each,
+"""The cutover of run, restore and rollback: install shadows over live collections, one rename each,
 each one fenced by the lock and guarded against production writes made since the backup."""
 
 from __future__ import annotations
@@ -55,10 +55,8 @@ class CutoverStep(StepBase):
     kind = Kind.CUTOVER
     phase: Phase = "cutover"
 
-    def __init__(
-        self, state: RunState, number: int, names: list[str], *, allow_drift: bool = False
-    ) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str], *, allow_drift: bool = False) -> None:
+        super().__init__(state)
         self.names = names
         self.allow_drift = allow_drift
         self.title = f"cutover: {len(names)} rename(s), one per collection"

@@ -47,8 +47,8 @@ class HooksStep(StepBase):
 
     kind = "hooks"
 
-    def __init__(self, state: RunState, number: int, stage: str, *, enabled: bool) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, stage: str, *, enabled: bool) -> None:
+        super().__init__(state)
         self.stage = stage
         self.enabled = enabled
         self.title = f"{stage} hooks"

@@ -14,8 +14,8 @@ class PostChecksStep(StepBase):
     kind = "post-checks"
     phase: Phase = "after"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str]) -> None:
+        super().__init__(state)
         self.names = names
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -1,4 +1,4 @@
-"""STEP 3 of restore and rollback: load a dump (ours, or mongodump's) into shadows, checked against its manifest."""
+"""The load of restore and rollback: a dump (ours, or mongodump's) into shadows, checked against its manifest."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from pathlib import Path
 
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.adapters.dump.archive import archive_collections, is_archive
-from mongo_promote.adapters.dump.layout import (
+from mongo_promote.adapters.dump import (
     DumpCollection,
     Manifest,
     ManifestMissing,
     iter_dump_collections,
     verify_dump,
 )
+from mongo_promote.adapters.dump.archive import archive_collections, is_archive
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import CollectionAction
@@ -117,8 +117,8 @@ class LoadStep(StepBase):
     kind = "load"
     builds_shadows = True
 
-    def __init__(self, state: RunState, number: int, dump: Dump) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, dump: Dump) -> None:
+        super().__init__(state)
         self.dump = dump
         self.actions = {a.name: a for a in dump.actions()}
 
@@ -187,8 +187,8 @@ class DropStep(StepBase):
     kind = Kind.DROP
     phase: Phase = "cutover"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str]) -> None:
+        super().__init__(state)
         self.names = names
 
     def plan(self, ctx: RunContext) -> list[Action]:

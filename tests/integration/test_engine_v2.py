@@ -30,7 +30,7 @@ from bson.datetime_ms import DatetimeMS
 from bson.raw_bson import RawBSONDocument
 
 from mongo_promote.adapters import mongo as conn
-from mongo_promote.adapters.dump.layout import iter_dump_collections
+from mongo_promote.adapters.dump import iter_dump_collections
 from mongo_promote.adapters.mongo import Capabilities, detect_capabilities
 from mongo_promote.domain.names import ASIDE_INFIX, TOOL_DATABASE
 from mongo_promote.domain.transforms.bsonbytes import CODEC
@@ -52,7 +52,7 @@ def report_of(state: Path, run_id: str) -> dict[str, Any]:
 
 
 def no_probe_left(servers: Any) -> None:
-    left = [n for n in servers.target.mongo_promote.list_collection_names() if "probe_" in n]
+    left = [n for n in servers.target[TOOL_DATABASE].list_collection_names() if "probe_" in n]
     assert left == [], left
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from mongo_promote.state import context as context_module
 from mongo_promote.steps import cutover as cutover_step
-from mongo_promote.steps import validate as validate_step
+from mongo_promote.steps.validate import step as validate_step
 from tests.integration.conftest import (
     SAFE_ENV,
     MeeshyRun,

@@ -127,7 +127,7 @@ def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
     from pyrage import x25519
 
     from mongo_promote import api
-    from mongo_promote.adapters.dump.layout import DumpEncrypted, verify_dump
+    from mongo_promote.adapters.dump import DumpEncrypted, verify_dump
     from mongo_promote.console import Output
     from mongo_promote.domain.plan import load_plan
     from tests.integration.conftest import snapshot

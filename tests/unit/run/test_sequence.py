@@ -8,15 +8,20 @@ from typing import Any
 import pytest
 
 from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
+from mongo_promote.cli.render.dryrun import plan_list
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import analyse
 from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
 from mongo_promote.domain.plan import IndexSpec, load_plan
+from mongo_promote.run.dryrun import PlannedAction
 from mongo_promote.run.runner import plan_actions
-from mongo_promote.run.sequence import new_state, promotion_steps
+from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import RunContext, RunPaths
+from mongo_promote.state.step import Step, in_stages
+from mongo_promote.steps.cleanup import Candidate, cleanup_steps
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.indexes import index_models, planned_index_names
+from mongo_promote.steps.restore import Dump
 
 PLAN = """\
 version: 1
@@ -65,15 +70,18 @@ SOURCE_INDEXES = [
 ]
 
 
-def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
+def run_steps(ctx: RunContext, *, hooks: bool = True) -> list[Step]:
     inv = Inventory(
         SideInventory("s", "app", [info("People", index_specs=SOURCE_INDEXES), info("Orders")]),
         SideInventory("t", "app", [info("People"), info("old")]),
     )
     analysis = analyse(ctx.plan, inv)
     state = new_state(ctx, [a.name for a in analysis.collections], resumed=False)
-    steps = promotion_steps(ctx, state, analysis, allow_target_drift=False, run_hooks=hooks)
-    return [p.action.key for p in plan_actions(ctx, steps)]
+    return promotion_steps(ctx, state, analysis, allow_target_drift=False, run_hooks=hooks)
+
+
+def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
+    return [p.action.key for p in plan_actions(ctx, run_steps(ctx, hooks=hooks))]
 
 
 def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
@@ -119,9 +127,9 @@ def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) ->
 def test_cutover_describes_the_rename_the_server_allows(tmp_path: Path) -> None:
     for caps, words in ((MONGOD, "atomic rename"), (FERRET, "renamed aside")):
         ctx = context(tmp_path, caps)
-        step = CutoverStep(new_state(ctx, ["A"], resumed=False), 7, ["A"])
+        (step,) = in_stages([], [CutoverStep(new_state(ctx, ["A"], resumed=False), ["A"])])
         (first, *rest) = step.plan(ctx)
-        assert (first.key, first.step, first.collection) == ("cutover:A", 7, "A")
+        assert (first.key, first.step, first.collection) == ("cutover:A", 2, "A")
         assert words in first.description
         assert [a.key for a in rest] == ([] if caps is MONGOD else ["cutover:asides"])
 
@@ -159,3 +167,89 @@ def test_planned_index_names_are_the_names_built(tmp_path: Path) -> None:
     (people,) = analyse(ctx.plan, inv).collections
     names = planned_index_names(people, ctx.plan.indexes["People"], ctx.target_caps)
     assert names == ["when_-1", "uniq_email", "active_team"]
+
+
+PREFLIGHT = "preflight: plan valid, both servers reachable, capabilities detected"
+POST_CHECKS = "post-checks: the live collections hold what the shadows held"
+
+
+def numbered(steps: list[Step]) -> list[tuple[int, str]]:
+    return [(s.number, s.title) for s in steps]
+
+
+def test_a_step_is_numbered_by_its_stage_in_run_order(tmp_path: Path) -> None:
+    """The numbers `STEP n: title` prints, which DESIGN.md's commands and the README name."""
+    assert numbered(run_steps(context(tmp_path, MONGOD))) == [
+        (1, PREFLIGHT),
+        (2, "before_backup hooks"),
+        (2, "backup the target"),
+        (3, "copy into shadows, transforming on the way"),
+        (4, "build indexes on the shadows"),
+        (5, "validate the shadows against the source"),
+        (6, "drift guard: production unchanged since its backup?"),
+        (7, "before_cutover hooks"),
+        (7, "cutover: 2 rename(s), one per collection"),
+        (8, "after_cutover hooks"),
+        (9, POST_CHECKS),
+        (9, "on_failure hooks"),  # listed last, under the last number
+    ]
+
+
+def test_restore_rollback_and_cleanup_number_their_stages(tmp_path: Path) -> None:
+    ctx = context(tmp_path, MONGOD)
+    state = new_state(ctx, [], resumed=False)
+    dump = Dump(tmp_path, "app", None, [])
+    restore = [
+        (1, PREFLIGHT),
+        (2, "backup the target"),
+        (3, "load the backup into shadows"),
+        (4, "build indexes on the shadows"),
+        (5, "cutover: 0 rename(s), one per collection"),
+        (6, "drop the collections the rolled-back run created"),
+        (7, POST_CHECKS),
+    ]
+    assert numbered(restore_steps(ctx, state, dump, present=["People"], drop=[])) == restore
+    rollback = restore_steps(ctx, state, dump, present=["People"], drop=["People"], artifacts=["x"])
+    assert numbered(rollback) == restore
+    chosen = [Candidate("old", 1, 10, "1:ab", "1:ab", forced=False)]
+    assert numbered(cleanup_steps(ctx, state, chosen)) == [
+        (1, PREFLIGHT),
+        (2, "backup the target"),
+        (3, "check the backup against the run's backup"),
+        (4, "drop the legacy and replaced collections (backed up)"),
+    ]
+
+
+def test_the_dry_run_prints_one_heading_per_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = context(tmp_path, MONGOD)
+    planned = plan_actions(ctx, run_steps(ctx))
+    plan_list(Output(), [PlannedAction(p.step.number, p.step.title, p.action) for p in planned])
+    headings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STEP")]
+    assert headings == [
+        f"STEP {n}: {title}"
+        for n, title in [
+            (1, PREFLIGHT),
+            (2, "before_backup hooks"),  # the backup's action follows under it
+            (3, "copy into shadows, transforming on the way"),
+            (4, "build indexes on the shadows"),
+            (5, "validate the shadows against the source"),
+            (6, "drift guard: production unchanged since its backup?"),
+            (7, "before_cutover hooks"),  # the cutover's actions follow under it
+            (8, "after_cutover hooks"),
+            (9, POST_CHECKS),  # the on_failure hooks' action follows under it
+        ]
+    ]
+
+
+def test_reordering_stages_renumbers_every_step() -> None:
+    class Named:
+        number = 0
+
+        def __init__(self, title: str) -> None:
+            self.title = title
+
+    a, b, c, d = (Named(t) for t in "abcd")
+    steps = in_stages([b], [a, c], listed_last=[d])  # type: ignore[list-item]
+    assert [(s.number, s.title) for s in steps] == [(1, "b"), (2, "a"), (2, "c"), (2, "d")]

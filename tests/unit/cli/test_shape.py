@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import mongo_promote.cli
@@ -71,3 +72,15 @@ def test_the_ast_check_would_see_a_function_level_import(tmp_path: Path) -> None
     assert "mongo_promote.run.runner" in imported_modules(sneaky)
     sneaky.write_text("from mongo_promote.run import runner\n")
     assert any(m.startswith(FORBIDDEN) for m in imported_modules(sneaky))
+
+
+def test_every_command_has_an_integration_test_that_invokes_it() -> None:
+    """Issue 16: a CLI test for every command (real servers, exit code and output asserted)."""
+    cli_tests = Path(__file__).parents[2] / "integration" / "cli"
+    text = "\n".join(p.read_text() for p in cli_tests.glob("test_*.py"))
+    untested = [
+        command
+        for command in COMMANDS
+        if not re.search(r'[\[(]\s*"' + command.replace("_", "-") + '"', text)
+    ]
+    assert not untested, untested

@@ -10,8 +10,8 @@ from pathlib import Path
 import bson
 import pytest
 
+from mongo_promote.adapters.dump import DumpFormatError
 from mongo_promote.adapters.dump.archive import MAGIC, Archive, archive_collections, is_archive
-from mongo_promote.adapters.dump.layout import DumpFormatError
 
 TERMINATOR = struct.pack("<I", 0xFFFFFFFF)
 

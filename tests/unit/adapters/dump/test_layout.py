@@ -21,7 +21,7 @@ from bson.regex import Regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mongo_promote.adapters.dump.layout import (
+from mongo_promote.adapters.dump import (
     INCOMPLETE_NAME,
     MANIFEST_NAME,
     DumpExists,

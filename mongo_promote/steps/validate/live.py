@@ -1,27 +1,131 @@
-"""`validate` during the monitoring after cutover: what production changed since, and a URL audit of
-every application collection (a rewrite's `find` string left anywhere, not only in rewritten fields)."""
+"""`validate` on the live target after cutover: the same checks, what production changed since, and a
+URL audit of every application collection (a rewrite's `find` string left anywhere, not only in rewritten fields)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bson
+from pymongo.collection import Collection
 
-from mongo_promote.domain.analysis import Actions
+from mongo_promote.domain.analysis import Actions, CollectionAction
 from mongo_promote.domain.inventory import collection_names
-from mongo_promote.domain.transforms.bsonbytes import CODEC, jsonable
+from mongo_promote.domain.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
 from mongo_promote.domain.transforms.rewrite import find_remaining
+from mongo_promote.domain.transforms.stream import FoldMerge
 from mongo_promote.state.context import RunContext
-from mongo_promote.steps.validate import (
-    BATCH,
-    SAMPLES,
-    Changes,
-    Check,
-    ValidationReport,
-    changes_since_cutover,
-)
+from mongo_promote.steps.validate.checks import BATCH, SAMPLES, Check, ValidationReport
+from mongo_promote.steps.validate.content import Comparison, expected_document, merge_sorted
+from mongo_promote.steps.validate.step import validate_collections
+
+
+def validate_live(ctx: RunContext, actions: Actions) -> ValidationReport:
+    """The live target against the source, any time after a run (`mongo-promote validate`)."""
+    return validate_collections(ctx, actions, {a.name: a.name for a in actions.collections}, {}, {})
+
+
+# ------------------------------------------------------------------ what production changed since cutover
+
+
+@dataclass
+class Changes:
+    """The live collection against transform(source), by _id: the application's writes since cutover
+    are expected ("added", "changed"); a document the source has and production lacks is "missing"."""
+
+    collection: str
+    unchanged: int = 0
+    added: int = 0
+    changed: int = 0
+    missing: int = 0
+    samples: dict[str, list[Any]] = field(default_factory=dict)
+
+    def see(self, kind: str, _id: Any) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        if kind != "unchanged" and len(found := self.samples.setdefault(kind, [])) < SAMPLES:
+            found.append(_id)
+
+    def check(self) -> Check:
+        return Check(
+            "changes",
+            self.collection,
+            self.missing == 0,
+            f"since cutover: {self.added} added, {self.changed} changed (the application's "
+            f"writes), {self.missing} missing, {self.unchanged} unchanged",
+            self.samples.get("missing", []),
+        )
+
+
+def changes_since_cutover(ctx: RunContext, action: CollectionAction) -> Changes:
+    """Two scans in the same order, merged: raw bytes compared for plain collections, the source
+    with the plan's transforms applied for transformed ones (the run's own `$now`: ctx.now)."""
+    ctx.check_cancelled()
+    changes = Changes(action.name)
+    target = ctx.target_db[action.name]
+    pairs: Iterator[tuple[bytes | None, bytes | None, Any]]
+    if action.transformed:
+        pairs = _transformed_pairs(ctx, action, target)
+    else:
+        order = [("_id", 1)]
+        pairs = (
+            (_raw(s), _raw(t), s or t)
+            for s, t in merge_sorted(
+                ctx.source_db[action.name].find({}, sort=order, batch_size=BATCH),
+                target.find({}, sort=order, batch_size=BATCH),
+                lambda d: bson_key(d["_id"]),
+            )
+        )
+    for n, (expected, actual, doc) in enumerate(pairs):
+        if n % BATCH == 0:
+            ctx.check_cancelled()
+        kind = (
+            "added"
+            if expected is None
+            else "missing"
+            if actual is None
+            else "unchanged"
+            if expected == actual
+            else "changed"
+        )
+        changes.see(kind, doc["_id"])
+    return changes
+
+
+def _raw(doc: Any) -> bytes | None:
+    return None if doc is None else bytes(doc.raw)
+
+
+def _transformed_pairs(
+    ctx: RunContext, action: CollectionAction, target: Collection[Any]
+) -> Iterator[tuple[bytes | None, bytes | None, Any]]:
+    plan = ctx.plan
+    embeds = [e for e in plan.embeds if e.into == action.name]
+    rewrites = [r for r in plan.rewrites if r.collection == action.name]
+    source_db = ctx.source_client[plan.source.database]
+    match_field = embeds[0].match.into if embeds else "_id"
+    order = [(match_field, 1), ("_id", 1)]
+    merges = [
+        FoldMerge.from_source(source_db, e, ctx.now, tolerate_duplicates=True) for e in embeds
+    ]
+    unused = Comparison()
+    for doc, actual in merge_sorted(
+        source_db.get_collection(action.name, codec_options=CODEC).find(
+            {}, sort=order, batch_size=BATCH
+        ),
+        target.with_options(codec_options=CODEC).find({}, sort=order, batch_size=BATCH),
+        lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
+    ):
+        expected = None if doc is None else expected_document(doc, merges, rewrites, unused)
+        yield (
+            None if expected is None else bson.encode(expected, codec_options=CODEC),
+            None if actual is None else bson.encode(actual, codec_options=CODEC),
+            doc or actual,
+        )
+
+
+# ------------------------------------------------------------------ the monitoring report and the URL audit
 
 MAX_PATHS = 20  # distinct dotted paths listed per collection (the count covers them all)
 

@@ -1,4 +1,4 @@
-"""Hostile and broken dumps, full disks, private files and age encryption: dumpfmt fails typed and safe."""
+"""Hostile and broken dumps, full disks, private files and age encryption: the dump reader and writer (adapters/dump/) fail typed and safe."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import bson
 import pytest
 from pyrage import x25519
 
-from mongo_promote.adapters.dump.layout import (
+from mongo_promote.adapters.dump import (
     INCOMPLETE_NAME,
     MANIFEST_NAME,
     DumpDiskFull,
@@ -191,7 +191,7 @@ _FULL_DISK_SCRIPT = textwrap.dedent(
     import resource, sys
     from pathlib import Path
     import bson
-    from mongo_promote.adapters.dump.layout import DumpWriter, DumpDiskFull
+    from mongo_promote.adapters.dump import DumpWriter, DumpDiskFull
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
     root = Path(sys.argv[1])
     docs = (bson.encode({"_id": i, "pad": bytes(range(256)) * 8}) for i in range(2000))
