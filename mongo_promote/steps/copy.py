@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
@@ -52,6 +54,11 @@ class CopyResult:
     output_hash: str = ""
     # the transformed documents held to the decoded reference as they passed (oracle.Verification)
     verification: dict[str, Any] | None = None
+    # when (ISO 8601 UTC) and on which worker thread the copy started, and when that worker was
+    # done with it (validation's read-back included): journalled, for timelines of a run
+    started_at: str = ""
+    worker: str = ""
+    finished_at: str = ""
 
 
 # what runs in a copy's worker once its collection is copied (validation's read-back)
@@ -196,6 +203,7 @@ def copy_collection(
     against the decoded reference: validation then re-reads only the target.
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
     target = ctx.target_db[shadow]
@@ -235,6 +243,8 @@ def copy_collection(
         stats,
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
+        started_at=started_at,
+        worker=threading.current_thread().name,
     )
 
 
@@ -330,6 +340,7 @@ def _copy_then(
     if then is not None:
         ctx.check_cancelled()
         then(ctx, result)
+    result.finished_at = datetime.now(UTC).isoformat()
     return result
 
 
@@ -441,6 +452,9 @@ class CopyStep(StepBase):
             "output_hash": result.output_hash,
             "verification": result.verification,
             "transforms": result.transforms,
+            "started_at": result.started_at,
+            "worker": result.worker,
+            "finished_at": result.finished_at,
             "stats": {
                 "bytes": result.bytes,
                 "copy_seconds": round(result.seconds, 3),
