@@ -1,50 +1,49 @@
-"""The library's public commands: one typed function per CLI command, usable without the CLI."""
+"""The library's public commands: one typed function per CLI command, usable without the CLI.
+
+Every command is `command(loaded, out, <Command>Options) -> <Command>Result` (`seed` and `demo`,
+which need no plan: `command(out, <Command>Options)`). Results are plain data with `to_json()`;
+the CLI renders them (`cli/render/`), and `out` carries only a command's progress lines. Names
+imported `X as X` are the types the CLI renders or catches, re-exported: it reaches no lower room.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from rich.markup import escape
 
 from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
-from mongo_promote.adapters.health import health_table as health_table  # re-exported for the CLI
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.domain.analysis import Actions, analyse
 from mongo_promote.domain.inventory import Inventory, collection_names, take_inventory
-from mongo_promote.domain.plan import Hook, LoadedPlan, Plan, bundled_plan_path, load_plan
-from mongo_promote.domain.transforms.effects import expected_effects
-from mongo_promote.errors import OperationFailed, PromoteError, UsageError
+from mongo_promote.domain.plan import LoadedPlan, bundled_plan_path, load_plan
+from mongo_promote.errors import PromoteError, UsageError
 from mongo_promote.redact import redact_uri
+from mongo_promote.run.dryrun import DryRun, dry_run_of
+from mongo_promote.run.dryrun import PlannedAction as PlannedAction
 from mongo_promote.run.failures import classify
-from mongo_promote.run.refresh import (
-    COMMAND_DONE,
-    COMMAND_STARTED,
-    HEALTH_CHECK,
-    WAITING,
-    CommandResult,
-    RefreshReport,
-)
+from mongo_promote.run.refresh import COMMAND_DONE as COMMAND_DONE
+from mongo_promote.run.refresh import COMMAND_STARTED as COMMAND_STARTED
+from mongo_promote.run.refresh import HEALTH_CHECK as HEALTH_CHECK
+from mongo_promote.run.refresh import WAITING as WAITING
+from mongo_promote.run.refresh import CommandResult as CommandResult
+from mongo_promote.run.refresh import OnEvent, RefreshReport
 from mongo_promote.run.refresh import refresh_staging as run_runbook
+from mongo_promote.run.rollback import rollback_header
 from mongo_promote.run.runner import (
-    FINISHED,
     Planned,
     Runner,
-    actions_table,
-    describe_effect,
-    finished_actions,
     plan_actions,
-    print_plan,
     resumable_journal,
     start_journal,
 )
+from mongo_promote.run.runner import PostChecksFailed as PostChecksFailed
 from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import (
     RunContext,
@@ -55,92 +54,76 @@ from mongo_promote.state.context import (
     open_context,
 )
 from mongo_promote.state.history import RunEntry, read_history
-from mongo_promote.state.journal import Journal, latest_run, open_journal
+from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
 from mongo_promote.state.lock import RunLock
-from mongo_promote.state.step import Action, RunState
-from mongo_promote.steps.audit import monitor
+from mongo_promote.state.report import RunSummary
+from mongo_promote.state.step import RunState
 from mongo_promote.steps.backup import BackupResult, backup_collections
+from mongo_promote.steps.cleanup import AgeGuard as AgeGuard
+from mongo_promote.steps.cleanup import Candidate as Candidate
 from mongo_promote.steps.cleanup import (
-    AfterRun,
-    AgeGuard,
-    Candidate,
+    Chosen,
     CleanupResult,
-    backup_hashes,
-    candidates,
-    candidates_table,
-    cleanup_names,
+    after_run,
+    choose,
     cleanup_steps,
+    refuse_changed,
 )
-from mongo_promote.steps.indexes import planned_index_names
 from mongo_promote.steps.restore import read_dump
-from mongo_promote.steps.rollback import rollback_header
-from mongo_promote.steps.validate import ValidationReport, validate_live
+from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
 
 
 @dataclass
-class RunOptions:
-    dry_run: bool = False
-    yes: bool = False
-    resume: str | None = None
+class DryRunOptions:
     workers: int = 4
-    keep_shadows: bool = False
     allow_target_drift: bool = False
     run_hooks: bool = True
     state_dir: Path | None = None
+
+
+@dataclass
+class RunOptions(DryRunOptions):
+    yes: bool = False
+    resume: str | None = None
+    keep_shadows: bool = False
     confirm: Callable[[str], bool] | None = None  # None: stdin is not interactive
 
 
 @dataclass
-class DryRun:
-    """What `run` would do: the runner's own action list, and the read-only checks around it."""
-
-    analysis: Actions
-    actions: list[Action]
-    transforms: list[dict[str, Any]]  # expected effect of each transform
-    indexes: dict[str, list[str]]  # index names each shadow gets
-    lock_held_by: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        collections = self.analysis.collections
-        return {
-            **self.analysis.to_json(),
-            "planned": [a.to_json() for a in self.actions],
-            "transforms": self.transforms,
-            "indexes": self.indexes,
-            "lock_held_by": self.lock_held_by,
-            "documents_to_copy": sum(a.source_count for a in collections),
-            "bytes_to_copy": sum(a.source_size for a in collections),
-        }
-
-
-@dataclass
-class RunOutcome:
+class RunResult:
     run_id: str | None
     status: str
     backup_dir: str | None
     report: str | None
     validation_passed: bool | None
-    dry_run: DryRun | None = None
+    summary: RunSummary | None = None  # for people: not in the JSON
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        return {
             "run_id": self.run_id,
             "status": self.status,
             "backup_dir": self.backup_dir,
             "report": self.report,
             "validation": {"passed": self.validation_passed},
         }
-        if self.dry_run is not None:
-            data["actions"] = self.dry_run.to_json()
-        return data
 
 
-def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
-    """The promotion (or, with options.dry_run, its dry-run): asks once, then runs under the lock."""
-    if options.dry_run:
-        return dry_run(loaded, options, out)
+@dataclass
+class DryRunResult:
+    """What `run` would do (`run.dryrun.DryRun`), in the shape `run --dry-run --json` prints."""
+
+    dry_run: DryRun
+
+    def to_json(self) -> dict[str, Any]:
+        outcome = RunResult(None, "dry-run", None, None, None)
+        return {**outcome.to_json(), "actions": self.dry_run.to_json()}
+
+
+def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
+    """The promotion: asks once, then runs under the lock. Post-checks that fail after the
+    cutover raise PostChecksFailed, which carries the run's summary."""
     with open_context(
         loaded,
         out,
@@ -158,49 +141,28 @@ def run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
             options.confirm,
             yes=options.yes,
         )
-        _execute(ctx, planned, state, {"command": "run"}, options.resume, options.keep_shadows)
-        return RunOutcome(
+        summary = _execute(
+            ctx, planned, state, {"command": "run"}, options.resume, options.keep_shadows
+        )
+        return RunResult(
             ctx.run_id,
             state.report.status,
             state.report.backup.get("dir"),
             str(ctx.paths.report_json),
             True,
+            summary,
         )
 
 
-def dry_run(loaded: LoadedPlan, options: RunOptions, out: Output) -> RunOutcome:
+def dry_run(loaded: LoadedPlan, out: Output, options: DryRunOptions) -> DryRunResult:
     """Every read-only check and the exact actions `run` would apply. Writes nothing anywhere."""
     with open_context(loaded, out, state_dir=options.state_dir, workers=options.workers) as ctx:
         analysis, planned, _ = _plan_promotion(ctx, options, resumed=False)
-        print_plan(out, planned)
-        out.table(actions_table(analysis.collections, analysis.left_alone))
-        transforms = expected_effects(ctx.source_db, ctx.plan, ctx.now)
-        if transforms:
-            out.info("  transforms, expected effect:")
-        for t in transforms:
-            out.info("  " + describe_effect(t))
-        holder = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id).holder()
-        lock = holder.describe() if holder else None
-        if lock:
-            out.warn(f"the lock is held now: {lock}; `run` would exit 4")
-        for item in analysis.left_alone:
-            out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
-        caps = ctx.target_caps
-        if caps.lacks():
-            how = "probed" if caps.probed else "expected from buildInfo, not probed (the dry-run"
-            how += "" if caps.probed else " writes nothing; `run` tries each one first)"
-            out.info(f"  fallbacks {how}: {', '.join(caps.lacks())}")
-        out.info("[bold]dry-run: nothing was written[/]")
-        indexes = {
-            a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)
-            for a in analysis.collections
-        }
-        summary = DryRun(analysis, [p.action for p in planned], transforms, indexes, lock)
-        return RunOutcome(None, "dry-run", None, None, None, dry_run=summary)
+        return DryRunResult(dry_run_of(ctx, analysis, planned))
 
 
 def _plan_promotion(
-    ctx: RunContext, options: RunOptions, *, resumed: bool
+    ctx: RunContext, options: DryRunOptions, *, resumed: bool
 ) -> tuple[Actions, list[Planned], RunState]:
     """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
     analysis = analyse(ctx.plan, take_inventory(ctx.plan, ctx.source_db, ctx.target_db))
@@ -222,7 +184,7 @@ def _execute(
     header: dict[str, Any],
     resume: str | None,
     keep_shadows: bool,
-) -> None:
+) -> RunSummary:
     """Under the lock: the journal (new or resumed), then the runner. A lease lost meanwhile is
     journalled as it happens; the runner stops before cutover, and before any rename."""
     journals: list[Journal] = []
@@ -230,7 +192,7 @@ def _execute(
     def lost(reason: str) -> None:
         ctx.out.warn(f"the run's lock was lost: {reason}")
         for journal in journals:
-            journal.record("lock_lost", reason=reason)
+            journal.record(LOCK_LOST, reason=reason)
 
     lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id, on_lost=lost)
     try:
@@ -241,13 +203,37 @@ def _execute(
         journal = start_journal(ctx, header, resume=bool(resume))
         journals.append(journal)
         state.journal = journal
-        Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock).execute()
+        runner = Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock)
+        return runner.execute()
     finally:
         with contextlib.suppress(PyMongoError):  # unreachable: the lease ends by itself
             lock.release()
 
 
 # ------------------------------------------------------------------ restore and rollback
+
+
+@dataclass
+class RestoreOptions:
+    backup_dir: Path | None = None  # None: only with `resume`
+    only: list[str] | None = None  # these collections of the backup (None: every one)
+    drop: list[str] | None = None  # collections to drop as well
+    resume: str | None = None  # the restore's own run id, to continue it
+    state_dir: Path | None = None
+    identity: Path | None = None  # the age identity file that decrypts an encrypted backup
+    yes: bool = False
+    confirm: Callable[[str], bool] | None = None
+
+
+@dataclass
+class RollbackOptions:
+    run_id: str | None = None  # the run to undo (None: the latest)
+    resume: str | None = None  # the rollback's own run id, to continue it
+    state_dir: Path | None = None
+    identity: Path | None = None
+    allow_target_drift: bool = False
+    yes: bool = False
+    confirm: Callable[[str], bool] | None = None
 
 
 @dataclass
@@ -265,30 +251,24 @@ class RestoreResult:
     undo: str | None = None  # the command that undoes this restore or rollback
     nothing_to_do: str | None = None  # why nothing was touched (a rollback of a run that cut
     # over nothing)
+    summary: RunSummary | None = None  # for people: not in the JSON
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "summary"}
 
 
-def restore(
-    loaded: LoadedPlan,
-    out: Output,
-    backup_dir: Path | None,
-    *,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-    only: list[str] | None = None,
-    drop: list[str] | None = None,
-    resume: str | None = None,
-    state_dir: Path | None = None,
-    identity: Path | None = None,
-) -> RestoreResult:
+RollbackResult = RestoreResult
+
+
+def restore(loaded: LoadedPlan, out: Output, options: RestoreOptions) -> RestoreResult:
     """Put the target back as the backup holds it: a run of its own (backup of what it replaces,
     shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it.
-    `identity`: the age identity file that decrypts an encrypted backup."""
-    if resume:
-        header = _header_of(loaded, state_dir, resume)
-        backup_dir, only, drop = Path(header["backup"]), header["only"], header["drop"]
+    """
+    backup_dir, only, drop = options.backup_dir, options.only, options.drop
+    if options.resume:
+        asked = _header_of(loaded, options.state_dir, options.resume)
+        backup_dir = Path(asked.backup) if asked.backup else None
+        only, drop = asked.only, asked.drop
     if backup_dir is None:
         raise UsageError("restore needs a backup directory (or the run id to resume)")
     header = {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []}
@@ -296,62 +276,53 @@ def restore(
         loaded,
         out,
         lambda ctx: header,
-        confirm=confirm,
-        yes=yes,
-        resume=resume,
-        state_dir=state_dir,
-        identity=identity,
+        confirm=options.confirm,
+        yes=options.yes,
+        resume=options.resume,
+        state_dir=options.state_dir,
+        identity=options.identity,
     )
 
 
-def rollback(
-    loaded: LoadedPlan,
-    out: Output,
-    *,
-    run_id: str | None,
-    state_dir: Path | None,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-    resume: str | None = None,
-    identity: Path | None = None,
-    allow_target_drift: bool = False,
-) -> RestoreResult:
+def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> RollbackResult:
     """Undo a run, and only what it did: the collections it cut over come back from its backup,
     the ones it created go, its leftovers (shadows, asides) too. Nothing cut over: says so and
     touches nothing. Production changed since the cutover (count + content hash against the
     fingerprint journalled at cutover): refused, unless `allow_target_drift`, and then the
     current state is in the rollback's own verified backup (`rollback --run <rollback id>`
     undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one."""
-    if resume:
-        header = _header_of(loaded, state_dir, resume)
+    state_dir = options.state_dir
+    if options.resume:
+        header = _header_of(loaded, state_dir, options.resume)
         return _restore_run(
             loaded,
             out,
-            lambda ctx: header,
-            confirm=confirm,
-            yes=yes,
-            resume=resume,
+            lambda ctx: header.fields,
+            confirm=options.confirm,
+            yes=options.yes,
+            resume=options.resume,
             state_dir=state_dir,
-            identity=identity,
+            identity=options.identity,
         )
     base = base_dir(loaded, state_dir)
-    run_id = run_id or latest_run(base, command="run")
+    run_id = options.run_id or latest_run(base, command="run")
     if run_id is None:
         raise UsageError(f"no run to roll back under {base / 'runs'}")
     journal = open_journal(base, run_id)
+    drift = options.allow_target_drift
     return _restore_run(
         loaded,
         out,
-        lambda ctx: rollback_header(ctx, journal, run_id, allow_target_drift=allow_target_drift),
-        confirm=confirm,
-        yes=yes,
+        lambda ctx: rollback_header(ctx, journal, run_id, allow_target_drift=drift),
+        confirm=options.confirm,
+        yes=options.yes,
         resume=None,
         state_dir=state_dir,
-        identity=identity,
+        identity=options.identity,
     )
 
 
-def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> dict[str, Any]:
+def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> Header:
     """What the run being resumed was asked to do, as its journal recorded it."""
     paths = RunPaths.of(loaded, state_dir, run_id)
     if not paths.journal.exists():
@@ -406,7 +377,7 @@ def _restore_run(
             confirm,
             yes=yes,
         )
-        _execute(ctx, planned, state, header, resume, keep_shadows=False)
+        summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
         return RestoreResult(
             run_id=ctx.run_id,
             dir=str(backup_dir),
@@ -419,21 +390,38 @@ def _restore_run(
             backup_dir=state.report.backup.get("dir"),
             report=str(ctx.paths.report_json),
             undo=state.report.undo,
+            summary=summary,
         )
 
 
 # ------------------------------------------------------------------ commands that only read
 
 
-def inspect(plan: Plan) -> Inventory:
+@dataclass
+class InspectOptions:
+    """`inspect` has no options (it reads the plan's two sides)."""
+
+
+InspectResult = Inventory
+
+
+def inspect(loaded: LoadedPlan, out: Output, options: InspectOptions) -> InspectResult:
     """Inventory of both sides under the plan's classification; reads only."""
+    plan = loaded.plan
     with connected(plan) as (source, target, _, _):
         return take_inventory(plan, source[plan.source.database], target[plan.target.database])
 
 
-def validate(
-    loaded: LoadedPlan, out: Output, *, run_id: str | None = None, state_dir: Path | None = None
-) -> ValidationReport:
+@dataclass
+class ValidateOptions:
+    run_id: str | None = None  # the run whose $now to use (None: the latest)
+    state_dir: Path | None = None
+
+
+ValidateResult = ValidationReport
+
+
+def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> ValidateResult:
     """The live target against the source, with the plan's transforms applied: reads only.
 
     Also what production changed since cutover per collection (added and changed documents are
@@ -441,11 +429,12 @@ def validate(
     `$now` defaults were filled with the run's own timestamp, so the check takes it from that
     run's journal (the latest run when none is named).
     """
+    state_dir = options.state_dir
     base = base_dir(loaded, state_dir)
-    run_id = run_id or latest_run(base, command="run")
+    run_id = options.run_id or latest_run(base, command="run")
     with open_context(loaded, out, state_dir=state_dir) as ctx:
         if run_id:
-            ctx.now = datetime.fromisoformat(open_journal(base, run_id).header()["now"])
+            ctx.now = open_journal(base, run_id).header().now
             out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
         elif ctx.plan.embeds:
             out.warn("no run found: fields defaulted to $now cannot match (pass --run RUN_ID)")
@@ -454,68 +443,82 @@ def validate(
         return monitor(ctx, analysis, validate_live(ctx, analysis))
 
 
-def backup(
-    loaded: LoadedPlan, out: Output, out_dir: Path | None, state_dir: Path | None
-) -> BackupResult:
+@dataclass
+class BackupOptions:
+    out_dir: Path | None = None  # None: the run's backup directory
+    state_dir: Path | None = None
+
+
+def backup(loaded: LoadedPlan, out: Output, options: BackupOptions) -> BackupResult:
     """A verified backup of every application collection of the target database."""
-    with open_context(loaded, out, state_dir=state_dir) as ctx:
+    with open_context(loaded, out, state_dir=options.state_dir) as ctx:
         names = collection_names(ctx.target_db)
-        return backup_collections(ctx, names, out_dir or ctx.paths.backup_dir)
+        return backup_collections(ctx, names, options.out_dir or ctx.paths.backup_dir)
 
 
-def seed(
-    source_uri: str,
-    target_uri: str,
-    *,
-    source_database: str = "meeshy",
-    target_database: str = "meeshy",
-    scale: float = 1,
-    seed: int = 42,
-    progress: Callable[[str, str, int], None] | None = None,
-    out: Output | None = None,
-) -> dict[str, Any]:
-    """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest.
+@dataclass
+class SeedOptions:
+    source_uri: str
+    target_uri: str
+    source_database: str = "meeshy"
+    target_database: str = "meeshy"
+    scale: float = 1
+    seed: int = 42
+    progress: Callable[[str, str, int], None] | None = None  # (side, collection, documents)
 
-    With `out`, progress shows as a status line there, then a one-line summary.
-    """
-    return showcase.seed_servers(
-        source_uri,
-        target_uri,
-        source_database=source_database,
-        target_database=target_database,
-        scale=scale,
-        seed=seed,
-        progress=progress,
-        out=out,
+
+@dataclass
+class SeedResult:
+    manifest: dict[str, Any]  # the generator's: documents per collection on each side
+
+    def to_json(self) -> dict[str, Any]:
+        return self.manifest
+
+
+def seed(out: Output, options: SeedOptions) -> SeedResult:
+    """Fill staging and production with the synthetic Meeshy data; progress shows as a status
+    line on `out`, then a one-line summary."""
+    return SeedResult(
+        showcase.seed_servers(
+            options.source_uri,
+            options.target_uri,
+            source_database=options.source_database,
+            target_database=options.target_database,
+            scale=options.scale,
+            seed=options.seed,
+            progress=options.progress,
+            out=out,
+        )
     )
 
 
 # ------------------------------------------------------------------ the demo
 
 
-def demo(options: DemoOptions, out: Output, view: DemoView | None = None) -> DemoResult:
+def demo(out: Output, options: DemoOptions) -> DemoResult:
     """The whole Meeshy promotion on two local servers: seed, inventory, dry-run, run, validate.
 
-    `view` shows the inventory and the validation (the CLI draws tables). With `options.keep` the
-    servers stay up (listed in the result); otherwise they are stopped and their data deleted.
+    `options.view` shows the inventory, the dry-run, the run's summary and the validation (the
+    CLI draws tables). With `options.keep` the servers stay up (listed in the result); otherwise
+    they are stopped and their data deleted.
     """
-    view = view or showcase.NoView()
+    view = options.view
     state_dir = options.state_dir
     with showcase.demo_servers(out, options) as pair:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
-        seed(source_uri, target_uri, scale=options.scale, seed=options.seed, out=out)
+        seed(out, SeedOptions(source_uri, target_uri, scale=options.scale, seed=options.seed))
         loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
-        view.inventory(inspect(loaded.plan))
+        view.inventory(inspect(loaded, out, InspectOptions()))
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        dry_run(loaded, RunOptions(state_dir=state_dir), out)
+        view.dry_run(dry_run(loaded, out, DryRunOptions(state_dir=state_dir)).dry_run)
         out.step(
             "demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)"
         )
-        outcome = run(loaded, RunOptions(yes=True, run_hooks=False, state_dir=state_dir), out)
+        outcome = _demo_run(loaded, out, view, state_dir)
         out.step("demo 6", "validation of the live target against the source")
-        report = validate(loaded, out, run_id=outcome.run_id, state_dir=state_dir)
+        report = validate(loaded, out, ValidateOptions(outcome.run_id, state_dir))
         view.validation(report)
         out.info(
             f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
@@ -537,105 +540,107 @@ def demo(options: DemoOptions, out: Output, view: DemoView | None = None) -> Dem
     )
 
 
+def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) -> RunResult:
+    """The demo's promotion, its summary shown by the view (also when its post-checks fail)."""
+    options = RunOptions(yes=True, run_hooks=False, state_dir=state_dir)
+    try:
+        outcome = run(loaded, out, options)
+    except PostChecksFailed as exc:
+        view.summary(exc.summary)
+        raise
+    if outcome.summary is not None:
+        view.summary(outcome.summary)
+    return outcome
+
+
 # ------------------------------------------------------------------ operations after cutover:
 # health, refresh-staging (never connect to a database), cleanup, history
 
 
-def health(loaded: LoadedPlan, out: Output) -> HealthReport:
+@dataclass
+class HealthOptions:
+    on_check: Callable[[CheckResult], None] | None = None  # each check's result, as it comes
+
+
+HealthResult = HealthReport
+
+
+def health(loaded: LoadedPlan, out: Output, options: HealthOptions) -> HealthResult:
     """The plan's HTTP health checks, in order, each with its retries; touches no database."""
     checks = loaded.plan.health
     if not checks:
         raise UsageError("the plan has no health checks (a `health:` list of {name, url, ...})")
-    return run_checks(checks, on_result=lambda r: _show_check(out, r))
+    return run_checks(checks, on_result=options.on_check)
+
+
+@dataclass
+class RefreshStagingOptions:
+    dry_run: bool = False  # list the runbook; run nothing
+    state_dir: Path | None = None
+    on_event: OnEvent | None = None  # (kind, payload) as each command, wait and check happens
+
+
+RefreshStagingResult = RefreshReport
 
 
 def refresh_staging(
-    loaded: LoadedPlan, out: Output, dry_run: bool, *, state_dir: Path | None = None
-) -> RefreshReport:
+    loaded: LoadedPlan, out: Output, options: RefreshStagingOptions
+) -> RefreshStagingResult:
     """The plan's staging_refresh runbook; its report is saved under runs/refresh-<id>/ (0600)."""
-    report = run_runbook(loaded.plan, dry_run=dry_run, on_event=lambda k, p: _show_event(out, k, p))
-    if not dry_run:
-        run_dir = RunPaths.under(base_dir(loaded, state_dir), f"refresh-{new_run_id()}").run_dir
+    dry = options.dry_run
+    report = run_runbook(loaded.plan, dry_run=dry, on_event=options.on_event)
+    if not dry:
+        base = base_dir(loaded, options.state_dir)
+        run_dir = RunPaths.under(base, f"refresh-{new_run_id()}").run_dir
         report.save(run_dir)
         out.info(f"report: {run_dir / 'report.md'}")
     return report
 
 
-def _show_check(out: Output, result: CheckResult) -> None:
-    verdict = "[green]ok[/]" if result.ok else f"[red]FAIL[/] {escape(result.reason or '')}"
-    out.detail(f"{escape(result.name)}: {verdict} ({result.attempts} attempt(s))")
+@dataclass
+class CleanupOptions:
+    run_id: str | None = None  # the run to clean up after (None: the latest)
+    dry_run: bool = False
+    ignore_age: bool = False
+    force: list[str] = field(default_factory=list)  # drop these even though they changed
+    state_dir: Path | None = None
+    yes: bool = False
+    confirm: Callable[[str], bool] | None = None
+    show: Callable[[Chosen], None] | None = None  # what goes and its guards, before anything does
 
 
-def _show_event(out: Output, kind: str, payload: Any) -> None:
-    if kind == COMMAND_STARTED:
-        hook: Hook = payload
-        out.info(f"[bold cyan]$[/] {escape(hook.command)}")
-    elif kind == COMMAND_DONE:
-        done: CommandResult = payload
-        code = "timed out" if done.exit_code is None else f"exit {done.exit_code}"
-        out.detail(f"{code} after {done.seconds:.1f}s")
-        if not done.ok and done.output.strip():
-            out.info(escape(done.output.rstrip()))
-    elif kind == WAITING:
-        out.info(f"waiting {payload:g}s before the health checks")
-    elif kind == HEALTH_CHECK:
-        _show_check(out, payload)
-
-
-def cleanup(
-    loaded: LoadedPlan,
-    out: Output,
-    *,
-    run_id: str | None = None,
-    dry_run: bool = False,
-    ignore_age: bool = False,
-    force: list[str] | None = None,
-    confirm: Callable[[str], bool] | None = None,
-    yes: bool = False,
-    state_dir: Path | None = None,
-) -> CleanupResult:
+def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> CleanupResult:
     """Drop the target's legacy collections and replaced embed sources after run `run_id` (the
-    latest run by default), guarded: not before cleanup.min_age since its cutover (`ignore_age`),
-    not a collection written since its backup (`force` names those), and never without a verified
-    backup of what goes. A run of its own (journal, report, lock); `dry_run` writes nothing."""
-    base = base_dir(loaded, state_dir)
-    run_id = run_id or latest_run(base, command="run")
+    latest run by default), guarded (`steps.cleanup.choose`): not before cleanup.min_age since its
+    cutover (`ignore_age`), not a collection written since its backup (`force` names those), and
+    never without a verified backup of what goes. A run of its own (journal, report, lock);
+    `dry_run` writes nothing."""
+    base = base_dir(loaded, options.state_dir)
+    run_id = options.run_id or latest_run(base, command="run")
     if run_id is None:
         raise UsageError(f"no run under {base / 'runs'}: cleanup follows a run (--run RUN_ID)")
-    after = _after_run(open_journal(base, run_id), loaded.plan.target.database)
-    forced = set(force or [])
-    with open_context(loaded, out, state_dir=state_dir) as ctx:
-        names = cleanup_names(ctx.plan, collection_names(ctx.target_db))
-        if forced - set(names):
-            raise UsageError(
-                f"--force-collection {', '.join(sorted(forced - set(names)))}: not a collection "
-                f"cleanup would drop (those are: {', '.join(names) or 'none'})"
-            )
-        age = AgeGuard(after.cutover_at, ctx.plan.cleanup.min_age, datetime.now(UTC), ignore_age)
-        result = CleanupResult(run_id, "dry-run" if dry_run else "refused", age.to_json(), [])
-        if age.refuses and not dry_run:
-            raise OperationFailed(f"cleanup refused: {age.describe()} (or pass --ignore-age)")
-        found = candidates(ctx, names, after, forced)
-        result.collections = [c.to_json() for c in found]
-        out.table(candidates_table(found, age))
-        if dry_run:
-            out.info("[bold]dry-run: nothing was written[/]")
+    after = after_run(open_journal(base, run_id), loaded.plan.target.database)
+    dry = options.dry_run
+    with open_context(loaded, out, state_dir=options.state_dir) as ctx:
+        chosen = choose(ctx, after, set(options.force), ignore_age=options.ignore_age, dry_run=dry)
+        found = chosen.found
+        status = "dry-run" if dry else ("nothing to do" if not found else "refused")
+        result = CleanupResult(run_id, status, chosen.age.to_json(), [c.to_json() for c in found])
+        if options.show is not None:
+            options.show(chosen)
+        if dry or not found:
             return result
-        if not found:
-            out.info("nothing to clean up")
-            result.status = "nothing to do"
-            return result
-        _refuse_changed(found)
+        refuse_changed(found)
         confirm_once(
-            f"Back up, then drop {', '.join(names)} in {redact_uri(ctx.plan.target.uri)} "
+            f"Back up, then drop {', '.join(chosen.names)} in {redact_uri(ctx.plan.target.uri)} "
             f"database {ctx.plan.target.database!r}?",
-            confirm,
-            yes=yes,
+            options.confirm,
+            yes=options.yes,
         )
         state = new_state(ctx, [], resumed=False)
         planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
-        header = {"command": "cleanup", "cleans_up": run_id, "drop": names}
-        _execute(ctx, planned, state, header, None, keep_shadows=False)
+        header = {"command": "cleanup", "cleans_up": run_id, "drop": chosen.names}
+        result.summary = _execute(ctx, planned, state, header, None, keep_shadows=False)
         result.status, result.run_id, result.dropped = (
             state.report.status,
             ctx.run_id,
@@ -648,35 +653,20 @@ def cleanup(
         return result
 
 
-def _after_run(journal: Journal, database: str) -> AfterRun:
-    """When run `journal` cut over (its last rename) and what its backup holds."""
-    run_id = str(journal.header()["run_id"])
-    cutovers = [
-        str(e["at"])
-        for e in journal.events()
-        if e["event"] == FINISHED and str(e.get("key", "")).startswith("cutover:")
-    ]
-    if not cutovers:
-        raise OperationFailed(f"run {run_id} never cut over: there is nothing to clean up after it")
-    backup = finished_actions(journal).get("backup")
-    if backup is None:
-        raise OperationFailed(f"run {run_id} took no backup: cleanup has nothing to compare with")
-    info = backup["result"]["backup"]
-    cutover_at = datetime.fromisoformat(max(cutovers))
-    return AfterRun(run_id, cutover_at, info["dir"], backup_hashes(info, database))
+@dataclass
+class HistoryOptions:
+    state_dir: Path | None = None
 
 
-def _refuse_changed(found: list[Candidate]) -> None:
-    changed = [c.name for c in found if c.changed and not c.forced]
-    if changed:
-        raise OperationFailed(
-            f"cleanup refused: {', '.join(changed)} changed since the run's backup (something "
-            "may still write to it); nothing was dropped. To drop one anyway: "
-            + " ".join(f"--force-collection {n}" for n in changed)
-        )
+@dataclass
+class HistoryResult:
+    runs: list[RunEntry]  # oldest first
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runs": [e.to_json() for e in self.runs]}
 
 
-def history(loaded: LoadedPlan, state_dir: Path | None = None) -> list[RunEntry]:
+def history(loaded: LoadedPlan, out: Output, options: HistoryOptions) -> HistoryResult:
     """Every run under the state directory (run, restore, rollback, cleanup, refresh), oldest first,
     with what acted on what; reads files only (no database), tolerating torn journals and reports."""
-    return read_history(base_dir(loaded, state_dir))
+    return HistoryResult(read_history(base_dir(loaded, options.state_dir)))

@@ -10,7 +10,18 @@ from typing import Any
 
 from bson import json_util
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from mongo_promote.errors import UsageError
 from mongo_promote.redact import redact_data, redact_text
@@ -47,7 +58,12 @@ class Output:
         self.errors.print(f"[yellow]warning:[/] {redact_text(text)}")
 
     def error(self, text: str) -> None:
-        self.errors.print(f"[bold red]error:[/] {redact_text(text)}", markup=True)
+        """One line, shown as written (never read as markup: `[errno 111]` stays)."""
+        self.errors.print(Text.assemble(("error:", "bold red"), " ", redact_text(text)))
+
+    def traceback(self, text: str) -> None:
+        """A traceback (--debug), as written, dimmed, on stderr."""
+        self.errors.print(Text(redact_text(text), style="dim"))
 
     def table(self, table: Table) -> None:
         if not self.quiet:
@@ -59,9 +75,58 @@ class Output:
         with self.human.status(text) as status:
             yield lambda update: status.update(update)
 
+    @contextmanager
+    def bars(self) -> Iterator[Bars | None]:
+        """A bar per item while the block runs, on a terminal only (None elsewhere, or quiet)."""
+        if not self.human.is_terminal or self.quiet:
+            yield None
+            return
+        bars = Bars(self.human)
+        with bars.progress:
+            yield bars
+
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(to_json(redact_data(data)) + "\n")
         sys.stdout.flush()
+
+
+class _DocRate(ProgressColumn):
+    """Documents per second (Rich's own speed column assumes bytes)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time if task.finished else task.elapsed
+        average = task.completed / elapsed if elapsed else None
+        speed = average if task.finished else (task.speed or average)
+        return Text(f"{speed:,.0f} docs/s" if speed else "- docs/s", style="progress.data.speed")
+
+
+class Bars:
+    """Live bars, one per item: documents done of the total, bytes, docs/s, time left."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[size]}"),
+            _DocRate(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def add(self, name: str, total: int | None) -> Callable[[int, int], None]:
+        """A bar for `name`; returns the function that moves it to (documents, bytes)."""
+        task = self.progress.add_task(name, total=total or None, size="0 B")
+        self.tasks[name] = task
+
+        def update(docs: int, size: int) -> None:
+            self.progress.update(task, completed=docs, size=human_bytes(size))
+
+        return update
+
+    def finish(self, name: str, docs: int, size: int) -> None:
+        self.progress.update(self.tasks[name], total=docs, completed=docs, size=human_bytes(size))
 
 
 def confirm_once(question: str, confirm: Callable[[str], bool] | None, *, yes: bool) -> None:

@@ -22,6 +22,7 @@ from pymongo.errors import PyMongoError
 
 from mongo_promote.adapters.mongo import Capabilities, probe_capabilities
 from mongo_promote.adapters.servers import DEFAULT_ENGINE, ENGINES, temporary_pair
+from mongo_promote.domain.names import TOOL_DATABASE
 from mongo_promote.errors import PromoteError
 
 ENGINE_VARIABLE = "MONGO_PROMOTE_TEST_ENGINE"
@@ -282,7 +283,7 @@ def credential_servers(
 def _connect(src: str, tgt: str, engine: str) -> Servers:
     source: MongoClient[Any] = MongoClient(src, serverSelectionTimeoutMS=10_000)
     target: MongoClient[Any] = MongoClient(tgt, serverSelectionTimeoutMS=10_000)
-    return Servers(src, tgt, source, target, probe_capabilities(target), engine, probe(target))
+    return Servers(src, tgt, source, target, probe_capabilities(target, TOOL_DATABASE), engine, probe(target))
 
 
 _PROBED: dict[str, Any] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -10,16 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
-from rich.table import Table
-from rich.text import Text
 
 from mongo_promote.redact import redact_text, redact_url
 
 MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
 MAX_BODY_BYTES = 1 << 20  # `contains` looks at the first MiB of the body
-
-# userinfo of an http(s) URL anywhere in a text: scheme, then everything up to the "@" before the host
-_HTTP_USERINFO = re.compile(r"(?i)(https?://)([^@/\s]+)@")
 
 
 class HealthCheck(Protocol):
@@ -196,24 +190,3 @@ def _read_capped(response: httpx.Response, deadline: float) -> bytes:
 def _describe(exc: httpx.HTTPError, url: str) -> str:
     detail = str(exc) or type(exc).__name__
     return redact_text(f"{type(exc).__name__}: {detail}", url)
-
-
-# ---------------------------------------------------------------- display
-
-
-def health_table(report: HealthReport, *, title: str = "health checks") -> Table:
-    """The console view: one row per check with its status, latency and why it failed."""
-    table = Table(title=title)
-    for column in ("check", "url", "result", "status", "latency", "attempts", "reason"):
-        table.add_column(column, justify="right" if column in ("latency", "attempts") else "left")
-    for c in report.checks:
-        table.add_row(
-            Text(c.name),
-            Text(f"{c.method} {c.url}" if c.method != "GET" else c.url),
-            Text("ok", style="green") if c.ok else Text("FAIL", style="bold red"),
-            "—" if c.status is None else str(c.status),
-            "—" if c.latency_ms is None else f"{c.latency_ms:.0f} ms",
-            str(c.attempts),
-            Text(c.reason or ""),
-        )
-    return table

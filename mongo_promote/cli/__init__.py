@@ -21,8 +21,7 @@ from mongo_promote.cli import (
     servers,
     validate,
 )
-from mongo_promote.console import Output
-from mongo_promote.errors import UsageError
+from mongo_promote.cli.common import DebugOpt, debug_from_env, fail, set_debug
 
 app = typer.Typer(
     name="mongo-promote",
@@ -32,6 +31,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def options(debug: DebugOpt = False) -> None:
+    """Options of every command, given before it (read back by `common.debugging`)."""
+    set_debug(debug)
+
+
+app.callback()(options)
 app.add_typer(servers.app, name="servers")
 for command in (
     inspect.inspect,
@@ -51,9 +58,9 @@ app.command(name="refresh-staging")(refresh_staging.refresh_staging)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. A command maps its own failures (`common.handles_errors`);
+    anything raised around them takes the same way: one scrubbed line and its exit code."""
     try:
         app()
-    except UsageError as exc:  # raised outside a command (should not happen, but keep exit 2)
-        Output().error(exc.message)
-        sys.exit(2)
+    except (Exception, KeyboardInterrupt) as exc:
+        sys.exit(fail(exc, debug=debug_from_env() or "--debug" in sys.argv[1:]))

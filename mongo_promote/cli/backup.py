@@ -32,7 +32,8 @@ def backup(
 ) -> None:
     """A verified, mongorestore-compatible backup of the target database (reads only)."""
     out = Output(json_mode=json_out)
-    result = api.backup(load(plan, source_uri, target_uri), out, out_dir, state_dir)
+    options = api.BackupOptions(out_dir=out_dir, state_dir=state_dir)
+    result = api.backup(load(plan, source_uri, target_uri), out, options)
     if json_out:
         out.emit_json(result.to_json())
     else:

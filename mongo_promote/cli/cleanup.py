@@ -18,6 +18,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
+from mongo_promote.cli.render.cleanup import candidates, cleaned
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -51,21 +52,15 @@ def cleanup(
     Not before cleanup.min_age since the run's cutover, not a collection written since the run's
     backup, and only after a verified backup of each (`restore --backup` brings them back)."""
     out = Output(json_mode=json_out)
-    result = api.cleanup(
-        load(plan, source_uri, target_uri),
-        out,
+    options = api.CleanupOptions(
         run_id=run_id,
         dry_run=dry_run,
         ignore_age=ignore_age,
-        force=force,
-        confirm=confirmer(),
-        yes=yes,
+        force=force or [],
         state_dir=state_dir,
+        yes=yes,
+        confirm=confirmer(),
+        show=lambda chosen: candidates(out, chosen),
     )
-    if json_out:
-        out.emit_json(result.to_json())
-    elif result.run_id:
-        out.info(
-            f"cleanup {result.run_id}: {result.status}; dropped {', '.join(result.dropped) or 'nothing'}"
-            f"; backup {result.backup_dir} (`restore --backup` brings them back)"
-        )
+    result = api.cleanup(load(plan, source_uri, target_uri), out, options)
+    cleaned(out, result, json_out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -50,23 +51,63 @@ EngineOpt = Annotated[
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+DEBUG_ENV = "MONGO_PROMOTE_DEBUG"
+DebugOpt = Annotated[
+    bool,
+    typer.Option(
+        "--debug", envvar=DEBUG_ENV, help="On a failure, show its traceback (scrubbed) as well."
+    ),
+]
 
 
 def handles_errors(func: F) -> F:
-    """Every expected failure becomes one red line and its documented exit code."""
+    """Every failure of a command becomes one red line and its exit code (`fail`); an exit code
+    the command asks for, or a prompt aborted, goes on to Typer."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except PromoteError as exc:
-            Output().error(scrub(exc.message))
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            Output().error("interrupted")
-            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            raise typer.Exit(fail(exc, debug=debugging())) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def fail(exc: BaseException, *, debug: bool) -> int:
+    """The one mapping of a failure: a scrubbed line on stderr (after the scrubbed traceback with
+    `debug`), and the exit code: a PromoteError's own, 130 for Ctrl-C, 1 for anything else."""
+    out = Output()
+    if debug:
+        out.traceback(scrub("".join(traceback.format_exception(exc)).rstrip()))
+    if isinstance(exc, PromoteError):
+        out.error(scrub(exc.message))
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        out.error("interrupted")
+        return 130
+    text = " ".join(str(exc).split())
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    out.error(scrub(line) + ("" if debug else " (run again with --debug for the traceback)"))
+    return 1
+
+
+_debug = [False]  # this invocation's --debug, set by the app's callback before any command
+
+
+def set_debug(debug: bool) -> None:
+    _debug[0] = debug
+
+
+def debugging() -> bool:
+    """--debug (a global option, before the command) or MONGO_PROMOTE_DEBUG=1."""
+    return _debug[0] or debug_from_env()
+
+
+def debug_from_env() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def scrub(text: str) -> str:

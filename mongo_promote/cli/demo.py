@@ -9,7 +9,8 @@ import typer
 
 from mongo_promote import api
 from mongo_promote.cli.common import EngineOpt, handles_errors
-from mongo_promote.cli.render import DemoTables, server_pair
+from mongo_promote.cli.render.demo import DemoTables
+from mongo_promote.cli.render.inventory import server_pair
 from mongo_promote.console import Output
 
 
@@ -26,9 +27,14 @@ def demo(
     """The whole Meeshy promotion on two local servers: seed, dry-run, run, validate, report."""
     out = Output()
     options = api.DemoOptions(
-        scale=scale, keep=keep, seed=seed_value, state_dir=state_dir, engine=engine
+        scale=scale,
+        keep=keep,
+        seed=seed_value,
+        state_dir=state_dir,
+        engine=engine,
+        view=DemoTables(out),
     )
-    result = api.demo(options, out, DemoTables(out))
+    result = api.demo(out, options)
     if not keep:
         out.info("servers stopped (use --keep to leave them running)")
         return

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from mongo_promote import api
 from mongo_promote.cli.common import JsonOpt, PlanOpt, StateDirRunOpt, handles_errors, load
+from mongo_promote.cli.render.cleanup import history_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -20,30 +19,12 @@ def history(
 
     Connects to no database: the plan's URIs need not be set."""
     out = Output(json_mode=json_out)
-    entries = api.history(load(plan, None, None, servers=False), state_dir)
+    options = api.HistoryOptions(state_dir=state_dir)
+    result = api.history(load(plan, None, None, servers=False), out, options)
     if json_out:
-        out.emit_json({"runs": [e.to_json() for e in entries]})
+        out.emit_json(result.to_json())
         return
-    if not entries:
+    if not result.runs:
         out.info("no runs yet")
         return
-    out.table(_table(entries))
-
-
-def _table(entries: list[api.RunEntry]) -> Table:
-    table = Table(title="runs")
-    for column in ("run", "command", "status", "started", "duration", "backup", "links"):
-        table.add_column(column, justify="right" if column == "duration" else "left")
-    for e in entries:
-        links = [f"acted on {e.acted_on}"] if e.acted_on else []
-        links += [f"{by['command']}: {by['run_id']}" for by in e.acted_on_by]
-        table.add_row(
-            e.run_id,
-            e.command,
-            e.status,
-            (e.started_at or "-")[:19].replace("T", " "),
-            "-" if e.duration_s is None else f"{e.duration_s:.1f}s",
-            e.backup_dir or "-",
-            "; ".join(links),
-        )
-    return table
+    out.table(history_table(result.runs))

@@ -13,7 +13,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
-from mongo_promote.cli.render import inventory_table
+from mongo_promote.cli.render.inventory import inventory_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -29,7 +29,7 @@ def inspect(
 ) -> None:
     """Inventory and classification of both sides (reads only)."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    inventory = api.inspect(load(plan, source_uri, target_uri).plan)
+    inventory = api.inspect(load(plan, source_uri, target_uri), out, api.InspectOptions())
     if json_out:
         out.emit_json(inventory.to_json())
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from mongo_promote import api
 from mongo_promote.cli.common import (
@@ -17,6 +16,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
+from mongo_promote.cli.render.checks import health_table, refresh_event, refresh_plan
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import OperationFailed
@@ -38,24 +38,19 @@ def refresh_staging(
     Connects to no database: the plan's URIs need not be set."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     loaded = load(plan, None, None, servers=False)
-    report = api.refresh_staging(loaded, out, dry_run, state_dir=state_dir)
+    options = api.RefreshStagingOptions(
+        dry_run=dry_run,
+        state_dir=state_dir,
+        on_event=lambda kind, payload: refresh_event(out, kind, payload),
+    )
+    report = api.refresh_staging(loaded, out, options)
     if json_out:
         out.emit_json(report.to_json())
     elif dry_run:
-        _print_dry_run(out, report)
+        refresh_plan(out, report)
     elif report.health is not None and report.health.checks:
-        out.table(api.health_table(report.health, title="staging health"))
+        out.table(health_table(report.health, title="staging health"))
     if not report.ok:
         raise OperationFailed(f"refresh-staging failed: {report.error}")
     if not dry_run:
         out.info("[green]staging refreshed[/]")
-
-
-def _print_dry_run(out: Output, report: api.RefreshReport) -> None:
-    out.info("would run, in order (stopping at the first failure):")
-    for i, hook in enumerate(report.planned, 1):
-        out.info(f"  {i}. {escape(hook.command)}   [dim](timeout {hook.timeout_s:g}s)[/]")
-    if report.wait_s:
-        out.info(f"then wait {report.wait_s:g}s")
-    for check in report.planned_health:
-        out.info(escape(f"then check {check['name']}: {check['method']} {check['url']}"))

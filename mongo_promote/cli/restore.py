@@ -19,7 +19,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
-from mongo_promote.cli.render import restored
+from mongo_promote.cli.render.summary import restored, summary_on_failure
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import UsageError
@@ -54,15 +54,15 @@ def restore(
     if backup_dir is None and resume is None:
         raise UsageError("restore needs --backup DIR (or --resume RUN_ID)")
     out = Output(json_mode=json_out)
-    result = api.restore(
-        load(plan, source_uri, target_uri),
-        out,
-        backup_dir,
-        confirm=confirmer(),
-        yes=yes,
+    options = api.RestoreOptions(
+        backup_dir=backup_dir,
         only=collection,
         resume=resume,
         state_dir=state_dir,
         identity=identity,
+        yes=yes,
+        confirm=confirmer(),
     )
+    with summary_on_failure(out):
+        result = api.restore(load(plan, source_uri, target_uri), out, options)
     restored(out, result, json_out)

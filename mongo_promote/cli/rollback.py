@@ -19,7 +19,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
-from mongo_promote.cli.render import restored
+from mongo_promote.cli.render.summary import restored, summary_on_failure
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -54,15 +54,15 @@ def rollback(
 ) -> None:
     """Undo a run: restore what it replaced from its backup, drop what it created."""
     out = Output(json_mode=json_out)
-    result = api.rollback(
-        load(plan, source_uri, target_uri),
-        out,
+    options = api.RollbackOptions(
         run_id=run_id,
-        state_dir=state_dir,
-        confirm=confirmer(),
-        yes=yes,
         resume=resume,
+        state_dir=state_dir,
         identity=identity,
         allow_target_drift=allow_target_drift,
+        yes=yes,
+        confirm=confirmer(),
     )
+    with summary_on_failure(out):
+        result = api.rollback(load(plan, source_uri, target_uri), out, options)
     restored(out, result, json_out)

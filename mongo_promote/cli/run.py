@@ -20,6 +20,8 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
+from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
+from mongo_promote.cli.render.summary import run_summary, summary_on_failure
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -62,6 +64,17 @@ def run(
         state_dir=state_dir,
         confirm=confirmer(),
     )
-    outcome = (api.dry_run if dry_run else api.run)(loaded, options, out)
+    if dry_run:
+        planned = api.dry_run(loaded, out, options)
+        render_dry_run(out, planned.dry_run)
+        _emit(out, planned, json_out)
+        return
+    with summary_on_failure(out):
+        outcome = api.run(loaded, out, options)
+    run_summary(out, outcome.summary)
+    _emit(out, outcome, json_out)
+
+
+def _emit(out: Output, result: api.RunResult | api.DryRunResult, json_out: bool) -> None:
     if json_out:
-        out.emit_json(outcome.to_json())
+        out.emit_json(result.to_json())

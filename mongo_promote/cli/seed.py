@@ -25,16 +25,16 @@ def seed(
 ) -> None:
     """Fill both servers with realistic, deterministic Meeshy data (drops what it rewrites)."""
     out = Output(json_mode=json_out, quiet=quiet)
-    result = api.seed(
+    options = api.SeedOptions(
         source_uri,
         target_uri,
         source_database=database,
         target_database=database,
         scale=scale,
         seed=seed_value,
-        out=out,
     )
+    result = api.seed(out, options)
     if manifest:
-        manifest.write_text(to_json(result) + "\n")
+        manifest.write_text(to_json(result.to_json()) + "\n")
     if json_out:
-        out.emit_json(result)
+        out.emit_json(result.to_json())

@@ -9,7 +9,7 @@ import typer
 
 from mongo_promote.adapters.servers import default_state_dir, read_pair, start_pair, stop_pair
 from mongo_promote.cli.common import EngineOpt, JsonOpt, handles_errors
-from mongo_promote.cli.render import server_pair, server_uris
+from mongo_promote.cli.render.inventory import server_pair, server_uris
 from mongo_promote.console import Output
 
 app = typer.Typer(help="Local test servers (staging, production) for the demo and tests.")

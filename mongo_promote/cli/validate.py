@@ -18,7 +18,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
-from mongo_promote.cli.render import validation_table
+from mongo_promote.cli.render.checks import validation_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import PromoteError
@@ -39,9 +39,8 @@ def validate(
 ) -> None:
     """The validation step alone, against the live target (reads only). Exit 1 on differences."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    report = api.validate(
-        load(plan, source_uri, target_uri), out, run_id=run_id, state_dir=state_dir
-    )
+    options = api.ValidateOptions(run_id=run_id, state_dir=state_dir)
+    report = api.validate(load(plan, source_uri, target_uri), out, options)
     if json_out:
         out.emit_json(report.to_json())
     else:

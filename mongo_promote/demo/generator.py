@@ -20,6 +20,9 @@ from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Tim
 from bson.code import Code
 from bson.raw_bson import RawBSONDocument
 
+from mongo_promote.adapters.mongo import probe_capabilities
+from mongo_promote.domain.names import TOOL_DATABASE
+
 if TYPE_CHECKING:
     from pymongo.collection import Collection
     from pymongo.database import Database
@@ -27,7 +30,12 @@ if TYPE_CHECKING:
 Doc = dict[str, Any]
 
 # Staging follows packages/shared/prisma/schema.prisma: PascalCase models, plus three live models
-# whose @@map gives them snake_case names (NotificationPreference, UserPreferences, UserPreference).
+# whose @@map gives them snake_case names (NotificationPreference, UserPreference, UserPreferences).
+SNAKE_CASE_MODELS: tuple[str, ...] = (
+    "notification_preferences",
+    "user_preference",
+    "user_preferences",
+)
 SOURCE_COLLECTIONS: tuple[str, ...] = (
     "AdminAuditLog",
     "AffiliateRelation",
@@ -58,14 +66,7 @@ SOURCE_COLLECTIONS: tuple[str, ...] = (
     "UserConversationCategory",
     "UserConversationPreferences",
     "UserStats",
-    "notification_preferences",
-    "user_preference",
-    "user_preferences",
-)
-SNAKE_CASE_MODELS: tuple[str, ...] = (
-    "notification_preferences",
-    "user_preferences",
-    "user_preference",
+    *SNAKE_CASE_MODELS,
 )
 LEGACY_COLLECTIONS: tuple[str, ...] = (
     "call_participants",
@@ -855,7 +856,7 @@ def _message(ctx: _Ctx, i: int, r: random.Random) -> Doc:
 
 
 def _add_location(ctx: _Ctx, doc: Doc, r: random.Random) -> None:
-    """GeoJSON points everywhere; routes (arrays in arrays) only on a real mongod."""
+    """GeoJSON points everywhere; routes (arrays in arrays) only where the servers keep them."""
     _, city, lon, lat = r.choice(_CITIES)
     doc["location"] = {"type": "Point", "coordinates": [_dbl(lon, 4), _dbl(lat, 4)], "label": city}
     if ctx.full_bson:
@@ -1793,23 +1794,18 @@ def _stream(ctx: _Ctx, coll: str, notes: _Notes | None) -> Iterator[Doc]:
 _WATCHED = frozenset(("Message", *URL_FIELDS))
 
 
-def _iter_dataset(
-    seed: int, scale: float, full_bson: bool, notes: _Notes | None
-) -> Iterator[tuple[str, str, Iterator[Doc]]]:
-    for ctx in _contexts(seed, scale, full_bson):
-        for coll in ctx.sizes:
-            yield ctx.side, coll, _stream(ctx, coll, notes)
-
-
 def iter_dataset(
-    *, seed: int, scale: float, full_bson: bool
-) -> Iterator[tuple[str, str, Iterator[dict]]]:
+    *, seed: int, scale: float, full_bson: bool, notes: _Notes | None = None
+) -> Iterator[tuple[str, str, Iterator[Doc]]]:
     """Yields (side, collection, documents), side in {"source", "target"}; documents is lazy.
 
     Every id and reference is a pure function of (seed, side, collection, index), so any scale
-    streams in bounded memory and the same arguments give byte-identical BSON.
+    streams in bounded memory and the same arguments give byte-identical BSON. `notes` gathers
+    what the manifest reports as the documents pass.
     """
-    return _iter_dataset(seed, scale, full_bson, None)
+    for ctx in _contexts(seed, scale, full_bson):
+        for coll in ctx.sizes:
+            yield ctx.side, coll, _stream(ctx, coll, notes)
 
 
 def _manifest(seed: int, scale: float, full_bson: bool, notes: _Notes) -> dict:
@@ -1861,10 +1857,12 @@ def build_manifest(*, seed: int, scale: float, full_bson: bool) -> dict:
     return _manifest(seed, scale, full_bson, notes)
 
 
-def is_ferretdb(db: Database[Any]) -> bool:
-    """FerretDB answers buildInfo like MongoDB 7 but adds its own keys."""
-    info = db.client.admin.command("buildInfo")
-    return "ferretdb" in info or "ferretdbFeatures" in info
+def stores_every_type(db: Database[Any]) -> bool:
+    """Whether the server keeps, byte for byte, the BSON types only the full data set uses
+    (Decimal128, MinKey/MaxKey, arrays in arrays; JavaScript code, which the probe does not try,
+    is kept by every server measured to pass it): the capability probe's `full_bson`, tried on
+    scratch collections of the tool's own database (once per server), never guessed from a name."""
+    return probe_capabilities(db.client, TOOL_DATABASE).full_bson
 
 
 MAX_BATCH_DOCS = 10_000  # FerretDB v2.7 refuses an insert of more than 25,000 documents
@@ -1906,17 +1904,17 @@ def generate(
 
     Every collection name the dataset knows (copy, new and legacy) is dropped on both sides
     first, so the databases hold exactly the dataset whatever ran before. `full_bson=None`
-    detects the server: types FerretDB cannot store are only used when both are real mongod.
+    asks both servers (`stores_every_type`): those types are only used when both keep them.
     """
     if full_bson is None:
-        full_bson = not is_ferretdb(source_db) and not is_ferretdb(target_db)
+        full_bson = stores_every_type(source_db) and stores_every_type(target_db)
     dbs = {"source": source_db, "target": target_db}
     for db in dbs.values():
         for name in (*SOURCE_COLLECTIONS, *DROPPED_IN_TARGET, *LEGACY_COLLECTIONS):
             db.drop_collection(name)
     notes = _Notes()
     counts: dict[str, dict[str, int]] = {"source": {}, "target": {}}
-    for side, coll, docs in _iter_dataset(seed, scale, full_bson, notes):
+    for side, coll, docs in iter_dataset(seed=seed, scale=scale, full_bson=full_bson, notes=notes):
 
         def tick(n: int, side: str = side, coll: str = coll) -> None:
             if progress is not None:

@@ -13,9 +13,39 @@ from mongo_promote.adapters.mongo import connect
 from mongo_promote.adapters.servers import LocalServer, start_pair, temporary_pair
 from mongo_promote.console import Output
 from mongo_promote.domain.inventory import Inventory
+from mongo_promote.run.dryrun import DryRun
+from mongo_promote.state.report import RunSummary
 from mongo_promote.steps.validate import ValidationReport
 
 SeedProgress = Callable[[str, str, int], None]
+
+
+class DemoView(Protocol):
+    """How the demo shows what it found and did (the CLI draws tables)."""
+
+    def inventory(self, inventory: Inventory) -> None: ...
+
+    def dry_run(self, dry_run: DryRun) -> None: ...
+
+    def summary(self, summary: RunSummary) -> None: ...
+
+    def validation(self, report: ValidationReport) -> None: ...
+
+
+class NoView:
+    """A demo without tables (a library caller that only wants the result)."""
+
+    def inventory(self, inventory: Inventory) -> None:
+        pass
+
+    def dry_run(self, dry_run: DryRun) -> None:
+        pass
+
+    def summary(self, summary: RunSummary) -> None:
+        pass
+
+    def validation(self, report: ValidationReport) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -27,6 +57,7 @@ class DemoOptions:
     engine: str = (
         "ferretdb"  # ferretdb (v1, light) | documentdb (FerretDB v2 + PostgreSQL) | mongod
     )
+    view: DemoView = field(default_factory=NoView)  # what shows the demo's tables
 
 
 @dataclass
@@ -37,24 +68,6 @@ class DemoResult:
     backup_dir: str | None
     validation_passed: bool
     kept_servers: list[LocalServer] = field(default_factory=list)  # only with `keep`
-
-
-class DemoView(Protocol):
-    """How the demo shows what it found (the CLI draws tables)."""
-
-    def inventory(self, inventory: Inventory) -> None: ...
-
-    def validation(self, report: ValidationReport) -> None: ...
-
-
-class NoView:
-    """A demo without tables (a library caller that only wants the result)."""
-
-    def inventory(self, inventory: Inventory) -> None:
-        pass
-
-    def validation(self, report: ValidationReport) -> None:
-        pass
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
 from mongo_promote.console import to_json as json_text
 from mongo_promote.domain.plan import Hook, Plan
 from mongo_promote.errors import UsageError
+from mongo_promote.files import private_dir, write_private
 from mongo_promote.redact import redact_url
 
 # Events passed to `on_event(kind, payload)`, in the order they happen.
@@ -26,7 +26,7 @@ OnEvent = Callable[[str, Any], None]
 
 
 class _HookOutcome(Protocol):
-    """What `steps.hooks.run_hook` returns (HookResult); only these fields are read."""
+    """What `adapters.shell.run_hook` returns (HookResult); only these fields are read."""
 
     exit_code: int | None
     seconds: float
@@ -93,8 +93,7 @@ class RefreshReport:
 
     def save(self, directory: Path) -> Path:
         """report.json and report.md in `directory` (0700), readable by the owner only (0600)."""
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(directory, 0o700)
+        private_dir(directory)
         path = directory / "report.json"
         write_private(path, json_text(self.to_json()) + "\n")
         write_private(directory / "report.md", self.to_markdown())
@@ -161,24 +160,6 @@ def _finish(report: RefreshReport, status: str) -> RefreshReport:
     report.status = status
     report.finished_at = datetime.now(UTC).isoformat()
     return report
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (0600), atomically (temporary file, then rename).
-
-    The one place here that creates report files; swap for mongo_promote/files.py once it exists.
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            fd = -1
-            handle.write(text)
-    finally:
-        if fd != -1:
-            os.close(fd)
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- report.md

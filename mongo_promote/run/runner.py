@@ -12,11 +12,8 @@ from typing import Any
 from pymongo.errors import (
     PyMongoError,
 )
-from rich.table import Table
 
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.console import Output, human_bytes
-from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import (
     Interrupted,
@@ -29,12 +26,29 @@ from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
 from mongo_promote.run.signals import signals_cancel, signals_deferred
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Journal
+from mongo_promote.state.journal import (
+    ON_FAILURE_HOOK,
+    RUN_FAILED,
+    RUN_FINISHED,
+    RUN_RESUMED,
+    SHADOWS_DROPPED,
+    SHADOWS_STALE,
+    ActionRef,
+    Journal,
+)
 from mongo_promote.state.lock import RunLock
-from mongo_promote.state.report import summary_table
-from mongo_promote.state.step import FINISHED, STARTED, Action, Phase, RunState, Step
+from mongo_promote.state.report import RunSummary
+from mongo_promote.state.step import Action, Phase, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.hooks import HookFailed, HooksStep
+
+
+class PostChecksFailed(OperationFailed):
+    """The run went to its end but its post-cutover checks failed: its summary is still shown."""
+
+    def __init__(self, message: str, summary: RunSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -42,20 +56,16 @@ class Planned:
     step: Step
     action: Action
 
+    @property
+    def ref(self) -> ActionRef:
+        """The action as the journal records it."""
+        a = self.action
+        return ActionRef(a.key, a.step, self.step.kind, self.step.phase, a.collection)
+
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
     """Every step's actions in run order; reads only, so the dry-run prints exactly this list."""
     return [Planned(step, action) for step in steps for action in step.plan(ctx)]
-
-
-def print_plan(out: Output, planned: list[Planned]) -> None:
-    """The action list as the dry-run shows it: each step's heading, then its actions."""
-    shown: set[int] = set()
-    for p in planned:
-        if p.step.number not in shown:
-            shown.add(p.step.number)
-            out.step(p.step.number, p.step.title)
-        out.info(f"  - {p.action.description}")
 
 
 # ---------------------------------------------------------------- the journal of a run
@@ -65,7 +75,7 @@ def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> J
     """A new journal, or the existing one of the run being resumed (same plan, not finished)."""
     if not resume:
         return Journal.create(
-            ctx.paths.run_dir,
+            ctx.paths.journal,
             {
                 "run_id": ctx.run_id,
                 "plan": str(ctx.loaded.path),
@@ -76,8 +86,8 @@ def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> J
             },
         )
     journal = resumable_journal(ctx)
-    ctx.now = datetime.fromisoformat(journal.header()["now"])  # one $now per run, across resumes
-    journal.record("run_resumed")
+    ctx.now = journal.header().now  # one $now per run, across resumes
+    journal.record(RUN_RESUMED)
     return journal
 
 
@@ -89,25 +99,14 @@ def resumable_journal(ctx: RunContext) -> Journal:
         )
     journal = Journal(ctx.paths.journal)
     header = journal.header()
-    if header["fingerprint"] != ctx.loaded.fingerprint:
+    if header.fingerprint != ctx.loaded.fingerprint:
         raise UsageError(
             f"run {ctx.run_id} was made with a different plan (fingerprint "
-            f"{header['fingerprint']}, now {ctx.loaded.fingerprint}): refusing to resume"
+            f"{header.fingerprint}, now {ctx.loaded.fingerprint}): refusing to resume"
         )
-    if journal.has("run_finished"):
+    if journal.is_finished():
         raise UsageError(f"run {ctx.run_id} already finished: nothing to resume")
     return journal
-
-
-def finished_actions(journal: Journal) -> dict[str, dict[str, Any]]:
-    """Actions journalled as finished, minus shadow work whose shadows were dropped since."""
-    done: dict[str, dict[str, Any]] = {}
-    for event in journal.events():
-        if event["event"] == FINISHED:
-            done[event["key"]] = event
-        elif event["event"] == "shadows_dropped":
-            done = {k: e for k, e in done.items() if not e.get("shadow")}
-    return done
 
 
 def _join(beside: list[tuple[Planned, Future[None]]], *, quiet: bool = False) -> None:
@@ -157,15 +156,16 @@ class Runner:
         self.report = state.report
         self.keep_shadows = keep_shadows
         self.lock = lock
-        self.command = str(journal.header().get("command", "run"))
+        self.command = journal.header().command
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
 
-    def execute(self) -> None:
+    def execute(self) -> RunSummary:
+        """Every phase in order; the finished run's summary (a failure raises its typed error)."""
         try:
             with signals_cancel(self.ctx):
-                done = self._still_done(finished_actions(self.journal))
+                done = self._still_done(self.journal.finished_actions())
                 self._apply_phase("before", done)
                 if self.lock is not None:
                     self.lock.check()  # the fence before production is touched
@@ -197,7 +197,7 @@ class Runner:
             what = "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
             self._fail("interrupted" if _interrupted(exc) else f"cut over, {what}", error)
             raise error from exc
-        self._finish()
+        return self._finish()
 
     @property
     def resume_command(self) -> str:
@@ -207,7 +207,7 @@ class Runner:
     def rollback_command(self) -> str:
         return f"mongo-promote rollback --run {self.ctx.run_id}"
 
-    def _apply_phase(self, phase: Phase, done: dict[str, dict[str, Any]]) -> None:
+    def _apply_phase(self, phase: Phase, done: dict[str, Result]) -> None:
         """The phase's actions in order. An `overlaps` step's action (the backup) runs on a
         thread beside the actions that follow it for as long as they only build shadows: the
         first action that does more (the drift guard) waits for it, and so does the phase's
@@ -223,7 +223,7 @@ class Runner:
                     self._announce(p.step)
                     self.ctx.out.detail(f"  {p.action.description}")
                     if p.action.key in done:
-                        p.step.resume(self.ctx, p.action, done[p.action.key].get("result", {}))
+                        p.step.resume(self.ctx, p.action, done[p.action.key])
                         self.ctx.out.detail(f"  already done: {p.action.description}")
                         continue
                     self.ctx.check_cancelled()
@@ -243,9 +243,9 @@ class Runner:
                 raise
 
     def _apply_one(self, p: Planned, *, save: bool) -> None:
-        self.journal.record(STARTED, key=p.action.key, step=p.action.step)
+        self.journal.action_started(p.ref)
         result = p.step.apply(self.ctx, p.action)
-        self.journal.record(FINISHED, key=p.action.key, shadow=p.step.builds_shadows, result=result)
+        self.journal.action_finished(p.ref, shadow=p.step.builds_shadows, result=result)
         # The journal is the record of each action; the report is rewritten when a step's
         # last action is done (and on failure and at the end): rewriting it after each of a
         # step's many actions (one per collection) cost most of a small run's time.
@@ -266,11 +266,11 @@ class Runner:
 
     # ------------------------------------------------------------ resume
 
-    def _still_done(self, done: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _still_done(self, done: dict[str, Result]) -> dict[str, Result]:
         """On resume before cutover, shadows are checked against the CURRENT source: a shadow
         gone, short, or copied from a source that changed since is dropped and its work redone
         (copy, indexes); the whole-set shadow actions (copy, validation) run again."""
-        if not self.state.report.resumed or _cutover_started(self.journal, self.planned):
+        if not self.state.report.resumed or self.journal.started_cutover():
             return done
         stale = stale_shadows(self.ctx, self.state)
         if stale:
@@ -279,7 +279,7 @@ class Runner:
                 "(or are gone): copied again"
             )
             cutover_step.drop_shadows(self.ctx, stale)
-            self.journal.record("shadows_stale", collections=stale)
+            self.journal.record(SHADOWS_STALE, collections=stale)
         redo = {
             p.action.key
             for p in self.planned
@@ -312,7 +312,7 @@ class Runner:
                 self.ctx.out.info(
                     f"dropped {len(dropped)} shadow collection(s); production untouched"
                 )
-                self.journal.record("shadows_dropped")
+                self.journal.record(SHADOWS_DROPPED)
             except PyMongoError as drop_error:
                 self.ctx.out.warn(
                     f"the shadows could not be dropped ({type(drop_error).__name__}): they stay "
@@ -330,7 +330,7 @@ class Runner:
         self.report.error = redact_text(error.message, plan.source.uri, plan.target.uri)
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
-        self.journal.record("run_failed", status=status, error=self.report.error)
+        self.journal.record(RUN_FAILED, status=status, error=self.report.error)
         self.save()
         self._on_failure(status)
 
@@ -345,29 +345,28 @@ class Runner:
                 if isinstance(p.step, HooksStep):
                     p.step.status = status
                 result = p.step.apply(self.ctx, p.action)
-                self.journal.record("on_failure_hook", key=p.action.key, result=result)
+                self.journal.record(ON_FAILURE_HOOK, key=p.action.key, result=result)
             except (Exception, KeyboardInterrupt) as exc:
                 text = redact_text(str(exc) or type(exc).__name__)
                 self.ctx.out.warn(f"on_failure hook failed (the run's error stands): {text}")
-                self.journal.record("on_failure_hook", key=p.action.key, error=text)
+                self.journal.record(ON_FAILURE_HOOK, key=p.action.key, error=text)
         self.save()
 
-    def _finish(self) -> None:
+    def _finish(self) -> RunSummary:
         checks = self.report.post_checks
         self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
-        self.journal.record("run_finished", status=self.report.status)
+        self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
-        self.ctx.out.table(summary_table(self.report))
-        self.ctx.out.info(f"report: {self.ctx.paths.report_md}")
-        if self.report.undo:
-            self.ctx.out.info(f"to undo: {self.report.undo}")
+        summary = RunSummary(self.report, str(self.ctx.paths.report_md))
         if self.report.status != "succeeded":
-            raise OperationFailed(
-                f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover"
+            raise PostChecksFailed(
+                f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
+                summary,
             )
+        return summary
 
     def save(self) -> None:
         self.report.fallbacks = list(self.ctx.fallbacks)
@@ -378,16 +377,11 @@ def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
 
-def _cutover_started(journal: Journal, planned: list[Planned]) -> bool:
-    cutover_keys = {p.action.key for p in planned if p.step.phase == "cutover"}
-    return any(e["event"] == STARTED and e.get("key") in cutover_keys for e in journal.events())
-
-
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
     """Collections whose journalled copy no longer stands: shadow gone or not whole, or the
     source changed since it was read (count + content hash of the source collection now against
     the journalled hash of what was copied). Reads only."""
-    copied = state.journalled("copied")
+    copied = state.journalled_copies()
     present = set(ctx.target_db.list_collection_names())
     stale = []
     for name, entry in copied.items():
@@ -403,47 +397,3 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
 
 def _source_hash(ctx: RunContext, name: str) -> str:
     return collection_content_hash(ctx.source_db[name]).hexdigest()
-
-
-def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:
-    """The dry-run's view of each collection: what the run does to it, or why it is left alone."""
-    table = Table()
-    for column in (
-        "collection",
-        "action",
-        "source docs",
-        "source size",
-        "target docs now",
-        "transforms",
-        "declared indexes",
-    ):
-        table.add_column(column)
-    for a in collections:
-        table.add_row(
-            a.name,
-            a.action,
-            f"{a.source_count:,}",
-            human_bytes(a.source_size),
-            "-" if a.target_count is None else f"{a.target_count:,}",
-            "; ".join(a.transforms),
-            ", ".join(a.declared_indexes),
-        )
-    for item in left_alone:
-        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
-    return table
-
-
-def describe_effect(t: dict[str, Any]) -> str:
-    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
-    if "embed" in t:
-        return (
-            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
-            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
-            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
-            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
-            f"without a key"
-        )
-    return (
-        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
-        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
-    )

@@ -1,4 +1,4 @@
-"""The steps of each command that changes the target, numbered as the run prints them."""
+"""The steps of each command that changes the target, in stages: a step's number is its stage's position."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mongo_promote.domain.analysis import Actions
 from mongo_promote.redact import redact_uri
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.report import RunReport
-from mongo_promote.state.step import RunState, Step
+from mongo_promote.state.step import RunState, Step, in_stages
 from mongo_promote.steps.backup import BackupStep
 from mongo_promote.steps.copy import CopyStep
 from mongo_promote.steps.cutover import CutoverStep
@@ -45,9 +45,9 @@ def promotion_steps(
     allow_target_drift: bool,
     run_hooks: bool,
 ) -> list[Step]:
-    """`run`: 1 preflight, 2 backup (after the before_backup hooks), 3 copy, 4 indexes,
-    5 validate, 6 drift guard, 7 cutover (after the before_cutover hooks), 8 after_cutover hooks,
-    9 post-checks; the on_failure hooks are listed last and run only when the run fails."""
+    """`run`: preflight; the before_backup hooks and the backup; copy; indexes; validate; the drift
+    guard; the before_cutover hooks and the cutover; the after_cutover hooks; post-checks. The
+    on_failure hooks are listed last and run only when the run fails."""
     report = state.report
     report.left_alone = [asdict(x) for x in analysis.left_alone]
     for a in analysis.collections:
@@ -62,29 +62,30 @@ def promotion_steps(
         "collections_to_create": analysis.created,
         "workers": ctx.workers,
     }
-    validate = ValidateStep(state, 5, analysis)
-    return [
-        PreflightStep(state, 1, checks),
-        HooksStep(state, 2, "before_backup", enabled=run_hooks),
-        BackupStep(
-            state,
-            2,
-            analysis.backup,
-            replaced=analysis.replaced,
-            created=analysis.created,
-            expected_bytes=analysis.backup_bytes,
-        ),
+    validate = ValidateStep(state, analysis)
+    backup = BackupStep(
+        state,
+        analysis.backup,
+        replaced=analysis.replaced,
+        created=analysis.created,
+        expected_bytes=analysis.backup_bytes,
+    )
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [HooksStep(state, "before_backup", enabled=run_hooks), backup],
         # each shadow is read back for validation as soon as its copy is done
-        CopyStep(state, 3, analysis.collections, after_each=validate.read_back),
-        IndexStep(state, 4, analysis.collections),
-        validate,
-        DriftStep(state, 6, analysis.replaced, allow=allow_target_drift),
-        HooksStep(state, 7, "before_cutover", enabled=run_hooks),
-        CutoverStep(state, 7, names, allow_drift=allow_target_drift),
-        HooksStep(state, 8, "after_cutover", enabled=run_hooks),
-        PostChecksStep(state, 9, names),
-        HooksStep(state, 9, "on_failure", enabled=run_hooks),
-    ]
+        [CopyStep(state, analysis.collections, after_each=validate.read_back)],
+        [IndexStep(state, analysis.collections)],
+        [validate],
+        [DriftStep(state, analysis.replaced, allow=allow_target_drift)],
+        [
+            HooksStep(state, "before_cutover", enabled=run_hooks),
+            CutoverStep(state, names, allow_drift=allow_target_drift),
+        ],
+        [HooksStep(state, "after_cutover", enabled=run_hooks)],
+        [PostChecksStep(state, names)],
+        listed_last=[HooksStep(state, "on_failure", enabled=run_hooks)],
+    )
 
 
 def restore_steps(
@@ -96,8 +97,8 @@ def restore_steps(
     drop: list[str],
     artifacts: list[str] | None = None,
 ) -> list[Step]:
-    """`restore` and `rollback`: 1 preflight, 2 backup of what they replace or drop, 3 load into
-    shadows (checked against the backup), 4 indexes, 5 cutover, 6 drops (rollback), 7 post-checks.
+    """`restore` and `rollback`: preflight; a backup of what they replace or drop; the load into
+    shadows (checked against the backup); indexes; cutover; the drops (rollback); post-checks.
     `artifacts`: a rolled-back run's leftover shadows and asides, dropped without a backup (the
     asides hold what that run's own backup holds)."""
     loaded = [d.name for d in dump.collections]
@@ -111,14 +112,13 @@ def restore_steps(
         "collections_to_restore": loaded,
         "collections_to_drop": drop,
     }
-    return [
-        PreflightStep(state, 1, checks),
-        BackupStep(
-            state, 2, replaced, replaced=replaced, created=[n for n in loaded if n not in present]
-        ),
-        LoadStep(state, 3, dump),
-        IndexStep(state, 4, dump.actions(), declared=False),
-        CutoverStep(state, 5, loaded),
-        DropStep(state, 6, drop),
-        PostChecksStep(state, 7, loaded),
-    ]
+    created = [n for n in loaded if n not in present]
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [BackupStep(state, replaced, replaced=replaced, created=created)],
+        [LoadStep(state, dump)],
+        [IndexStep(state, dump.actions(), declared=False)],
+        [CutoverStep(state, loaded)],
+        [DropStep(state, drop)],
+        [PostChecksStep(state, loaded)],
+    )

@@ -51,6 +51,11 @@ def base_dir(loaded: LoadedPlan, state_dir: Path | None) -> Path:
     return loaded.path.parent
 
 
+def runs_dir(base: Path) -> Path:
+    """Where every run under `base` (the plan's directory, or --state-dir) has its directory."""
+    return base / "runs"
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Every file a run writes, computed once: nothing else joins paths of the run directory."""
@@ -71,7 +76,7 @@ class RunPaths:
 
     @classmethod
     def under(cls, base: Path, run_id: str, backup_dir: Path | None = None) -> RunPaths:
-        run_dir = base / "runs" / run_id
+        run_dir = runs_dir(base) / run_id
         return cls(
             base=base,
             run_dir=run_dir,

@@ -9,10 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.state.journal import Journal, runs_dir
-
-# header key of each command's journal that names the run it acted on
-LINKS = {"rollback": "rolls_back", "cleanup": "cleans_up"}
+from mongo_promote.state.context import RunPaths
+from mongo_promote.state.journal import Journal, journal_of, run_ids
 
 
 @dataclass
@@ -33,40 +31,36 @@ class RunEntry:
 
 def read_history(base: Path) -> list[RunEntry]:
     """Oldest first. Nothing here raises on a damaged run directory: it is listed as far as readable."""
-    directory = runs_dir(base)
-    if not directory.is_dir():
-        return []
     entries = sorted(
-        (_entry(d) for d in directory.iterdir() if d.is_dir()),
+        (_entry(base, run_id) for run_id in run_ids(base)),
         key=lambda e: (e.started_at or "", e.run_id),  # two runs may start in the same second
     )
     _link(entries)  # links in the same order: what acted first comes first
     return entries
 
 
-def _entry(run_dir: Path) -> RunEntry:
-    report = _read_json(run_dir / "report.json")
-    events = Journal(run_dir / "journal.jsonl").events()
-    header = next((e for e in events if e.get("event") == "run_started"), {})
-    if header:
-        command = str(header.get("command", "run"))
-    elif run_dir.name.startswith("refresh-") or report.get("command") == "refresh-staging":
+def _entry(base: Path, run_id: str) -> RunEntry:
+    report = _read_json(RunPaths.under(base, run_id).report_json)
+    journal = journal_of(base, run_id)
+    header = journal.find_header()
+    if header is not None:
+        command = header.command
+    elif run_id.startswith("refresh-") or report.get("command") == "refresh-staging":
         command = "refresh"
     else:
         command = "unknown"
-    started = report.get("started_at") or header.get("at")
-    finished = report.get("finished_at") or _last_end(events)
-    backup = (report.get("backup") or {}).get("dir") or _journal_backup(events)
-    acted_on = header.get(LINKS.get(command, ""))
+    started = report.get("started_at") or (header.at if header else None) or None
+    finished = report.get("finished_at") or journal.ended_at()
+    backup = (report.get("backup") or {}).get("dir") or _journal_backup(journal)
     return RunEntry(
-        run_id=run_dir.name,
+        run_id=run_id,
         command=command,
         status=str(report.get("status") or "unknown"),
         started_at=started,
         duration_s=_seconds(started, finished),
         backup_dir=backup,
-        acted_on=str(acted_on) if acted_on else None,
-        restored_from=str(header["backup"]) if header.get("backup") else None,
+        acted_on=header.acted_on if header else None,
+        restored_from=(header.backup or None) if header else None,
     )
 
 
@@ -97,16 +91,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _last_end(events: list[dict[str, Any]]) -> str | None:
-    ends = [e.get("at") for e in events if e.get("event") in ("run_finished", "run_failed")]
-    return str(ends[-1]) if ends and ends[-1] else None
-
-
-def _journal_backup(events: list[dict[str, Any]]) -> str | None:
-    for e in events:
-        if e.get("event") == "action_finished" and e.get("key") == "backup":
-            return str(((e.get("result") or {}).get("backup") or {}).get("dir") or "") or None
-    return None
+def _journal_backup(journal: Journal) -> str | None:
+    backup = journal.backup_of()
+    return backup.dir if backup is not None else None
 
 
 def _seconds(started: str | None, finished: str | None) -> float | None:

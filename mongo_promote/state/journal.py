@@ -1,10 +1,16 @@
-"""Run bookkeeping: the journal that lets `--resume` skip finished work, and the lock that keeps runs apart."""
+"""The run journal, `runs/<id>/journal.jsonl`: the one module that writes and reads its records.
+
+Writers name events by the constants below; readers ask the typed queries of `Journal`
+(`header`, `finished_actions`, `cutovers`, `backup_of`, `acted_on`, ...) and, across a state
+directory, `open_journal`, `latest_run`, `rolled_back_by`. No other module parses a line, an
+event name or an action key."""
 
 from __future__ import annotations
 
 import json
 import os
 import threading
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,114 @@ from typing import Any
 from mongo_promote.errors import UsageError
 from mongo_promote.files import open_private, private_dir
 from mongo_promote.redact import redact_data
+from mongo_promote.state.context import RunPaths, runs_dir
+
+# ---------------------------------------------------------------- the records, one name each
+
+RUN_STARTED = "run_started"  # the header (`Header`): what the run was asked to do
+RUN_RESUMED = "run_resumed"
+RUN_FAILED = "run_failed"  # status, error
+RUN_FINISHED = "run_finished"  # status: a finished run is never resumed
+ACTION_STARTED = "action_started"  # the action (`ActionRef`: key, step, kind, phase, collection)
+ACTION_FINISHED = "action_finished"  # the same, shadow (its work lives in shadows), result
+ON_FAILURE_HOOK = "on_failure_hook"  # key, and result or error
+SHADOWS_DROPPED = "shadows_dropped"  # a failure before cutover dropped every shadow
+SHADOWS_STALE = "shadows_stale"  # collections: shadows a resume found stale (dropped, redone)
+COPIED = "copied"  # collection, and the copy step's entry (count, content_hash, ...)
+CUTOVER_FINGERPRINT = "cutover_fingerprint"  # collection, content_hash: right before its rename
+CUTOVER_DRIFT = "cutover_drift"  # collection, problem, overridden
+LOCK_LOST = "lock_lost"  # reason
+JOURNAL_REPAIRED = "journal_repaired"  # dropped_bytes: the torn last line a crash left
+
+
+class Kind:
+    """The kinds of action the queries look for (a step's `kind`; other steps name their own)."""
+
+    BACKUP = "backup"  # its result: {"backup": the backup's record} (`Backup`)
+    CUTOVER = "cutover"  # one per collection renamed in (and one, without, for the asides)
+    DROP = "drop"  # one per collection dropped; its result: {"dropped": it was there}
+
+
+_CUTOVER_PHASE = "cutover"  # the step phase whose actions change production (state.step.Phase)
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    """An action as its two records name it: its key (stable across a resume), the step number
+    the run prints, its step's kind and phase, and the collection it acts on (None: no one)."""
+
+    key: str
+    step: int
+    kind: str
+    phase: str
+    collection: str | None
+
+
+# ---------------------------------------------------------------- what the queries return
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a run was asked to do: its journal's first record."""
+
+    run_id: str
+    command: str  # run, restore, rollback, cleanup
+    at: str  # when the journal began (ISO 8601)
+    plan: str | None
+    fingerprint: str | None  # the plan's: a resume under another plan is refused
+    backup: str | None  # restore, rollback: the backup they load
+    only: list[str] | None  # restore, rollback: the collections they load (None: every one)
+    drop: list[str]  # restore, rollback: the collections they drop; cleanup: the ones it drops
+    rolls_back: str | None  # rollback: the run it undoes
+    cleans_up: str | None  # cleanup: the run it follows
+    fields: dict[str, Any]  # every field as recorded (the command's own: to continue it with)
+
+    @property
+    def now(self) -> datetime:
+        """The run's one `$now`, the same across resumes."""
+        try:
+            return datetime.fromisoformat(str(self.fields["now"]))
+        except (KeyError, ValueError) as exc:
+            raise UsageError(f"run {self.run_id}: its journal records no $now") from exc
+
+    @property
+    def acted_on(self) -> str | None:
+        """The run this one rolled back or cleaned up after."""
+        return self.rolls_back or self.cleans_up
+
+
+@dataclass(frozen=True)
+class Backup:
+    """The backup a run took of what it changes (its backup action's result)."""
+
+    dir: str
+    replaced: list[str]  # collections the run replaces (a rollback loads them back)
+    created: list[str]  # collections the run creates (a rollback drops them)
+    content_hashes: dict[str, str]  # "<count>:<hex>" per collection (its manifest has them too)
+
+
+@dataclass(frozen=True)
+class Cutover:
+    """A collection a run renamed in, journalled as done."""
+
+    collection: str
+    at: datetime  # when the rename was journalled
+    fingerprint: str | None  # content hash "<count>:<hex>" journalled right before the rename
+
+
+@dataclass(frozen=True)
+class Change:
+    """A collection whose cutover or drop a run started: the journal's part of what it changed
+    in production (an unfinished one: the server tells how far it got)."""
+
+    collection: str
+    kind: str  # Kind.CUTOVER or Kind.DROP
+    finished: bool
+    dropped: bool  # a finished drop that found the collection there
+    fingerprint: str | None  # a cutover's content hash journalled before its rename
+
+
+# ---------------------------------------------------------------- the journal
 
 
 class Journal:
@@ -28,11 +142,13 @@ class Journal:
         self._checked = False
 
     @classmethod
-    def create(cls, run_dir: Path, header: dict[str, Any]) -> Journal:
-        private_dir(run_dir)
-        journal = cls(run_dir / "journal.jsonl")
-        journal.record("run_started", **header)
+    def create(cls, path: Path, header: dict[str, Any]) -> Journal:
+        private_dir(path.parent)
+        journal = cls(path)
+        journal.record(RUN_STARTED, **header)
         return journal
+
+    # ------------------------------------------------------------ writing
 
     def record(self, event: str, **data: Any) -> None:
         line = json.dumps(
@@ -43,11 +159,18 @@ class Journal:
             self._checked = True
             with open_private(self.path, "a") as fh:
                 if repaired is not None:
-                    note = {"event": "journal_repaired", "at": datetime.now(UTC).isoformat()}
+                    note = {"event": JOURNAL_REPAIRED, "at": datetime.now(UTC).isoformat()}
                     fh.write(json.dumps({**note, "dropped_bytes": repaired}) + "\n")
                 fh.write(line + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+
+    def action_started(self, action: ActionRef) -> None:
+        self.record(ACTION_STARTED, **asdict(action))
+
+    def action_finished(self, action: ActionRef, *, shadow: bool, result: dict[str, Any]) -> None:
+        """`shadow`: the action's work lives in shadows (forgotten once they are dropped)."""
+        self.record(ACTION_FINISHED, **asdict(action), shadow=shadow, result=result)
 
     def _repair_torn_tail(self) -> int | None:
         """A crash mid-write leaves a last line without its newline: complete it when it is a whole
@@ -78,7 +201,10 @@ class Journal:
             os.fsync(fh.fileno())
         return dropped
 
+    # ------------------------------------------------------------ reading
+
     def events(self) -> list[dict[str, Any]]:
+        """Every readable record, in order (for the queries below, and for people and tests)."""
         if not self.path.exists():
             return []
         events = []
@@ -91,18 +217,149 @@ class Journal:
                 events.append(event)
         return events
 
-    def header(self) -> dict[str, Any]:
+    def find_header(self) -> Header | None:
+        """The header, or None when no readable record starts the run (never raises)."""
+        record = next((e for e in self.events() if e["event"] == RUN_STARTED), None)
+        return None if record is None else _header(record)
+
+    def header(self) -> Header:
+        header = self.find_header()
+        if header is None:
+            raise UsageError(f"{self.path} has no {RUN_STARTED} record")
+        return header
+
+    def is_finished(self) -> bool:
+        """The run ended (succeeded, or its post-checks failed): it cannot be resumed."""
+        return any(e["event"] == RUN_FINISHED for e in self.events())
+
+    def ended_at(self) -> str | None:
+        """When the run last finished or failed (ISO 8601), if it did."""
+        ends = [e.get("at") for e in self.events() if e["event"] in (RUN_FINISHED, RUN_FAILED)]
+        return str(ends[-1]) if ends and ends[-1] else None
+
+    def finished_actions(self) -> dict[str, dict[str, Any]]:
+        """Each action's result by key, for actions journalled as finished, minus the work on
+        shadows that were dropped since (`--resume` skips these)."""
+        done: dict[str, dict[str, Any]] = {}
         for event in self.events():
-            if event["event"] == "run_started":
-                return event
-        raise UsageError(f"{self.path} has no run_started record")
+            if event["event"] == ACTION_FINISHED:
+                done[_action(event).key] = event
+            elif event["event"] == SHADOWS_DROPPED:
+                done = {k: e for k, e in done.items() if not e.get("shadow")}
+        return {key: _dict(e.get("result")) for key, e in done.items()}
 
-    def done(self, event: str) -> dict[str, dict[str, Any]]:
-        """Completed units of one kind, by collection name (or '' for whole steps)."""
-        return {e.get("collection", ""): e for e in self.events() if e["event"] == event}
+    def started_cutover(self) -> bool:
+        """An action that changes production (a rename, a drop) was started."""
+        started = (_action(e) for e in self.events() if e["event"] == ACTION_STARTED)
+        return any(a.phase == _CUTOVER_PHASE for a in started)
 
-    def has(self, event: str) -> bool:
-        return any(e["event"] == event for e in self.events())
+    def copied(self) -> dict[str, dict[str, Any]]:
+        """Each collection's copy journalled when it ended, by collection: the copy step's entry."""
+        drop = {"event", "at", "collection"}
+        return {
+            str(e.get("collection", "")): {k: v for k, v in e.items() if k not in drop}
+            for e in self.events()
+            if e["event"] == COPIED
+        }
+
+    def fingerprint_of(self, collection: str) -> str | None:
+        """The content hash journalled right before `collection`'s rename, if any."""
+        return _fingerprints(self.events()).get(collection)
+
+    def cutovers(self) -> list[Cutover]:
+        """The collections the run renamed in, journalled as done, in order."""
+        events = self.events()
+        prints = _fingerprints(events)
+        done = [(_action(e), e) for e in events if e["event"] == ACTION_FINISHED]
+        return [
+            Cutover(a.collection, datetime.fromisoformat(str(e["at"])), prints.get(a.collection))
+            for a, e in done
+            if a.kind == Kind.CUTOVER and a.collection is not None
+        ]
+
+    def backup_of(self) -> Backup | None:
+        """The backup the run took (journalled as done), if it took one."""
+        done = [
+            e
+            for e in self.events()
+            if e["event"] == ACTION_FINISHED and _action(e).kind == Kind.BACKUP
+        ]
+        info = _dict(_dict(done[-1].get("result")).get("backup")) if done else {}
+        if not info.get("dir"):
+            return None
+        return Backup(
+            str(info["dir"]),
+            list(info.get("replaced") or []),
+            list(info.get("created") or []),
+            dict(info.get("content_hashes") or {}),
+        )
+
+    def acted_on(self) -> list[Change]:
+        """Every collection whose cutover or drop the run started, once, in the order started."""
+        events = self.events()
+        prints = _fingerprints(events)
+        finished = {_action(e).key: e for e in events if e["event"] == ACTION_FINISHED}
+        started = [_action(e) for e in events if e["event"] == ACTION_STARTED]
+        changes: dict[str, Change] = {}
+        for a in started:
+            if a.kind not in (Kind.CUTOVER, Kind.DROP) or a.collection is None or a.key in changes:
+                continue
+            done = finished.get(a.key)
+            dropped = a.kind == Kind.DROP and bool(_dict((done or {}).get("result")).get("dropped"))
+            fingerprint = prints.get(a.collection) if a.kind == Kind.CUTOVER else None
+            changes[a.key] = Change(a.collection, a.kind, done is not None, dropped, fingerprint)
+        return list(changes.values())
+
+
+def _header(record: dict[str, Any]) -> Header:
+    fields = {k: v for k, v in record.items() if k not in ("event", "at")}
+    only = record.get("only")
+    return Header(
+        run_id=str(record.get("run_id", "")),
+        command=str(record.get("command", "run")),  # journals from before restore: a run
+        at=str(record.get("at", "")),
+        plan=_text(record.get("plan")),
+        fingerprint=_text(record.get("fingerprint")),
+        backup=_text(record.get("backup")),
+        only=None if only is None else [str(n) for n in only],
+        drop=[str(n) for n in record.get("drop") or []],
+        rolls_back=_text(record.get("rolls_back")),
+        cleans_up=_text(record.get("cleans_up")),
+        fields=fields,
+    )
+
+
+def _action(event: dict[str, Any]) -> ActionRef:
+    """The action an action record names. Journals written before these records carried the
+    action's kind, phase and collection name them by its key, "<kind>" or "<kind>:<collection>"."""
+    key = str(event.get("key", ""))
+    step = int(event.get("step") or 0)
+    if "kind" in event:
+        collection = event.get("collection")
+        return ActionRef(
+            key, step, str(event["kind"]), str(event.get("phase", "")), _text(collection)
+        )
+    kind, _, rest = key.partition(":")
+    collection = rest if rest and key != f"{Kind.CUTOVER}:asides" else None
+    phase = _CUTOVER_PHASE if kind in (Kind.CUTOVER, Kind.DROP) else ""
+    return ActionRef(key, step, kind, phase, collection)
+
+
+def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
+    """The latest fingerprint journalled before each collection's rename."""
+    return {
+        str(e.get("collection")): str(e.get("content_hash"))
+        for e in events
+        if e["event"] == CUTOVER_FINGERPRINT
+    }
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _parses(fragment: bytes) -> bool:
@@ -112,26 +369,43 @@ def _parses(fragment: bytes) -> bool:
         return False
 
 
-def runs_dir(base: Path) -> Path:
-    return base / "runs"
+# ---------------------------------------------------------------- the runs of a state directory
+
+
+def run_ids(base: Path) -> list[str]:
+    """Every run directory under `base` (the plan's directory or --state-dir), by name."""
+    directory = runs_dir(base)
+    return sorted(d.name for d in directory.iterdir() if d.is_dir()) if directory.is_dir() else []
+
+
+def journal_of(base: Path, run_id: str) -> Journal:
+    """Run `run_id`'s journal, as it is (none written yet: no records)."""
+    return Journal(RunPaths.under(base, run_id).journal)
 
 
 def open_journal(base: Path, run_id: str) -> Journal:
-    path = runs_dir(base) / run_id / "journal.jsonl"
-    if not path.exists():
+    journal = journal_of(base, run_id)
+    if not journal.path.exists():
         raise UsageError(f"no run {run_id} under {runs_dir(base)} (nothing to resume or roll back)")
-    return Journal(path)
+    return journal
 
 
 def latest_run(base: Path, *, command: str = "run") -> str | None:
     """The newest run of `command` (run, restore, rollback) under base, by the time its journal
     began (ids sort by the second only: two runs in one second are told apart by their journal)."""
-    directory = runs_dir(base)
-    if not directory.is_dir():
-        return None
     started = []
-    for run_dir in directory.iterdir():
-        events = Journal(run_dir / "journal.jsonl").events()
-        if events and events[0].get("command", "run") == command:
-            started.append((str(events[0].get("at", "")), run_dir.name))
+    for run_id in run_ids(base):
+        header = journal_of(base, run_id).find_header()
+        if header is not None and header.command == command:
+            started.append((header.at, run_id))
     return max(started)[1] if started else None
+
+
+def rolled_back_by(base: Path, run_id: str) -> str | None:
+    """The finished rollback of run `run_id` under base, if any (the latest)."""
+    for other in reversed(run_ids(base)):
+        journal = journal_of(base, other)
+        header = journal.find_header()
+        if header is not None and header.rolls_back == run_id and journal.is_finished():
+            return other
+    return None

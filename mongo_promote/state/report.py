@@ -1,4 +1,4 @@
-"""The run report (report.json for machines, report.md for people) and the console tables of a run."""
+"""The run report (report.json for machines, report.md for people) and a finished run's summary."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from rich.table import Table
 
 from mongo_promote.console import human_bytes, to_json
 from mongo_promote.files import private_dir, write_private
@@ -56,38 +54,17 @@ class RunReport:
         write_private(md_path, redact_text(render_markdown(self)))
 
 
-def summary_table(report: RunReport) -> Table:
-    table = Table(title=f"run {report.run_id}: {report.status}")
-    for column in (
-        "collection",
-        "action",
-        "source",
-        "target before",
-        "target after",
-        "bytes",
-        "copy s",
-        "docs/s",
-        "check",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("collection", "action", "check") else "right"
-        )
-    for name, c in sorted(report.collections.items()):
-        table.add_row(
-            name,
-            str(c.get("action", "")),
-            _num(c.get("source_count")),
-            _num(c.get("target_count_before")),
-            _num(c.get("target_count_after")),
-            human_bytes(c["bytes"]) if c.get("bytes") is not None else "-",
-            f"{c['copy_seconds']:.2f}" if c.get("copy_seconds") is not None else "-",
-            _num(c.get("docs_per_second")),
-            str(c.get("check", "-")),
-        )
-    return table
+@dataclass
+class RunSummary:
+    """What a finished run shows a person: its report (one row per collection, how to undo it)
+    and where report.md is."""
+
+    report: RunReport
+    report_md: str
 
 
-def _num(value: Any) -> str:
+def figure(value: Any) -> str:
+    """A count as people read it (1,200), "-" when unknown."""
     if value is None:
         return "-"
     return f"{value:,.0f}" if isinstance(value, int | float) else str(value)
@@ -121,9 +98,9 @@ def render_markdown(report: RunReport) -> str:
     ]
     for name, c in sorted(report.collections.items()):
         lines.append(
-            f"| {name} | {c.get('action', '')} | {_num(c.get('source_count'))} | "
-            f"{_num(c.get('target_count_before'))} | {_num(c.get('target_count_after'))} | "
-            f"{_num(c.get('bytes'))} | {c.get('copy_seconds', '-')} | {c.get('check', '-')} |"
+            f"| {name} | {c.get('action', '')} | {figure(c.get('source_count'))} | "
+            f"{figure(c.get('target_count_before'))} | {figure(c.get('target_count_after'))} | "
+            f"{figure(c.get('bytes'))} | {c.get('copy_seconds', '-')} | {c.get('check', '-')} |"
         )
     lines += _section("Preflight", report.preflight)
     lines += _section("Transforms", report.transforms)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -12,8 +12,6 @@ from mongo_promote.state.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
 Result = dict[str, Any]
-# The runner's journal records around each action (their `key` is the action's).
-STARTED, FINISHED = "action_started", "action_finished"
 Phase = Literal["before", "cutover", "after", "on_failure"]
 
 
@@ -21,7 +19,7 @@ Phase = Literal["before", "cutover", "after", "on_failure"]
 class Action:
     """One unit of work: plain data, printed by the dry-run and journalled by the run under `key`."""
 
-    step: int  # the step number as the run prints it
+    step: int  # the step number as the run prints it (its stage's position: see in_stages)
     key: str  # stable across a resume: "backup", "indexes:Message", "cutover:Message", ...
     description: str
     collection: str | None = None
@@ -35,8 +33,9 @@ class Step(Protocol):
     `cutover` (signals wait until it is over) and `after` (production already cut over);
     `on_failure` actions are applied only when the run fails or is interrupted."""
 
-    number: int
+    number: int  # set by in_stages from the step's position in its sequence
     title: str
+    kind: str  # journalled with each action: what the journal's queries look for (journal.Kind)
     phase: Phase
     builds_shadows: bool  # its work is lost when the shadows are dropped
     overlaps: bool  # may run beside the following actions that only build shadows
@@ -61,7 +60,7 @@ class RunState:
     copied: dict[str, dict[str, Any]] = field(default_factory=dict)
     # content hash of each shadow as validation read it (cutover journals it as the fingerprint)
     shadow_hashes: dict[str, str] = field(default_factory=dict)
-    # shadows read back as soon as their copy finished, for validation (steps/validate.ReadBack);
+    # shadows read back as soon as their copy finished, for validation (steps/validate/content.ReadBack);
     # in memory only: a resumed run reads them again
     read_backs: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow
@@ -74,25 +73,42 @@ class RunState:
         if self.journal is not None:
             self.journal.record(event, **data)
 
-    def journalled(self, event: str) -> dict[str, dict[str, Any]]:
-        return self.journal.done(event) if self.journal is not None else {}
+    def journalled_copies(self) -> dict[str, dict[str, Any]]:
+        """The copies this run journalled (before a resume too), by collection."""
+        return self.journal.copied() if self.journal is not None else {}
+
+    def journalled_fingerprint(self, name: str) -> str | None:
+        """The content hash journalled right before `name`'s rename, if any."""
+        return self.journal.fingerprint_of(name) if self.journal is not None else None
 
 
 class StepBase:
     """Defaults for a step: before cutover, nothing to take back on resume."""
 
-    number = 0
+    number = 0  # set by in_stages
     title = ""
+    kind = ""
     phase: Phase = "before"
     builds_shadows = False
     overlaps = False
 
-    def __init__(self, state: RunState, number: int) -> None:
+    def __init__(self, state: RunState) -> None:
         self.state = state
-        self.number = number
 
     def action(self, key: str, description: str, collection: str | None = None) -> Action:
         return Action(self.number, key, description, collection)
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         return None
+
+
+def in_stages(*stages: Sequence[Step], listed_last: Sequence[Step] = ()) -> list[Step]:
+    """The steps of a sequence in order, each numbered by the position of its stage (the steps
+    printed under one number, from 1), so reordering a stage edits one place. `listed_last`
+    (the on_failure hooks, applied only when a run fails) follow under the last stage's number."""
+    for number, stage in enumerate(stages, 1):
+        for step in stage:
+            step.number = number
+    for step in listed_last:
+        step.number = len(stages)
+    return [step for stage in stages for step in stage] + list(listed_last)

@@ -1,1 +1,1 @@
-"""One module per step of a run; each can plan (dry-run) and apply."""
+"""The Steps of a run, one module each (validate: a package); each can plan (the dry-run) and apply."""

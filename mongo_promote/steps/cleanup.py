@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from mongo_promote.adapters.dump.layout import Manifest
+from mongo_promote.adapters.dump import Manifest
 from mongo_promote.checksum import collection_content_hash
-from mongo_promote.console import human_bytes
-from mongo_promote.domain.inventory import collection_size
+from mongo_promote.domain.inventory import collection_names, collection_size
 from mongo_promote.domain.plan import Plan
-from mongo_promote.errors import OperationFailed
+from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.step import Action, Result, RunState, Step, StepBase
+from mongo_promote.state.journal import Backup, Journal
+from mongo_promote.state.report import RunSummary
+from mongo_promote.state.step import Action, Result, RunState, Step, StepBase, in_stages
 from mongo_promote.steps.backup import BackupStep
 from mongo_promote.steps.preflight import PreflightStep
 from mongo_promote.steps.restore import DropStep
@@ -40,12 +39,25 @@ class AfterRun:
     hashes: dict[str, str]  # content hash "<count>:<hex>" per collection, from the manifest
 
 
-def backup_hashes(info: dict[str, Any], database: str) -> dict[str, str]:
+def after_run(journal: Journal, database: str) -> AfterRun:
+    """When run `journal` cut over (its last rename) and what its backup holds."""
+    run_id = journal.header().run_id
+    cutovers = journal.cutovers()
+    if not cutovers:
+        raise OperationFailed(f"run {run_id} never cut over: there is nothing to clean up after it")
+    backup = journal.backup_of()
+    if backup is None:
+        raise OperationFailed(f"run {run_id} took no backup: cleanup has nothing to compare with")
+    cutover_at = max(c.at for c in cutovers)
+    return AfterRun(run_id, cutover_at, backup.dir, backup_hashes(backup, database))
+
+
+def backup_hashes(backup: Backup, database: str) -> dict[str, str]:
     """Per-collection hashes of a run's backup, from its manifest (the journal's copy if it is gone)."""
     try:
-        manifest = Manifest.load(Path(info["dir"]))
+        manifest = Manifest.load(Path(backup.dir))
     except (OperationFailed, OSError):
-        return dict(info.get("content_hashes", {}))
+        return dict(backup.content_hashes)
     return {e.name: e.content_hash for e in manifest.collections if e.database == database}
 
 
@@ -122,6 +134,44 @@ def _human(delta: timedelta) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+@dataclass
+class Chosen:
+    """What cleanup would drop after a run, and what its guards say: shown before anything goes."""
+
+    names: list[str]  # every collection cleanup drops (DESIGN.md §4)
+    age: AgeGuard
+    found: list[Candidate]
+
+
+def choose(
+    ctx: RunContext, after: AfterRun, forced: set[str], *, ignore_age: bool, dry_run: bool
+) -> Chosen:
+    """The collections cleanup drops after `after`, guarded: `forced` must name some of them, and
+    the run's cutover must be cleanup.min_age old (unless `ignore_age`; a dry-run only says so).
+    Reads only."""
+    names = cleanup_names(ctx.plan, collection_names(ctx.target_db))
+    if forced - set(names):
+        raise UsageError(
+            f"--force-collection {', '.join(sorted(forced - set(names)))}: not a collection "
+            f"cleanup would drop (those are: {', '.join(names) or 'none'})"
+        )
+    age = AgeGuard(after.cutover_at, ctx.plan.cleanup.min_age, datetime.now(UTC), ignore_age)
+    if age.refuses and not dry_run:
+        raise OperationFailed(f"cleanup refused: {age.describe()} (or pass --ignore-age)")
+    return Chosen(names, age, candidates(ctx, names, after, forced))
+
+
+def refuse_changed(found: list[Candidate]) -> None:
+    """A collection written since the run's backup is not dropped, unless forced by name."""
+    changed = [c.name for c in found if c.changed and not c.forced]
+    if changed:
+        raise OperationFailed(
+            f"cleanup refused: {', '.join(changed)} changed since the run's backup (something "
+            "may still write to it); nothing was dropped. To drop one anyway: "
+            + " ".join(f"--force-collection {n}" for n in changed)
+        )
+
+
 def candidates(
     ctx: RunContext, names: list[str], after: AfterRun, forced: set[str]
 ) -> list[Candidate]:
@@ -144,17 +194,17 @@ def candidates(
 
 
 def cleanup_steps(ctx: RunContext, state: RunState, chosen: list[Candidate]) -> list[Step]:
-    """1 preflight, 2 backup of what goes, 3 that backup still matches the run's, 4 drops."""
+    """Preflight; a backup of what goes; that backup still matches the run's; the drops."""
     names = [c.name for c in chosen]
     for c in chosen:
         state.report.collection(c.name).update(action="drop", target_count_before=c.count)
     checks = {"collections_to_drop": names, "guards": {c.name: c.guard for c in chosen}}
-    return [
-        PreflightStep(state, 1, checks),
-        BackupStep(state, 2, names, replaced=names, created=[]),
-        UnchangedStep(state, 3, chosen),
-        DropLegacyStep(state, 4, names),
-    ]
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [BackupStep(state, names, replaced=names, created=[])],
+        [UnchangedStep(state, chosen)],
+        [DropLegacyStep(state, names)],
+    )
 
 
 class UnchangedStep(StepBase):
@@ -162,9 +212,10 @@ class UnchangedStep(StepBase):
     the guard and the backup): a collection written meanwhile stops the cleanup before any drop."""
 
     title = "check the backup against the run's backup"
+    kind = "unchanged"
 
-    def __init__(self, state: RunState, number: int, chosen: list[Candidate]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, chosen: list[Candidate]) -> None:
+        super().__init__(state)
         self.chosen = chosen
 
     def plan(self, ctx: RunContext) -> list[Action]:
@@ -206,16 +257,7 @@ class CleanupResult:
     dropped: list[str] = field(default_factory=list)
     backup_dir: str | None = None
     report: str | None = None
+    summary: RunSummary | None = None  # the cleanup run's, for people (not in its JSON)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def candidates_table(found: list[Candidate], age: AgeGuard) -> Table:
-    """What cleanup drops, and which guard applies to each collection."""
-    table = Table(title=f"cleanup after run: {age.describe()}")
-    for column in ("collection", "documents", "size", "guard"):
-        table.add_column(column, justify="right" if column in ("documents", "size") else "left")
-    for c in found:
-        table.add_row(c.name, f"{c.count:,}", human_bytes(c.size), c.guard)
-    return table
+        return {k: v for k, v in self.__dict__.items() if k != "summary"}

@@ -1,38 +1,30 @@
-"""STEP 3 of run: copy source collections into target shadows as raw BSON, transformed on the way, in parallel."""
+"""The copy of run: source collections into target shadows as raw BSON, transformed on the way, in parallel."""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from mongo_promote.adapters.mongo import collection_options
 from mongo_promote.checksum import ContentHash
-from mongo_promote.console import human_bytes
+from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.inventory import counted
 from mongo_promote.domain.transforms.stream import StreamTransformer, read_ahead
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import COPIED
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
 # was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
@@ -62,6 +54,11 @@ class CopyResult:
     output_hash: str = ""
     # the transformed documents held to the decoded reference as they passed (oracle.Verification)
     verification: dict[str, Any] | None = None
+    # when (ISO 8601 UTC) and on which worker thread the copy started, and when that worker was
+    # done with it (validation's read-back included): journalled, for timelines of a run
+    started_at: str = ""
+    worker: str = ""
+    finished_at: str = ""
 
 
 # what runs in a copy's worker once its collection is copied (validation's read-back)
@@ -206,6 +203,7 @@ def copy_collection(
     against the decoded reference: validation then re-reads only the target.
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
     target = ctx.target_db[shadow]
@@ -245,6 +243,8 @@ def copy_collection(
         stats,
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
+        started_at=started_at,
+        worker=threading.current_thread().name,
     )
 
 
@@ -340,6 +340,7 @@ def _copy_then(
     if then is not None:
         ctx.check_cancelled()
         then(ctx, result)
+    result.finished_at = datetime.now(UTC).isoformat()
     return result
 
 
@@ -384,17 +385,17 @@ class CopyStep(StepBase):
     journalled as it finishes, so `--resume` copies only the ones whose shadow is not whole."""
 
     title = "copy into shadows, transforming on the way"
+    kind = "copy"
     builds_shadows = True
 
     def __init__(
         self,
         state: RunState,
-        number: int,
         collections: list[CollectionAction],
         *,
         after_each: AfterCopy | None = None,
     ) -> None:
-        super().__init__(state, number)
+        super().__init__(state)
         self.collections = collections
         self.after_each = after_each
 
@@ -418,29 +419,29 @@ class CopyStep(StepBase):
             ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
         for result in copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each):
             finished[result.name] = self._entry(result)
-        self.resume(ctx, action, {"copied": finished})
-        return {"copied": finished}
+        self.resume(ctx, action, {"copies": finished})
+        return {"copies": finished}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
-        for name, entry in result["copied"].items():
+        for name, entry in result["copies"].items():
             self.state.copied[name] = entry
             self.state.report.collection(name).update(entry.get("stats", {}))
         self.state.report.transforms = [
             t
             for a in self.collections
-            for t in result["copied"].get(a.name, {}).get("transforms", [])
+            for t in result["copies"].get(a.name, {}).get("transforms", [])
         ]
 
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
         """A copy journalled earlier counts only if its shadow is still there, whole."""
         finished = {}
-        for name, entry in self.state.journalled("copied").items():
+        for name, entry in self.state.journalled_copies().items():
             if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 
     def _copied(self, result: CopyResult) -> None:
-        self.state.record("copied", collection=result.name, **self._entry(result))
+        self.state.record(COPIED, collection=result.name, **self._entry(result))
 
     @staticmethod
     def _entry(result: CopyResult) -> dict[str, Any]:
@@ -451,6 +452,9 @@ class CopyStep(StepBase):
             "output_hash": result.output_hash,
             "verification": result.verification,
             "transforms": result.transforms,
+            "started_at": result.started_at,
+            "worker": result.worker,
+            "finished_at": result.finished_at,
             "stats": {
                 "bytes": result.bytes,
                 "copy_seconds": round(result.seconds, 3),
@@ -462,62 +466,27 @@ class CopyStep(StepBase):
 # ---------------------------------------------------------------- display
 
 
-class _DocRate(ProgressColumn):
-    """Documents per second (Rich's own speed column assumes bytes)."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = task.finished_time if task.finished else task.elapsed
-        average = task.completed / elapsed if elapsed else None
-        speed = average if task.finished else (task.speed or average)
-        return Text(f"{speed:,.0f} docs/s" if speed else "- docs/s", style="progress.data.speed")
-
-
 class _Display(AbstractContextManager["_Display"]):
-    """A Rich bar per collection on a terminal; elsewhere one line per finished collection."""
+    """A bar per collection on a terminal (`Output.bars`); elsewhere one line per finished one."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        console = ctx.out.human
-        self.live = console.is_terminal and not ctx.out.quiet
-        self.progress: Progress | None = None
-        self.tasks: dict[str, TaskID] = {}
-        if self.live:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[size]}"),
-                _DocRate(),
-                TimeRemainingColumn(),
-                console=console,
-            )
-        self._cm: AbstractContextManager[Any] = self.progress or nullcontext()
+        self._cm = ctx.out.bars()
+        self.bars: Bars | None = None
 
     def __enter__(self) -> _Display:
-        self._cm.__enter__()
+        self.bars = self._cm.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._cm.__exit__(*exc)
 
     def tracker(self, action: CollectionAction) -> Progress_ | None:
-        if self.progress is None:
-            return None
-        progress = self.progress
-        task = progress.add_task(action.name, total=action.source_count or None, size="0 B")
-        self.tasks[action.name] = task
-
-        def update(docs: int, size: int) -> None:
-            progress.update(task, completed=docs, size=human_bytes(size))
-
-        return update
+        return None if self.bars is None else self.bars.add(action.name, action.source_count)
 
     def finish(self, action: CollectionAction, result: CopyResult) -> None:
-        if self.progress is not None:
-            task = self.tasks[action.name]
-            self.progress.update(
-                task, total=result.count, completed=result.count, size=human_bytes(result.bytes)
-            )
+        if self.bars is not None:
+            self.bars.finish(action.name, result.count, result.bytes)
             return
         rate = result.count / result.seconds if result.seconds > 0 else 0.0
         self.ctx.out.info(

@@ -1,4 +1,4 @@
-"""STEP 7 of run (5 of restore, rollback): install shadows over live collections, one rename each,
+"""The cutover of run, restore and rollback: install shadows over live collections, one rename each,
 each one fenced by the lock and guarded against production writes made since the backup."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.domain.names import RECREATED_INFIX
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import CUTOVER_DRIFT, CUTOVER_FINGERPRINT, Kind
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 
 # Test hook, never set in production: `MONGO_PROMOTE_TEST_CRASH_AT=cutover:<collection>:<point>`
@@ -51,12 +52,11 @@ class CutoverStep(StepBase):
     journalled (`cutover_fingerprint`), so a rollback can tell whether production changed since.
     """
 
+    kind = Kind.CUTOVER
     phase: Phase = "cutover"
 
-    def __init__(
-        self, state: RunState, number: int, names: list[str], *, allow_drift: bool = False
-    ) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str], *, allow_drift: bool = False) -> None:
+        super().__init__(state)
         self.names = names
         self.allow_drift = allow_drift
         self.title = f"cutover: {len(names)} rename(s), one per collection"
@@ -166,7 +166,7 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             )
     if problem is None:
         return None
-    state.record("cutover_drift", collection=name, problem=problem, overridden=allow)
+    state.record(CUTOVER_DRIFT, collection=name, problem=problem, overridden=allow)
     if allow:
         ctx.out.warn(f"production changed since its backup: {problem} (--allow-target-drift)")
         return problem
@@ -191,7 +191,7 @@ def _fingerprint(ctx: RunContext, state: RunState, name: str, shadow: str) -> st
     fingerprint = state.shadow_hashes.get(name) or (
         collection_content_hash(ctx.target_db[shadow]).hexdigest()
     )
-    state.record("cutover_fingerprint", collection=name, content_hash=fingerprint)
+    state.record(CUTOVER_FINGERPRINT, collection=name, content_hash=fingerprint)
     return fingerprint
 
 
@@ -199,8 +199,7 @@ def _finish_aside(
     ctx: RunContext, state: RunState, name: str, shadow: str, aside: str
 ) -> CutoverResult:
     """Live already renamed aside by an interrupted run: the shadow goes in, nothing else."""
-    known = state.journalled("cutover_fingerprint").get(name, {}).get("content_hash")
-    fingerprint = known or _fingerprint(ctx, state, name, shadow)
+    fingerprint = state.journalled_fingerprint(name) or _fingerprint(ctx, state, name, shadow)
     state.fence()
     try:
         _rename(ctx, shadow, name)

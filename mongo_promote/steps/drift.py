@@ -1,4 +1,4 @@
-"""STEP 6 of run: before cutover, prove production still holds what the backup holds, or stop and say what moved."""
+"""The drift guard of run: before cutover, prove production still holds what the backup holds, or stop and say what moved."""
 
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ class DriftStep(StepBase):
     """One action: re-hash the live collections cutover replaces and compare with the backup."""
 
     title = "drift guard: production unchanged since its backup?"
+    kind = "drift-guard"
 
-    def __init__(self, state: RunState, number: int, replaced: list[str], *, allow: bool) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, replaced: list[str], *, allow: bool) -> None:
+        super().__init__(state)
         self.replaced = replaced
         self.allow = allow
 

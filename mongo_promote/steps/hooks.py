@@ -45,8 +45,10 @@ class HooksStep(StepBase):
     applies them when the run fails or is interrupted (their phase is "on_failure").
     """
 
-    def __init__(self, state: RunState, number: int, stage: str, *, enabled: bool) -> None:
-        super().__init__(state, number)
+    kind = "hooks"
+
+    def __init__(self, state: RunState, stage: str, *, enabled: bool) -> None:
+        super().__init__(state)
         self.stage = stage
         self.enabled = enabled
         self.title = f"{stage} hooks"

@@ -1,4 +1,4 @@
-"""STEP 4 of run, restore and rollback: build the source's (or backup's) and the plan's indexes on each shadow."""
+"""Indexes on the shadows (run, restore, rollback): the source's (or backup's) and the plan's, on each shadow."""
 
 from __future__ import annotations
 
@@ -268,17 +268,17 @@ class IndexStep(StepBase):
     """
 
     title = "build indexes on the shadows"
+    kind = "indexes"
     builds_shadows = True
 
     def __init__(
         self,
         state: RunState,
-        number: int,
         collections: list[CollectionAction],
         *,
         declared: bool = True,
     ) -> None:
-        super().__init__(state, number)
+        super().__init__(state)
         self.collections = {a.name: a for a in collections}
         self.declared = declared
 

@@ -11,10 +11,11 @@ class PostChecksStep(StepBase):
     """One action: each live collection now holds as many documents as its checked shadow did."""
 
     title = "post-checks: the live collections hold what the shadows held"
+    kind = "post-checks"
     phase: Phase = "after"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str]) -> None:
+        super().__init__(state)
         self.names = names
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -1,4 +1,4 @@
-"""STEP 1 of every command that writes: what was checked before anything is touched, for the report."""
+"""Preflight, first in every command that writes: what was checked before anything is touched, for the report."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ class PreflightStep(StepBase):
     """One action: the read-only checks already made (plan, servers, capabilities, lock), reported."""
 
     title = "preflight: plan valid, both servers reachable, capabilities detected"
+    kind = "preflight"
 
-    def __init__(self, state: RunState, number: int, checks: dict[str, Any]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, checks: dict[str, Any]) -> None:
+        super().__init__(state)
         self.checks = checks
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -1,4 +1,4 @@
-"""STEP 3 of restore and rollback: load a dump (ours, or mongodump's) into shadows, checked against its manifest."""
+"""The load of restore and rollback: a dump (ours, or mongodump's) into shadows, checked against its manifest."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ from pathlib import Path
 
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.adapters.dump.archive import archive_collections, is_archive
-from mongo_promote.adapters.dump.layout import (
+from mongo_promote.adapters.dump import (
     DumpCollection,
     Manifest,
     ManifestMissing,
     iter_dump_collections,
     verify_dump,
 )
+from mongo_promote.adapters.dump.archive import archive_collections, is_archive
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
+from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps.copy import create_shadow
 
@@ -113,10 +114,11 @@ class LoadStep(StepBase):
     """One action per collection: its documents into a fresh shadow, counted and hashed."""
 
     title = "load the backup into shadows"
+    kind = "load"
     builds_shadows = True
 
-    def __init__(self, state: RunState, number: int, dump: Dump) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, dump: Dump) -> None:
+        super().__init__(state)
         self.dump = dump
         self.actions = {a.name: a for a in dump.actions()}
 
@@ -182,10 +184,11 @@ class DropStep(StepBase):
     """Rollback: one action per collection the rolled-back run created (they are in the backup)."""
 
     title = "drop the collections the rolled-back run created"
+    kind = Kind.DROP
     phase: Phase = "cutover"
 
-    def __init__(self, state: RunState, number: int, names: list[str]) -> None:
-        super().__init__(state, number)
+    def __init__(self, state: RunState, names: list[str]) -> None:
+        super().__init__(state)
         self.names = names
 
     def plan(self, ctx: RunContext) -> list[Action]:

@@ -17,7 +17,7 @@ import pytest
 from bson import Binary, Int64, ObjectId, Timestamp
 from pymongo import ASCENDING, DESCENDING
 
-from mongo_promote.adapters.dump.layout import DumpWriter, verify_dump
+from mongo_promote.adapters.dump import DumpWriter, verify_dump
 from mongo_promote.demo.generator import NEW_IN_SOURCE
 from mongo_promote.state.context import new_run_id
 from tests.integration.conftest import (

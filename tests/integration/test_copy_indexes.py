@@ -28,9 +28,9 @@ from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.state.context import RunContext, RunPaths, new_run_id
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import indexes as indexes_step
-from mongo_promote.steps import validate as validate_step
 from mongo_promote.steps.copy import CopyResult, copy_all, copy_collection, create_shadow
 from mongo_promote.steps.indexes import IndexBuildFailed, build_indexes, index_models
+from mongo_promote.steps.validate import indexes as validate_indexes
 
 MakeCtx = Callable[..., RunContext]
 
@@ -529,7 +529,7 @@ def test_compare_indexes_names_each_option_an_index_lost() -> None:
         {"name": "c", "key": {"c": 1}, "collation": {"locale": "fr", "strength": 3}},
         {"name": "gone", "key": {"g": 1}},
     ]
-    assert validate_step.compare_indexes(planned, exact) == []
+    assert validate_indexes.compare_indexes(planned, exact) == []
 
     lost = [
         {"name": "email_1", "key": {"email": 1}},
@@ -538,7 +538,7 @@ def test_compare_indexes_names_each_option_an_index_lost() -> None:
         {"name": "t", "key": {"t": 1}, "expireAfterSeconds": 3600},
         {"name": "c", "key": {"c": 1}},
     ]
-    problems = validate_step.compare_indexes(planned, lost)
+    problems = validate_indexes.compare_indexes(planned, lost)
     assert [p.split(":")[0] for p in problems] == ["email_1", "p", "s", "t", "c", "gone"]
     assert "unique is False, planned True" in problems[0]
     assert "gone: missing" in problems[-1]
@@ -578,7 +578,7 @@ def test_partial_sparse_and_ttl_indexes_reach_the_shadow_and_are_verified(
             assert option not in listed[name] and f"'{name}': {option} dropped" in notes
     if dbs.servers.has("partial_indexes"):
         assert listed["active_user"]["unique"]
-    check = validate_step._index_check(ctx, action, shadow)
+    check = validate_indexes.index_check(ctx, action, shadow)
     assert check.passed, check.detail
 
 
@@ -591,12 +591,12 @@ def test_validation_fails_when_a_shadow_index_lost_unique(dbs: Any, make_ctx: Ma
     copied = copy_collection(ctx, action)
     build_indexes(ctx, action, copied.shadow)
     shadow = dbs.target[copied.shadow]
-    assert validate_step._index_check(ctx, action, shadow).passed
+    assert validate_indexes.index_check(ctx, action, shadow).passed
 
     # A path that drops `unique` (a server that ignores it, a hand-made index): same name, no unique.
     shadow.drop_index("email_u")
     shadow.create_index("email", name="email_u")
-    check = validate_step._index_check(ctx, action, shadow)
+    check = validate_indexes.index_check(ctx, action, shadow)
 
     assert not check.passed
     assert "email_u: unique is False, planned True" in check.detail

@@ -30,9 +30,9 @@ from bson.datetime_ms import DatetimeMS
 from bson.raw_bson import RawBSONDocument
 
 from mongo_promote.adapters import mongo as conn
-from mongo_promote.adapters.dump.layout import iter_dump_collections
+from mongo_promote.adapters.dump import iter_dump_collections
 from mongo_promote.adapters.mongo import Capabilities, detect_capabilities
-from mongo_promote.domain.names import ASIDE_INFIX
+from mongo_promote.domain.names import ASIDE_INFIX, TOOL_DATABASE
 from mongo_promote.domain.transforms.bsonbytes import CODEC
 from tests.integration.conftest import (
     explain,
@@ -52,7 +52,7 @@ def report_of(state: Path, run_id: str) -> dict[str, Any]:
 
 
 def no_probe_left(servers: Any) -> None:
-    left = [n for n in servers.target.mongo_promote.list_collection_names() if "probe_" in n]
+    left = [n for n in servers.target[TOOL_DATABASE].list_collection_names() if "probe_" in n]
     assert left == [], left
 
 
@@ -308,7 +308,7 @@ def test_the_tools_probe_matches_what_the_server_does_and_leaves_nothing(
     servers: Any, probed: Any
 ) -> None:
     expected = detect_capabilities(servers.target)
-    found = conn._probe(servers.target, expected)  # uncached: tried right now
+    found = conn._probe(servers.target, expected, TOOL_DATABASE)  # uncached: tried right now
 
     assert found.probed and not expected.probed
     assert found.rename_drop_target == probed.drop_target
@@ -323,4 +323,6 @@ def test_the_tools_probe_matches_what_the_server_does_and_leaves_nothing(
     # What the dry-run expects from buildInfo alone is what the probe finds on this engine.
     assert dataclasses.replace(found, probed=False) == expected
     no_probe_left(servers)
-    assert conn.probe_capabilities(servers.target) == conn.probe_capabilities(servers.target)
+    assert conn.probe_capabilities(servers.target, TOOL_DATABASE) == conn.probe_capabilities(
+        servers.target, TOOL_DATABASE
+    )

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from mongo_promote.adapters.health import CheckResult, health_table, run_check, run_checks
+from mongo_promote.adapters.health import CheckResult, run_check, run_checks
+from mongo_promote.cli.render.checks import health_table
 from mongo_promote.domain.plan import HealthCheck
 from tests.integration.localhttp import LocalHTTP, closed_port, serve
 

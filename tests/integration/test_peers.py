@@ -24,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from typer.testing import CliRunner
 
-from mongo_promote.adapters.dump.layout import iter_dump_collections, verify_dump
+from mongo_promote.adapters.dump import iter_dump_collections, verify_dump
 from mongo_promote.adapters.servers import find_tool
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.cli import app

@@ -81,7 +81,9 @@ def test_a_killed_restore_resumes_to_the_backup_s_exact_content(
 
     loaded = load_plan(bundled_plan_path(), env=env)
     result = api.restore(
-        loaded, Output(quiet=True), None, confirm=None, yes=True, resume=run_id, state_dir=tmp_path
+        loaded,
+        Output(quiet=True),
+        api.RestoreOptions(yes=True, resume=run_id, state_dir=tmp_path),
     )
 
     assert result.run_id == run_id and result.verified
@@ -121,11 +123,7 @@ def test_a_killed_rollback_resumes_to_the_state_before_the_run(
     result = api.rollback(
         loaded,
         Output(quiet=True),
-        run_id=None,
-        state_dir=tmp_path,
-        confirm=None,
-        yes=True,
-        resume=run_id,
+        api.RollbackOptions(run_id=None, state_dir=tmp_path, yes=True, resume=run_id),
     )
 
     assert result.run_id == run_id and result.dropped

@@ -16,7 +16,7 @@ import pytest
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.adapters.dump.layout import verify_dump
+from mongo_promote.adapters.dump import verify_dump
 from mongo_promote.demo.generator import (
     DROPPED_IN_TARGET,
     LEGACY_COLLECTIONS,

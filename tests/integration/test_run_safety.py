@@ -22,7 +22,7 @@ import pytest
 
 from mongo_promote.state import context as context_module
 from mongo_promote.steps import cutover as cutover_step
-from mongo_promote.steps import validate as validate_step
+from mongo_promote.steps.validate import step as validate_step
 from tests.integration.conftest import (
     SAFE_ENV,
     MeeshyRun,
@@ -455,7 +455,9 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
     monkeypatch.setattr(
         context_module,
         "probe_capabilities",
-        lambda client: dataclasses.replace(probed(client), rename_drop_target=False),
+        lambda client, database: dataclasses.replace(
+            probed(client, database), rename_drop_target=False
+        ),
     )
     with pytest.raises(_Killed):
         invoke(run_args(plan, tmp_path, "--yes"))

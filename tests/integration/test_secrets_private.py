@@ -127,7 +127,7 @@ def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
     from pyrage import x25519
 
     from mongo_promote import api
-    from mongo_promote.adapters.dump.layout import DumpEncrypted, verify_dump
+    from mongo_promote.adapters.dump import DumpEncrypted, verify_dump
     from mongo_promote.console import Output
     from mongo_promote.domain.plan import load_plan
     from tests.integration.conftest import snapshot
@@ -147,7 +147,7 @@ def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
     before = snapshot(servers.target[name])
     out = Output(quiet=True)
 
-    result = api.backup(loaded, out, None, tmp_path)
+    result = api.backup(loaded, out, api.BackupOptions(state_dir=tmp_path))
     backup = Path(result.dir)
     files = sorted(p.name for p in (backup / name).iterdir())
     assert files and all(f.endswith((".bson.gz.age", ".metadata.json.gz.age")) for f in files)
@@ -158,6 +158,6 @@ def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
 
     servers.target[name].People.insert_one({"_id": 999, "email": "later@example.org"})
     with pytest.raises(DumpEncrypted, match="--identity"):
-        api.restore(loaded, out, backup, confirm=None, yes=True)
-    api.restore(loaded, out, backup, confirm=None, yes=True, identity=key)
+        api.restore(loaded, out, api.RestoreOptions(backup, yes=True))
+    api.restore(loaded, out, api.RestoreOptions(backup, yes=True, identity=key))
     assert snapshot(servers.target[name]) == before

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from mongo_promote.domain.transforms import stream
-from mongo_promote.steps import validate as validate_step
+from mongo_promote.steps.validate import content as validate_content
+from mongo_promote.steps.validate import references as validate_references
+from mongo_promote.steps.validate import step as validate_step
 from tests.integration.conftest import explain, invoke, json_out, run_artifacts, snapshot
 from tests.integration.test_transforms_server import existing_plan, oid, seed_existing
 
@@ -39,7 +41,7 @@ def test_a_clean_run_reads_each_shadow_once_and_fingerprints_it_from_validation(
     seed_existing(dbs.source)
     plan = existing_plan(tmp_path, dbs, "latest")
     reads: list[str] = []
-    hashing = validate_step.collection_content_hash
+    hashing = validate_content.collection_content_hash
 
     def counting(coll: Any, **kwargs: Any) -> Any:
         started = [
@@ -48,7 +50,7 @@ def test_a_clean_run_reads_each_shadow_once_and_fingerprints_it_from_validation(
         reads.append(f"{coll.name} (after {started[-1]})")
         return hashing(coll, **kwargs)
 
-    monkeypatch.setattr(validate_step, "collection_content_hash", counting)
+    monkeypatch.setattr(validate_content, "collection_content_hash", counting)
 
     result = run(plan, tmp_path / "state")
 
@@ -170,13 +172,13 @@ def test_references_are_merged_in_order_and_dangling_ones_named(
     source.Tags.insert_many([{"_id": 1, "people": [oid(1), oid(2)]}, {"_id": 2, "people": oid(3)}])
     plan = write_plan(tmp_path / "plan.yaml", servers, name, REFERENCES_PLAN % on_dangling)
     looked_up: list[str] = []
-    lookup = validate_step._dangling_by_lookup
+    lookup = validate_references._dangling_by_lookup
 
     def recorded(referencing: Any, from_field: str, *args: Any) -> Any:
         looked_up.append(from_field)
         return lookup(referencing, from_field, *args)
 
-    monkeypatch.setattr(validate_step, "_dangling_by_lookup", recorded)
+    monkeypatch.setattr(validate_references, "_dangling_by_lookup", recorded)
 
     result = run(plan, tmp_path / "state")
 
@@ -204,13 +206,13 @@ def test_counts_only_validation_reads_back_only_the_transformed_shadows(
     text = plan.read_text().replace("include: [Parent]", "include: [Parent, Other]")
     plan.write_text(text + "validate: {checksums: false}\n")
     reads: list[str] = []
-    hashing = validate_step.collection_content_hash
+    hashing = validate_content.collection_content_hash
 
     def counting(coll: Any, **kwargs: Any) -> Any:
         reads.append(coll.name.split("__")[0])
         return hashing(coll, **kwargs)
 
-    monkeypatch.setattr(validate_step, "collection_content_hash", counting)
+    monkeypatch.setattr(validate_content, "collection_content_hash", counting)
 
     result = run(plan, tmp_path / "state")
 

@@ -1,1 +1,61 @@
-"""Backups on disk: mongodump's directory layout with our manifest, mongodump archives, age encryption."""
+"""Backups on disk: mongodump's directory layout with our verified manifest (DESIGN.md §6), mongodump
+archives, age encryption.
+
+Layout, as `mongodump [--gzip] --out DIR` writes it and `mongorestore [--gzip] --dir DIR` reads it
+(mongo-tools: mongodump/prepare.go, mongodump/metadata_dump.go, mongorestore/filepath.go):
+
+    DIR/<db>/<escaped coll>.bson[.gz]           concatenated raw BSON documents
+    DIR/<db>/<escaped coll>.metadata.json[.gz]  options, indexes, uuid, collectionName, type
+    DIR/manifest.json                           ours: sizes, sha256, counts and content hashes
+
+Modules: `names` (file names, metadata), `manifest`, `streams` (atomic private writes, hashed
+reads, BSON framing), `writer`, `reader`, `verify`, `errors`; `archive` (mongodump --archive files)
+and `encryption` (age). What the rest of the package uses is importable from here.
+"""
+
+from mongo_promote.adapters.dump.errors import (
+    DumpDiskFull,
+    DumpEncrypted,
+    DumpExists,
+    DumpFormatError,
+    DumpIncomplete,
+    DumpVerificationError,
+    ManifestMissing,
+)
+from mongo_promote.adapters.dump.manifest import (
+    INCOMPLETE_NAME,
+    MANIFEST_NAME,
+    CollectionEntry,
+    FileDigest,
+    Manifest,
+)
+from mongo_promote.adapters.dump.names import (
+    collection_file_stem,
+    decode_metadata,
+    encode_metadata,
+)
+from mongo_promote.adapters.dump.reader import DumpCollection, iter_dump_collections
+from mongo_promote.adapters.dump.verify import verify_dump
+from mongo_promote.adapters.dump.writer import DumpWriter
+
+__all__ = [
+    "INCOMPLETE_NAME",
+    "MANIFEST_NAME",
+    "CollectionEntry",
+    "DumpCollection",
+    "DumpDiskFull",
+    "DumpEncrypted",
+    "DumpExists",
+    "DumpFormatError",
+    "DumpIncomplete",
+    "DumpVerificationError",
+    "DumpWriter",
+    "FileDigest",
+    "Manifest",
+    "ManifestMissing",
+    "collection_file_stem",
+    "decode_metadata",
+    "encode_metadata",
+    "iter_dump_collections",
+    "verify_dump",
+]

@@ -28,7 +28,9 @@ from typing import IO, Any, cast
 
 import bson
 
-from mongo_promote.adapters.dump.layout import DumpCollection, DumpFormatError, decode_metadata
+from mongo_promote.adapters.dump.errors import DumpFormatError
+from mongo_promote.adapters.dump.names import decode_metadata
+from mongo_promote.adapters.dump.reader import DumpCollection
 
 MAGIC = 0x8199E26D
 _MAGIC_BYTES = struct.pack("<I", MAGIC)

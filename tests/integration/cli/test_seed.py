@@ -19,6 +19,8 @@ def test_seed_json_is_the_manifest_and_the_summary_goes_to_stderr(dbs: Any) -> N
     assert result.exit_code == 0, explain(result)
     manifest = json.loads(result.stdout)
     assert manifest["source"]["collections"]["Message"] == dbs.source.Message.count_documents({})
+    # the types only some servers keep are used where the probe found both servers keep them
+    assert manifest["full_bson"] == dbs.servers.has("full_bson")
     assert "seeded scale 0.05 (seed 5): staging" in result.stderr
 
 

@@ -1,0 +1,88 @@
+"""What `run --dry-run` shows: each step's actions, each collection, the transforms' expected
+effect, the lock, what is left alone, the fallbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from mongo_promote import api
+from mongo_promote.console import Output, human_bytes
+from mongo_promote.domain.analysis import CollectionAction, LeftAlone
+
+ACTION_COLUMNS = (
+    "collection",
+    "action",
+    "source docs",
+    "source size",
+    "target docs now",
+    "transforms",
+    "declared indexes",
+)
+
+
+def dry_run(out: Output, result: api.DryRun) -> None:
+    """Each step's heading and actions, the collections, the transforms' expected effect, the
+    lock, what is left alone and the fallbacks; then that nothing was written."""
+    plan_list(out, result.planned)
+    out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
+    if result.transforms:
+        out.info("  transforms, expected effect:")
+    for t in result.transforms:
+        out.info("  " + describe_effect(t))
+    if result.lock_held_by:
+        out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
+    for item in result.analysis.left_alone:
+        out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+    if result.fallbacks:
+        how = "probed" if result.probed else "expected from buildInfo, not probed (the dry-run"
+        how += "" if result.probed else " writes nothing; `run` tries each one first)"
+        out.info(f"  fallbacks {how}: {', '.join(result.fallbacks)}")
+    out.info("[bold]dry-run: nothing was written[/]")
+
+
+def plan_list(out: Output, planned: list[api.PlannedAction]) -> None:
+    """The action list as the dry-run shows it: each step's heading, then its actions."""
+    shown: set[int] = set()
+    for p in planned:
+        if p.step not in shown:
+            shown.add(p.step)
+            out.step(p.step, p.title)
+        out.info(f"  - {p.action.description}")
+
+
+def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:
+    """The dry-run's view of each collection: what the run does to it, or why it is left alone."""
+    table = Table()
+    for column in ACTION_COLUMNS:
+        table.add_column(column)
+    for a in collections:
+        table.add_row(
+            a.name,
+            a.action,
+            f"{a.source_count:,}",
+            human_bytes(a.source_size),
+            "-" if a.target_count is None else f"{a.target_count:,}",
+            "; ".join(a.transforms),
+            ", ".join(a.declared_indexes),
+        )
+    for item in left_alone:
+        table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
+    return table
+
+
+def describe_effect(t: dict[str, Any]) -> str:
+    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
+    if "embed" in t:
+        return (
+            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
+            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
+            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
+            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
+            f"without a key"
+        )
+    return (
+        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
+        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
+    )

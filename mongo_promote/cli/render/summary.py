@@ -1,0 +1,90 @@
+"""What a finished run shows (run, restore, rollback, cleanup): one row per collection, where
+its report is, how to undo it; and the line `restore` and `rollback` end with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from rich.table import Table
+
+from mongo_promote import api
+from mongo_promote.console import Output, human_bytes
+from mongo_promote.state.report import RunReport, RunSummary, figure
+
+SUMMARY_COLUMNS = (
+    "collection",
+    "action",
+    "source",
+    "target before",
+    "target after",
+    "bytes",
+    "copy s",
+    "docs/s",
+    "check",
+)
+
+
+def run_summary(out: Output, summary: RunSummary | None) -> None:
+    """A finished run: one row per collection, where its report is, how to undo it."""
+    if summary is None:
+        return
+    out.table(summary_table(summary.report))
+    out.info(f"report: {summary.report_md}")
+    if summary.report.undo:
+        out.info(f"to undo: {summary.report.undo}")
+
+
+def summary_table(report: RunReport) -> Table:
+    table = Table(title=f"run {report.run_id}: {report.status}")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(
+            column, justify="left" if column in ("collection", "action", "check") else "right"
+        )
+    for name, c in sorted(report.collections.items()):
+        table.add_row(
+            name,
+            str(c.get("action", "")),
+            figure(c.get("source_count")),
+            figure(c.get("target_count_before")),
+            figure(c.get("target_count_after")),
+            human_bytes(c["bytes"]) if c.get("bytes") is not None else "-",
+            f"{c['copy_seconds']:.2f}" if c.get("copy_seconds") is not None else "-",
+            figure(c.get("docs_per_second")),
+            str(c.get("check", "-")),
+        )
+    return table
+
+
+@contextmanager
+def summary_on_failure(out: Output) -> Iterator[None]:
+    """A run whose post-checks failed still shows its summary, before the error line."""
+    try:
+        yield
+    except api.PostChecksFailed as exc:
+        run_summary(out, exc.summary)
+        raise
+
+
+class Restored(Protocol):
+    collections: list[str]
+    documents: int
+    dropped: list[str]
+    summary: RunSummary | None
+
+    def to_json(self) -> dict[str, object]: ...
+
+
+def restored(out: Output, result: Restored, json_out: bool) -> None:
+    """What `restore` and `rollback` print after their run."""
+    run_summary(out, result.summary)
+    if json_out:
+        out.emit_json(result.to_json())
+        return
+    if getattr(result, "nothing_to_do", None):
+        return  # the command said why it touched nothing
+    out.info(
+        f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
+        + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
+    )

@@ -1,0 +1,140 @@
+"""${VAR} expansion in a plan's YAML tree (naming the line of an unset variable), and the values never to show."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from mongo_promote.domain.plan.model import Plan
+from mongo_promote.errors import PlanError
+from mongo_promote.redact import uri_secrets
+
+_ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+# Shell commands keep `${VAR}` as written (shown, stored and hashed so); the shell expands them.
+_COMMAND_FIELDS = re.compile(
+    r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands)"
+    r"\[\d+\](\.run)?$"
+)
+_SECRET_NAME = re.compile(r"(?i)(PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE)")
+
+
+class Variables:
+    """The ${VAR}s a plan references and their values (unset ones with a default are absent)."""
+
+    def __init__(self) -> None:
+        self.everywhere: dict[str, str] = {}
+        self.in_commands: dict[str, str] = {}
+
+
+def plan_secrets(plan: Plan, seen: Variables) -> list[str]:
+    """What must never be shown: URI passwords, every value a hook sees, secret-named values."""
+    found = [*uri_secrets(plan.source.uri), *uri_secrets(plan.target.uri)]
+    found += seen.in_commands.values()
+    found += [v for k, v in seen.everywhere.items() if _SECRET_NAME.search(k) and "://" not in v]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+URI_FIELDS = frozenset({"source.uri", "target.uri"})
+
+
+def expand_env(
+    shown: str,
+    node: Any,
+    env: Mapping[str, str],
+    prefix: str = "",
+    *,
+    seen: Variables,
+    lenient: frozenset[str] = frozenset(),
+) -> None:
+    """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line.
+
+    Shell commands are only checked (every variable set or defaulted), never expanded. In a
+    `lenient` field an unset variable gives a placeholder URI instead of an error.
+    """
+    for key, value, line in _children(node):
+        field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
+        if isinstance(value, str):
+            try:
+                expanded = _expand_text(shown, value, env, line, field, seen)
+            except PlanError:
+                if field not in lenient:
+                    raise
+                expanded = _placeholder_uri(value)
+            if _COMMAND_FIELDS.match(field):
+                for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
+                    if m.group(1) in env:
+                        seen.in_commands[m.group(1)] = env[m.group(1)]
+            else:
+                node[key] = expanded
+        else:
+            expand_env(shown, value, env, field, seen=seen, lenient=lenient)
+
+
+def _placeholder_uri(text: str) -> str:
+    """`${PROD_MONGO_URI}` unset -> mongodb://prod-mongo-uri.unset.invalid (RFC 2606: never resolves)."""
+    names = [m.group(1) for m in _ENV_NAME.finditer(text)] or ["uri"]
+    return f"mongodb://{names[0].lower().replace('_', '-')}.unset.invalid"
+
+
+def _expand_text(
+    shown: str, text: str, env: Mapping[str, str], line: int, field: str, seen: Variables
+) -> str:
+    """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
+    A variable's value is used as it is, never expanded again."""
+    return _expand_until(shown, text, 0, env, line, field, seen, nested=False)[0]
+
+
+def _expand_until(
+    shown: str,
+    text: str,
+    pos: int,
+    env: Mapping[str, str],
+    line: int,
+    field: str,
+    seen: Variables,
+    *,
+    nested: bool,
+) -> tuple[str, int]:
+    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
+    out: list[str] = []
+    while pos < len(text):
+        if nested and text[pos] == "}":
+            return "".join(out), pos + 1
+        m = _ENV_NAME.match(text, pos)
+        if m is None:
+            out.append(text[pos])
+            pos += 1
+            continue
+        name, pos = m.group(1), m.end()
+        default: str | None = None
+        if text.startswith(":-", pos):
+            default, pos = _expand_until(shown, text, pos + 2, env, line, field, seen, nested=True)
+        elif text.startswith("}", pos):
+            pos += 1
+        else:
+            out.append(m.group(0))  # not a reference after all: `${NAME` then something else
+            continue
+        if name in env:
+            seen.everywhere[name] = env[name]
+            out.append(env[name])
+        elif default is not None:
+            out.append(default)
+        else:
+            raise PlanError(
+                shown, line, field, f"environment variable {name} is not set (no default)"
+            )
+    if nested:
+        raise PlanError(shown, line, field, "unterminated ${VAR:-default} (a `}` is missing)")
+    return "".join(out), pos
+
+
+def _children(node: Any) -> list[tuple[Any, Any, int]]:
+    """(key, value, 1-based line) of a ruamel mapping or sequence."""
+    if isinstance(node, CommentedMap):
+        return [(k, v, node.lc.value(k)[0] + 1) for k, v in node.items()]
+    if isinstance(node, CommentedSeq):
+        return [(i, v, node.lc.item(i)[0] + 1) for i, v in enumerate(node)]
+    return []

@@ -1,0 +1,171 @@
+"""cli/render: each table and line a person reads, built from a plain result (no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from mongo_promote import api
+from mongo_promote.cli.render import checks, cleanup, dryrun, summary
+from mongo_promote.console import Output
+from mongo_promote.domain.analysis import Actions, CollectionAction, LeftAlone
+from mongo_promote.domain.plan import Hook
+from mongo_promote.state.history import RunEntry
+from mongo_promote.state.report import RunReport, RunSummary
+from mongo_promote.state.step import Action
+from mongo_promote.steps.validate import Check
+
+
+def cells(table: Table) -> dict[str, list[str]]:
+    return {str(col.header): [str(cell) for cell in col.cells] for col in table.columns}
+
+
+def text_of(table: Table) -> str:
+    console = Console(width=200, record=True)
+    console.print(table)
+    return console.export_text()
+
+
+def a_dry_run(*, lock: str | None = None) -> api.DryRun:
+    message = CollectionAction(
+        "Message", "replace", 1200, 4096, 1000, 2048, [], {}, ["embed MessageTranslation"], ["ix"]
+    )
+    user = CollectionAction("User", "create", 3, 100, None, None, [], {})
+    analysis = Actions(
+        [message, user],
+        [LeftAlone("old_calls", "legacy", "only in target", "cleanup drops it later")],
+        ["Message"],
+        2048,
+    )
+    planned = [
+        api.PlannedAction(1, "preflight", Action(1, "preflight", "check both servers")),
+        api.PlannedAction(3, "copy", Action(3, "copy", "copy 2 collection(s)")),
+        api.PlannedAction(3, "copy", Action(3, "copy:more", "and read them back")),
+    ]
+    embed = {"embed": "MessageTranslation", "into": "Message", "children_read": 5, "folded": 4}
+    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False)
+
+
+def test_the_actions_table_has_a_row_per_collection_and_per_one_left_alone() -> None:
+    result = a_dry_run()
+    got = cells(dryrun.actions_table(result.analysis.collections, result.analysis.left_alone))
+    assert got["collection"] == ["Message", "User", "old_calls"]
+    assert got["action"] == ["replace", "create", "leave alone (legacy)"]
+    assert got["source docs"] == ["1,200", "3", ""]
+    assert got["target docs now"] == ["1,000", "-", ""]
+    assert got["transforms"] == ["embed MessageTranslation", "", "only in target"]
+
+
+def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dryrun.dry_run(Output(), a_dry_run(lock="run 1 (host h)"))
+    shown = capsys.readouterr()
+    lines = shown.out.splitlines()
+    assert lines[:2] == ["STEP 1: preflight", "  - check both servers"]
+    assert lines[2:5] == ["STEP 3: copy", "  - copy 2 collection(s)", "  - and read them back"]
+    order = [
+        "leave alone (legacy)",
+        "transforms, expected effect:",
+        "MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
+        "fallbacks expected from buildInfo, not probed",
+        "dry-run: nothing was written",
+    ]
+    at = [shown.out.index(text) for text in order]
+    assert at == sorted(at)
+    assert "the lock is held now: run 1 (host h); `run` would exit 4" in shown.err
+
+
+def test_the_run_summary_has_a_row_per_collection_then_the_report_and_the_undo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = RunReport("20250101-000000-abcd", "p.yaml", "f00", {}, {}, status="succeeded")
+    report.collection("Message").update(action="replace", source_count=1200, bytes=4096)
+    report.collection("Attachment").update(action="create", copy_seconds=1.5, check="ok")
+    report.undo = "mongo-promote rollback --run 20250101-000000-abcd"
+    got = cells(summary.summary_table(report))
+    assert got["collection"] == ["Attachment", "Message"]
+    assert got["source"] == ["-", "1,200"] and got["bytes"] == ["-", "4.0 KB"]
+    assert got["copy s"] == ["1.50", "-"] and got["check"] == ["ok", "-"]
+    summary.run_summary(Output(), RunSummary(report, "/runs/x/report.md"))
+    out = capsys.readouterr().out
+    assert "run 20250101-000000-abcd: succeeded" in out
+    assert out.index("Attachment") < out.index("report: /runs/x/report.md")
+    assert out.rstrip().endswith("to undo: mongo-promote rollback --run 20250101-000000-abcd")
+
+
+def test_a_run_whose_post_checks_failed_still_shows_its_summary_before_the_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = RunReport("r-1", "p.yaml", "f00", {}, {}, status="failed")
+    report.collection("Message")["action"] = "replace"
+    failed = api.PostChecksFailed("post-cutover checks failed", RunSummary(report, "r.md"))
+    with pytest.raises(api.PostChecksFailed), summary.summary_on_failure(Output()):
+        raise failed
+    assert "run r-1: failed" in capsys.readouterr().out
+
+
+def test_the_cleanup_table_names_each_collection_and_its_guard() -> None:
+    now = datetime(2025, 1, 3, tzinfo=UTC)
+    age = api.AgeGuard(now - timedelta(hours=50), timedelta(hours=48), now, False)
+    found = [
+        api.Candidate("old_calls", 1500, 2048, "h1", "h1", False),
+        api.Candidate("old_users", 2, 10, "h2", "h3", False),
+    ]
+    table = cleanup.candidates_table(found, age)
+    got = cells(table)
+    assert got["collection"] == ["old_calls", "old_users"]
+    assert got["documents"] == ["1,500", "2"]
+    assert got["guard"][0] == "unchanged since the run's backup"
+    assert got["guard"][1].startswith("changed since the run's backup: refused")
+    assert "cleanup after run: cutover 50h00m ago" in text_of(table)
+
+
+def test_cleanup_says_a_dry_run_wrote_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    result = api.CleanupResult("r-1", "dry-run", {}, [])
+    cleanup.cleaned(Output(), result, json_out=False)
+    assert capsys.readouterr().out.strip() == "dry-run: nothing was written"
+
+
+def test_the_history_table_links_the_runs() -> None:
+    entries = [
+        RunEntry("r-1", "run", "succeeded", "2025-01-01T00:00:00+00:00", 12.34, "/b/r-1"),
+        RunEntry("r-2", "rollback", "succeeded", None, None, None, acted_on="r-1"),
+    ]
+    entries[0].acted_on_by.append({"command": "rollback", "run_id": "r-2"})
+    got = cells(cleanup.history_table(entries))
+    assert got["run"] == ["r-1", "r-2"]
+    assert got["started"] == ["2025-01-01 00:00:00", "-"]
+    assert got["duration"] == ["12.3s", "-"]
+    assert got["links"] == ["rollback: r-2", "acted on r-1"]
+
+
+def test_the_staging_refresh_plan_shows_commands_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = api.RefreshReport(
+        dry_run=True,
+        planned=[Hook("refresh", "docker compose pull [red]x", 30)],
+        wait_s=5,
+        planned_health=[{"name": "gw", "method": "GET", "url": "https://g/health"}],
+    )
+    checks.refresh_plan(Output(), report)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "  1. docker compose pull [red]x   (timeout 30s)"
+    assert out[2:] == ["then wait 5s", "then check gw: GET https://g/health"]
+
+
+def test_the_validation_table_says_ok_warning_or_failed() -> None:
+    report = api.ValidationReport(
+        [
+            Check("count", "Message", True, "10 = 10"),
+            Check("references", "Message", False, "2 dangling", severity="warning"),
+            Check("checksum", "User", False, "differs"),
+        ]
+    )
+    table = checks.validation_table(report)
+    assert cells(table)["result"] == ["ok", "warning", "FAILED"]
+    assert "validation: FAILED" in text_of(table)

@@ -1,0 +1,224 @@
+"""The journal's typed queries, over journals written by the real `Journal` as a run writes them:
+what resume, rollback, cleanup and history read back, a torn last line and older journals included."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mongo_promote.errors import UsageError
+from mongo_promote.state.context import RunPaths
+from mongo_promote.state.journal import (
+    COPIED,
+    CUTOVER_FINGERPRINT,
+    RUN_FAILED,
+    RUN_FINISHED,
+    SHADOWS_DROPPED,
+    ActionRef,
+    Backup,
+    Change,
+    Journal,
+    Kind,
+    journal_of,
+    latest_run,
+    rolled_back_by,
+    run_ids,
+)
+
+NOW = "2025-03-04T05:06:07+00:00"
+BACKUP = {
+    "dir": "/backups/r1",
+    "collections": ["A", "B"],
+    "content_hashes": {"A": "3:aa", "B": "4:bb"},
+    "replaced": ["A"],
+    "created": ["B"],
+}
+
+
+def _start(base: Path, run_id: str, **header: Any) -> Journal:
+    fields = {"run_id": run_id, "command": "run", "fingerprint": "f1", "now": NOW, **header}
+    return Journal.create(RunPaths.under(base, run_id).journal, fields)
+
+
+def _ref(key: str, kind: str, collection: str | None = None, phase: str = "before") -> ActionRef:
+    return ActionRef(key, 1, kind, phase, collection)
+
+
+def _act(
+    journal: Journal, ref: ActionRef, result: dict[str, Any] | None, shadow: bool = False
+) -> None:
+    """One action as the runner journals it: started, then (unless result is None) finished."""
+    journal.action_started(ref)
+    if result is not None:
+        journal.action_finished(ref, shadow=shadow, result=result)
+
+
+def _cutover(journal: Journal, name: str, fingerprint: str, *, finished: bool) -> None:
+    journal.record(CUTOVER_FINGERPRINT, collection=name, content_hash=fingerprint)
+    ref = _ref(f"cutover:{name}", Kind.CUTOVER, name, "cutover")
+    _act(journal, ref, {"result": {"collection": name}} if finished else None)
+
+
+def _promotion(base: Path) -> Journal:
+    """Run r1: backed up, copied A and B, cut A over; crashed in B's cutover (fingerprint
+    journalled, rename started, never journalled as done)."""
+    journal = _start(base, "r1", plan="/plans/p.yaml")
+    _act(journal, _ref("preflight", "preflight"), {})
+    _act(journal, _ref("backup", Kind.BACKUP), {"backup": BACKUP})
+    journal.record(COPIED, collection="A", count=3, content_hash="3:aa")
+    journal.record(COPIED, collection="B", count=4, content_hash="4:bb")
+    _act(journal, _ref("copy", "copy"), {"copied": {}}, shadow=True)
+    _cutover(journal, "A", "3:a1", finished=True)
+    _cutover(journal, "B", "4:b1", finished=False)
+    return journal
+
+
+def test_the_header_is_typed_and_keeps_every_field_to_continue_with(tmp_path: Path) -> None:
+    journal = _start(
+        tmp_path, "r2", command="rollback", rolls_back="r1", backup="/b", only=["A"], drop=["B"]
+    )
+    header = journal.header()
+    assert (header.run_id, header.command, header.fingerprint) == ("r2", "rollback", "f1")
+    assert header.now == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert (header.backup, header.only, header.drop) == ("/b", ["A"], ["B"])
+    assert header.rolls_back == header.acted_on == "r1" and header.cleans_up is None
+    assert header.fields["only"] == ["A"] and "event" not in header.fields
+    assert datetime.fromisoformat(header.at) <= datetime.now(UTC)
+
+    cleanup = _start(tmp_path, "r3", command="cleanup", cleans_up="r1").header()
+    assert cleanup.acted_on == "r1" and cleanup.only is None and cleanup.drop == []
+
+
+def test_a_journal_without_its_header(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    assert journal.find_header() is None and journal.events() == []
+    with pytest.raises(UsageError, match="no run_started record"):
+        journal.header()
+    no_now = Journal.create(tmp_path / "old" / "journal.jsonl", {"run_id": "r0"}).header()
+    assert no_now.command == "run"  # journals from before restore existed
+    with pytest.raises(UsageError, match=r"r0: its journal records no \$now"):
+        _ = no_now.now
+
+
+def test_what_a_run_did_as_resume_rollback_and_cleanup_ask_it(tmp_path: Path) -> None:
+    journal = _promotion(tmp_path)
+
+    assert set(journal.finished_actions()) == {"preflight", "backup", "copy", "cutover:A"}
+    assert journal.finished_actions()["backup"] == {"backup": BACKUP}
+    assert journal.started_cutover() and not journal.is_finished()
+    assert journal.copied() == {
+        "A": {"count": 3, "content_hash": "3:aa"},
+        "B": {"count": 4, "content_hash": "4:bb"},
+    }
+    assert journal.fingerprint_of("B") == "4:b1" and journal.fingerprint_of("C") is None
+
+    (a,) = journal.cutovers()  # B's rename was never journalled as done
+    assert (a.collection, a.fingerprint) == ("A", "3:a1")
+    assert a.at <= datetime.now(UTC)
+    assert journal.backup_of() == Backup("/backups/r1", ["A"], ["B"], {"A": "3:aa", "B": "4:bb"})
+    assert journal.acted_on() == [
+        Change("A", Kind.CUTOVER, True, False, "3:a1"),
+        Change("B", Kind.CUTOVER, False, False, "4:b1"),
+    ]
+
+
+def test_nothing_cut_over_and_no_backup(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    _act(journal, _ref("preflight", "preflight"), {})
+    _act(journal, _ref("backup", Kind.BACKUP), None)  # started, never finished
+    assert journal.backup_of() is None
+    assert journal.cutovers() == [] and journal.acted_on() == []
+    assert not journal.started_cutover()
+
+
+def test_shadow_work_is_forgotten_once_the_shadows_are_dropped(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    _act(journal, _ref("backup", Kind.BACKUP), {"backup": BACKUP})
+    _act(journal, _ref("indexes:A", "indexes", "A"), {"indexes": []}, shadow=True)
+    journal.record(SHADOWS_DROPPED)
+    _act(journal, _ref("copy", "copy"), {"copied": {}}, shadow=True)
+    assert set(journal.finished_actions()) == {"backup", "copy"}
+
+
+def test_the_asides_action_is_no_collection_and_drops_say_whether_they_dropped(
+    tmp_path: Path,
+) -> None:
+    journal = _start(tmp_path, "rb", command="rollback", rolls_back="r1")
+    _cutover(journal, "A", "3:a0", finished=True)
+    _act(journal, _ref("cutover:asides", Kind.CUTOVER, None, "cutover"), {"dropped": []})
+    _act(journal, _ref("drop:B", Kind.DROP, "B", "cutover"), {"dropped": True})
+    _act(journal, _ref("drop:C", Kind.DROP, "C", "cutover"), {"dropped": False})
+    _act(journal, _ref("drop:D", Kind.DROP, "D", "cutover"), None)
+
+    assert [c.collection for c in journal.cutovers()] == ["A"]
+    assert journal.acted_on() == [
+        Change("A", Kind.CUTOVER, True, False, "3:a0"),
+        Change("B", Kind.DROP, True, True, None),
+        Change("C", Kind.DROP, True, False, None),
+        Change("D", Kind.DROP, False, False, None),
+    ]
+
+
+def test_a_torn_last_line_hides_only_itself(tmp_path: Path) -> None:
+    journal = _promotion(tmp_path)
+    finished = json.dumps({"event": "action_finished", "key": "cutover:B", "kind": Kind.CUTOVER})
+    with open(journal.path, "a") as fh:
+        fh.write(finished[:40])  # the crash tore B's finish
+
+    again = journal_of(tmp_path, "r1")  # what a resume or a rollback opens
+    assert [c.collection for c in again.cutovers()] == ["A"]
+    assert [(c.collection, c.finished) for c in again.acted_on()] == [("A", True), ("B", False)]
+    assert again.header().run_id == "r1" and again.backup_of() is not None
+
+    _cutover(again, "B", "4:b1", finished=True)  # the resume finishes it: the tail is repaired
+    assert [c.collection for c in again.cutovers()] == ["A", "B"]
+    assert all(json.loads(line) for line in again.path.read_text().splitlines())
+
+
+def test_a_journal_written_before_actions_carried_their_kind_and_collection(
+    tmp_path: Path,
+) -> None:
+    """Records of the previous format name the action by its key only: still understood."""
+    journal = _start(tmp_path, "old")
+    for key, result in [("backup", {"backup": BACKUP}), ("cutover:A", {}), ("cutover:asides", {})]:
+        journal.record("action_started", key=key, step=1)
+        journal.record("action_finished", key=key, shadow=False, result=result)
+    journal.record(CUTOVER_FINGERPRINT, collection="B", content_hash="4:b1")
+    journal.record("action_started", key="cutover:B", step=1)
+
+    assert journal.started_cutover()
+    assert [c.collection for c in journal.cutovers()] == ["A"]
+    assert journal.backup_of() is not None
+    assert [(c.collection, c.finished, c.fingerprint) for c in journal.acted_on()] == [
+        ("A", True, None),
+        ("B", False, "4:b1"),
+    ]
+
+
+def test_the_runs_of_a_state_directory(tmp_path: Path) -> None:
+    assert run_ids(tmp_path) == [] and latest_run(tmp_path) is None
+    assert rolled_back_by(tmp_path, "20250101-000000-aaaa") is None
+    run = _start(tmp_path, "20250101-000000-aaaa")
+    run.record(RUN_FINISHED, status="succeeded")
+    failed = _start(
+        tmp_path, "20250102-000000-bbbb", command="rollback", rolls_back=run.header().run_id
+    )
+    failed.record(RUN_FAILED, status="failed", error="boom")
+    (RunPaths.under(tmp_path, "refresh-20250103").run_dir).mkdir(parents=True)  # no journal
+
+    assert run_ids(tmp_path) == ["20250101-000000-aaaa", "20250102-000000-bbbb", "refresh-20250103"]
+    assert rolled_back_by(tmp_path, "20250101-000000-aaaa") is None  # that rollback failed
+    assert failed.ended_at() is not None and not failed.is_finished()
+    assert latest_run(tmp_path, command="rollback") == "20250102-000000-bbbb"
+
+    done = _start(
+        tmp_path, "20250104-000000-cccc", command="rollback", rolls_back="20250101-000000-aaaa"
+    )
+    done.record(RUN_FINISHED, status="succeeded")
+    assert rolled_back_by(tmp_path, "20250101-000000-aaaa") == "20250104-000000-cccc"
+    assert journal_of(tmp_path, "refresh-20250103").find_header() is None
+    assert run.is_finished() and run.ended_at() == run.events()[-1]["at"]
