@@ -22,6 +22,9 @@ _.before_cutover
 _.after_cutover
 _.on_failure
 
+# pymongo: CommandListener.succeeded, called by the driver's command monitoring (adapters/mongo.Asked).
+_.succeeded
+
 # Rich: ProgressColumn.render, called by Rich's progress display (steps/copy.py).
 _.render
 

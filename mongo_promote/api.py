@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo.errors import PyMongoError
 
 from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
@@ -73,6 +76,8 @@ from mongo_promote.steps.restore import read_dump
 from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
+
+LOCK_RELEASE_S = 10  # releasing the lock at the end: one delete, not worth a network timeout
 
 
 @dataclass
@@ -205,8 +210,12 @@ def _execute(
         state.journal = journal
         runner = Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock)
         return runner.execute()
+    except PromoteError as exc:
+        if network_cause(exc) is not None:  # a server was lost: not waited for once more
+            lock.abandon()  # the lease ends by itself; `--resume` on this host takes it at once
+        raise
     finally:
-        with contextlib.suppress(PyMongoError):  # unreachable: the lease ends by itself
+        with contextlib.suppress(PyMongoError), pymongo.timeout(LOCK_RELEASE_S):
             lock.release()
 
 
@@ -465,6 +474,7 @@ class SeedOptions:
     scale: float = 1
     seed: int = 42
     progress: Callable[[str, str, int], None] | None = None  # (side, collection, documents)
+    network_timeout: timedelta | None = None  # --network-timeout (None: 2m)
 
 
 @dataclass
@@ -488,6 +498,7 @@ def seed(out: Output, options: SeedOptions) -> SeedResult:
             seed=options.seed,
             progress=options.progress,
             out=out,
+            network_timeout=options.network_timeout,
         )
     )
 
@@ -507,8 +518,16 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
     with showcase.demo_servers(out, options) as pair:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
-        seed(out, SeedOptions(source_uri, target_uri, scale=options.scale, seed=options.seed))
-        loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
+        timeout = options.network_timeout
+        seed(
+            out,
+            SeedOptions(
+                source_uri, target_uri, scale=options.scale, seed=options.seed, network_timeout=timeout
+            ),
+        )
+        loaded = load_plan(
+            bundled_plan_path(), source_uri=source_uri, target_uri=target_uri, network_timeout=timeout
+        )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()))
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")

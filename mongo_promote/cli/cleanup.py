@@ -19,6 +19,7 @@ from mongo_promote.cli.common import (
     load,
 )
 from mongo_promote.cli.render.cleanup import candidates, cleaned
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -45,6 +46,7 @@ def cleanup(
     ] = None,
     state_dir: StateDirRunOpt = None,
     yes: YesOpt = False,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Drop the legacy collections and replaced embed sources after a run (guarded, backed up first).
@@ -62,5 +64,6 @@ def cleanup(
         confirm=confirmer(),
         show=lambda chosen: candidates(out, chosen),
     )
-    result = api.cleanup(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.cleanup(loaded, out, options)
     cleaned(out, result, json_out)

@@ -13,6 +13,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.domain.inventory import counted
 from mongo_promote.errors import (
@@ -306,6 +307,11 @@ class Runner:
             self.ctx.out.info(
                 "shadows kept: the lock is no longer ours, so this run writes nothing more"
             )
+        elif network_cause(exc) is not None:
+            self.ctx.out.info(
+                "shadows kept: a server was lost, it is not waited for again; "
+                f"`{self.resume_command}` continues from them (they are checked first)"
+            )
         elif not self.keep_shadows:
             try:
                 dropped = cutover_step.drop_shadows(self.ctx, self.state.shadows)
@@ -375,6 +381,7 @@ class Runner:
 
 def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
+
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

@@ -14,7 +14,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options
+from mongo_promote.adapters.mongo import collection_options, first_reply_bounded
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
@@ -206,13 +206,15 @@ def copy_collection(
     ordered = bool(action.source_options.get("capped"))
     hasher, written = ContentHash(), ContentHash()
     docs = size = 0
-    cursor = ctx.source_db[action.name].find(
-        {}, sort=transformer.sort if transformer else None,
-        batch_size=_cursor_batch(action, batch_bytes),
-    )  # fmt: skip
+    source = ctx.source_db[action.name]
+    sort = transformer.sort if transformer else None
+    cursor = source.find({}, sort=sort, batch_size=_cursor_batch(action, batch_bytes))
+    # sorted, the server reads everything before its first reply: a longer bound for that one
+    sizes = {"size": action.source_size, "documents": action.source_count}
+    stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
     with cursor:
         # the next reply is read while this batch is transformed and inserted
-        for batch, batch_size in _batches(read_ahead(cursor), batch_bytes):
+        for batch, batch_size in _batches(read_ahead(stream), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.console import Output, human_bytes
+from mongo_promote.console import Output, human_bytes, human_duration
 from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 
 ACTION_COLUMNS = (
@@ -35,11 +35,29 @@ def dry_run(out: Output, result: api.DryRun) -> None:
         out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
     for item in result.analysis.left_alone:
         out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+    out.info("  " + describe_bounds(result.bounds))
     if result.fallbacks:
         how = "probed" if result.probed else "expected from buildInfo, not probed (the dry-run"
         how += "" if result.probed else " writes nothing; `run` tries each one first)"
         out.info(f"  fallbacks {how}: {', '.join(result.fallbacks)}")
     out.info("[bold]dry-run: nothing was written[/]")
+
+
+def describe_bounds(bounds: dict[str, Any]) -> str:
+    """How long each server is waited for, and the longer bounds of the slow operations."""
+    network = bounds["network"]
+    sides = (
+        f"network timeout {network['source']} on both servers"
+        if network["source"] == network["target"]
+        else f"network timeout: source {network['source']}, target {network['target']}"
+    )
+    how = "set by the plan" if bounds["long_operations_set_by_plan"] else "from each size"
+    longer = ", ".join(
+        f"{name} {human_duration(s)}" for name, s in bounds["long_operations"].items()
+    )
+    return f"bounds: {sides}" + (
+        f"; index builds, counting scans, sorted reads ({how}): {longer}" if longer else ""
+    )
 
 
 def plan_list(out: Output, planned: list[api.PlannedAction]) -> None:

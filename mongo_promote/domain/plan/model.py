@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from mongo_promote.adapters.mongo import NETWORK_TIMEOUT_S
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -29,7 +31,7 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # ---------------------------------------------------------------- value types
 
 
-def _parse_duration(value: Any) -> timedelta:
+def parse_duration(value: Any) -> timedelta:
     """Durations are written the way operators say them (`48h`, `30s`); bare numbers mean seconds."""
     if isinstance(value, timedelta):
         return value
@@ -40,7 +42,7 @@ def _parse_duration(value: Any) -> timedelta:
     raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 48h, 2d)")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _as_list(value: Any) -> Any:
@@ -251,7 +253,7 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-PositiveDuration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class HookCommand(_Model):
@@ -392,6 +394,11 @@ class Plan(_Model):
     hooks: HooksSpec = Field(default_factory=HooksSpec)
     health: list[HealthCheck] = Field(default_factory=list)
     staging_refresh: StagingRefresh | None = None
+    # the longest wait for a server's answer to one request (--network-timeout wins; a URI's
+    # own socketTimeoutMS/timeoutMS is honoured for its server): adapters/mongo.Bounds
+    network_timeout: PositiveDuration = timedelta(seconds=NETWORK_TIMEOUT_S)
+    # index builds, counting scans, sorted reads: this bound instead of one from the collection's size
+    long_operation_timeout: PositiveDuration | None = None
 
     # -- derived views used by every step
 

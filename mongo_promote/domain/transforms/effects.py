@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from mongo_promote.adapters.mongo import RAW
+from mongo_promote.adapters.mongo import RAW, first_reply_bounded
 from mongo_promote.domain.plan import Plan
 from mongo_promote.domain.transforms.rewrite import EVERYWHERE
 from mongo_promote.domain.transforms.stream import StreamTransformer
@@ -36,7 +36,7 @@ def expected_effects(
             {}, _projection(transformer), sort=transformer.sort, batch_size=PARENT_BATCH
         )
         with cursor:
-            for doc in cursor:
+            for doc in first_reply_bounded(cursor, raw_db[name]) if transformer.sort else cursor:
                 transformer.apply(doc)
         specs = [f.spec for f in transformer.folds] + [r for r, _ in transformer.rewrites]
         by_spec.update(zip(map(id, specs), transformer.finish(), strict=True))

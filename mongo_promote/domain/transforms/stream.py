@@ -23,6 +23,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from mongo_promote.adapters.mongo import first_reply_bounded
 from mongo_promote.domain.plan import EmbedSpec, Plan, RewriteSpec
 from mongo_promote.domain.transforms.bsonbytes import (
     CODEC,
@@ -128,7 +129,7 @@ def child_cursor(
     coll = source_db.client.get_database(source_db.name).get_collection(
         spec.source, codec_options=CODEC
     )
-    return coll.find(
+    cursor = coll.find(
         {},
         _child_projection(spec),
         sort=[(spec.match.source, 1), ("_id", 1)],
@@ -136,6 +137,7 @@ def child_cursor(
         allow_disk_use=True,
         **_binary_order(coll),
     )
+    return first_reply_bounded(cursor, coll)  # sorted: the first reply waits for the sort
 
 
 def _binary_order(coll: Collection[Any]) -> dict[str, Any]:
