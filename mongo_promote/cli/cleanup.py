@@ -35,6 +35,9 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would go and which guard applies.")
     ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue the interrupted cleanup RUN_ID.")
+    ] = None,
     ignore_age: Annotated[
         bool, typer.Option("--ignore-age", help="Do not wait for the plan's cleanup.min_age.")
     ] = False,
@@ -56,6 +59,7 @@ def cleanup(
     out = Output(json_mode=json_out)
     options = api.CleanupOptions(
         run_id=run_id,
+        resume=resume,
         dry_run=dry_run,
         ignore_age=ignore_age,
         force=force or [],

@@ -52,6 +52,8 @@ class CopyResult:
     output_hash: str = ""
     # the transformed documents held to the decoded reference as they passed (oracle.Verification)
     verification: dict[str, Any] | None = None
+    # each embed's child collection as the fold read it (stream.children_hash): checked on resume
+    children: dict[str, str] = field(default_factory=dict)
 
 
 # what runs in a copy's worker once its collection is copied (validation's read-back)
@@ -237,6 +239,7 @@ def copy_collection(
         stats,
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
+        children=transformer.children_hashes() if transformer else {},
     )
 
 
@@ -424,10 +427,13 @@ class CopyStep(StepBase):
         ]
 
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
-        """A copy journalled earlier counts only if its shadow is still there, whole."""
+        """A copy journalled earlier counts only if its shadow is still there, whole (a shadow a
+        resume found stale is gone: an empty one too)."""
+        present = set(ctx.target_db.list_collection_names())
         finished = {}
         for name, entry in self.state.journalled_copies().items():
-            if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
+            shadow = ctx.shadow_name(name)
+            if shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 
@@ -442,6 +448,7 @@ class CopyStep(StepBase):
             "content_hash": result.content_hash,
             "output_hash": result.output_hash,
             "verification": result.verification,
+            "children": result.children,
             "transforms": result.transforms,
             "stats": {
                 "bytes": result.bytes,

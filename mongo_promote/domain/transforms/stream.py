@@ -23,7 +23,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from mongo_promote.adapters.mongo import first_reply_bounded
+from mongo_promote.adapters.mongo import RAW, first_reply_bounded
+from mongo_promote.checksum import ContentHash
 from mongo_promote.domain.plan import EmbedSpec, Plan, RewriteSpec
 from mongo_promote.domain.transforms.bsonbytes import (
     CODEC,
@@ -119,15 +120,16 @@ def read_ahead(docs: Iterable[T], *, chunk: int = 1000) -> Iterator[T]:
 
 
 def child_cursor(
-    source_db: Database[Any], spec: EmbedSpec, *, batch_docs: int = CHILD_BATCH
-) -> Any:
+    source_db: Database[Any], spec: EmbedSpec, seen: ContentHash, *, batch_docs: int = CHILD_BATCH
+) -> Iterator[dict[str, Any]]:
     """The children, read from the SOURCE, sorted so each parent's children are contiguous.
 
     Only the fields the fold reads are fetched. A collection with a default collation is read with
-    the simple one, so the order is the binary one `group_by_parent` checks.
+    the simple one, so the order is the binary one `group_by_parent` checks. Each child's bytes
+    go into `seen` as they pass (what the fold relied on: `--resume` compares `children_hash`).
     """
     coll = source_db.client.get_database(source_db.name).get_collection(
-        spec.source, codec_options=CODEC
+        spec.source, codec_options=RAW
     )
     cursor = coll.find(
         {},
@@ -137,7 +139,22 @@ def child_cursor(
         allow_disk_use=True,
         **_binary_order(coll),
     )
-    return first_reply_bounded(cursor, coll)  # sorted: the first reply waits for the sort
+    for raw in first_reply_bounded(cursor, coll):  # sorted: the first reply waits for the sort
+        data = raw.raw
+        seen.add(data)
+        yield bson.decode(data, codec_options=CODEC)
+
+
+def children_hash(source_db: Database[Any], spec: EmbedSpec) -> str:
+    """The content hash of what an embed reads of its children (the fields the fold uses), as
+    `child_cursor` hashes it on its way: order-independent, so read here in natural order."""
+    coll = source_db.client.get_database(source_db.name).get_collection(
+        spec.source, codec_options=RAW
+    )
+    found = ContentHash()
+    with coll.find({}, _child_projection(spec), batch_size=CHILD_BATCH) as cursor:
+        found.update_many(bytes(doc.raw) for doc in cursor)
+    return found.hexdigest()
 
 
 def _binary_order(coll: Collection[Any]) -> dict[str, Any]:
@@ -177,6 +194,7 @@ class FoldMerge:
         self.spec = spec
         self.now = now
         self.stats = EmbedStats()
+        self.children_seen = ContentHash()  # filled by `from_source` as the children pass
         self.tolerate_duplicates = tolerate_duplicates
         self._groups = group_by_parent(read_ahead(children), spec.match.source)
         self._head: tuple[Any, list[Mapping[str, Any]]] | None = None
@@ -187,7 +205,10 @@ class FoldMerge:
         cls, source_db: Database[Any], spec: EmbedSpec, now: dt.datetime, **options: Any
     ) -> FoldMerge:
         """The merge over `spec.source` read from the source database (see `child_cursor`)."""
-        return cls(spec, now, child_cursor(source_db, spec), **options)
+        seen = ContentHash()
+        merge = cls(spec, now, child_cursor(source_db, spec, seen), **options)
+        merge.children_seen = seen
+        return merge
 
     def _advance(self) -> None:
         self._head = next(self._groups, None)
@@ -338,6 +359,11 @@ class StreamTransformer:
                 bytes(raw.raw), data, folded, [spec for spec, _ in self.rewrites]
             )
         return RawBSONDocument(data) if changed else raw
+
+    def children_hashes(self) -> dict[str, str]:
+        """Each embed's child collection as the folds read it (content hash of the fields they
+        use), once `finish` has drained them: what a resume checks the source against."""
+        return {fold.spec.source: fold.children_seen.hexdigest() for fold in self.folds}
 
     def finish(self) -> list[dict[str, Any]]:
         """Statistics for the report; a policy that says `fail` fails here, before any cutover
