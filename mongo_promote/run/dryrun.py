@@ -14,6 +14,7 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.step import Action
 from mongo_promote.steps.indexes import planned_index_names
+from mongo_promote.steps.precheck import option_losses
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class DryRun:
     lock_held_by: str | None
     fallbacks: list[str]  # what the target lacks (the run falls back)
     probed: bool  # fallbacks probed on the target, or expected from buildInfo
+    # collection options the target is expected not to keep: {name: {options, policy}}
+    option_losses: dict[str, dict[str, Any]]
     # how long each server is waited for: {"network": {side: text}, "long_operations":
     # {collection: seconds}} (index builds, counting scans, sorted reads: adapters/mongo.Bounds)
     bounds: dict[str, Any]
@@ -53,6 +56,10 @@ class DryRun:
             "transforms": self.transforms,
             "indexes": self.indexes,
             "lock_held_by": self.lock_held_by,
+            "option_losses": self.option_losses,
+            "oversized": {
+                t["embed"]: t.get("oversized", []) for t in self.transforms if "embed" in t
+            },
             "bounds": self.bounds,
             "documents_to_copy": sum(a.source_count for a in collections),
             "bytes_to_copy": sum(a.source_size for a in collections),
@@ -75,6 +82,7 @@ def dry_run_of(ctx: RunContext, analysis: Actions, planned: list[Planned]) -> Dr
         holder.describe() if holder else None,
         ctx.target_caps.lacks(),
         ctx.target_caps.probed,
+        option_losses(ctx, analysis),
         bounds_of_run(ctx, analysis),
     )
 

@@ -31,6 +31,11 @@ def dry_run(out: Output, result: api.DryRun) -> None:
         out.info("  transforms, expected effect:")
     for t in result.transforms:
         out.info("  " + describe_effect(t))
+    for name, lost in result.option_losses.items():
+        out.warn(option_warning(name, lost))
+    for t in result.transforms:
+        for line in oversize_warnings(t):
+            out.warn(line)
     if result.lock_held_by:
         out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
     for item in result.analysis.left_alone:
@@ -41,6 +46,34 @@ def dry_run(out: Output, result: api.DryRun) -> None:
         how += "" if result.probed else " writes nothing; `run` tries each one first)"
         out.info(f"  fallbacks {how}: {', '.join(result.fallbacks)}")
     out.info("[bold]dry-run: nothing was written[/]")
+
+
+def option_warning(name: str, lost: dict[str, Any]) -> str:
+    """A collection option the target is expected to drop, and what the run does about it."""
+    then = (
+        "collections.options says best_effort: the run goes on and reports it"
+        if lost["policy"] == "best_effort"
+        else "the run refuses unless `collections: {options: {" + name + ": best_effort}}`"
+    )
+    return f"{name}: the target would not keep collection option(s) {', '.join(lost['options'])}; {then}"
+
+
+def oversize_warnings(t: dict[str, Any]) -> list[str]:
+    """Every parent an embed would push past 16 MB: its _id, size now and after."""
+    parents = t.get("oversized", [])
+    if not parents:
+        return []
+    policy = t.get("on_oversize", "fail")
+    then = {
+        "fail": "on_oversize: fail, the run refuses before copying",
+        "skip_children": "on_oversize: skip_children, it keeps the entries that fit",
+        "report": "on_oversize: report, it keeps none of them",
+    }[policy]
+    head = f"{t['into']}: {t.get('oversize_parents', len(parents))} document(s) past 16 MB once {t['embed']} is folded in ({then}):"
+    return [head] + [
+        f"  _id {p['_id']}: {human_bytes(p['size'])} now, {human_bytes(p['size_after'])} after"
+        for p in parents
+    ]
 
 
 def describe_bounds(bounds: dict[str, Any]) -> str:

@@ -109,10 +109,35 @@ class Endpoint(_Model):
         return uri
 
 
+OptionsPolicy = Literal["exact", "best_effort"]
+
+
+def _policy_patterns(value: Any) -> Any:
+    """`options: {Name: best_effort, "re:^Log": best_effort}`: every key a name or a valid pattern."""
+    if isinstance(value, Mapping):
+        for key in value:
+            _pattern(key)
+    return value
+
+
 class Selection(_Model):
     include: list[Pattern] = Field(default_factory=lambda: [NamePattern("re:.*")])
     exclude: list[Pattern] = Field(default_factory=list)
     legacy: list[Pattern] = Field(default_factory=list)
+    # collection options (validator, collation, capped, ...) a target does not keep: `exact`
+    # (default) refuses the run, `best_effort` lets it go on and reports each one lost; one
+    # policy for every collection, or by name / `re:` pattern (the first key that matches)
+    options: Annotated[
+        OptionsPolicy | dict[str, OptionsPolicy], BeforeValidator(_policy_patterns)
+    ] = "exact"
+
+    def options_policy(self, name: str) -> OptionsPolicy:
+        if isinstance(self.options, str):
+            return self.options
+        for key, policy in self.options.items():
+            if NamePattern(key).matches(name):
+                return policy
+        return "exact"
 
 
 class FieldMapping(_Model):
@@ -152,6 +177,10 @@ class EmbedSpec(_Model):
     on_orphan: Literal["report", "fail", "ignore"] = "report"
     # a key the parent's map already has: the newer by updatedAt, the child's, or the existing one
     on_existing: Literal["latest", "overwrite", "keep"] = "latest"
+    # a parent the fold would push past 16 MB: `fail` (refused before anything is copied),
+    # `skip_children` (written with the entries that fit, in map order; the rest reported) or
+    # `report` (written without this embed's entries, as its source holds it; reported)
+    on_oversize: Literal["fail", "skip_children", "report"] = "fail"
     keep_source: bool = False
 
 

@@ -22,6 +22,7 @@ from mongo_promote.steps.validate.content import (
     written_checks,
 )
 from mongo_promote.steps.validate.indexes import index_check
+from mongo_promote.steps.validate.options import options_check
 from mongo_promote.steps.validate.references import reference_check
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class ValidateStep(StepBase):
 
     def plan(self, ctx: RunContext) -> list[Action]:
         spec = ctx.plan.validate_
-        checks = ["counts"] * spec.counts + ["content"] + ["indexes"]
+        checks = ["counts"] * spec.counts + ["content"] + ["indexes", "collection options"]
         checks += ["references"] * bool(spec.references)
         return [
             self.action(
@@ -173,4 +174,5 @@ def _collection_checks(
                 expected = source.count_documents({})
         checks.insert(0, count_check(action.name, expected, count))
     checks.append(index_check(ctx, action, target))
+    checks.append(options_check(ctx, action, target))
     return count, checks, found.hexdigest() if found is not None else None

@@ -52,7 +52,8 @@ def a_dry_run(*, lock: str | None = None) -> api.DryRun:
         "long_operations": {"Message": 250.0, "User": 120.0},
         "long_operations_set_by_plan": False,
     }
-    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False, bounds)
+    losses = {"Message": {"options": ["collation"], "policy": "exact"}}
+    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False, losses, bounds)
 
 
 def test_the_actions_table_has_a_row_per_collection_and_per_one_left_alone() -> None:
