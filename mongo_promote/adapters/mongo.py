@@ -7,6 +7,7 @@ import re
 import secrets
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
@@ -50,6 +51,7 @@ RAW = CodecOptions(
 INDEX_KINDS = ("text", "2dsphere", "2d", "hashed")
 COLLECTION_OPTIONS = ("validator", "capped", "collation")
 _DUPLICATE_KEY = 11000
+_TIME_LIMIT = 50  # MaxTimeMSExpired: a long operation's bound, as the server enforced it
 
 
 @dataclass
@@ -493,7 +495,9 @@ class Asked(monitoring.CommandListener):
 
     def __init__(self) -> None:
         self._asked: dict[tuple[Any, int], tuple[str, str]] = {}
-        self.failures: list[tuple[str, str, float, Any]] = []  # command, namespace, seconds, address
+        # the latest requests that got no answer at all (a server's refusals are not kept):
+        # command, namespace, seconds waited, address
+        self.failures: deque[tuple[str, str, float, Any]] = deque(maxlen=16)
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
@@ -509,7 +513,8 @@ class Asked(monitoring.CommandListener):
         command, namespace = self._asked.pop(
             (event.connection_id, event.request_id), (event.command_name, event.database_name)
         )
-        if len(self.failures) < 64:
+        # no answer (a refusal carries the server's code), or the server's own time limit (50)
+        if (event.failure or {}).get("code", _TIME_LIMIT) == _TIME_LIMIT:
             self.failures.append(
                 (command, namespace, event.duration_micros / 1e6, event.connection_id)
             )

@@ -81,11 +81,7 @@ class PrecheckStep(StepBase):
     def apply(self, ctx: RunContext, action: Action) -> Result:
         losses = option_losses(ctx, self.analysis)
         copied = {a.name for a in self.analysis.collections}
-        oversized = (
-            oversized_parents(ctx.source_db, ctx.plan, ctx.now)
-            if any(e.into in copied for e in ctx.plan.embeds)
-            else {}
-        )
+        oversized = oversized_parents(ctx.source_db, ctx.plan, ctx.now, copied)
         problems = [
             p
             for p in (

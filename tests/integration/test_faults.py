@@ -279,6 +279,7 @@ def test_connections_cut_mid_cutover_exit_3_and_resume_or_rollback_is_exact(
 # ---------------------------------------------------------------- the target killed and restarted
 
 
+@pytest.mark.timeout(400)  # a server of its own, killed and started again
 def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
     servers: Any, fresh_name: Any, tmp_path: Path
 ) -> None:

@@ -132,6 +132,7 @@ def test_lock_held_by_another_run_refuses_and_writes_nothing(
 # ---------------------------------------------------------------- (c) kill -9 and resume
 
 
+@pytest.mark.timeout(400)  # the session's Meeshy run may be built first (about a minute)
 def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     servers: Any, fresh_name: Any, tmp_path: Path, meeshy_run: MeeshyRun
 ) -> None:

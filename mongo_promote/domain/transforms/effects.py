@@ -56,16 +56,17 @@ def _streamed(
 
 
 def oversized_parents(
-    source_db: Database[Any], plan: Plan, now: dt.datetime
+    source_db: Database[Any], plan: Plan, now: dt.datetime, parents: set[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Before a run copies anything: for each embed whose `on_oversize` is `fail`, every parent
+    """Before a run copies anything: for each embed into one of `parents` (the collections the
+    run copies) whose `on_oversize` is `fail`, every parent
     the fold would push past 16 MB (`_id`, size now, size after), exact. Where the source has
     `$bsonSize` the server finds the few parents big enough to be at risk (a bound on what the
     fold could add, from its children's sizes: conservative) and only those are folded here;
     elsewhere (FerretDB v1) the parents and children are streamed once, as the dry-run does."""
     found: dict[str, list[dict[str, Any]]] = {}
     for spec in plan.embeds:
-        if spec.on_oversize != "fail":
+        if spec.on_oversize != "fail" or spec.into not in parents:
             continue
         at_risk = _at_risk(source_db, spec)
         if at_risk is None:
