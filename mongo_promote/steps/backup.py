@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +31,14 @@ class BackupResult:
     content_hashes: dict[str, str] = field(default_factory=dict)
     replaced: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    # per collection dumped: started_at, finished_at (ISO 8601 UTC) and the worker thread;
+    # journalled with the backup action (for timelines of a run), not part of the report
+    timings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("timings")
+        return data
 
 
 def backup_collections(
@@ -46,10 +53,11 @@ def backup_collections(
     """Dump `names` from the target database, verify every file, and record what the run will do."""
     started = time.monotonic()
     database = ctx.plan.target.database
+    timings: dict[str, dict[str, str]] = {}
     if _finished_by(out_dir, ctx.run_id):
         ctx.out.info(f"  {out_dir} already holds this run's finished backup: verifying it again")
     else:
-        _write(ctx, names, out_dir, database, expected_bytes)
+        timings = _write(ctx, names, out_dir, database, expected_bytes)
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
@@ -67,6 +75,7 @@ def backup_collections(
         content_hashes={e.name: e.content_hash for e in entries},
         replaced=sorted(replaced),
         created=sorted(created),
+        timings=timings,
     )
 
 
@@ -82,7 +91,8 @@ def _finished_by(out_dir: Path, run_id: str) -> bool:
 
 def _write(
     ctx: RunContext, names: list[str], out_dir: Path, database: str, expected_bytes: int
-) -> None:
+) -> dict[str, dict[str, str]]:
+    """Dump every collection, ctx.workers at once; when and on which worker each one was dumped."""
     _check_free_space(out_dir, expected_bytes)
     with (
         DumpWriter(
@@ -92,9 +102,20 @@ def _write(
             server_version=ctx.target_caps.version,
             encrypt_to=ctx.plan.backup.encrypt_to,
         ) as writer,
-        ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
+        ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="backup") as pool,
     ):
-        list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
+        timed = list(pool.map(lambda name: _timed_dump(ctx, writer, database, name), names))
+    return dict(zip(names, timed, strict=True))
+
+
+def _timed_dump(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> dict[str, str]:
+    started_at = datetime.now(UTC).isoformat()
+    _dump_one(ctx, writer, database, name)
+    return {
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "worker": threading.current_thread().name,
+    }
 
 
 def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
@@ -177,7 +198,7 @@ class BackupStep(StepBase):
             expected_bytes=self.expected_bytes,
         )
         self.resume(ctx, action, {"backup": result.to_json()})
-        return {"backup": result.to_json()}
+        return {"backup": result.to_json(), "timings": result.timings}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         self.state.report.backup = result["backup"]

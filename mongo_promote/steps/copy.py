@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
@@ -54,6 +56,11 @@ class CopyResult:
     verification: dict[str, Any] | None = None
     # each embed's child collection as the fold read it (stream.children_hash): checked on resume
     children: dict[str, str] = field(default_factory=dict)
+    # when (ISO 8601 UTC) and on which worker thread the copy started, and when that worker was
+    # done with it (validation's read-back included): journalled, for timelines of a run
+    started_at: str = ""
+    worker: str = ""
+    finished_at: str = ""
 
 
 # what runs in a copy's worker once its collection is copied (validation's read-back)
@@ -198,6 +205,7 @@ def copy_collection(
     against the decoded reference: validation then re-reads only the target.
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
     target = ctx.target_db[shadow]
@@ -240,6 +248,8 @@ def copy_collection(
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
         children=transformer.children_hashes() if transformer else {},
+        started_at=started_at,
+        worker=threading.current_thread().name,
     )
 
 
@@ -335,6 +345,7 @@ def _copy_then(
     if then is not None:
         ctx.check_cancelled()
         then(ctx, result)
+    result.finished_at = datetime.now(UTC).isoformat()
     return result
 
 
@@ -450,6 +461,9 @@ class CopyStep(StepBase):
             "verification": result.verification,
             "children": result.children,
             "transforms": result.transforms,
+            "started_at": result.started_at,
+            "worker": result.worker,
+            "finished_at": result.finished_at,
             "stats": {
                 "bytes": result.bytes,
                 "copy_seconds": round(result.seconds, 3),
