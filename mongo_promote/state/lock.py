@@ -232,7 +232,7 @@ class RunLock:
 
     def release(self) -> None:
         self._stop.set()
-        if self._thread:
+        if self._thread and self._held:  # abandoned: its renewal may be stuck on a dead server
             self._thread.join(timeout=5)
         held, self._held = self._held, False
         if held:
