@@ -17,6 +17,7 @@ from mongo_promote.cli.common import (
     handles_errors,
     load,
 )
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -28,12 +29,14 @@ def backup(
     source_uri: SourceUriOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Backup directory.")] = None,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """A verified, mongorestore-compatible backup of the target database (reads only)."""
     out = Output(json_mode=json_out)
     options = api.BackupOptions(out_dir=out_dir, state_dir=state_dir)
-    result = api.backup(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.backup(loaded, out, options)
     if json_out:
         out.emit_json(result.to_json())
     else:

@@ -8,9 +8,13 @@ from typing import Annotated
 import typer
 
 from mongo_promote import api
-from mongo_promote.cli.common import EngineOpt, handles_errors
+from mongo_promote.cli.common import (
+    EngineOpt,
+    handles_errors,
+)
 from mongo_promote.cli.render.demo import DemoTables
 from mongo_promote.cli.render.inventory import server_pair
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
 from mongo_promote.console import Output
 
 
@@ -23,6 +27,7 @@ def demo(
         Path, typer.Option("--state-dir", help="Where the demo's runs/ and backups/ go.")
     ] = Path("mongo-promote-demo"),
     engine: EngineOpt = "ferretdb",
+    timeout: NetworkTimeoutOpt = None,
 ) -> None:
     """The whole Meeshy promotion on two local servers: seed, dry-run, run, validate, report."""
     out = Output()
@@ -33,6 +38,7 @@ def demo(
         state_dir=state_dir,
         engine=engine,
         view=DemoTables(out),
+        network_timeout=network_timeout(timeout),
     )
     result = api.demo(out, options)
     if not keep:

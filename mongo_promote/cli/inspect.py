@@ -14,6 +14,7 @@ from mongo_promote.cli.common import (
     load,
 )
 from mongo_promote.cli.render.inventory import inventory_table
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -23,13 +24,15 @@ def inspect(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Inventory and classification of both sides (reads only)."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    inventory = api.inspect(load(plan, source_uri, target_uri), out, api.InspectOptions())
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    inventory = api.inspect(loaded, out, api.InspectOptions())
     if json_out:
         out.emit_json(inventory.to_json())
     else:

@@ -20,6 +20,7 @@ from mongo_promote.cli.common import (
     load,
 )
 from mongo_promote.cli.render.summary import restored, summary_on_failure
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import UsageError
@@ -48,6 +49,7 @@ def restore(
             "--identity", help="age identity file, for a backup encrypted with encrypt_to."
         ),
     ] = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Put the target back exactly as the backup holds it (verified first, then shadows and cutover)."""
@@ -64,5 +66,6 @@ def restore(
         confirm=confirmer(),
     )
     with summary_on_failure(out):
-        result = api.restore(load(plan, source_uri, target_uri), out, options)
+        loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+        result = api.restore(loaded, out, options)
     restored(out, result, json_out)

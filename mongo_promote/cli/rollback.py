@@ -20,6 +20,7 @@ from mongo_promote.cli.common import (
     load,
 )
 from mongo_promote.cli.render.summary import restored, summary_on_failure
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -50,6 +51,7 @@ def rollback(
             "state is backed up first)."
         ),
     ] = False,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Undo a run: restore what it replaced from its backup, drop what it created."""
@@ -64,5 +66,6 @@ def rollback(
         confirm=confirmer(),
     )
     with summary_on_failure(out):
-        result = api.rollback(load(plan, source_uri, target_uri), out, options)
+        loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+        result = api.rollback(loaded, out, options)
     restored(out, result, json_out)

@@ -22,6 +22,7 @@ from mongo_promote.cli.common import (
 )
 from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
 from mongo_promote.cli.render.summary import run_summary, summary_on_failure
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -47,13 +48,14 @@ def run(
         bool, typer.Option("--hooks/--no-hooks", help="Run the plan's hooks (every stage).")
     ] = True,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The whole promotion: backup, copy into shadows, transform, index, validate, cut over."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    loaded = load(plan, source_uri, target_uri)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
     options = api.RunOptions(
         yes=yes,
         resume=resume,

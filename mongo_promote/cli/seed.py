@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 
 from mongo_promote import api
-from mongo_promote.cli.common import JsonOpt, QuietOpt, handles_errors
+from mongo_promote.cli.common import (
+    JsonOpt,
+    QuietOpt,
+    handles_errors,
+)
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
 from mongo_promote.console import Output, to_json
 
 
@@ -20,6 +25,7 @@ def seed(
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed.")] = 42,
     database: Annotated[str, typer.Option(help="Database name on both sides.")] = "meeshy",
     manifest: Annotated[Path | None, typer.Option(help="Write the manifest here.")] = None,
+    timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -32,6 +38,7 @@ def seed(
         target_database=database,
         scale=scale,
         seed=seed_value,
+        network_timeout=network_timeout(timeout),
     )
     result = api.seed(out, options)
     if manifest:

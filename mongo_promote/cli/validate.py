@@ -19,6 +19,7 @@ from mongo_promote.cli.common import (
     load,
 )
 from mongo_promote.cli.render.checks import validation_table
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import PromoteError
@@ -33,6 +34,7 @@ def validate(
         str | None, typer.Option("--run", help="Run whose $now to use (default: the latest).")
     ] = None,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -40,7 +42,8 @@ def validate(
     """The validation step alone, against the live target (reads only). Exit 1 on differences."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.ValidateOptions(run_id=run_id, state_dir=state_dir)
-    report = api.validate(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    report = api.validate(loaded, out, options)
     if json_out:
         out.emit_json(report.to_json())
     else:

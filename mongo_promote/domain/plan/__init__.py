@@ -22,6 +22,7 @@ from mongo_promote.domain.plan.model import (
     RewriteTransform,
     StagingRefresh,
     ValidateSpec,
+    parse_duration,
 )
 from mongo_promote.domain.plan.uris import argv_password_warning, read_uri_file
 
@@ -48,5 +49,6 @@ __all__ = [
     "argv_password_warning",
     "bundled_plan_path",
     "load_plan",
+    "parse_duration",
     "read_uri_file",
 ]

@@ -46,7 +46,14 @@ def a_dry_run(*, lock: str | None = None) -> api.DryRun:
         api.PlannedAction(3, "copy", Action(3, "copy:more", "and read them back")),
     ]
     embed = {"embed": "MessageTranslation", "into": "Message", "children_read": 5, "folded": 4}
-    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False)
+    bounds = {
+        "network": {"source": "2m (the default)", "target": "30s (the URI's socketTimeoutMS)"},
+        "network_s": {"source": 120, "target": 30},
+        "long_operations": {"Message": 250.0, "User": 120.0},
+        "long_operations_set_by_plan": False,
+    }
+    losses = {"Message": {"options": ["collation"], "policy": "exact"}}
+    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False, losses, bounds)
 
 
 def test_the_actions_table_has_a_row_per_collection_and_per_one_left_alone() -> None:
@@ -71,6 +78,9 @@ def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
         "leave alone (legacy)",
         "transforms, expected effect:",
         "MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
+        "bounds: network timeout: source 2m (the default), target 30s (the URI's "
+        "socketTimeoutMS); index builds, counting scans, sorted reads (from each size): "
+        "Message 4m10s, User 2m",
         "fallbacks expected from buildInfo, not probed",
         "dry-run: nothing was written",
     ]
