@@ -182,8 +182,13 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             if done
             else "; nothing was cut over yet"
         )
-        + f". `--resume {ctx.run_id}` finishes the cutover (with --allow-target-drift it "
-        f"overwrites those writes), `rollback --run {ctx.run_id}` undoes the renames made"
+        + f". `--resume {ctx.run_id}` finishes the cutover ("
+        + (
+            "once the freeze holds: it reads what moved into the backup again"
+            if state.rename_guard is not None
+            else "with --allow-target-drift it overwrites those writes"
+        )
+        + f"), `rollback --run {ctx.run_id}` undoes the renames made"
     )
 
 

@@ -9,11 +9,13 @@ freeze.start; a plan without a freeze runs as before."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -282,8 +284,9 @@ def test_a_run_killed_inside_the_freeze_is_resumed_and_the_freeze_ends(
     assert "Fresh" in target.list_collection_names()
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_during_the_catch_up_ends_the_freeze_with_production_untouched(
-    servers: Any, fresh_name: Any, tmp_path: Path
+    servers: Any, fresh_name: Any, tmp_path: Path, signum: int
 ) -> None:
     name = fresh_name()
     seed(servers, name, big=4_000)  # about 8 MB to read inside the freeze
@@ -303,7 +306,7 @@ def test_ctrl_c_during_the_catch_up_ends_the_freeze_with_production_untouched(
         )
         try:
             run_id = _wait_for(tmp_path, proc, "catch-up")
-            os.kill(proc.pid, signal.SIGINT)
+            os.kill(proc.pid, signum)
             _, stderr = proc.communicate(timeout=180)
         finally:
             if proc.poll() is None:
@@ -461,3 +464,85 @@ def test_a_plan_without_a_freeze_runs_as_before(
     report = only_report(tmp_path)
     assert report["freeze"] == {} and report["drift"]["changed"] == []
     assert "write freeze" not in result.stderr
+
+
+# ---------------------------------------------------------------- a cutover stopped part-way
+
+
+MANY = [f"C{i:02d}" for i in range(16)]  # renamed one after the other before Zeta
+
+
+@pytest.mark.parametrize("cause", ["write", "lost lock"])
+def test_a_cutover_stopped_part_way_keeps_the_freeze_and_resume_finishes_it(
+    servers: Any, fresh_name: Any, tmp_path: Path, cause: str
+) -> None:
+    """Once the first collection is renamed in, something stops the cutover before the last
+    (Zeta): a write to Zeta inside the freeze (its rename's guard sees it), or the lock taken by
+    another run. Production is part-way cut over and cannot be made whole at once: the freeze is
+    NOT ended (the application stays stopped), the message says so with the commands; `--resume`
+    reads what moved into the backup again, finishes the cutover and ends the freeze."""
+    name = fresh_name()
+    source, target = servers.source[name], servers.target[name]
+    for coll in [*MANY, "Zeta"]:
+        source[coll].insert_many([{"_id": i, "new": True} for i in range(3)])
+        target[coll].insert_many([{"_id": 100 + i, "old": True} for i in range(3)])
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, 'collections: {include: ["re:.*"]}\n')
+    flag, ack = handshake(tmp_path)
+    plan.write_text(plan.read_text() + freeze_yaml(flag, ack))
+    first = f"cutover:{MANY[0]}"
+
+    def meddle() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for journal in (tmp_path / "runs").glob("*/journal.jsonl"):
+                if any(
+                    '"action_finished"' in line and f'"key": "{first}"' in line
+                    for line in journal.read_text().splitlines()
+                ):
+                    if cause == "write":
+                        target.Zeta.insert_one({"_id": "written during the freeze"})
+                    else:
+                        servers.target.mongo_promote.locks.update_one(
+                            {"_id": name}, {"$set": {"run_id": "thief", "token": "stolen"}}
+                        )
+                    return
+            time.sleep(0.002)
+
+    with writer_on(servers, name, tmp_path) as writer:
+        writer.gate = lambda: False  # it only answers the freeze
+        meddler = threading.Thread(target=meddle)
+        meddler.start()
+        result = invoke(run_args(plan, tmp_path))
+        meddler.join()
+
+        assert result.exit_code == (1 if cause == "write" else 4), explain(result)
+        err = " ".join(result.stderr.split())
+        assert "The write freeze was NOT ended: production is part-way cut over" in err, err[-3000:]
+        assert "--resume" in err and f"rm -f {flag}" in err  # the commands, to paste
+        report = only_report(tmp_path)
+        assert report["freeze"]["kept"] and not report["freeze"].get("ended_at")
+        renamed = [c["collection"] for c in report["cutover"]]
+        assert MANY[0] in renamed and "Zeta" not in renamed
+        assert flag.exists()  # the application is still stopped
+        kinds = events(tmp_path, report["run_id"])
+        assert "freeze_kept" in kinds and "freeze_ended" not in kinds
+
+        if cause == "lost lock":  # the other run is gone: its lease expires
+            servers.target.mongo_promote.locks.update_one(
+                {"_id": name},
+                {"$set": {"lease_expires_at": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)}},
+            )
+        again = invoke(run_args(plan, tmp_path, "--resume", report["run_id"]))
+        assert again.exit_code == 0, explain(again)
+
+    assert not flag.exists()
+    final = only_report(tmp_path)
+    assert final["freeze"]["ended_at"] and "kept" not in final["freeze"]
+    live = snapshot(target, live_only=True)
+    assert all(len(live[c]) == 3 for c in [*MANY, "Zeta"])  # every one cut over
+    assert {d["_id"] for d in target.Zeta.find()} == {0, 1, 2}
+    if cause == "write":  # the write made inside the freeze is in the backup: nothing lost
+        assert "read again into the backup" in " ".join(again.stderr.split())
+        held = backup_documents(Path(final["backup"]["dir"]), name)
+        assert "written during the freeze" in held["Zeta"]
+        assert final["freeze"]["caught_up"]["Zeta"]["inserted"] == 1
