@@ -92,7 +92,8 @@ class CatchUpStep(StepBase):
             e.name: e.content_hash for e in update.manifest.collections if e.database == database
         }
         renamed = self.state.renamed()
-        todo = [n for n in self.replaced if n not in already and n in backed and n not in renamed]
+        present = self._still_present(ctx, renamed)
+        todo = [n for n in present if n not in already and n in backed]
         todo.sort(key=lambda n: -hashed_count(backed[n]))  # the largest first: the workers even out
         with ThreadPoolExecutor(
             max_workers=max(1, ctx.workers), thread_name_prefix="catchup"
@@ -211,6 +212,18 @@ class CatchUpStep(StepBase):
             return
         raise FreezeNotHeld(f"{problem}; nothing was cut over, production is left as it is")
 
+    def _still_present(self, ctx: RunContext, renamed: set[str]) -> list[str]:
+        """The replaced collections not yet renamed; one the application dropped since the backup
+        stops the run here, before any rename (its backup stays as it was)."""
+        present = set(ctx.target_db.list_collection_names())
+        gone = [n for n in self.replaced if n not in present and n not in renamed]
+        if gone and not self.allow:
+            raise FreezeNotHeld(
+                f"{', '.join(gone)} dropped since the backup: nothing was cut over, production "
+                "is left as it is"
+            )
+        return [n for n in self.replaced if n in present and n not in renamed]
+
     def _created_still_absent(self, ctx: RunContext) -> None:
         present = set(ctx.target_db.list_collection_names())
         there = [n for n in self.created if n in present]
@@ -241,12 +254,17 @@ class FrozenGuard:
     def problem(self, ctx: RunContext, name: str) -> str | None:
         if not self.swept:
             self.swept = True
-            found = self._created(ctx, name) or next(
-                filter(None, (self._look(ctx, n) for n in self._pending(name))), None
-            )
+            found = self._created(ctx, name) or self._sweep(ctx, self._pending(name))
             if found:
                 return f"{found} (seen before the first rename)"
         return self._look(ctx, name)
+
+    def _sweep(self, ctx: RunContext, names: list[str]) -> str | None:
+        """The first problem among `names`, looked at `ctx.workers` at once (one round trip each)."""
+        with ThreadPoolExecutor(
+            max_workers=max(1, ctx.workers), thread_name_prefix="sweep"
+        ) as pool:
+            return next(filter(None, pool.map(lambda n: self._look(ctx, n), names)), None)
 
     def _created(self, ctx: RunContext, name: str) -> str | None:
         """A collection the run creates that exists now (its own rename's guard sees `name`)."""

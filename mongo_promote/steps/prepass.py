@@ -25,9 +25,10 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 from mongo_promote.steps.drift import rehash
 
-# collStats per collection inside the freeze: before and after the catch-up's read, the look
-# before the first rename, the one before its own rename, the post-check's count
-LOOKS_PER_COLLECTION = 5
+# collStats per collection inside the freeze: the one before its own rename, one after the other;
+# and, `workers` at a time, two around the catch-up's read, the look before the first rename and
+# the post-check's count
+SERIAL_LOOKS, PARALLEL_LOOKS = 1, 4
 RENAME_GUESS_S = 0.05  # when no rename could be timed (no write permission on the tool database)
 
 
@@ -88,11 +89,12 @@ def estimate_window(
     rewritten = sum(sizes[n] for n in changed)
     renames_each = 1 if ctx.target_caps.rename_drop_target else 3
     count = len(sizes) + len(created)
+    looks = SERIAL_LOOKS + PARALLEL_LOOKS / max(1, ctx.workers)
     parts = {
         "read": unchanged / rates.read_bps if rates.read_bps else 0.0,
         "rewrite": rewritten / rates.backup_bps if rates.backup_bps else 0.0,
         "renames": count * renames_each * rates.rename_s,
-        "looks": count * LOOKS_PER_COLLECTION * rates.stats_s,
+        "looks": count * looks * rates.stats_s,
     }
     how = {
         "read": f"reading the {len(sizes) - len(changed)} unchanged collection(s) the run replaces "
@@ -100,7 +102,8 @@ def estimate_window(
         "rewrite": f"reading and rewriting into the backup the {len(changed)} changed one(s) "
         f"({human_bytes(rewritten)} at {human_bytes(rates.backup_bps)}/s)",
         "renames": f"{count * renames_each} rename(s) at {rates.rename_s * 1000:.0f} ms",
-        "looks": f"{count * LOOKS_PER_COLLECTION} collStats at {rates.stats_s * 1000:.0f} ms",
+        "looks": f"{count * (SERIAL_LOOKS + PARALLEL_LOOKS)} collStats at "
+        f"{rates.stats_s * 1000:.0f} ms ({ctx.workers} at a time but one per rename)",
     }
     return Estimate({k: round(v, 3) for k, v in parts.items()}, how)
 
