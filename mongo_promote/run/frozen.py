@@ -79,7 +79,7 @@ class FrozenSection:
             if all(k in done for k in cutover):
                 return done
             again = {
-                p.action.key for p in section if p.step.kind in (Kind.FREEZE_START, "catch-up")
+                p.action.key for p in section if p.step.kind in (Kind.FREEZE_START, Kind.CATCH_UP)
             }
         elif self.journal.started_cutover():
             return done
@@ -123,6 +123,12 @@ class FrozenSection:
         if not self.active or not self.state.freeze_span().holding:
             return False, error
         renamed, pending = self._cutover_progress()
+        present = set(self.ctx.target_db.list_collection_names())
+        missing = [n for n in pending if n in self.state.backed_up and n not in present]
+        if missing:  # a rename stopped between its two halves: the message says where it is
+            return False, self._keep(
+                error, f"{', '.join(missing)} not under its name", renamed, pending
+            )
         if renamed and pending:
             why = undo_partial_cutover(self.ctx, cause, finish)
             if why is None:
@@ -150,7 +156,7 @@ class FrozenSection:
         return with_message(
             error,
             f"{error.message}. The write freeze was NOT ended: production is part-way cut over "
-            f"(renamed in: {', '.join(renamed)}; not yet: {', '.join(pending)}) and the "
+            f"(renamed in: {', '.join(renamed) or 'none'}; not yet: {', '.join(pending)}) and the "
             f"application stays stopped rather than write to it ({why}). `{resume}` finishes the "
             "cutover (reading again into the backup what moved since the catch-up) and ends the "
             f"freeze; to end the freeze by hand anyway: {self._end_by_hand()}",

@@ -54,6 +54,7 @@ class Kind:
     DROP = "drop"  # one per collection dropped; its result: {"dropped": it was there}
     FREEZE_START = "freeze-start"  # the freeze's start commands (one action)
     FREEZE_END = "freeze-end"  # the freeze's end commands (one action)
+    CATCH_UP = "catch-up"  # a freeze's catch-up (one action; CAUGHT_UP records per collection)
 
 
 _CUTOVER_PHASE = "cutover"  # the step phase whose actions change production (state.step.Phase)

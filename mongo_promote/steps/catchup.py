@@ -29,7 +29,7 @@ from mongo_promote.adapters.dump import DumpUpdate, Staged
 from mongo_promote.checksum import ContentHash, hashed_count
 from mongo_promote.domain.inventory import collection_stats
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import CAUGHT_UP
+from mongo_promote.state.journal import CAUGHT_UP, Kind
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 from mongo_promote.steps.backup import collection_metadata, live_documents
 from mongo_promote.steps.cutover import CutoverDrift
@@ -61,7 +61,7 @@ class CatchUpStep(StepBase):
     as of the backup's time."""
 
     title = "catch-up: what the application wrote since the backup goes into the backup"
-    kind = "catch-up"
+    kind = Kind.CATCH_UP
 
     def __init__(
         self, state: RunState, replaced: list[str], created: list[str], *, allow: bool
