@@ -65,12 +65,12 @@ def classify(
     if isinstance(exc, PromoteError):
         if isinstance(exc, UsageError) or resume in exc.message:
             return exc
-        return _with_message(exc, f"{exc.message}; {state}")
+        return with_message(exc, f"{exc.message}; {state}")
     text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
     return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
 
 
-def _with_message(exc: PromoteError, message: str) -> PromoteError:
+def with_message(exc: PromoteError, message: str) -> PromoteError:
     """The same error (type, exit code), saying more."""
     error = copy.copy(exc)
     error.message = message

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from mongo_promote.errors import (
 )
 from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
+from mongo_promote.run.frozen import FrozenSection
 from mongo_promote.run.signals import signals_cancel, signals_deferred
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import (
@@ -35,13 +35,13 @@ from mongo_promote.state.journal import (
     RUN_RESUMED,
     SHADOWS_DROPPED,
     SHADOWS_STALE,
-    ActionRef,
     Journal,
 )
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary
-from mongo_promote.state.step import Action, Phase, Result, RunState, Step
+from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps.freeze import FreezeEndFailed
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -51,18 +51,6 @@ class PostChecksFailed(OperationFailed):
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-@dataclass(frozen=True)
-class Planned:
-    step: Step
-    action: Action
-
-    @property
-    def ref(self) -> ActionRef:
-        """The action as the journal records it."""
-        a = self.action
-        return ActionRef(a.key, a.step, self.step.kind, self.step.phase, a.collection)
 
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
@@ -162,6 +150,7 @@ class Runner:
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
+        self.frozen = FrozenSection(ctx, state, journal, planned, self._apply_act)
 
     def execute(self) -> RunSummary:
         """Every phase in order; the finished run's summary (a failure raises its typed error)."""
@@ -173,6 +162,8 @@ class Runner:
                     self.lock.check()  # the fence before production is touched
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "before")
+            # production untouched: a freeze ends now, before the shadows go
+            error = self.frozen.end_after(error, _status(exc, "failed"))
             self._abort(exc, error)
             raise error from exc
         received: list[int] = []
@@ -181,14 +172,19 @@ class Runner:
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
-            self._fail("failed during cutover", error)
-            raise error from exc
+            whole, error = self.frozen.cutover_failed(
+                exc, error, lambda: self._finish_cutover(received)
+            )
+            if not whole:
+                self._fail("failed during cutover", error)
+                raise error from exc
         if received:
             error = Interrupted(
                 f"interrupted after cutover completed; the after_cutover hooks and post-checks "
                 f"were not run (`{self.resume_command}` runs them, "
                 f"`{self.rollback_command}` undoes the cutover)"
             )
+            error = self.frozen.end_after(error, "interrupted")
             self._fail("interrupted", error)
             raise error
         try:
@@ -196,10 +192,25 @@ class Runner:
                 self._apply_phase("after", done)
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "after")
-            what = "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
-            self._fail("interrupted" if _interrupted(exc) else f"cut over, {what}", error)
+            if not isinstance(exc, FreezeEndFailed):  # production is cut over: a freeze ends
+                error = self.frozen.end_after(error, _status(exc, "cut over, failed"))
+            self._fail("interrupted" if _interrupted(exc) else f"cut over, {_failed(exc)}", error)
             raise error from exc
         return self._finish()
+
+    def _finish_cutover(self, received: list[int]) -> None:
+        """The cutover's actions not yet journalled as done, applied now (signals waiting)."""
+        done = self.journal.finished_actions()
+        with signals_deferred(self.ctx, received):
+            for p in self.planned:
+                if p.step.phase == "cutover" and p.action.key not in done:
+                    self._apply_one(p, save=False)
+        self.save()
+
+    def _apply_act(self, p: Planned) -> None:
+        """One action the frozen section applies (freeze.end after a failure), journalled."""
+        self._announce(p.step)
+        self._apply_one(p, save=True)
 
     @property
     def resume_command(self) -> str:
@@ -238,7 +249,10 @@ class Runner:
                         self.ctx.out.info("  (goes on beside the next steps)")
                         beside.append((p, pool.submit(self._apply_beside, p)))
                         continue
-                    self._apply_one(p, save=last)
+                    if p.step.uninterruptible:
+                        self._apply_whole(p, save=last)
+                    else:
+                        self._apply_one(p, save=last)
                 _join(beside)
             except BaseException as exc:
                 self.ctx.cancel.set()  # whatever runs beside stops at its next check
@@ -256,6 +270,15 @@ class Runner:
         # step's many actions (one per collection) cost most of a small run's time.
         if save:
             self.save()
+
+    def _apply_whole(self, p: Planned, *, save: bool) -> None:
+        """An action Ctrl-C and SIGTERM wait for (freeze.end); then they stop the run."""
+        received: list[int] = []
+        with signals_deferred(self.ctx, received):
+            self._apply_one(p, save=save)
+        if received:
+            self.ctx.cancel.set()
+            raise Interrupted("interrupted by the user")
 
     def _apply_beside(self, p: Planned) -> None:
         try:
@@ -275,6 +298,7 @@ class Runner:
         """On resume before cutover, shadows are checked against the CURRENT source: a shadow
         gone, short, or copied from a source that changed since is dropped and its work redone
         (copy, indexes); the whole-set shadow actions (copy, validation) run again."""
+        done = self.frozen.forget_on_resume(done)
         if not self.state.report.resumed or self.journal.started_cutover():
             return done
         stale = stale_shadows(self.ctx, self.state)
@@ -386,6 +410,16 @@ class Runner:
 def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
+
+def _status(exc: BaseException, otherwise: str) -> str:
+    """What freeze.end and the hooks are told happened (MONGO_PROMOTE_STATUS)."""
+    return "interrupted" if _interrupted(exc) else otherwise
+
+
+def _failed(exc: BaseException) -> str:
+    if isinstance(exc, FreezeEndFailed):
+        return "freeze.end failed"
+    return "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

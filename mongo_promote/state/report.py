@@ -37,6 +37,8 @@ class RunReport:
     cutover: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
     post_checks: dict[str, Any] = field(default_factory=dict)
+    # the write freeze (issue 17): started_at, ended_at, window_s, caught_up, estimate_s, commands...
+    freeze: dict[str, Any] = field(default_factory=dict)
     left_alone: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     undo: str | None = None  # the command that undoes what this run did to production
@@ -85,6 +87,8 @@ def render_markdown(report: RunReport) -> str:
             f"- backup: `{report.backup.get('dir')}` ({human_bytes(report.backup.get('bytes', 0))}, "
             f"verified: {report.backup.get('verified')})"
         )
+    if report.freeze:
+        lines.append(f"- {freeze_line(report.freeze)}")
     if report.error:
         lines += ["", f"**error:** {report.error}"]
     if report.undo:
@@ -106,6 +110,7 @@ def render_markdown(report: RunReport) -> str:
     lines += _section("Transforms", report.transforms)
     lines += _section("Validation", report.validation)
     lines += _section("Drift guard", report.drift)
+    lines += _section("Write freeze", report.freeze)
     lines += _section("Cutover", report.cutover)
     lines += _section("Hooks", report.hooks)
     lines += _section(
@@ -114,6 +119,42 @@ def render_markdown(report: RunReport) -> str:
     )
     lines += _section("Left alone", report.left_alone)
     return "\n".join(lines) + "\n"
+
+
+def freeze_line(freeze: dict[str, Any]) -> str:
+    """The write freeze in one line: its window and the writes it caught up (report.md, console)."""
+    window = freeze.get("window_s")
+    if freeze.get("kept"):
+        text = f"write freeze NOT ended (the application is still stopped): {freeze['kept']}"
+    elif window is None and freeze.get("started_at"):
+        text = "write freeze started, not ended"
+    elif window is None:
+        return "write freeze: not started" + (
+            f" (estimated {freeze['estimate_s']:g} s)"
+            if freeze.get("estimate_s") is not None
+            else ""
+        )
+    else:
+        text = f"write freeze window {window:.2f} s"
+    if freeze.get("estimate_s") is not None:
+        text += f" (estimated {freeze['estimate_s']:g} s)"
+    if freeze.get("skipped"):
+        text += f"; freeze commands skipped ({freeze['skipped']}): the application was not stopped"
+    caught = freeze.get("caught_up")
+    if caught:
+        text += "; caught up " + ", ".join(
+            f"{name} ({caught_up_counts(c)})" for name, c in sorted(caught.items())
+        )
+    elif caught is not None:
+        text += "; no write to catch up"
+    return text
+
+
+def caught_up_counts(c: dict[str, Any]) -> str:
+    """`12 inserted, 7 changed, 1 deleted` (or the counts before and at the freeze)."""
+    if c.get("inserted") is None:
+        return f"{figure(c.get('documents_before'))} -> {figure(c.get('documents_at_freeze'))} documents"
+    return f"{c['inserted']:,} inserted, {c['changed']:,} changed, {c['deleted']:,} deleted"
 
 
 def _section(title: str, data: Any) -> list[str]:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from mongo_promote import api
 from mongo_promote.console import Output, human_bytes
-from mongo_promote.state.report import RunReport, RunSummary, figure
+from mongo_promote.state.report import RunReport, RunSummary, figure, freeze_line
 
 SUMMARY_COLUMNS = (
     "collection",
@@ -31,6 +31,8 @@ def run_summary(out: Output, summary: RunSummary | None) -> None:
     if summary is None:
         return
     out.table(summary_table(summary.report))
+    if summary.report.freeze:
+        out.info(freeze_line(summary.report.freeze))
     out.info(f"report: {summary.report_md}")
     if summary.report.undo:
         out.info(f"to undo: {summary.report.undo}")

@@ -15,8 +15,8 @@ from mongo_promote.redact import uri_secrets
 _ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 # Shell commands keep `${VAR}` as written (shown, stored and hashed so); the shell expands them.
 _COMMAND_FIELDS = re.compile(
-    r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands)"
-    r"\[\d+\](\.run)?$"
+    r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands"
+    r"|freeze\.(start|end))\[\d+\](\.run)?$"
 )
 _SECRET_NAME = re.compile(r"(?i)(PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE)")
 
@@ -83,7 +83,9 @@ def _expand_text(
     shown: str, text: str, env: Mapping[str, str], line: int, field: str, seen: Variables
 ) -> str:
     """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
-    A variable's value is used as it is, never expanded again."""
+    A variable's value is used as it is, never expanded again. As in `sh`, a default is only
+    used, and its own variables only needed, when its variable is unset: `${A:-ssh ${HOST}}`
+    with A set needs no HOST."""
     return _expand_until(shown, text, 0, env, line, field, seen, nested=False)[0]
 
 
@@ -97,8 +99,11 @@ def _expand_until(
     seen: Variables,
     *,
     nested: bool,
+    used: bool = True,
 ) -> tuple[str, int]:
-    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
+    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end).
+    `used=False`: a default that will not be used, only read through (its unset variables are
+    no error)."""
     out: list[str] = []
     while pos < len(text):
         if nested and text[pos] == "}":
@@ -111,7 +116,10 @@ def _expand_until(
         name, pos = m.group(1), m.end()
         default: str | None = None
         if text.startswith(":-", pos):
-            default, pos = _expand_until(shown, text, pos + 2, env, line, field, seen, nested=True)
+            default, pos = _expand_until(
+                shown, text, pos + 2, env, line, field, seen, nested=True,
+                used=used and name not in env,
+            )  # fmt: skip
         elif text.startswith("}", pos):
             pos += 1
         else:
@@ -122,7 +130,7 @@ def _expand_until(
             out.append(env[name])
         elif default is not None:
             out.append(default)
-        else:
+        elif used:
             raise PlanError(
                 shown, line, field, f"environment variable {name} is not set (no default)"
             )

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from mongo_promote.cli.render.dryrun import describe_effect
 from mongo_promote.cli.render.summary import summary_table
-from mongo_promote.state.report import RunReport, render_markdown
+from mongo_promote.state.report import RunReport, freeze_line, render_markdown
 
 
 def report() -> RunReport:
@@ -63,3 +63,30 @@ def test_describe_effect_of_an_embed_and_a_rewrite() -> None:
     assert describe_effect(embed).startswith("C -> P: 1,500 children, 10 (parent, key) pairs")
     rewrite = {"rewrite": "F", "find": "a", "documents_changed": 2, "documents_scanned": 9}
     assert describe_effect(rewrite) == "F: 2 of 9 documents, 0 occurrence(s) of 'a'"
+
+
+def test_the_freeze_in_one_line_window_estimate_and_caught_up_writes() -> None:
+    caught = {
+        "Message": {"inserted": 12, "changed": 0, "deleted": 1, "documents_before": 9},
+        "Orders": {"inserted": None, "documents_before": 5, "documents_at_freeze": 7},
+    }
+    line = freeze_line(
+        {
+            "started_at": "t0",
+            "ended_at": "t1",
+            "window_s": 2.345,
+            "estimate_s": 3.1,
+            "caught_up": caught,
+        }
+    )
+    assert line == (
+        "write freeze window 2.35 s (estimated 3.1 s); caught up Message (12 inserted, 0 changed, "
+        "1 deleted), Orders (5 -> 7 documents)"
+    )
+    quiet = freeze_line(
+        {"started_at": "t0", "window_s": 1.0, "caught_up": {}, "skipped": "--no-hooks"}
+    )
+    assert "not stopped" in quiet and quiet.endswith("no write to catch up")
+    kept = freeze_line({"started_at": "t0", "kept": "a rename's guard stopped it"})
+    assert kept.startswith("write freeze NOT ended (the application is still stopped)")
+    assert freeze_line({"estimate_s": 70.0}) == "write freeze: not started (estimated 70 s)"

@@ -49,19 +49,53 @@ def test_uris_are_required_unless_the_command_never_connects(tmp_path: Path) -> 
     assert plan.source.uri.endswith(".invalid") and plan.target.uri != plan.source.uri
 
 
+def shell(command: str, env: dict[str, str]) -> str:
+    """A plan's command through sh, `ssh` made `echo ssh`."""
+    echoed = command.replace("ssh ", "echo ssh ")
+    return subprocess.run(
+        ["/bin/sh", "-c", echoed], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_bundled_plan_freezes_over_ssh_to_a_remote_host_that_has_no_default() -> None:
+    with pytest.raises(PlanError) as err:
+        load_plan(bundled_plan_path(), env={}, servers=False)
+    assert "freeze.start[0]" in str(err.value) and "MEESHY_REMOTE_HOST is not set" in str(err.value)
+    host = {"MEESHY_REMOTE_HOST": "ops@h.invalid"}
+    freeze = load_plan(bundled_plan_path(), env=host, servers=False).plan.freeze
+    assert freeze is not None and freeze.max_window is not None
+    start, end = freeze.start[0].command, freeze.end[0].command
+    assert shell(start, host) == "ssh ops@h.invalid cd /opt/meeshy && docker compose stop gateway"
+    assert shell(end, host) == "ssh ops@h.invalid cd /opt/meeshy && docker compose start gateway"
+
+
+def test_bundled_plan_freeze_commands_can_be_replaced_by_whole_command_lines() -> None:
+    """As in sh, a default that is not used needs none of its variables: no remote host."""
+    local = {"MEESHY_FREEZE_START": "echo 'one two' && echo three", "MEESHY_FREEZE_END": "echo end"}
+    loaded = load_plan(bundled_plan_path(), env=local, servers=False)
+    freeze = loaded.plan.freeze
+    assert freeze is not None and "${MEESHY_REMOTE_HOST}" in freeze.start[0].command
+    assert shell(freeze.start[0].command, loaded.command_env({})) == "one two\nthree"
+    assert shell(freeze.end[0].command, loaded.command_env({})) == "end"
+
+
+def test_a_default_that_is_not_used_needs_none_of_its_variables(tmp_path: Path) -> None:
+    text = PLAN.replace("${GW:-https://${HOST:-example.org}/health}", "${GW:-https://${HOST}/h}")
+    assert load(tmp_path, {**URIS, "GW": "http://gw.test/h"}, text) == ["http://gw.test/h"]
+    with pytest.raises(PlanError) as err:
+        load(tmp_path, URIS, text)
+    assert "HOST is not set" in str(err.value)
+
+
 def test_bundled_plan_reads_the_remote_host(tmp_path: Path) -> None:
     """Commands keep their ${VAR} text for the shell: run them through sh with `ssh` -> `echo`."""
-    plan = load_plan(bundled_plan_path(), env={}, servers=False).plan
+    plan = load_plan(
+        bundled_plan_path(), env={"MEESHY_REMOTE_HOST": "x@h.invalid"}, servers=False
+    ).plan
     commands = [*plan.hooks.after_cutover, *(h.command for h in plan.staging_refresh.steps)]
     assert len(commands) == 3 and all(
         "${MEESHY_REMOTE_HOST:-root@meeshy.me}" in c for c in commands
     )
-
-    def shell(command: str, env: dict[str, str]) -> str:
-        echoed = command.replace("ssh ", "echo ssh ")
-        return subprocess.run(
-            ["/bin/sh", "-c", echoed], env=env, capture_output=True, text=True, check=True
-        ).stdout.strip()
 
     for command in commands:
         assert shell(command, {"MEESHY_REMOTE_HOST": "ops@h.invalid"}).startswith(
