@@ -71,7 +71,10 @@ def handshake_commands(flag: Path, ack: Path, *, wait_s: float = 60.0) -> tuple[
 class HandshakeWriter:
     """A thread writing insert, update, insert, delete, ... every `interval_s` once `gate()` is
     true (once, then for good); while the flag exists (and `obey`), it writes nothing and the
-    acknowledgement file says so. `writes` is its log; `frozen` the spans it held (from, to)."""
+    acknowledgement file says so. With `settle`, it acknowledges a freeze only once it has made
+    that many writes since its gate opened (an application finishing its work in flight), so a
+    freeze that comes right after the gate still finds every kind of write to catch up.
+    `writes` is its log; `frozen` the spans it held (from, to)."""
 
     def __init__(
         self,
@@ -84,11 +87,13 @@ class HandshakeWriter:
         interval_s: float = 0.02,
         obey: bool = True,
         gate: Callable[[], bool] | None = None,
+        settle: int = 0,
     ) -> None:
         self.client = connect(uri, role="writer")
         self.db = self.client[database]
         self.targets, self.flag, self.ack = targets, flag, ack
         self.interval_s, self.obey, self.gate = interval_s, obey, gate
+        self.settle = settle
         self.writes: list[Write] = []
         self.frozen: list[tuple[float, float]] = []
         self.errors: list[str] = []
@@ -155,7 +160,8 @@ class HandshakeWriter:
     def _run(self) -> None:
         ops = itertools.cycle(("insert", "update", "insert", "delete"))
         while not self._stop.is_set():
-            if self.obey and self.flag.exists():
+            settling = self.gate is None and len(self.writes) < self.settle
+            if self.obey and self.flag.exists() and not settling:
                 self._hold()
             elif self.gate is not None and not self.gate():
                 time.sleep(0.02)  # not writing yet (but a freeze is acknowledged)

@@ -140,7 +140,8 @@ def test_the_writer_is_stopped_only_for_the_window_and_none_of_its_writes_is_los
     seed(servers, name)
     plan = freeze_plan(tmp_path, servers, name)
 
-    with writer_on(servers, name, tmp_path) as writer:
+    # settle: one write of each kind before it stops, however soon the freeze comes after the backup
+    with writer_on(servers, name, tmp_path, settle=4) as writer:
         result = invoke(run_args(plan, tmp_path))
         assert result.exit_code == 0, explain(result)
         report = json.loads(Path(json_out(result)["report"]).read_text())
