@@ -15,6 +15,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from mongo_promote.adapters.mongo import server_error
 from mongo_promote.domain.names import TOOL_DATABASE
 from mongo_promote.errors import (
     Interrupted,
@@ -73,7 +74,11 @@ def classify(
         if isinstance(exc, UsageError) or resume in exc.message:
             return exc
         return _with_message(exc, f"{exc.message}; {state}")
-    text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
+    if isinstance(cause, OperationFailure):  # the server's message and code name, one line
+        text = f"{type(cause).__name__}: {server_error(cause)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = redact_text(text, plan.source.uri, plan.target.uri)
     return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
 
 

@@ -16,6 +16,8 @@ from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 class HookFailed(OperationFailed):
     """A hook exited non-zero or timed out: before cutover the run stops, after it exits 1."""
 
+    code = "hook_failed"
+
 
 HOOK_STATUS = {
     "before_backup": "running",

@@ -43,6 +43,8 @@ INDEX_BUILD_TIMEOUT_S = 24 * 3600
 class IndexBuildFailed(OperationFailed):
     """An index could not be built on a shadow; the message names collection, index and keys."""
 
+    code = "index_build_failed"
+
 
 @dataclass
 class IndexResult:

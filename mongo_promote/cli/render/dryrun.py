@@ -1,10 +1,11 @@
-"""What `run --dry-run` shows: each step's actions, each collection, the transforms' expected
-effect, the lock, what is left alone, the fallbacks."""
+"""What `run --dry-run` shows: the plan's summary first (Terraform-style), then each step's actions
+(identical ones grouped), each collection, the transforms' expected effect, the lock, the fallbacks."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from mongo_promote import api
@@ -20,36 +21,81 @@ ACTION_COLUMNS = (
     "transforms",
     "declared indexes",
 )
+NAMES_SHOWN = 4  # collections named in a group of identical actions (-v: all)
 
 
-def dry_run(out: Output, result: api.DryRun) -> None:
-    """Each step's heading and actions, the collections, the transforms' expected effect, the
-    lock, what is left alone and the fallbacks; then that nothing was written."""
+def dry_run(out: Output, result: api.DryRun, *, table: bool = True) -> None:
+    """The summary, each step's actions (grouped), the collections (`table`), the transforms'
+    expected effect, the lock and the fallbacks; then that nothing was written."""
+    plan_summary(out, result.summary)
     plan_list(out, result.planned)
-    out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
-    if result.transforms:
-        out.info("  transforms, expected effect:")
-    for t in result.transforms:
-        out.info("  " + describe_effect(t))
+    if table:
+        out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
+    effects = [describe_effect(t) for t in result.transforms]
+    if effects:
+        out.info("  transforms, expected effect: " + effects[0])
+    for line in effects[1:]:
+        out.info("    " + line)
     if result.lock_held_by:
         out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
     for item in result.analysis.left_alone:
         out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
     if result.fallbacks:
-        how = "probed" if result.probed else "expected from buildInfo, not probed (the dry-run"
-        how += "" if result.probed else " writes nothing; `run` tries each one first)"
-        out.info(f"  fallbacks {how}: {', '.join(result.fallbacks)}")
+        how = "probed" if result.probed else "expected from buildInfo (`run` probes them)"
+        out.info(f"  fallbacks, {how}: {', '.join(result.fallbacks)}")
     out.info("[bold]dry-run: nothing was written[/]")
 
 
+def plan_summary(out: Output, summary: api.PlanSummary) -> None:
+    """One line each: what is created, replaced, left alone; the backup; the commands."""
+    lines = summary.lines()
+    out.info(f"[bold]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.info("  " + escape(line))
+    if summary.missing:
+        out.warn(
+            f"{summary.missing}: `run` refuses without them (--no-hooks runs without the hooks)"
+        )
+
+
 def plan_list(out: Output, planned: list[api.PlannedAction]) -> None:
-    """The action list as the dry-run shows it: each step's heading, then its actions."""
-    shown: set[int] = set()
+    """The action list: each step's heading, then its actions, identical ones (the same
+    sentence about another collection) grouped on one line, naming a few (-v: every one)."""
+    steps: dict[int, list[api.PlannedAction]] = {}
     for p in planned:
-        if p.step not in shown:
-            shown.add(p.step)
-            out.step(p.step, p.title)
-        out.info(f"  - {p.action.description}")
+        steps.setdefault(p.step, []).append(p)
+    for number, actions in steps.items():
+        out.step(number, actions[0].title)  # a stage's steps print under its first one's title
+        for text, names in grouped(actions):
+            out.info(f"  - {escape(_with_names(text, names, out.verbose))}")
+
+
+def grouped(actions: list[api.PlannedAction]) -> list[tuple[str, list[str]]]:
+    """(sentence, collections) in order of first appearance: an action whose description, its
+    collection's name taken out, equals another's joins it."""
+    groups: dict[str, list[str]] = {}
+    for p in actions:
+        name = p.action.collection
+        text = p.action.description
+        if name and text.startswith(f"{name}: "):
+            groups.setdefault(text[len(name) + 2 :], []).append(name)
+        else:
+            groups.setdefault(text, [])
+    merged: list[tuple[str, list[str]]] = []
+    for text, names in groups.items():
+        if len(names) == 1:
+            merged.append((f"{names[0]}: {text}", []))
+        else:
+            merged.append((text, names))
+    return merged
+
+
+def _with_names(text: str, names: list[str], verbose: bool) -> str:
+    if not names:
+        return text
+    shown = names if verbose or len(names) <= NAMES_SHOWN + 1 else names[:NAMES_SHOWN]
+    more = f", … {len(names) - len(shown)} more" if len(shown) < len(names) else ""
+    return f"{len(names)} collections: {text} ({', '.join(shown)}{more})"
 
 
 def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:

@@ -15,6 +15,7 @@ from mongo_promote.domain.plan.model import (
     HooksSpec,
     IndexSpec,
     LoadedPlan,
+    MissingVariable,
     NamePattern,
     Plan,
     ReferenceCheck,
@@ -22,6 +23,7 @@ from mongo_promote.domain.plan.model import (
     RewriteTransform,
     StagingRefresh,
     ValidateSpec,
+    describe_missing,
 )
 from mongo_promote.domain.plan.uris import argv_password_warning, read_uri_file
 
@@ -38,6 +40,7 @@ __all__ = [
     "HooksSpec",
     "IndexSpec",
     "LoadedPlan",
+    "MissingVariable",
     "NamePattern",
     "Plan",
     "ReferenceCheck",
@@ -47,6 +50,7 @@ __all__ = [
     "ValidateSpec",
     "argv_password_warning",
     "bundled_plan_path",
+    "describe_missing",
     "load_plan",
     "read_uri_file",
 ]

@@ -35,7 +35,7 @@ def test_dry_run_lists_and_writes_nothing(promoted: Promoted) -> None:
     result = promoted.cli("cleanup", "--dry-run", "--json")
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
-    assert data["status"] == "dry-run" and data["age"]["refuses"] is True
+    assert data["status"] == "dry_run" and data["age"]["refuses"] is True
     assert [c["name"] for c in data["collections"]] == DROPPED
     counts = {c["name"]: (c["count"], c["changed"]) for c in data["collections"]}
     assert counts == {"Child": (4, False), "legacy_notes": (1, False), "old_calls": (3, False)}

@@ -75,9 +75,9 @@ def test_refresh_staging_json(tmp_path: Path) -> None:
     result = invoke(["refresh-staging", "-p", path, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["status"] == "ok" and data["commands"][0]["output"].strip() == "pulled"
+    assert data["status"] == "succeeded" and data["commands"][0]["output"].strip() == "pulled"
     result = invoke(["refresh-staging", "-p", path, "--json", "--dry-run"])
-    assert json.loads(result.stdout)["status"] == "dry-run"
+    assert json.loads(result.stdout)["status"] == "dry_run"
 
 
 def test_commands_that_connect_still_need_the_uris(tmp_path: Path) -> None:
@@ -94,4 +94,4 @@ def test_meeshy_refresh_dry_run_needs_no_uris() -> None:
     )
     assert result.exit_code == 0, result.output
     # the command as the shell will get it: the variable is expanded there (see test_plan_env)
-    assert "ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} 'cd /opt/meeshy/staging" in result.output
+    assert "ssh ${MEESHY_REMOTE_HOST} 'cd /opt/meeshy/staging" in result.output
