@@ -96,9 +96,10 @@ def _restored_run(entry: RunEntry, by_backup: dict[str, RunEntry]) -> str | None
 
 def current_holders(base: Path, entries: list[RunEntry]) -> dict[str, str]:
     """Which run's content each collection of production holds now, from the journals alone:
-    the last run or restore that cut it over and was not rolled back since (a rollback hands
-    a collection back to the run before; a rollback of that rollback, to the run it undid).
-    Collections no recorded run cut over are absent."""
+    the last run or restore that cut it over and was not rolled back since. A rollback puts back
+    what a collection held before the run it undoes (so neither that run nor any after it holds
+    it); a rollback of that rollback gives it back to the run it had undone. Collections no
+    recorded run cut over are absent."""
     holders: dict[str, list[str]] = {}  # collection -> run ids, oldest first
     undid: dict[str, str] = {}  # rollback id -> the run it undid
     for entry in entries:
@@ -106,30 +107,29 @@ def current_holders(base: Path, entries: list[RunEntry]) -> dict[str, str]:
         header = journal.find_header()
         if header is None or header.command in ("backup", "refresh"):
             continue
+        touched = [c.collection for c in journal.cutovers()]
+        dropped = [c.collection for c in journal.acted_on() if c.kind == Kind.DROP and c.dropped]
         if header.command == "rollback" and header.rolls_back:
-            _undo(base, header.rolls_back, holders, undid)
+            _undo(holders, header.rolls_back, undid.get(header.rolls_back), touched + dropped)
             undid[entry.run_id] = header.rolls_back
             continue
-        for cut in journal.cutovers():
-            holders.setdefault(cut.collection, []).append(entry.run_id)
-        for change in journal.acted_on():
-            if change.kind == Kind.DROP and change.dropped:
-                holders.pop(change.collection, None)  # dropped: nobody's any more
+        for name in touched:
+            holders.setdefault(name, []).append(entry.run_id)
+        for name in dropped:
+            holders.pop(name, None)  # dropped: nobody's any more
     return {name: runs[-1] for name, runs in holders.items() if runs}
 
 
-def _undo(base: Path, run_id: str, holders: dict[str, list[str]], undid: dict[str, str]) -> None:
-    """A rollback of `run_id`: what it cut over goes back to the run before (or, for a rollback
-    of a rollback, to the run that one had undone)."""
-    again = undid.get(run_id)
-    if again is not None:  # undoing a rollback: the run it undid holds its collections again
-        for cut in journal_of(base, again).cutovers():
-            holders.setdefault(cut.collection, []).append(again)
-        return
-    for cut in journal_of(base, run_id).cutovers():
-        runs = holders.get(cut.collection, [])
-        if run_id in runs:
-            runs.remove(run_id)
+def _undo(
+    holders: dict[str, list[str]], undone: str, undone_undid: str | None, names: list[str]
+) -> None:
+    """A rollback of run `undone` put these collections back as they were before it."""
+    for name in names:
+        runs = holders.setdefault(name, [])
+        if undone_undid is not None:  # a rollback of a rollback: that rollback's run is back
+            runs.append(undone_undid)
+        elif undone in runs:
+            del runs[runs.index(undone) :]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

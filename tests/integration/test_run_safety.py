@@ -184,6 +184,9 @@ def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     assert set(copied) <= set(recopied)
     report = json.loads((tmp_path / "runs" / run_id / "report.json").read_text())
     assert report["resumed"] is True
+    # an honest record: the killed attempt, then the resume, under the same id (issue 19)
+    assert [a["outcome"] for a in report["attempts"]] == ["interrupted", "succeeded"]
+    assert report["started_at"] == report["attempts"][0]["started_at"] < report["finished_at"]
 
     # the result is the uninterrupted run's result on the same data, byte for byte
     assert run_artifacts(target) == []

@@ -126,7 +126,7 @@ def restored(out: Output, result: Restored, json_out: bool) -> None:
         lines = result.plan.lines()
         out.info(f"[bold]{escape(lines[0])}[/]")
         for line in lines[1:]:
-            out.info("  " + escape(line))
+            out.info(escape(line))
         out.info("[bold]dry-run: nothing was written[/]")
         return
     run_summary(out, result.summary)
