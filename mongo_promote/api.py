@@ -29,7 +29,8 @@ from mongo_promote.domain.inventory import (
 )
 from mongo_promote.domain.plan import LoadedPlan, MissingVariable, bundled_plan_path, load_plan
 from mongo_promote.domain.plan import describe_missing as describe_missing
-from mongo_promote.errors import LockHeld, PlanMoved, PromoteError, UsageError
+from mongo_promote.errors import LockHeld, PathError, PlanMoved, PromoteError, UsageError
+from mongo_promote.files import directory_problem
 from mongo_promote.redact import redact_uri
 from mongo_promote.run.dryrun import DryRun, dry_run_of
 from mongo_promote.run.dryrun import PlannedAction as PlannedAction
@@ -53,6 +54,7 @@ from mongo_promote.run.runner import (
 )
 from mongo_promote.run.runner import PostChecksFailed as PostChecksFailed
 from mongo_promote.run.saved import (
+    SavedPlan,
     read_saved,
     refuse_changed_plan,
     reviewed,
@@ -253,7 +255,7 @@ def _options(options: DryRunOptions) -> dict[str, Any]:
     }
 
 
-def _saved_run(loaded: LoadedPlan, options: RunOptions) -> tuple[Any, RunOptions]:
+def _saved_run(loaded: LoadedPlan, options: RunOptions) -> tuple[SavedPlan, RunOptions]:
     """The saved plan `options.from_file` and the options it was reviewed with; refused before
     any connection when the plan file changed or it was applied already."""
     path = options.from_file
@@ -272,7 +274,9 @@ def _saved_run(loaded: LoadedPlan, options: RunOptions) -> tuple[Any, RunOptions
     return saved, replace(options, **saved.options)
 
 
-def _refuse_moved(ctx: RunContext, promotion: _Promotion, saved: Any, options: RunOptions) -> None:
+def _refuse_moved(
+    ctx: RunContext, promotion: _Promotion, saved: SavedPlan, options: RunOptions
+) -> None:
     """The saved plan, computed again now: the same inventory, fingerprints and actions."""
     now = reviewed(
         ctx, promotion.inventory, promotion.analysis, promotion.planned, _options(options)
@@ -299,6 +303,9 @@ def _execute(
     """Under the lock (`locked`: every command that writes to the target): the journal (new or
     resumed), then the runner. A lease lost meanwhile is journalled as it happens; the runner
     stops before cutover, and before any rename."""
+    problem = directory_problem(ctx.paths.run_dir)
+    if problem:  # --state-dir under a file, a read-only place: before the lock, before anything
+        raise PathError(f"cannot write the run's records to {ctx.paths.run_dir}: {problem}")
     journals: list[Journal] = []
 
     def lost(reason: str) -> None:
@@ -731,9 +738,6 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
         view.validation(report)
         if outcome.summary is not None:
             view.summary(outcome.summary)
-        if options.keep:
-            undo = command_line(loaded, state_dir, "rollback")
-            out.info(f"undo it with (the two URIs exported as below): {undo}")
         if not report.passed:
             raise PromoteError("demo: validation after the run found differences")
     return DemoResult(

@@ -47,7 +47,7 @@ def demo(
         seed=seed_value,
         state_dir=state_dir,
         engine=engine,
-        view=DemoTables(out),
+        view=DemoTables(out, keep=keep),
     )
     result = api.demo(out, options)
     if not keep:

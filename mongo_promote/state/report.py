@@ -132,15 +132,14 @@ def render_markdown(report: RunReport) -> str:
     lines += _details("Validation", _validation_table(report.validation))
     lines += _details("Cutover", _cutover_table(report.cutover), len(report.cutover))
     lines += _details("Hooks", _hooks(report.hooks), len(report.hooks))
-    lines += _details("Transforms", _json(report.transforms), len(report.transforms))
+    lines += _details("Transforms", _transforms_table(report.transforms), len(report.transforms))
     lines += _details("Indexes", _indexes_table(report.indexes), len(report.indexes))
     lines += _details("Attempts", _attempts_table(report.attempts), len(report.attempts))
     lines += _details("Steps", _steps_table(report.steps), len(report.steps))
-    lines += _details("Drift guard", _json(report.drift))
+    lines += _details("Drift guard", _bullets(report.drift))
     lines += _details("Left alone", _left_alone_table(report.left_alone), len(report.left_alone))
-    lines += _details("Preflight", _json(report.preflight))
-    caps = {"capabilities": report.capabilities, "fallbacks": report.fallbacks}
-    lines += _details("Capabilities and fallbacks", _json(caps))
+    lines += _details("Preflight", _bullets(report.preflight))
+    lines += _details("Capabilities", _capabilities_table(report.capabilities))
     return "\n".join(lines) + "\n"
 
 
@@ -435,5 +434,43 @@ def _left_alone_table(left: list[dict[str, Any]]) -> list[str]:
     return _table(["collection", "class", "where", "why"], rows)
 
 
-def _json(data: Any) -> list[str]:
-    return ["```json", to_json(data), "```"] if data else []
+def _transforms_table(transforms: list[dict[str, Any]]) -> list[str]:
+    """A row per transform: what it does and its figures (the samples are in report.json)."""
+    rows = []
+    for t in transforms:
+        what = (
+            f"embed {t['embed']} into {t.get('into')}.{t.get('as')}"
+            if "embed" in t
+            else f"rewrite {t.get('find')!r} -> {t.get('replace')!r} in {t.get('rewrite')}"
+        )
+        figures = ", ".join(
+            f"{k.replace('_', ' ')} {v:,}"
+            for k, v in t.items()
+            if isinstance(v, int) and not isinstance(v, bool) and v
+        )
+        samples = sum(len(v) for k, v in t.items() if k.endswith("samples") and isinstance(v, list))
+        rows.append([what, figures, f"{samples} in report.json" if samples else "-"])
+    return _table(["transform", "figures", "samples"], rows)
+
+
+def _bullets(data: dict[str, Any]) -> list[str]:
+    """A small mapping, a line per key (lists on one line)."""
+    return [f"- {k}: {_value(v)}" for k, v in data.items()]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def _capabilities_table(capabilities: dict[str, Any]) -> list[str]:
+    """Each capability of both servers side by side (probed on the target by commands that write)."""
+    source, target = capabilities.get("source") or {}, capabilities.get("target") or {}
+    rows = [
+        [name, _value(source.get(name, "-")), _value(target.get(name, "-"))]
+        for name in dict.fromkeys([*source, *target])
+    ]
+    return _table(["capability", "source", "target"], rows)

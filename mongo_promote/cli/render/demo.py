@@ -16,8 +16,9 @@ class DemoTables:
     """The demo's inventory, dry-run, validation and, last, the run's summary, as `inspect`,
     `run --dry-run`, `validate` and `run` print them (shortened)."""
 
-    def __init__(self, out: Output) -> None:
+    def __init__(self, out: Output, *, keep: bool = False) -> None:
         self.out = out
+        self.keep = keep  # the servers stay up: the undo command is worth printing
 
     def inventory(self, inventory: api.Inventory) -> None:
         if self.out.verbose:
@@ -45,7 +46,7 @@ class DemoTables:
         dryrun.dry_run(self.out, dry_run, table=self.out.verbose)
 
     def summary(self, summary: RunSummary) -> None:
-        run_summary(self.out, summary)
+        run_summary(self.out, summary, undo=self.keep)
 
     def validation(self, report: api.ValidationReport) -> None:
         validation(self.out, report)

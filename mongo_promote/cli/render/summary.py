@@ -28,9 +28,10 @@ SUMMARY_COLUMNS = (
 )
 
 
-def run_summary(out: Output, summary: RunSummary | None) -> None:
+def run_summary(out: Output, summary: RunSummary | None, *, undo: bool = True) -> None:
     """A finished run: status and time, a row per step, the totals, the collections that are
-    not ok (every one with -v), where its report is, how to undo it."""
+    not ok (every one with -v), where its report is, how to undo it (unless `undo` is off: the
+    demo's servers are gone by then)."""
     if summary is None:
         return
     report = summary.report
@@ -47,7 +48,7 @@ def run_summary(out: Output, summary: RunSummary | None) -> None:
     if out.verbose or not_ok:
         out.table(summary_table(report, only=None if out.verbose else set(not_ok)))
     out.info(f"report: {summary.report_md}")
-    if report.undo:
+    if report.undo and undo:
         out.info(f"to undo: {escape(report.undo)}")
 
 

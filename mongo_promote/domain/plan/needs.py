@@ -20,12 +20,20 @@ SHELL_VARIABLES = frozenset(
 _OPERATOR = re.compile(r":?[-=?+]|##?|%%?")
 
 
+_ASSIGNED = re.compile(
+    r"\bfor\s+([A-Za-z_]\w*)\s+in\b"  # for f in ...
+    r"|(?:^|[\s;&|(])([A-Za-z_]\w*)="  # NAME=value, export NAME=value
+    r"|\bread\s+(?:-\w+\s+)*([A-Za-z_]\w*)"  # read NAME
+)
+
+
 def needed_variables(command: str, env: Mapping[str, str]) -> list[str]:
-    """The variables `command` would expand while unset (or empty), in order, each once."""
+    """The variables `command` would expand while unset (or empty), in order, each once; those
+    the command sets itself (a loop variable, an assignment, `read`) are not needed."""
     found: list[str] = []
-    _Scanner(command, {**dict.fromkeys(SHELL_VARIABLES, "set"), **env}, found).scan(
-        0, closing=None
-    )
+    own = {name for match in _ASSIGNED.finditer(command) for name in match.groups() if name}
+    given = {**dict.fromkeys(SHELL_VARIABLES | own, "set"), **env}
+    _Scanner(command, given, found).scan(0, closing=None)
     return list(dict.fromkeys(found))
 
 

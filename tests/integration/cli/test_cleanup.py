@@ -3,13 +3,14 @@ what it drops, dry-run writing nothing, and its backup restoring the dropped col
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.cli.conftest import Promoted
-from tests.integration.conftest import explain, index_specs, json_out, snapshot
+from tests.integration.conftest import explain, index_specs, invoke, json_out, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,11 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
     assert '"command": "cleanup"' in journal.read_text()
     assert f'"cleans_up": "{promoted.run_id}"' in journal.read_text()
 
-    result = promoted.cli("restore", "--backup", data["backup_dir"], "--yes")
+    # the command cleanup prints to bring them back is whole (issue 19): pasted as printed
+    restore = shlex.split(data["restore"])
+    assert restore[:4] == ["mongo-promote", "restore", "--backup", data["backup_dir"]]
+    assert restore[4:] == ["--plan", str(promoted.plan), "--state-dir", str(promoted.state)]
+    result = invoke([*restore[1:], "--yes"])
     assert result.exit_code == 0, explain(result)
     assert snapshot(dbs.target, live_only=True) == before
     assert index_specs(dbs.target) == indexes

@@ -137,3 +137,19 @@ def test_a_dry_run_under_another_runs_lock_shows_its_plan_then_exits_4(
         assert run.exit_code == 4 and error_json(run)["code"] == "lock_held"
     finally:
         locks.delete_one({"_id": dbs.name})
+
+
+def test_a_state_dir_that_cannot_be_written_is_exit_2_before_anything(
+    dbs: Any, tmp_path: Path
+) -> None:
+    seed_orders(dbs, source=2, target=1)
+    plan = orders_plan(tmp_path, dbs)
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    before = footprint(dbs.servers, dbs.name)
+    result = invoke(["run", "--plan", str(plan), "--yes", "--state-dir", str(a_file / "state")])
+    assert result.exit_code == 2, explain(result)
+    assert "cannot write the " in one_line(result.stderr) and f"{a_file} is not a directory" in (
+        result.stderr
+    )
+    assert footprint(dbs.servers, dbs.name) == before

@@ -28,6 +28,8 @@ RESTART = "${RESTART:-ssh ${HOST} 'cd /opt && docker compose restart gateway'}"
         ('echo "it\'s $X"', {}, ["X"]),  # a quote inside double quotes is a character
         ("echo \\$X $(date) $1 $? $$", {}, []),
         ("${X} ${X} $X", {}, ["X"]),
+        ('for f in /proc/*; do cat "$f"; done; N=1; echo $N ${PPID}', {}, []),  # its own
+        ("read -r line; echo $line $PWD", {}, []),
     ],
 )
 def test_what_the_shell_would_need(command: str, env: dict[str, str], needed: list[str]) -> None:
