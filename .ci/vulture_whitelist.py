@@ -22,6 +22,9 @@ _.before_cutover
 _.after_cutover
 _.on_failure
 
+# pymongo: CommandListener.succeeded, called by the driver's command monitoring (adapters/mongo.Asked).
+_.succeeded
+
 # Rich: ProgressColumn.render, called by Rich's progress display (steps/copy.py).
 _.render
 
@@ -38,6 +41,7 @@ _.created_at
 _.final_url  # adapters/health.CheckResult (health --json)
 _.dump_database  # api.RestoreResult
 _.target_size  # domain/analysis.CollectionAction
+_.oversize_skipped  # domain/transforms/fold.EmbedStats (report.json, the dry-run's --json)
 _.children_read  # domain/transforms/fold.EmbedStats
 _.parents_seen
 _.parents_updated

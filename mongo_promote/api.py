@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo.errors import PyMongoError
 
 from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
@@ -87,12 +90,15 @@ from mongo_promote.steps.cleanup import (
     choose,
     cleanup_steps,
     refuse_changed,
+    resumed_candidates,
 )
 from mongo_promote.steps.restore import read_dump
 from mongo_promote.steps.validate import Check as Check
 from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
+
+LOCK_RELEASE_S = 10  # releasing the lock at the end: one delete, not worth a network timeout
 
 
 @dataclass
@@ -327,9 +333,13 @@ def _execute(
             ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock if locked else None
         )
         return runner.execute()
+    except PromoteError as exc:
+        if network_cause(exc) is not None:  # a server was lost: not waited for once more
+            lock.abandon()  # the lease ends by itself; `--resume` on this host takes it at once
+        raise
     finally:
         if locked:
-            with contextlib.suppress(PyMongoError):  # unreachable: the lease ends by itself
+            with contextlib.suppress(PyMongoError), pymongo.timeout(LOCK_RELEASE_S):
                 lock.release()
 
 
@@ -676,6 +686,7 @@ class SeedOptions:
     scale: float = 1
     seed: int = 42
     progress: Callable[[str, str, int], None] | None = None  # (side, collection, documents)
+    network_timeout: timedelta | None = None  # --network-timeout (None: 2m)
 
 
 @dataclass
@@ -699,6 +710,7 @@ def seed(out: Output, options: SeedOptions) -> SeedResult:
             seed=options.seed,
             progress=options.progress,
             out=out,
+            network_timeout=options.network_timeout,
         )
     )
 
@@ -720,11 +732,18 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
     with showcase.demo_servers(out, options) as pair:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
-        seed(out, SeedOptions(source_uri, target_uri, scale=options.scale, seed=options.seed))
+        timeout = options.network_timeout
+        seed(
+            out,
+            SeedOptions(
+                source_uri, target_uri, scale=options.scale, seed=options.seed, network_timeout=timeout
+            ),
+        )
         loaded = load_plan(
             bundled_plan_path(),
             source_uri=source_uri,
             target_uri=target_uri,
+            network_timeout=timeout,
             env=showcase.demo_environment(),
         )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
@@ -817,6 +836,7 @@ def refresh_staging(
 @dataclass
 class CleanupOptions:
     run_id: str | None = None  # the run to clean up after (None: the latest)
+    resume: str | None = None  # the cleanup's own run id, to continue it
     dry_run: bool = False
     ignore_age: bool = False
     force: list[str] = field(default_factory=list)  # drop these even though they changed
@@ -831,7 +851,9 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
     latest run by default), guarded (`steps.cleanup.choose`): not before cleanup.min_age since its
     cutover (`ignore_age`), not a collection written since its backup (`force` names those), and
     never without a verified backup of what goes. A run of its own (journal, report, lock);
-    `dry_run` writes nothing."""
+    `dry_run` writes nothing; `resume=RUN_ID` (the cleanup's own id) continues an interrupted one."""
+    if options.resume:
+        return _resume_cleanup(loaded, out, options)
     base = base_dir(loaded, options.state_dir)
     run_id = options.run_id or latest_run(base, command="run")
     if run_id is None:
@@ -854,22 +876,62 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
             options.confirm,
             yes=options.yes,
         )
-        state = new_state(ctx, [], resumed=False)
-        planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
-        header = {"command": "cleanup", "cleans_up": run_id, "drop": chosen.names}
-        result.summary = _execute(ctx, planned, state, header, None, keep_shadows=False)
-        result.status, result.run_id, result.dropped = (
-            state.report.status,
-            ctx.run_id,
-            state.dropped,
+        header = {
+            "command": "cleanup",
+            "cleans_up": run_id,
+            "drop": chosen.names,
+            "force": sorted(options.force),
+        }
+        return _cleanup_run(ctx, result, found, header, resume=None)
+
+
+def _cleanup_run(
+    ctx: RunContext,
+    result: CleanupResult,
+    found: list[Candidate],
+    header: dict[str, Any],
+    *,
+    resume: str | None,
+) -> CleanupResult:
+    """The cleanup's own run under the lock: backup, the check against the run's backup, drops."""
+    state = new_state(ctx, [], resumed=bool(resume))
+    planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
+    result.summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
+    result.status, result.run_id, result.dropped = state.report.status, ctx.run_id, state.dropped
+    result.backup_dir = state.report.backup.get("dir")
+    result.report = str(ctx.paths.report_json)
+    if result.backup_dir:
+        result.restore = ctx.command("restore", "--backup", result.backup_dir)
+    return result
+
+
+def _resume_cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> CleanupResult:
+    """An interrupted cleanup, continued exactly: its backup (taken again only if it never
+    finished), its check against the run's backup, then the drops that remain, each one only
+    while the collection still holds what the cleanup's backup holds."""
+    if options.dry_run:
+        raise UsageError("cleanup --resume continues a cleanup: it has no --dry-run")
+    header = _header_of(loaded, options.state_dir, str(options.resume))
+    if header.command != "cleanup" or header.cleans_up is None:
+        base = base_dir(loaded, options.state_dir)
+        again = command_line(loaded, base, header.command, "--resume", header.run_id)
+        raise UsageError(
+            f"run {header.run_id} is a {header.command}, not a cleanup: `{again}` continues it"
         )
-        result.backup_dir, result.report = (
-            state.report.backup.get("dir"),
-            str(ctx.paths.report_json),
+    base = base_dir(loaded, options.state_dir)
+    after = after_run(open_journal(base, header.cleans_up), loaded.plan.target.database)
+    with open_context(loaded, out, run_id=header.run_id, state_dir=options.state_dir) as ctx:
+        journal = resumable_journal(ctx)
+        found = resumed_candidates(journal, header, after)
+        confirm_once(
+            f"Continue cleanup {header.run_id}: back up (unless done), then drop what remains of "
+            f"{', '.join(header.drop)} in {redact_uri(ctx.plan.target.uri)} database "
+            f"{ctx.plan.target.database!r}?",
+            options.confirm,
+            yes=options.yes,
         )
-        if result.backup_dir:
-            result.restore = ctx.command("restore", "--backup", result.backup_dir)
-        return result
+        result = CleanupResult(header.cleans_up, Status.RUNNING, {}, [c.to_json() for c in found])
+        return _cleanup_run(ctx, result, found, header.fields, resume=header.run_id)
 
 
 @dataclass

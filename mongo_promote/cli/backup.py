@@ -18,6 +18,7 @@ from mongo_promote.cli.options import (
     TargetUriOpt,
     VerboseOpt,
 )
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output, human_bytes
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -32,6 +33,7 @@ def backup(
         typer.Option("--out", metavar="DIR", help="Backup directory (default: backups/<run-id>)."),
     ] = None,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -41,7 +43,8 @@ def backup(
     A run of its own (journal, report, `history`); `restore --backup DIR` loads it back."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.BackupOptions(out_dir=out_dir, state_dir=state_dir)
-    result = api.backup(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.backup(loaded, out, options)
     if json_out:
         out.emit_json(result.to_json())
         return

@@ -19,6 +19,7 @@ from mongo_promote.cli.options import (
     YesOpt,
 )
 from mongo_promote.cli.render.cleanup import candidates, cleaned
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -37,6 +38,9 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would go and which guard applies.")
     ] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue the interrupted cleanup RUN_ID.")
+    ] = None,
     ignore_age: Annotated[
         bool, typer.Option("--ignore-age", help="Do not wait for the plan's cleanup.min_age.")
     ] = False,
@@ -50,6 +54,7 @@ def cleanup(
     ] = None,
     state_dir: StateDirRunOpt = None,
     yes: YesOpt = False,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -61,6 +66,7 @@ def cleanup(
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.CleanupOptions(
         run_id=run_id,
+        resume=resume,
         dry_run=dry_run,
         ignore_age=ignore_age,
         force=force or [],
@@ -69,5 +75,6 @@ def cleanup(
         confirm=confirmer(),
         show=lambda chosen: candidates(out, chosen),
     )
-    result = api.cleanup(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.cleanup(loaded, out, options)
     cleaned(out, result, json_out)

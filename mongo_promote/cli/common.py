@@ -16,6 +16,7 @@ from pymongo.errors import PyMongoError
 
 from mongo_promote.adapters.mongo import server_error
 from mongo_promote.cli.options import DEBUG_ENV
+from mongo_promote.cli.timeouts import network_timeout
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import (
     LoadedPlan,
@@ -110,13 +111,12 @@ def scrub(text: str) -> str:
 
 
 def load(
-    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True
-) -> LoadedPlan:
-    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
-
-    An override is a URI, `env:NAME` or `file:PATH`: the last two keep a password out of the
-    process list (a URI with a password given here is warned about). `servers=False`: the
-    command never connects, so unset URI variables are no error."""
+    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True,
+    timeout: str | None = None) -> LoadedPlan:  # fmt: skip
+    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides (a
+    URI, `env:NAME` or `file:PATH`: the last two keep a password out of the process list; a URI
+    with a password given here is warned about) and --network-timeout (`timeout`). `servers=False`:
+    the command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
@@ -133,7 +133,7 @@ def load(
             if warning := argv_password_warning(value, f"--{side}-uri"):
                 Output().warn(warning)
             sources[f"{side}_uri"] = value
-    return load_plan(path, servers=servers, **sources)
+    return load_plan(path, servers=servers, network_timeout=network_timeout(timeout), **sources)
 
 
 def confirmer() -> Callable[[str], bool] | None:

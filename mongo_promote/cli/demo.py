@@ -13,6 +13,7 @@ from mongo_promote.cli.common import handles_errors
 from mongo_promote.cli.options import STATE_DIR_ENV, EngineOpt, QuietOpt, VerboseOpt
 from mongo_promote.cli.render.demo import DemoTables
 from mongo_promote.cli.render.inventory import server_pair
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
 from mongo_promote.console import Output
 
 
@@ -33,6 +34,7 @@ def demo(
         ),
     ] = Path("mongo-promote-demo"),
     engine: EngineOpt = "ferretdb",
+    timeout: NetworkTimeoutOpt = None,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -48,6 +50,7 @@ def demo(
         state_dir=state_dir,
         engine=engine,
         view=DemoTables(out, keep=keep),
+        network_timeout=network_timeout(timeout),
     )
     result = api.demo(out, options)
     if not keep:

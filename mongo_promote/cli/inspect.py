@@ -13,6 +13,7 @@ from mongo_promote.cli.options import (
     VerboseOpt,
 )
 from mongo_promote.cli.render.inventory import inventory_table
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -22,13 +23,15 @@ def inspect(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Inventory and classification of both sides (reads only)."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    result = api.inspect(load(plan, source_uri, target_uri), out, api.InspectOptions())
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.inspect(loaded, out, api.InspectOptions())
     if json_out:
         out.emit_json(result.to_json())
     else:

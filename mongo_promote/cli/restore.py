@@ -20,6 +20,7 @@ from mongo_promote.cli.options import (
     YesOpt,
 )
 from mongo_promote.cli.render.summary import restored, summary_on_failure
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import UsageError
@@ -61,6 +62,7 @@ def restore(
             "--dry-run", help="Each collection and what would happen to it; write nothing."
         ),
     ] = False,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -83,5 +85,6 @@ def restore(
         confirm=confirmer(),
     )
     with summary_on_failure(out):
-        result = api.restore(load(plan, source_uri, target_uri), out, options)
+        loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+        result = api.restore(loaded, out, options)
     restored(out, result, json_out)

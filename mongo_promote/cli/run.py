@@ -21,6 +21,7 @@ from mongo_promote.cli.options import (
 )
 from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
 from mongo_promote.cli.render.summary import run_summary, summary_on_failure
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import UsageError
@@ -64,6 +65,7 @@ def run(
         bool, typer.Option("--hooks/--no-hooks", help="Run the plan's hooks (every stage).")
     ] = True,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -75,7 +77,7 @@ def run(
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     if save is not None and not dry_run:
         raise UsageError("--save goes with --dry-run: it saves the plan the dry-run shows")
-    loaded = load(plan, source_uri, target_uri)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
     options = api.RunOptions(
         yes=yes,
         resume=resume,

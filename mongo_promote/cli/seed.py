@@ -10,6 +10,7 @@ import typer
 from mongo_promote import api
 from mongo_promote.cli.common import handles_errors
 from mongo_promote.cli.options import JsonOpt, QuietOpt, VerboseOpt
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
 from mongo_promote.console import Output, to_json
 
 
@@ -27,6 +28,7 @@ def seed(
     manifest: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Write the manifest here.")
     ] = None,
+    timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -40,6 +42,7 @@ def seed(
         target_database=database,
         scale=scale,
         seed=seed_value,
+        network_timeout=network_timeout(timeout),
     )
     result = api.seed(out, options)
     if manifest:

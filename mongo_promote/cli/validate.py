@@ -18,6 +18,7 @@ from mongo_promote.cli.options import (
     VerboseOpt,
 )
 from mongo_promote.cli.render.checks import validation
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import ValidationFailed
@@ -35,6 +36,7 @@ def validate(
         ),
     ] = None,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
@@ -45,7 +47,8 @@ def validate(
     check); a document the source has and production lost fails."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.ValidateOptions(run_id=run_id, state_dir=state_dir)
-    report = api.validate(load(plan, source_uri, target_uri), out, options)
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    report = api.validate(loaded, out, options)
     if not json_out:
         validation(out, report)
     failed = (

@@ -7,14 +7,16 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from mongo_promote.adapters.mongo import connect
+from mongo_promote.adapters.mongo import Bounds
 from mongo_promote.adapters.servers import LocalServer, start_pair, temporary_pair
 from mongo_promote.console import Output
 from mongo_promote.domain.inventory import Inventory
 from mongo_promote.run.dryrun import DryRun
+from mongo_promote.state.context import open_clients
 from mongo_promote.state.report import RunSummary
 from mongo_promote.steps.validate import ValidationReport
 
@@ -59,6 +61,7 @@ class DemoOptions:
         "ferretdb"  # ferretdb (v1, light) | documentdb (FerretDB v2 + PostgreSQL) | mongod
     )
     view: DemoView = field(default_factory=NoView)  # what shows the demo's tables
+    network_timeout: timedelta | None = None  # --network-timeout (None: the plan's, 2m)
 
 
 @dataclass
@@ -114,6 +117,7 @@ def seed_servers(
     seed: int,
     progress: SeedProgress | None = None,
     out: Output | None = None,
+    network_timeout: timedelta | None = None,
 ) -> dict[str, Any]:
     """Fill staging and production with the synthetic Meeshy data; returns the generator's manifest.
 
@@ -121,20 +125,22 @@ def seed_servers(
     """
     from mongo_promote.demo.generator import generate  # 1,500 lines: only when seeding
 
-    source = connect(source_uri, role="source")
-    target = connect(target_uri, role="target")
-    try:
-        with _progress_on(out, progress) as report:
-            manifest = generate(
-                source[source_database],
-                target[target_database],
-                seed=seed,
-                scale=scale,
-                progress=report,
-            )
-    finally:
-        source.close()
-        target.close()
+    bounds = (
+        Bounds(network_timeout.total_seconds(), origin="--network-timeout")
+        if network_timeout
+        else None
+    )
+    with (
+        open_clients(source_uri, target_uri, bounds) as (source, target),
+        _progress_on(out, progress) as report,
+    ):
+        manifest = generate(
+            source[source_database],
+            target[target_database],
+            seed=seed,
+            scale=scale,
+            progress=report,
+        )
     if out is not None:
         out.info(_seed_summary(manifest, scale, seed))
     return manifest

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mongo_promote.adapters.mongo import bounds_of
 from mongo_promote.domain.analysis import Actions
 from mongo_promote.domain.transforms.effects import expected_effects
 from mongo_promote.run.preview import PlanSummary
@@ -14,6 +15,7 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.step import Action
 from mongo_promote.steps.indexes import planned_index_names
+from mongo_promote.steps.precheck import option_losses
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class DryRun:
     lock_held_by: str | None
     fallbacks: list[str]  # what the target lacks (the run falls back)
     probed: bool  # fallbacks probed on the target, or expected from buildInfo
+    # collection options the target is expected not to keep: {name: {options, policy}}
+    option_losses: dict[str, dict[str, Any]]
+    # how long each server is waited for: {"network": {side: text}, "long_operations":
+    # {collection: seconds}} (index builds, counting scans, sorted reads: adapters/mongo.Bounds)
+    bounds: dict[str, Any]
 
     @property
     def actions(self) -> list[Action]:
@@ -53,6 +60,11 @@ class DryRun:
             "transforms": self.transforms,
             "indexes": self.indexes,
             "lock_held_by": self.lock_held_by,
+            "option_losses": self.option_losses,
+            "oversized": {
+                t["embed"]: t.get("oversized", []) for t in self.transforms if "embed" in t
+            },
+            "bounds": self.bounds,
             "documents_to_copy": sum(a.source_count for a in collections),
             "bytes_to_copy": sum(a.source_size for a in collections),
         }
@@ -77,4 +89,23 @@ def dry_run_of(
         holder.describe() if holder else None,
         ctx.target_caps.lacks(),
         ctx.target_caps.probed,
+        option_losses(ctx, analysis),
+        bounds_of_run(ctx, analysis),
     )
+
+
+def bounds_of_run(ctx: RunContext, analysis: Actions) -> dict[str, Any]:
+    """Each server's network timeout, and each collection's bound for the operations that may
+    rightly take longer (its index build, counting scans, sorted reads), from its size."""
+    source, target = bounds_of(ctx.source_client), bounds_of(ctx.target_client)
+    return {
+        "network": {"source": source.describe(), "target": target.describe()},
+        "network_s": {"source": source.network_s, "target": target.network_s},
+        "long_operations": {
+            a.name: max(
+                b.long_operation(a.source_size, a.source_count) for b in (source, target)
+            )
+            for a in analysis.collections
+        },
+        "long_operations_set_by_plan": ctx.plan.long_operation_timeout is not None,
+    }

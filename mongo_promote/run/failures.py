@@ -6,16 +6,9 @@ from __future__ import annotations
 import copy
 import re
 
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    NetworkTimeout,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import OperationFailure, PyMongoError
 
-from mongo_promote.adapters.mongo import server_error
+from mongo_promote.adapters.mongo import describe_network_failure, network_cause, server_error
 from mongo_promote.domain.names import TOOL_DATABASE
 from mongo_promote.errors import (
     Interrupted,
@@ -27,7 +20,6 @@ from mongo_promote.errors import (
 from mongo_promote.redact import redact_text
 from mongo_promote.state.context import RunContext
 
-_NETWORK = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 _UNAUTHORIZED = 13
 _NOT_AUTHORIZED_ON = re.compile(r"not authorized on (\S+) to execute command \{ ?(\w+)")
 
@@ -63,11 +55,11 @@ def classify(
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         text = exc.message if isinstance(exc, Interrupted) else "interrupted"
         return Interrupted(f"{text}; {state}")
-    if isinstance(cause, _NETWORK):
-        text = redact_text(f"{type(cause).__name__}: {cause}", plan.source.uri, plan.target.uri)
-        return ServerUnreachable(
-            f"lost the connection to a server during run {ctx.run_id} ({text}); {state}"
-        )
+    network = network_cause(exc)
+    if network is not None:
+        clients = [ctx.source_client, ctx.target_client]
+        text = redact_text(describe_network_failure(network, clients), plan.source.uri, plan.target.uri)
+        return ServerUnreachable(f"run {ctx.run_id} stopped: {text}; {state}")
     if isinstance(cause, OperationFailure) and cause.code == _UNAUTHORIZED:
         return ServerUnreachable(f"{_privileges(cause, ctx)}; {state}")
     if isinstance(exc, PromoteError):

@@ -13,8 +13,10 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.domain.inventory import counted
+from mongo_promote.domain.transforms.stream import children_hash
 from mongo_promote.errors import (
     Interrupted,
     LockLost,
@@ -215,6 +217,9 @@ class Runner:
 
     @property
     def rollback_command(self) -> str:
+        backup = self.state.report.backup.get("dir")
+        if self.command == "cleanup" and backup:  # what a cleanup dropped is in its backup
+            return self.ctx.command("restore", "--backup", backup)
         return self.ctx.rollback_command()
 
     def _apply_phase(self, phase: Phase, done: dict[str, Result]) -> None:
@@ -318,6 +323,11 @@ class Runner:
             )
         elif not self.state.shadows:
             pass  # a run that builds no shadow (a backup): nothing to drop
+        elif network_cause(exc) is not None:
+            self.ctx.out.info(
+                "shadows kept: a server was lost, it is not waited for again; "
+                f"`{self.resume_command}` continues from them (they are checked first)"
+            )
         elif not self.keep_shadows:
             try:
                 dropped = cutover_step.drop_shadows(self.ctx, self.state.shadows)
@@ -430,10 +440,13 @@ def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
 
+
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
     """Collections whose journalled copy no longer stands: shadow gone or not whole, or the
     source changed since it was read (count + content hash of the source collection now against
-    the journalled hash of what was copied). Reads only."""
+    the journalled hash of what was copied), or one of the child collections its embeds folded
+    in did (the fields they read, hashed again; a copy journalled without that record cannot
+    be vouched for). Reads only."""
     copied = state.journalled_copies()
     present = set(ctx.target_db.list_collection_names())
     stale = []
@@ -443,9 +456,23 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
         whole = (
             shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]
         )
-        if not whole or _source_hash(ctx, name) != entry["content_hash"]:
+        if (
+            not whole
+            or _source_hash(ctx, name) != entry["content_hash"]
+            or _children_changed(ctx, name, entry.get("children"))
+        ):
             stale.append(name)
     return sorted(stale)
+
+
+def _children_changed(ctx: RunContext, name: str, read: dict[str, str] | None) -> bool:
+    """An embed into `name` whose child collection is no longer what the copy folded in."""
+    embeds = [e for e in ctx.plan.embeds if e.into == name]
+    if not embeds:
+        return False
+    if read is None:
+        return True  # journalled before children were recorded: nothing to compare with
+    return any(children_hash(ctx.source_db, e) != read.get(e.source) for e in embeds)
 
 
 def _source_hash(ctx: RunContext, name: str) -> str:

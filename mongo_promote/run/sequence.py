@@ -17,6 +17,7 @@ from mongo_promote.steps.drift import DriftStep
 from mongo_promote.steps.hooks import HooksStep
 from mongo_promote.steps.indexes import IndexStep
 from mongo_promote.steps.postchecks import PostChecksStep
+from mongo_promote.steps.precheck import PrecheckStep
 from mongo_promote.steps.preflight import PreflightStep
 from mongo_promote.steps.restore import DropStep, Dump, LoadStep
 from mongo_promote.steps.validate import ValidateStep
@@ -71,7 +72,7 @@ def promotion_steps(
         expected_bytes=analysis.backup_bytes,
     )
     return in_stages(
-        [PreflightStep(state, checks)],
+        [PreflightStep(state, checks), PrecheckStep(state, analysis)],
         [HooksStep(state, "before_backup", enabled=run_hooks), backup],
         # each shadow is read back for validation as soon as its copy is done
         [CopyStep(state, analysis.collections, after_each=validate.read_back)],

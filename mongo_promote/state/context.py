@@ -18,17 +18,22 @@ from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
 from mongo_promote.adapters.mongo import (
+    NETWORK_TIMEOUT_S,
     RAW,
+    Bounds,
     Capabilities,
+    Client,
     connect,
+    describe_network_failure,
     detect_capabilities,
+    network_cause,
     probe_capabilities,
     refuse_sharded,
 )
 from mongo_promote.console import Output
 from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
 from mongo_promote.domain.plan import LoadedPlan, Plan, bundled_plan_path
-from mongo_promote.errors import Interrupted
+from mongo_promote.errors import Interrupted, PromoteError, ServerUnreachable
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -180,19 +185,41 @@ class RunContext:
             self.out.warn(note)
 
 
+def plan_bounds(plan: Plan) -> Bounds:
+    """How long the plan's servers are waited for (adapters/mongo.Bounds): its `network_timeout`
+    (already replaced by --network-timeout) and `long_operation_timeout`."""
+    long = plan.long_operation_timeout
+    return Bounds(
+        network_s=plan.network_timeout.total_seconds(),
+        long_s=long.total_seconds() if long is not None else None,
+        origin="set by --network-timeout or the plan"
+        if plan.network_timeout.total_seconds() != NETWORK_TIMEOUT_S
+        else "the default",
+    )
+
+
 @contextmanager
 def open_clients(
-    source_uri: str, target_uri: str
-) -> Iterator[tuple[MongoClient[Any], MongoClient[Any]]]:
-    """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens."""
-    source = connect(source_uri, role="source")
+    source_uri: str, target_uri: str, bounds: Bounds | None = None
+) -> Iterator[tuple[Client, Client]]:
+    """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens.
+
+    A connection lost, or a request unanswered within its bound, in the block becomes
+    ServerUnreachable (exit 3) naming the server, the request and the time waited (a run's
+    runner says more: how far it got and the command that continues)."""
+    source = connect(source_uri, role="source", bounds=bounds)
     try:
-        target = connect(target_uri, role="target")
+        target = connect(target_uri, role="target", bounds=bounds)
     except BaseException:
         source.close()
         raise
     try:
         yield source, target
+    except Exception as exc:
+        cause = network_cause(exc)
+        if cause is None or isinstance(exc, PromoteError):
+            raise
+        raise ServerUnreachable(describe_network_failure(cause, [source, target])) from exc
     finally:
         source.close()
         target.close()
@@ -208,7 +235,7 @@ def connected(
     collections; otherwise they are expected from buildInfo/hello and nothing is written. The
     source is only ever read, so its capabilities are always the expected ones.
     """
-    with open_clients(plan.source.uri, plan.target.uri) as (source, target):
+    with open_clients(plan.source.uri, plan.target.uri, plan_bounds(plan)) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:

@@ -227,9 +227,18 @@ class RunLock:
                 raise LockLost(self._lost_message()) from None
             raise
 
+    def abandon(self) -> None:
+        """The run is over and the server unreachable: no release is tried (`release` then does
+        nothing); the lease ends by itself, and a later run in this process or on this host,
+        where this process is gone, takes it at once (`LockInfo.provably_gone`)."""
+        self._stop.set()
+        if self._held:
+            self._held = False
+            _ABANDONED.add(self.token)
+
     def release(self) -> None:
         self._stop.set()
-        if self._thread:
+        if self._thread and self._held:  # abandoned: its renewal may be stuck on a dead server
             self._thread.join(timeout=5)
         held, self._held = self._held, False
         if held:

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.adapters.dump import Manifest
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.domain.inventory import collection_names, collection_size
 from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Backup, Journal
+from mongo_promote.state.journal import Backup, Header, Journal
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import Action, Result, RunState, Step, StepBase, in_stages
 from mongo_promote.steps.backup import BackupStep
@@ -193,6 +193,22 @@ def candidates(
     return found
 
 
+def resumed_candidates(journal: Journal, header: Header, after: AfterRun) -> list[Candidate]:
+    """An interrupted cleanup's collections as it chose them (its journal's header: names and
+    --force-collection), with what its own backup holds of each when it got that far."""
+    backup = journal.backup_of()
+    held = backup.content_hashes if backup is not None else {}
+    forced = set(header.fields.get("force") or [])
+    found = []
+    for name in header.drop:
+        at_backup = after.hashes.get(name)
+        now = held.get(name) or at_backup or ""
+        found.append(
+            Candidate(name, hashed_count(now) if now else 0, 0, at_backup, now, name in forced)
+        )
+    return found
+
+
 def cleanup_steps(ctx: RunContext, state: RunState, chosen: list[Candidate]) -> list[Step]:
     """Preflight; a backup of what goes; that backup still matches the run's; the drops."""
     names = [c.name for c in chosen]
@@ -236,9 +252,25 @@ class UnchangedStep(StepBase):
 
 
 class DropLegacyStep(DropStep):
-    """One action per collection: dropped (signals wait: a drop is not interrupted half-way)."""
+    """One action per collection: dropped (signals wait: a drop is not interrupted half-way),
+    only while it holds what the cleanup's backup holds: a write since (a cleanup resumed
+    hours later, a writer racing it) stops the cleanup before that drop."""
 
     title = "drop the legacy and replaced collections (backed up)"
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        name = str(action.collection)
+        backed_up = self.state.backed_up.get(name)
+        present = bool(ctx.target_db.list_collection_names(filter={"name": name}))
+        if present and backed_up is not None:
+            now = collection_content_hash(ctx.target_db[name]).hexdigest()
+            if now != backed_up:
+                raise OperationFailed(
+                    f"{name} was written to since the cleanup's backup ({hashed_count(backed_up):,} "
+                    f"document(s) then, {hashed_count(now):,} now): not dropped, and nothing "
+                    "after it; run cleanup again (a new backup) to drop it"
+                )
+        return super().apply(ctx, action)
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         super().resume(ctx, action, result)

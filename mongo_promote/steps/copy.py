@@ -16,7 +16,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options
+from mongo_promote.adapters.mongo import collection_options, first_reply_bounded
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
@@ -54,6 +54,8 @@ class CopyResult:
     output_hash: str = ""
     # the transformed documents held to the decoded reference as they passed (oracle.Verification)
     verification: dict[str, Any] | None = None
+    # each embed's child collection as the fold read it (stream.children_hash): checked on resume
+    children: dict[str, str] = field(default_factory=dict)
     # when (ISO 8601 UTC) and on which worker thread the copy started, and when that worker was
     # done with it (validation's read-back included): journalled, for timelines of a run
     started_at: str = ""
@@ -214,13 +216,15 @@ def copy_collection(
     ordered = bool(action.source_options.get("capped"))
     hasher, written = ContentHash(), ContentHash()
     docs = size = 0
-    cursor = ctx.source_db[action.name].find(
-        {}, sort=transformer.sort if transformer else None,
-        batch_size=_cursor_batch(action, batch_bytes),
-    )  # fmt: skip
+    source = ctx.source_db[action.name]
+    sort = transformer.sort if transformer else None
+    cursor = source.find({}, sort=sort, batch_size=_cursor_batch(action, batch_bytes))
+    # sorted, the server reads everything before its first reply: a longer bound for that one
+    sizes = {"size": action.source_size, "documents": action.source_count}
+    stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
     with cursor:
         # the next reply is read while this batch is transformed and inserted
-        for batch, batch_size in _batches(read_ahead(cursor), batch_bytes):
+        for batch, batch_size in _batches(read_ahead(stream), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:
@@ -243,6 +247,7 @@ def copy_collection(
         stats,
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
+        children=transformer.children_hashes() if transformer else {},
         started_at=started_at,
         worker=threading.current_thread().name,
     )
@@ -439,10 +444,13 @@ class CopyStep(StepBase):
         ]
 
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
-        """A copy journalled earlier counts only if its shadow is still there, whole."""
+        """A copy journalled earlier counts only if its shadow is still there, whole (a shadow a
+        resume found stale is gone: an empty one too)."""
+        present = set(ctx.target_db.list_collection_names())
         finished = {}
         for name, entry in self.state.journalled_copies().items():
-            if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
+            shadow = ctx.shadow_name(name)
+            if shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 
@@ -457,6 +465,7 @@ class CopyStep(StepBase):
             "content_hash": result.content_hash,
             "output_hash": result.output_hash,
             "verification": result.verification,
+            "children": result.children,
             "transforms": result.transforms,
             "started_at": result.started_at,
             "worker": result.worker,

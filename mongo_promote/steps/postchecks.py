@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mongo_promote.adapters.mongo import long_operation
 from mongo_promote.domain.inventory import counted
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
@@ -26,9 +27,11 @@ class PostChecksStep(StepBase):
         for name in self.names:
             expected = self.state.counts.get(name)
             live_coll = ctx.target_db[name]
-            live = (
-                live_coll.count_documents({}) if expected is None else counted(live_coll, expected)
-            )
+            if expected is None:
+                with long_operation(live_coll):
+                    live = live_coll.count_documents({})
+            else:
+                live = counted(live_coll, expected)
             self.state.report.collection(name)["target_count_after"] = live
             if expected is not None and live != expected:
                 problems.append(f"{name}: {live} documents, expected {expected}")

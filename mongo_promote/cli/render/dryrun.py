@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.console import Output, human_bytes
+from mongo_promote.cli.render.plan import plan_list, plan_summary
+from mongo_promote.console import Output, human_bytes, human_duration
 from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 
 ACTION_COLUMNS = (
@@ -21,7 +21,6 @@ ACTION_COLUMNS = (
     "transforms",
     "declared indexes",
 )
-NAMES_SHOWN = 4  # collections named in a group of identical actions (-v: all)
 
 
 def dry_run(out: Output, result: api.DryRun, *, table: bool = True) -> None:
@@ -36,66 +35,65 @@ def dry_run(out: Output, result: api.DryRun, *, table: bool = True) -> None:
         out.info("  transforms, expected effect: " + effects[0])
     for line in effects[1:]:
         out.info("    " + line)
+    for name, lost in result.option_losses.items():
+        out.warn(option_warning(name, lost))
+    for t in result.transforms:
+        for line in oversize_warnings(t):
+            out.warn(line)
     if result.lock_held_by:
         out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
     for item in result.analysis.left_alone:
         out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+    out.info("  " + describe_bounds(result.bounds))
     if result.fallbacks:
         how = "probed" if result.probed else "expected from buildInfo (`run` probes them)"
         out.info(f"  fallbacks, {how}: {', '.join(result.fallbacks)}")
     out.info("[bold]dry-run: nothing was written[/]")
 
 
-def plan_summary(out: Output, summary: api.PlanSummary) -> None:
-    """One line each: what is created, replaced, left alone; the backup; the commands."""
-    lines = summary.lines()
-    out.info(f"[bold]{escape(lines[0])}[/]")
-    for line in lines[1:]:
-        out.info("  " + escape(line))
-    if summary.missing:
-        out.warn(
-            f"{summary.missing}: `run` refuses without them (--no-hooks runs without the hooks)"
-        )
+def option_warning(name: str, lost: dict[str, Any]) -> str:
+    """A collection option the target is expected to drop, and what the run does about it."""
+    then = (
+        "collections.options says best_effort: the run goes on and reports it"
+        if lost["policy"] == "best_effort"
+        else "the run refuses unless `collections: {options: {" + name + ": best_effort}}`"
+    )
+    return f"{name}: the target would not keep collection option(s) {', '.join(lost['options'])}; {then}"
 
 
-def plan_list(out: Output, planned: list[api.PlannedAction]) -> None:
-    """The action list: each step's heading, then its actions, identical ones (the same
-    sentence about another collection) grouped on one line, naming a few (-v: every one)."""
-    steps: dict[int, list[api.PlannedAction]] = {}
-    for p in planned:
-        steps.setdefault(p.step, []).append(p)
-    for number, actions in steps.items():
-        out.step(number, actions[0].title)  # a stage's steps print under its first one's title
-        for text, names in grouped(actions):
-            out.info(f"  - {escape(_with_names(text, names, out.verbose))}")
+def oversize_warnings(t: dict[str, Any]) -> list[str]:
+    """Every parent an embed would push past 16 MB: its _id, size now and after."""
+    parents = t.get("oversized", [])
+    if not parents:
+        return []
+    policy = t.get("on_oversize", "fail")
+    then = {
+        "fail": "on_oversize: fail, the run refuses before copying",
+        "skip_children": "on_oversize: skip_children, it keeps the entries that fit",
+        "report": "on_oversize: report, it keeps none of them",
+    }[policy]
+    head = f"{t['into']}: {t.get('oversize_parents', len(parents))} document(s) past 16 MB once {t['embed']} is folded in ({then}):"
+    return [head] + [
+        f"  _id {p['_id']}: {human_bytes(p['size'])} now, {human_bytes(p['size_after'])} after"
+        for p in parents
+    ]
 
 
-def grouped(actions: list[api.PlannedAction]) -> list[tuple[str, list[str]]]:
-    """(sentence, collections) in order of first appearance: an action whose description, its
-    collection's name taken out, equals another's joins it."""
-    groups: dict[str, list[str]] = {}
-    for p in actions:
-        name = p.action.collection
-        text = p.action.description
-        if name and text.startswith(f"{name}: "):
-            groups.setdefault(text[len(name) + 2 :], []).append(name)
-        else:
-            groups.setdefault(text, [])
-    merged: list[tuple[str, list[str]]] = []
-    for text, names in groups.items():
-        if len(names) == 1:
-            merged.append((f"{names[0]}: {text}", []))
-        else:
-            merged.append((text, names))
-    return merged
-
-
-def _with_names(text: str, names: list[str], verbose: bool) -> str:
-    if not names:
-        return text
-    shown = names if verbose or len(names) <= NAMES_SHOWN + 1 else names[:NAMES_SHOWN]
-    more = f", … {len(names) - len(shown)} more" if len(shown) < len(names) else ""
-    return f"{len(names)} collections: {text} ({', '.join(shown)}{more})"
+def describe_bounds(bounds: dict[str, Any]) -> str:
+    """How long each server is waited for, and the longer bounds of the slow operations."""
+    network = bounds["network"]
+    sides = (
+        f"network timeout {network['source']} on both servers"
+        if network["source"] == network["target"]
+        else f"network timeout: source {network['source']}, target {network['target']}"
+    )
+    how = "set by the plan" if bounds["long_operations_set_by_plan"] else "from each size"
+    longer = ", ".join(
+        f"{name} {human_duration(s)}" for name, s in bounds["long_operations"].items()
+    )
+    return f"bounds: {sides}" + (
+        f"; index builds, counting scans, sorted reads ({how}): {longer}" if longer else ""
+    )
 
 
 def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:

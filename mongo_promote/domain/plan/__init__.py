@@ -24,6 +24,7 @@ from mongo_promote.domain.plan.model import (
     StagingRefresh,
     ValidateSpec,
     describe_missing,
+    parse_duration,
 )
 from mongo_promote.domain.plan.uris import argv_password_warning, read_uri_file
 
@@ -52,5 +53,6 @@ __all__ = [
     "bundled_plan_path",
     "describe_missing",
     "load_plan",
+    "parse_duration",
     "read_uri_file",
 ]

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from mongo_promote.adapters.mongo import NETWORK_TIMEOUT_S
 from mongo_promote.errors import MissingVariables
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -31,7 +32,7 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # ---------------------------------------------------------------- value types
 
 
-def _parse_duration(value: Any) -> timedelta:
+def parse_duration(value: Any) -> timedelta:
     """Durations are written the way operators say them (`48h`, `30s`); bare numbers mean seconds."""
     if isinstance(value, timedelta):
         return value
@@ -42,7 +43,7 @@ def _parse_duration(value: Any) -> timedelta:
     raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 48h, 2d)")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _as_list(value: Any) -> Any:
@@ -109,10 +110,35 @@ class Endpoint(_Model):
         return uri
 
 
+OptionsPolicy = Literal["exact", "best_effort"]
+
+
+def _policy_patterns(value: Any) -> Any:
+    """`options: {Name: best_effort, "re:^Log": best_effort}`: every key a name or a valid pattern."""
+    if isinstance(value, Mapping):
+        for key in value:
+            _pattern(key)
+    return value
+
+
 class Selection(_Model):
     include: list[Pattern] = Field(default_factory=lambda: [NamePattern("re:.*")])
     exclude: list[Pattern] = Field(default_factory=list)
     legacy: list[Pattern] = Field(default_factory=list)
+    # collection options (validator, collation, capped, ...) a target does not keep: `exact`
+    # (default) refuses the run, `best_effort` lets it go on and reports each one lost; one
+    # policy for every collection, or by name / `re:` pattern (the first key that matches)
+    options: Annotated[
+        OptionsPolicy | dict[str, OptionsPolicy], BeforeValidator(_policy_patterns)
+    ] = "exact"
+
+    def options_policy(self, name: str) -> OptionsPolicy:
+        if isinstance(self.options, str):
+            return self.options
+        for key, policy in self.options.items():
+            if NamePattern(key).matches(name):
+                return policy
+        return "exact"
 
 
 class FieldMapping(_Model):
@@ -152,6 +178,10 @@ class EmbedSpec(_Model):
     on_orphan: Literal["report", "fail", "ignore"] = "report"
     # a key the parent's map already has: the newer by updatedAt, the child's, or the existing one
     on_existing: Literal["latest", "overwrite", "keep"] = "latest"
+    # a parent the fold would push past 16 MB: `fail` (refused before anything is copied),
+    # `skip_children` (written with the entries that fit, in map order; the rest reported) or
+    # `report` (written without this embed's entries, as its source holds it; reported)
+    on_oversize: Literal["fail", "skip_children", "report"] = "fail"
     keep_source: bool = False
 
 
@@ -253,7 +283,7 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-PositiveDuration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class HookCommand(_Model):
@@ -396,6 +426,11 @@ class Plan(_Model):
     hooks: HooksSpec = Field(default_factory=HooksSpec)
     health: list[HealthCheck] = Field(default_factory=list)
     staging_refresh: StagingRefresh | None = None
+    # the longest wait for a server's answer to one request (--network-timeout wins; a URI's
+    # own socketTimeoutMS/timeoutMS is honoured for its server): adapters/mongo.Bounds
+    network_timeout: PositiveDuration = timedelta(seconds=NETWORK_TIMEOUT_S)
+    # index builds, counting scans, sorted reads: this bound instead of one from the collection's size
+    long_operation_timeout: PositiveDuration | None = None
 
     # -- derived views used by every step
 

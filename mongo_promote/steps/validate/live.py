@@ -11,6 +11,7 @@ from typing import Any
 import bson
 from pymongo.collection import Collection
 
+from mongo_promote.adapters.mongo import first_reply_bounded
 from mongo_promote.domain.analysis import Actions, CollectionAction
 from mongo_promote.domain.inventory import collection_names
 from mongo_promote.domain.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
@@ -89,8 +90,8 @@ def changes_since_cutover(ctx: RunContext, action: CollectionAction) -> Changes:
         pairs = (
             (_raw(s), _raw(t), s or t)
             for s, t in merge_sorted(
-                ctx.source_db[action.name].find({}, sort=order, batch_size=BATCH),
-                target.find({}, sort=order, batch_size=BATCH),
+                _sorted(ctx.source_db[action.name], order),
+                _sorted(target, order),
                 lambda d: bson_key(d["_id"]),
             )
         )
@@ -108,6 +109,11 @@ def changes_since_cutover(ctx: RunContext, action: CollectionAction) -> Changes:
         )
         changes.see(kind, doc["_id"])
     return changes
+
+
+def _sorted(coll: Collection[Any], order: list[tuple[str, int]]) -> Iterator[Any]:
+    """Every document of `coll` in `order`, the first reply (the server's sort) bounded apart."""
+    return first_reply_bounded(coll.find({}, sort=order, batch_size=BATCH), coll)
 
 
 def _raw(doc: Any) -> bytes | None:
@@ -128,10 +134,8 @@ def _transformed_pairs(
     ]
     unused = Comparison()
     for doc, actual in merge_sorted(
-        source_db.get_collection(action.name, codec_options=CODEC).find(
-            {}, sort=order, batch_size=BATCH
-        ),
-        target.with_options(codec_options=CODEC).find({}, sort=order, batch_size=BATCH),
+        _sorted(source_db.get_collection(action.name, codec_options=CODEC), order),
+        _sorted(target.with_options(codec_options=CODEC), order),
         lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
     ):
         expected = None if doc is None else expected_document(doc, merges, rewrites, unused)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.cli.render import checks, cleanup, dryrun, summary
+from mongo_promote.cli.render import checks, cleanup, dryrun, plan, summary
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import Actions, CollectionAction, LeftAlone
 from mongo_promote.domain.plan import Hook
@@ -55,7 +55,16 @@ def a_dry_run(*, lock: str | None = None) -> api.DryRun:
         2048,
         "after_cutover `ssh ${HOST} restart` (2m)",
     )
-    return api.DryRun(summary, analysis, planned, [embed], {}, lock, ["dropTarget"], False)
+    bounds = {
+        "network": {"source": "2m (the default)", "target": "30s (the URI's socketTimeoutMS)"},
+        "network_s": {"source": 120, "target": 30},
+        "long_operations": {"Message": 250.0, "User": 120.0},
+        "long_operations_set_by_plan": False,
+    }
+    losses = {"Message": {"options": ["collation"], "policy": "exact"}}
+    return api.DryRun(
+        summary, analysis, planned, [embed], {}, lock, ["dropTarget"], False, losses, bounds
+    )
 
 
 def indexes(*names: str, built: int = 0) -> list[api.PlannedAction]:
@@ -94,6 +103,9 @@ def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
         "leave alone (legacy)",
         "transforms, expected effect:",
         "MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
+        "bounds: network timeout: source 2m (the default), target 30s (the URI's "
+        "socketTimeoutMS); index builds, counting scans, sorted reads (from each size): "
+        "Message 4m10s, User 2m",
         "fallbacks, expected from buildInfo",
         "dry-run: nothing was written",
     ]
@@ -107,18 +119,18 @@ def test_identical_actions_are_grouped_naming_a_few_collections_and_all_with_ver
 ) -> None:
     names = [f"C{i}" for i in range(24)]
     planned = indexes(*names) + indexes("Message", built=1)
-    assert dryrun.grouped(planned) == [
+    assert plan.grouped(planned) == [
         ("build 0 index(es)", names),
         ("Message: build 1 index(es)", []),
     ]
-    dryrun.plan_list(Output(), planned)
+    plan.plan_list(Output(), planned)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "STEP 4: indexes",
         "  - 24 collections: build 0 index(es) (C0, C1, C2, C3, … 20 more)",
         "  - Message: build 1 index(es)",
     ]
-    dryrun.plan_list(Output(verbose=True), planned)
+    plan.plan_list(Output(verbose=True), planned)
     assert ", ".join(names) in capsys.readouterr().out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
-from mongo_promote.cli.render.dryrun import plan_list
+from mongo_promote.cli.render.plan import plan_list
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import analyse
 from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
@@ -87,6 +87,7 @@ def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
 def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
     assert keys(context(tmp_path, MONGOD)) == [
         "preflight",
+        "precheck",
         "hook:before_backup:0",
         "backup",
         "copy",
@@ -114,7 +115,7 @@ def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
         "post-checks",
         "hooks:on_failure",
     ]
-    assert found[1] == "hooks:before_backup" and "hooks:before_cutover" in found
+    assert found[2] == "hooks:before_backup" and "hooks:before_cutover" in found
 
 
 def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) -> None:
@@ -181,6 +182,7 @@ def test_a_step_is_numbered_by_its_stage_in_run_order(tmp_path: Path) -> None:
     """The numbers `STEP n: title` prints, which DESIGN.md's commands and the README name."""
     assert numbered(run_steps(context(tmp_path, MONGOD))) == [
         (1, PREFLIGHT),
+        (1, "pre-checks: collection options kept, folded parents within 16 MB"),
         (2, "before_backup hooks"),
         (2, "backup the target"),
         (3, "copy into shadows, transforming on the way"),
