@@ -30,11 +30,8 @@ def dry_run(out: Output, result: api.DryRun, *, table: bool = True) -> None:
     plan_list(out, result.planned)
     if table:
         out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
-    effects = [describe_effect(t) for t in result.transforms]
-    if effects:
-        out.info("  transforms, expected effect: " + effects[0])
-    for line in effects[1:]:
-        out.info("    " + line)
+    for line in effect_lines(result.transforms):
+        out.info("  " + line)
     for name, lost in result.option_losses.items():
         out.warn(option_warning(name, lost))
     for t in result.transforms:
@@ -114,6 +111,25 @@ def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlon
     for item in left_alone:
         table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
     return table
+
+
+def effect_lines(transforms: list[dict[str, Any]]) -> list[str]:
+    """The transforms' expected effect: a line per embed, one for every rewrite together."""
+    embeds = [describe_effect(t) for t in transforms if "embed" in t]
+    rewrites = [t for t in transforms if "embed" not in t]
+    lines = [f"expected: {line}" for line in embeds]
+    if len(rewrites) == 1:
+        lines.append(f"expected: {describe_effect(rewrites[0])}")
+    elif rewrites:
+        lines.append(
+            "expected rewrites (documents changed of scanned, occurrences): "
+            + ", ".join(
+                f"{t['rewrite']} {t.get('documents_changed', 0):,}/"
+                f"{t.get('documents_scanned', 0):,} ({t.get('occurrences', 0):,})"
+                for t in rewrites
+            )
+        )
+    return lines
 
 
 def describe_effect(t: dict[str, Any]) -> str:

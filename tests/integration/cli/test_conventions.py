@@ -84,6 +84,7 @@ def keys_of(data: Any, path: str = "") -> list[str]:
         "counts", "hashes", "collections", "changes", "paths", "samples", "fingerprints",
         "indexes", "options", "timings", "content_hashes", "copies", "inventory", "keys",
         "capabilities", "key", "source", "target", "checks", "fields", "partial_filter_expression",
+        "long_operations", "option_losses",
     }  # fmt: skip
     found = [] if named else list(data)
     for key, value in data.items():

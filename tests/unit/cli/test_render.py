@@ -101,8 +101,7 @@ def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
     assert lines[4:7] == ["  - check both servers", "STEP 3: copy", "  - copy 2 collection(s)"]
     order = [
         "leave alone (legacy)",
-        "transforms, expected effect:",
-        "MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
+        "expected: MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
         "bounds: network timeout: source 2m (the default), target 30s (the URI's "
         "socketTimeoutMS); index builds, counting scans, sorted reads (from each size): "
         "Message 4m10s, User 2m",
