@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -739,19 +739,32 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
                 source_uri, target_uri, scale=options.scale, seed=options.seed, network_timeout=timeout
             ),
         )
+        freeze = showcase.DemoFreeze.under(state_dir)
         loaded = load_plan(
             bundled_plan_path(),
             source_uri=source_uri,
             target_uri=target_uri,
             network_timeout=timeout,
-            env=showcase.demo_environment(),
+            env=freeze.env(),
         )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
         view.dry_run(dry_run(loaded, out, DryRunOptions(state_dir=state_dir)).dry_run)
-        out.step("demo 5", "the promotion (its hooks run local commands: no production anywhere)")
-        outcome = _demo_run(loaded, out, view, state_dir)
+        out.step(
+            "demo 5",
+            "the promotion, while an application writes to production: the plan's write freeze "
+            "stops it for the catch-up and the cutover (its commands are local: a flag-file "
+            "handshake with that application, an echo for the gateway's restart)",
+        )
+        with freeze.writer(target_uri) as writer:
+            outcome = _demo_run(loaded, out, view, state_dir)
+            frozen = outcome.summary.report.freeze if outcome.summary else {}
+            if frozen.get("end_launched_at"):
+                resumed = datetime.fromisoformat(frozen["end_launched_at"]).timestamp()
+                writer.wait_for_writes_after(resumed, 4, timeout_s=10)
+        for line in showcase.writer_lines(writer, frozen):
+            out.info(line)
         out.step("demo 6", "validation of the live target against the source")
         report = validate(loaded, out, ValidateOptions(outcome.run_id, state_dir))
         view.validation(report)
@@ -770,8 +783,8 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
 
 
 def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) -> RunResult:
-    """The demo's promotion (its summary is shown by the view at the end; at once when its
-    post-checks fail)."""
+    """The demo's promotion, hooks and freeze on (every command a local one); its summary is
+    shown by the view at the end (at once when its post-checks fail)."""
     options = RunOptions(yes=True, state_dir=state_dir)
     try:
         return run(loaded, out, options)

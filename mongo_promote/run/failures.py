@@ -65,7 +65,7 @@ def classify(
     if isinstance(exc, PromoteError):
         if isinstance(exc, UsageError) or resume in exc.message:
             return exc
-        return _with_message(exc, f"{exc.message}; {state}")
+        return with_message(exc, f"{exc.message}; {state}")
     if isinstance(cause, OperationFailure):  # the server's message and code name, one line
         text = f"{type(cause).__name__}: {server_error(cause)}"
     else:
@@ -74,7 +74,7 @@ def classify(
     return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
 
 
-def _with_message(exc: PromoteError, message: str) -> PromoteError:
+def with_message(exc: PromoteError, message: str) -> PromoteError:
     """The same error (type, exit code), saying more."""
     error = copy.copy(exc)
     error.message = message

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from mongo_promote.errors import (
 )
 from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
+from mongo_promote.run.frozen import FrozenSection
 from mongo_promote.run.signals import signals_cancel, signals_deferred
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import (
@@ -35,14 +36,14 @@ from mongo_promote.state.journal import (
     RUN_RESUMED,
     SHADOWS_DROPPED,
     SHADOWS_STALE,
-    ActionRef,
     Journal,
     Span,
 )
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary, Status, seconds_between
-from mongo_promote.state.step import Action, Phase, Result, RunState, Step
+from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps.freeze import FreezeEndFailed
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -54,18 +55,6 @@ class PostChecksFailed(OperationFailed):
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
         self.summary = summary
-
-
-@dataclass(frozen=True)
-class Planned:
-    step: Step
-    action: Action
-
-    @property
-    def ref(self) -> ActionRef:
-        """The action as the journal records it."""
-        a = self.action
-        return ActionRef(a.key, a.step, self.step.kind, self.step.phase, a.collection)
 
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
@@ -166,6 +155,7 @@ class Runner:
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
+        self.frozen = FrozenSection(ctx, state, journal, planned, self._apply_act)
 
     def execute(self) -> RunSummary:
         """Every phase in order; the finished run's summary (a failure raises its typed error)."""
@@ -177,6 +167,8 @@ class Runner:
                     self.lock.check()  # the fence before production is touched
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "before")
+            # production untouched: a freeze ends now, before the shadows go
+            error = self.frozen.end_after(error, _status(exc, Status.FAILED))
             self._abort(exc, error)
             raise error from exc
         received: list[int] = []
@@ -185,14 +177,19 @@ class Runner:
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
-            self._fail(Status.FAILED_DURING_CUTOVER, error)
-            raise error from exc
+            whole, error = self.frozen.cutover_failed(
+                exc, error, lambda: self._finish_cutover(received)
+            )
+            if not whole:
+                self._fail(Status.FAILED_DURING_CUTOVER, error)
+                raise error from exc
         if received:
             error = Interrupted(
                 f"interrupted after cutover completed; the after_cutover hooks and post-checks "
                 f"were not run (`{self.resume_command}` runs them, "
                 f"`{self.rollback_command}` undoes the cutover)"
             )
+            error = self.frozen.end_after(error, Status.INTERRUPTED)
             self._fail(Status.INTERRUPTED, error)
             raise error
         try:
@@ -200,16 +197,25 @@ class Runner:
                 self._apply_phase("after", done)
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "after")
-            status = (
-                Status.INTERRUPTED
-                if _interrupted(exc)
-                else Status.CUT_OVER_HOOK_FAILED
-                if isinstance(exc, HookFailed)
-                else Status.FAILED_AFTER_CUTOVER
-            )
-            self._fail(status, error)
+            if not isinstance(exc, FreezeEndFailed):  # production is cut over: a freeze ends
+                error = self.frozen.end_after(error, _status(exc, Status.FAILED_AFTER_CUTOVER))
+            self._fail(Status.INTERRUPTED if _interrupted(exc) else _failed(exc), error)
             raise error from exc
         return self._finish()
+
+    def _finish_cutover(self, received: list[int]) -> None:
+        """The cutover's actions not yet journalled as done, applied now (signals waiting)."""
+        done = self.journal.finished_actions()
+        with signals_deferred(self.ctx, received):
+            for p in self.planned:
+                if p.step.phase == "cutover" and p.action.key not in done:
+                    self._apply_one(p, save=False)
+        self.save()
+
+    def _apply_act(self, p: Planned) -> None:
+        """One action the frozen section applies (freeze.end after a failure), journalled."""
+        self._announce(p.step)
+        self._apply_one(p, save=True)
 
     @property
     def resume_command(self) -> str:
@@ -248,7 +254,10 @@ class Runner:
                         self.ctx.out.info("  (goes on beside the next steps)")
                         beside.append((p, pool.submit(self._apply_beside, p)))
                         continue
-                    self._apply_one(p, save=last)
+                    if p.step.uninterruptible:
+                        self._apply_whole(p, save=last)
+                    else:
+                        self._apply_one(p, save=last)
                 _join(beside)
             except BaseException as exc:
                 self.ctx.cancel.set()  # whatever runs beside stops at its next check
@@ -266,6 +275,15 @@ class Runner:
         # step's many actions (one per collection) cost most of a small run's time.
         if save:
             self.save()
+
+    def _apply_whole(self, p: Planned, *, save: bool) -> None:
+        """An action Ctrl-C and SIGTERM wait for (freeze.end); then they stop the run."""
+        received: list[int] = []
+        with signals_deferred(self.ctx, received):
+            self._apply_one(p, save=save)
+        if received:
+            self.ctx.cancel.set()
+            raise Interrupted("interrupted by the user")
 
     def _apply_beside(self, p: Planned) -> None:
         try:
@@ -285,6 +303,7 @@ class Runner:
         """On resume before cutover, shadows are checked against the CURRENT source: a shadow
         gone, short, or copied from a source that changed since is dropped and its work redone
         (copy, indexes); the whole-set shadow actions (copy, validation) run again."""
+        done = self.frozen.forget_on_resume(done)
         if not self.state.report.resumed or self.journal.started_cutover():
             return done
         stale = stale_shadows(self.ctx, self.state)
@@ -439,6 +458,17 @@ def _step_times(planned: list[Planned], spans: list[Span]) -> list[dict[str, Any
 def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
+
+def _status(exc: BaseException, otherwise: Status) -> Status:
+    """What freeze.end and the hooks are told happened (MONGO_PROMOTE_STATUS)."""
+    return Status.INTERRUPTED if _interrupted(exc) else otherwise
+
+
+def _failed(exc: BaseException) -> Status:
+    """The status of a run that failed after its cutover."""
+    if isinstance(exc, FreezeEndFailed):
+        return Status.CUT_OVER_FREEZE_END_FAILED
+    return Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

@@ -35,11 +35,15 @@ COPIED = "copied"  # collection, and the copy step's entry (count, content_hash,
 CUTOVER_FINGERPRINT = "cutover_fingerprint"  # collection, content_hash: right before its rename
 CUTOVER_DRIFT = "cutover_drift"  # collection, problem, overridden
 LOCK_LOST = "lock_lost"  # reason
+# The write freeze (issue 17): a span runs from the first FREEZE_STARTED after the last
+# FREEZE_ENDED (a resume runs freeze.start again inside the same span) to FREEZE_ENDED.
+FREEZE_STARTED = "freeze_started"  # launching freeze.start (again, on resume); skipped: --no-hooks
+FREEZE_ENDED = "freeze_ended"  # freeze.end returned, every command ok: the application writes again
+FREEZE_KEPT = (
+    "freeze_kept"  # a failure left production part-way cut over: the freeze NOT ended; why
+)
+CAUGHT_UP = "caught_up"  # collection, and the catch-up's entry (changed, content_hash, stats, ...)
 JOURNAL_REPAIRED = "journal_repaired"  # dropped_bytes: the torn last line a crash left
-# the application's writes stopped / resumed (issue 17's freeze step records them): the report's
-# timeline marks the window between them
-FREEZE_STARTED = "freeze_started"
-FREEZE_ENDED = "freeze_ended"
 
 
 class Kind:
@@ -48,6 +52,9 @@ class Kind:
     BACKUP = "backup"  # its result: {"backup": the backup's record} (`Backup`)
     CUTOVER = "cutover"  # one per collection renamed in (and one, without, for the asides)
     DROP = "drop"  # one per collection dropped; its result: {"dropped": it was there}
+    FREEZE_START = "freeze-start"  # the freeze's start commands (one action)
+    FREEZE_END = "freeze-end"  # the freeze's end commands (one action)
+    CATCH_UP = "catch-up"  # a freeze's catch-up (one action; CAUGHT_UP records per collection)
 
 
 _CUTOVER_PHASE = "cutover"  # the step phase whose actions change production (state.step.Phase)
@@ -153,6 +160,21 @@ class Span:
     label: str
     started_at: str
     finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """The run's latest write-freeze span, as journalled (none: `started_at` is None)."""
+
+    started_at: str | None  # the span's first launch of freeze.start (ISO 8601 UTC)
+    ended_at: str | None  # when freeze.end returned, every command ok (None: not ended)
+    # each collection the span's catch-up finished, by collection: the catch-up's entry
+    caught_up: dict[str, dict[str, Any]]
+
+    @property
+    def holding(self) -> bool:
+        """freeze.start ran and freeze.end has not (yet) ended it: the application is stopped."""
+        return self.started_at is not None and self.ended_at is None
 
 
 # ---------------------------------------------------------------- the journal
@@ -327,13 +349,12 @@ class Journal:
         """When production was being changed: `cutover` (first rename started to last done) and
         `freeze` (the application's writes stopped to resumed), as far as they happened."""
         found: dict[str, tuple[str, str | None]] = {}
+        freeze = self.freeze()
+        if freeze.started_at is not None:
+            found["freeze"] = (freeze.started_at, freeze.ended_at)
         for e in self.events():
             at = str(e.get("at", ""))
-            if e["event"] == FREEZE_STARTED:
-                found["freeze"] = (at, None)
-            elif e["event"] == FREEZE_ENDED and "freeze" in found:
-                found["freeze"] = (found["freeze"][0], at)
-            elif e["event"] in (ACTION_STARTED, ACTION_FINISHED):
+            if e["event"] in (ACTION_STARTED, ACTION_FINISHED):
                 if _action(e).phase != _CUTOVER_PHASE:
                     continue
                 first = found.get("cutover", (at, None))[0]
@@ -359,12 +380,23 @@ class Journal:
 
     def copied(self) -> dict[str, dict[str, Any]]:
         """Each collection's copy journalled when it ended, by collection: the copy step's entry."""
-        drop = {"event", "at", "collection"}
         return {
-            str(e.get("collection", "")): {k: v for k, v in e.items() if k not in drop}
-            for e in self.events()
-            if e["event"] == COPIED
+            str(e.get("collection", "")): _entry(e) for e in self.events() if e["event"] == COPIED
         }
+
+    def freeze(self) -> Freeze:
+        """The latest freeze span: when it started, whether it ended, what its catch-up did."""
+        started: str | None = None
+        ended: str | None = None
+        caught: dict[str, dict[str, Any]] = {}
+        for e in self.events():
+            if e["event"] == FREEZE_STARTED and (started is None or ended is not None):
+                started, ended, caught = str(e.get("at")), None, {}
+            elif e["event"] == FREEZE_ENDED and started is not None:
+                ended = str(e.get("at"))
+            elif e["event"] == CAUGHT_UP and started is not None and ended is None:
+                caught[str(e.get("collection"))] = _entry(e)
+        return Freeze(started, ended, caught)
 
     def fingerprint_of(self, collection: str) -> str | None:
         """The content hash journalled right before `collection`'s rename, if any."""
@@ -382,7 +414,8 @@ class Journal:
         ]
 
     def backup_of(self) -> Backup | None:
-        """The backup the run took (journalled as done), if it took one."""
+        """The backup the run took (journalled as done), if it took one; a collection a freeze's
+        catch-up rewrote in it has the hash it was caught up to."""
         done = [
             e
             for e in self.events()
@@ -391,11 +424,15 @@ class Journal:
         info = _dict(_dict(done[-1].get("result")).get("backup")) if done else {}
         if not info.get("dir"):
             return None
+        hashes = dict(info.get("content_hashes") or {})
+        for e in self.events():
+            if e["event"] == CAUGHT_UP and e.get("content_hash"):
+                hashes[str(e.get("collection"))] = str(e["content_hash"])
         return Backup(
             str(info["dir"]),
             list(info.get("replaced") or []),
             list(info.get("created") or []),
-            dict(info.get("content_hashes") or {}),
+            hashes,
         )
 
     def acted_on(self) -> list[Change]:
@@ -460,6 +497,9 @@ def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
 
 def _span(record: dict[str, Any]) -> tuple[str, str | None]:
     return str(record.get("started_at")), _text(record.get("finished_at"))
+def _entry(event: dict[str, Any]) -> dict[str, Any]:
+    """A per-collection record's own fields (COPIED, CAUGHT_UP)."""
+    return {k: v for k, v in event.items() if k not in ("event", "at", "collection")}
 
 
 def _dict(value: Any) -> dict[str, Any]:

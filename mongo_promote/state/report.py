@@ -27,6 +27,7 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"
     FAILED_DURING_CUTOVER = "failed_during_cutover"
     CUT_OVER_HOOK_FAILED = "cut_over_hook_failed"
+    CUT_OVER_FREEZE_END_FAILED = "cut_over_freeze_end_failed"  # the application not restarted
     FAILED_AFTER_CUTOVER = "failed_after_cutover"
     POST_CHECKS_FAILED = "post_checks_failed"
     DRY_RUN = "dry_run"  # nothing written
@@ -68,6 +69,8 @@ class RunReport:
     cutover: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
     post_checks: dict[str, Any] = field(default_factory=dict)
+    # the write freeze (issue 17): started_at, ended_at, window_s, caught_up, estimate_s, commands...
+    freeze: dict[str, Any] = field(default_factory=dict)
     left_alone: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     undo: str | None = None  # the command that undoes what this run did to production
@@ -137,6 +140,7 @@ def render_markdown(report: RunReport) -> str:
     lines += _details("Attempts", _attempts_table(report.attempts), len(report.attempts))
     lines += _details("Steps", _steps_table(report.steps), len(report.steps))
     lines += _details("Drift guard", _bullets(report.drift))
+    lines += _details("Write freeze", _bullets(report.freeze))
     lines += _details("Left alone", _left_alone_table(report.left_alone), len(report.left_alone))
     lines += _details("Preflight", _bullets(report.preflight))
     lines += _details("Capabilities", _capabilities_table(report.capabilities))
@@ -166,14 +170,8 @@ def _summary(report: RunReport) -> list[str]:
         rows.append(("validation", _validation_line(report.validation)))
     if report.cutover or report.windows.get("cutover"):
         rows.append(("cutover", _cutover_line(report)))
-    if "freeze" in report.windows:
-        start, end = report.windows["freeze"]
-        rows.append(
-            (
-                "freeze",
-                f"{start} → {end or 'not ended'}" + _seconds_note(seconds_between(start, end)),
-            )
-        )
+    if report.freeze:
+        rows.append(("freeze", freeze_line(report.freeze)))
     if report.hooks:
         rows.append(("hooks", _hooks_line(report.hooks)))
     if report.fallbacks:
@@ -235,6 +233,43 @@ def _hooks_line(hooks: list[dict[str, Any]]) -> str:
 
 def _cell(value: Any) -> str:
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def freeze_line(freeze: dict[str, Any]) -> str:
+    """The write freeze in one line: its window and the writes it caught up (report.md, console)."""
+    window = freeze.get("window_s")
+    if freeze.get("kept"):
+        text = f"write freeze NOT ended (the application is still stopped): {freeze['kept']}"
+    elif window is None and freeze.get("started_at"):
+        text = "write freeze started, not ended"
+    elif window is None:
+        return "write freeze: not started" + (
+            f" (estimated {freeze['estimate_s']:g} s)"
+            if freeze.get("estimate_s") is not None
+            else ""
+        )
+    else:
+        text = f"write freeze window {window:.2f} s"
+    if freeze.get("estimate_s") is not None:
+        text += f" (estimated {freeze['estimate_s']:g} s)"
+    if freeze.get("skipped"):
+        text += f"; freeze commands skipped ({freeze['skipped']}): the application was not stopped"
+    caught = freeze.get("caught_up")
+    if caught:
+        text += "; caught up " + ", ".join(
+            f"{name} ({caught_up_counts(c)})" for name, c in sorted(caught.items())
+        )
+    elif caught is not None:
+        text += "; no write to catch up"
+    return text
+
+
+def caught_up_counts(c: dict[str, Any]) -> str:
+    """`12 inserted, 7 changed, 1 deleted` (or the counts before and at the freeze)."""
+    if c.get("inserted") is None:
+        return f"{figure(c.get('documents_before'))} -> {figure(c.get('documents_at_freeze'))} documents"
+    return f"{c['inserted']:,} inserted, {c['changed']:,} changed, {c['deleted']:,} deleted"
+
 
 
 # ---------------------------------------------------------------- the timeline

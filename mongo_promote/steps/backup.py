@@ -122,29 +122,51 @@ def _timed_dump(ctx: RunContext, writer: DumpWriter, database: str, name: str) -
     }
 
 
-def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
-    ctx.check_cancelled()
-    plain = ctx.target_client[database]
+@dataclass(frozen=True)
+class Metadata:
+    """What a dump's .metadata.json holds of a collection, as the server lists it."""
+
+    options: dict[str, Any]
+    indexes: list[dict[str, Any]]
+    uuid: Any
+
+
+def collection_metadata(ctx: RunContext, name: str) -> Metadata | None:
+    """A target collection's options, indexes and uuid (None: the collection does not exist)."""
+    plain = ctx.target_client[ctx.plan.target.database]
     info = next(iter(plain.list_collections(filter={"name": name})), None)
     if info is None:
-        return  # dropped since the inventory: nothing to back up
-    raw = ctx.target_db[name]
-    writer.write_collection(
-        database,
-        name,
-        _raw_documents(ctx, raw.find({}, batch_size=2_000)),  # it runs beside the copy: memory
-        options=dict(info.get("options", {})),
-        indexes=[dict(ix) for ix in plain[name].list_indexes()],
-        uuid=info.get("info", {}).get("uuid"),
+        return None
+    return Metadata(
+        dict(info.get("options", {})),
+        [dict(ix) for ix in plain[name].list_indexes()],
+        info.get("info", {}).get("uuid"),
     )
 
 
-def _raw_documents(ctx: RunContext, cursor: Any) -> Iterator[bytes]:
-    with cursor:
+def live_documents(ctx: RunContext, name: str) -> Iterator[bytes]:
+    """A target collection's documents as raw bytes, streaming (batches of 2,000: a backup runs
+    beside the copy, memory stays low), stopping promptly on Ctrl-C."""
+    with ctx.target_db[name].find({}, batch_size=2_000) as cursor:
         for n, doc in enumerate(cursor):
-            if n % 1000 == 0:
+            if n % 500 == 0:
                 ctx.check_cancelled()
             yield bytes(doc.raw)
+
+
+def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
+    ctx.check_cancelled()
+    meta = collection_metadata(ctx, name)
+    if meta is None:
+        return  # dropped since the inventory: nothing to back up
+    writer.write_collection(
+        database,
+        name,
+        live_documents(ctx, name),
+        options=meta.options,
+        indexes=meta.indexes,
+        uuid=meta.uuid,
+    )
 
 
 def check_backup_dir(directory: Path, need_bytes: int) -> None:

@@ -57,10 +57,13 @@ class CutoverStep(StepBase):
     kind = Kind.CUTOVER
     phase: Phase = "cutover"
 
-    def __init__(self, state: RunState, names: list[str], *, allow_drift: bool = False) -> None:
+    def __init__(
+        self, state: RunState, names: list[str], *, allow_drift: bool = False, frozen: bool = False
+    ) -> None:
         super().__init__(state)
         self.names = names
         self.allow_drift = allow_drift
+        self.frozen = frozen  # inside a write freeze: the catch-up leaves the guard (steps/catchup.py)
         self.title = f"cutover: {len(names)} rename(s), one per collection"
 
     def plan(self, ctx: RunContext) -> list[Action]:
@@ -74,10 +77,15 @@ class CutoverStep(StepBase):
             if self.allow_drift
             else "stops if production changed it since the backup"
         )
+        look = (  # inside a write freeze the catch-up's read was the look at its content
+            "its stored count and size compared with the catch-up's read"
+            if self.frozen
+            else "live re-hashed"
+        )
         actions = [
             self.action(
                 f"cutover:{n}",
-                f"{n}: lock checked, live re-hashed ({guard}), then its shadow replaces it, {how}",
+                f"{n}: lock checked, {look} ({guard}), then its shadow replaces it, {how}",
                 n,
             )
             for n in self.names
@@ -165,12 +173,7 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             f"{name} was dropped since the backup ({hashed_count(expected):,} document(s) then)"
         )
     elif expected is not None:
-        now = collection_content_hash(ctx.target_db[name]).hexdigest()
-        if now != expected:
-            problem = (
-                f"{name}: {hashed_count(expected):,} document(s) at the backup, {hashed_count(now):,} now, "
-                "content changed"
-            )
+        problem = _content_changed(ctx, state, name, expected)
     if problem is None:
         return None
     state.record(CUTOVER_DRIFT, collection=name, problem=problem, overridden=allow)
@@ -186,8 +189,28 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             if done
             else "; nothing was cut over yet"
         )
-        + f". `{ctx.resume_command()}` finishes the cutover (with --allow-target-drift it "
-        f"overwrites those writes), `{ctx.rollback_command()}` undoes the renames made"
+        + f". `{ctx.resume_command()}` finishes the cutover ("
+        + (
+            "once the freeze holds: it reads what moved into the backup again"
+            if state.rename_guard is not None
+            else "with --allow-target-drift it overwrites those writes"
+        )
+        + f"), `{ctx.rollback_command()}` undoes the renames made"
+    )
+
+
+def _content_changed(ctx: RunContext, state: RunState, name: str, expected: str) -> str | None:
+    """Whether `name` still holds what its backup holds. Inside a write freeze the catch-up's
+    read was that look, and its guard compares what is cheap to know now (steps/catchup.py);
+    otherwise the collection is re-hashed whole."""
+    if state.rename_guard is not None:
+        return state.rename_guard.problem(ctx, name)
+    now = collection_content_hash(ctx.target_db[name]).hexdigest()
+    if now == expected:
+        return None
+    return (
+        f"{name}: {hashed_count(expected):,} document(s) at the backup, {hashed_count(now):,} now, "
+        "content changed"
     )
 
 

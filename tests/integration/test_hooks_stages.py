@@ -75,7 +75,7 @@ def test_hooks_run_at_their_stage_with_the_run_in_their_environment(
     assert logged(log) == [
         ["before_backup", "running", run_id, "hello"],
         ["before_cutover", "validated", run_id, "hello"],
-        ["after_cutover", "cut over", run_id, "hello"],
+        ["after_cutover", "cut_over", run_id, "hello"],
     ]
     report = json.loads(Path(json_out(result)["report"]).read_text())
     assert [h["stage"] for h in report["hooks"]] == [

@@ -37,7 +37,11 @@ NOW = dt.datetime(2026, 1, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
 T1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 T2 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 SHADOW = "Message__promote_test"
-ENV = {"STAGING_MONGO_URI": "mongodb://staging:1", "PROD_MONGO_URI": "mongodb://prod:2"}
+ENV = {
+    "STAGING_MONGO_URI": "mongodb://staging:1",
+    "PROD_MONGO_URI": "mongodb://prod:2",
+    "MEESHY_REMOTE_HOST": "nobody@meeshy-host.invalid",  # the freeze's ssh has no default
+}
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from mongo_promote import api
 from mongo_promote.console import Output, human_bytes
-from mongo_promote.state.report import RunReport, RunSummary, figure, seconds_between
+from mongo_promote.state.report import RunReport, RunSummary, figure, freeze_line, seconds_between
 
 SUMMARY_COLUMNS = (
     "collection",
@@ -44,6 +44,8 @@ def run_summary(out: Output, summary: RunSummary | None, *, undo: bool = True) -
     )
     out.table(steps_table(report))
     out.info("  " + totals(report))
+    if report.freeze:
+        out.info("  " + freeze_line(report.freeze))
     not_ok = report.not_ok()
     if out.verbose or not_ok:
         out.table(summary_table(report, only=None if out.verbose else set(not_ok)))

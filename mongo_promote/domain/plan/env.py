@@ -70,7 +70,11 @@ def expand_env(
         if isinstance(value, str) and _COMMAND_FIELDS.match(field):
             names = {m.group(1): "" for m in _ENV_NAME.finditer(value)}
             _expand_text(shown, value, {**names, **env}, line, field, Variables())  # syntax only
-            given = dict.fromkeys(RUN_VARIABLES, "set") if field.startswith("hooks.") else {}
+            given = (
+                dict.fromkeys(RUN_VARIABLES, "set")
+                if field.startswith(("hooks.", "freeze."))
+                else {}
+            )
             for name in needed_variables(value, {**env, **given}):
                 seen.missing.append(MissingVariable(name, field, line))
             for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
@@ -119,7 +123,9 @@ def _expand_text(
     shown: str, text: str, env: Mapping[str, str], line: int, field: str, seen: Variables
 ) -> str:
     """One pass, left to right; a default may itself hold ${VAR:-...} (`${A:-ssh ${HOST:-h}}`).
-    A variable's value is used as it is, never expanded again."""
+    A variable's value is used as it is, never expanded again. As in `sh`, a default is only
+    used, and its own variables only needed, when its variable is unset: `${A:-ssh ${HOST}}`
+    with A set needs no HOST."""
     return _expand_until(shown, text, 0, env, line, field, seen, nested=False)[0]
 
 
@@ -133,8 +139,11 @@ def _expand_until(
     seen: Variables,
     *,
     nested: bool,
+    used: bool = True,
 ) -> tuple[str, int]:
-    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end)."""
+    """Expand from `pos` to the end (or, nested, to the `}` closing a default); (text, end).
+    `used=False`: a default that will not be used, only read through (its unset variables are
+    no error)."""
     out: list[str] = []
     while pos < len(text):
         if nested and text[pos] == "}":
@@ -147,7 +156,10 @@ def _expand_until(
         name, pos = m.group(1), m.end()
         default: str | None = None
         if text.startswith(":-", pos):
-            default, pos = _expand_until(shown, text, pos + 2, env, line, field, seen, nested=True)
+            default, pos = _expand_until(
+                shown, text, pos + 2, env, line, field, seen, nested=True,
+                used=used and name not in env,
+            )  # fmt: skip
         elif text.startswith("}", pos):
             pos += 1
         else:
@@ -158,7 +170,7 @@ def _expand_until(
             out.append(env[name])
         elif default is not None:
             out.append(default)
-        else:
+        elif used:
             raise PlanError(
                 shown, line, field, f"environment variable {name} is not set (no default)"
             )

@@ -413,6 +413,31 @@ class StagingRefresh(_Model):
         return _resolve("staging_refresh", self.commands, self.timeout)
 
 
+class FreezeSpec(_Model):
+    """The application's write freeze (DESIGN.md §5, issue 17): `start` returns once writes have
+    stopped, `end` lets them resume; between the two the run catches up its backup and cuts over.
+    Commands are like hooks: kept as written, run by `sh -c` with the plan's variables in their
+    environment, each with its own timeout or `timeout`. `max_window`: a pre-pass estimate of the
+    frozen work over it stops the run before `start`."""
+
+    start_: CommandList = Field(alias="start", min_length=1)
+    end_: CommandList = Field(alias="end", min_length=1)
+    max_window: PositiveDuration | None = None
+    timeout: PositiveDuration = timedelta(minutes=5)
+
+    model_config = ConfigDict(populate_by_name=False)
+
+    @property
+    def start(self) -> list[Hook]:
+        """freeze.start's commands in order, each with its timeout."""
+        return _resolve("freeze.start", self.start_, self.timeout)
+
+    @property
+    def end(self) -> list[Hook]:
+        """freeze.end's commands in order, each with its timeout."""
+        return _resolve("freeze.end", self.end_, self.timeout)
+
+
 class Plan(_Model):
     version: Literal[1]
     source: Endpoint
@@ -431,6 +456,7 @@ class Plan(_Model):
     network_timeout: PositiveDuration = timedelta(seconds=NETWORK_TIMEOUT_S)
     # index builds, counting scans, sorted reads: this bound instead of one from the collection's size
     long_operation_timeout: PositiveDuration | None = None
+    freeze: FreezeSpec | None = None
 
     # -- derived views used by every step
 

@@ -26,6 +26,7 @@ STATUSES = {
     "interrupted",
     "failed_during_cutover",
     "cut_over_hook_failed",
+    "cut_over_freeze_end_failed",
     "failed_after_cutover",
     "post_checks_failed",
     "dry_run",

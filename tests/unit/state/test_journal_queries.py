@@ -13,8 +13,10 @@ import pytest
 from mongo_promote.errors import UsageError
 from mongo_promote.state.context import RunPaths
 from mongo_promote.state.journal import (
+    CAUGHT_UP,
     COPIED,
     CUTOVER_FINGERPRINT,
+    FREEZE_ENDED,
     FREEZE_STARTED,
     RUN_FAILED,
     RUN_FINISHED,
@@ -23,6 +25,7 @@ from mongo_promote.state.journal import (
     ActionRef,
     Backup,
     Change,
+    Freeze,
     Journal,
     Kind,
     journal_of,
@@ -265,3 +268,36 @@ def test_spans_and_windows_say_what_ran_when_and_on_which_worker(tmp_path: Path)
     windows = journal.windows()
     assert windows["cutover"][0] <= windows["cutover"][1]  # type: ignore[operator]
     assert windows["freeze"][1] is None  # the freeze never ended (yet)
+# ---------------------------------------------------------------- the write freeze
+
+
+def test_a_freeze_span_runs_from_its_first_start_to_its_end_and_holds_its_catch_up(
+    tmp_path: Path,
+) -> None:
+    journal = _promotion(tmp_path)
+    assert journal.freeze() == Freeze(None, None, {}) and not journal.freeze().holding
+
+    journal.record(FREEZE_STARTED, again=False)
+    journal.record(CAUGHT_UP, collection="A", changed=True, content_hash="4:a2", stats=[4, 9])
+    first = journal.freeze()
+    assert first.holding and first.caught_up == {
+        "A": {"changed": True, "content_hash": "4:a2", "stats": [4, 9]}
+    }
+    journal.record(FREEZE_STARTED, again=True)  # a resume runs freeze.start again: same span
+    assert journal.freeze().started_at == first.started_at and "A" in journal.freeze().caught_up
+
+    journal.record(FREEZE_ENDED)
+    ended = journal.freeze()
+    assert not ended.holding and ended.ended_at is not None and "A" in ended.caught_up
+
+    journal.record(FREEZE_STARTED, again=False)  # a new freeze: a new catch-up
+    again = journal.freeze()
+    assert again.holding and again.started_at != first.started_at and again.caught_up == {}
+
+
+def test_the_backup_of_a_run_has_the_hashes_its_catch_up_wrote(tmp_path: Path) -> None:
+    journal = _promotion(tmp_path)
+    journal.record(FREEZE_STARTED, again=False)
+    journal.record(CAUGHT_UP, collection="A", changed=True, content_hash="4:a2", stats=[4, 9])
+    backup = journal.backup_of()
+    assert backup is not None and backup.content_hashes == {"A": "4:a2", "B": "4:bb"}

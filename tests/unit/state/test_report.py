@@ -9,7 +9,7 @@ from rich.console import Console
 
 from mongo_promote.cli.render.dryrun import describe_effect
 from mongo_promote.cli.render.summary import summary_table
-from mongo_promote.state.report import RunReport, render_markdown
+from mongo_promote.state.report import RunReport, freeze_line, render_markdown
 
 
 def report() -> RunReport:
@@ -98,3 +98,28 @@ def test_markdown_reads_top_down_summary_then_timeline_then_collapsed_details() 
     assert "    copy_0 (2 collections) :1735689601000, 1735689605000" in gantt
     assert "    cutover window :crit, 1735689606000, 1735689607000" in gantt
     assert not any(line.startswith("```json") for line in lines[:details])
+def test_the_freeze_in_one_line_window_estimate_and_caught_up_writes() -> None:
+    caught = {
+        "Message": {"inserted": 12, "changed": 0, "deleted": 1, "documents_before": 9},
+        "Orders": {"inserted": None, "documents_before": 5, "documents_at_freeze": 7},
+    }
+    line = freeze_line(
+        {
+            "started_at": "t0",
+            "ended_at": "t1",
+            "window_s": 2.345,
+            "estimate_s": 3.1,
+            "caught_up": caught,
+        }
+    )
+    assert line == (
+        "write freeze window 2.35 s (estimated 3.1 s); caught up Message (12 inserted, 0 changed, "
+        "1 deleted), Orders (5 -> 7 documents)"
+    )
+    quiet = freeze_line(
+        {"started_at": "t0", "window_s": 1.0, "caught_up": {}, "skipped": "--no-hooks"}
+    )
+    assert "not stopped" in quiet and quiet.endswith("no write to catch up")
+    kept = freeze_line({"started_at": "t0", "kept": "a rename's guard stopped it"})
+    assert kept.startswith("write freeze NOT ended (the application is still stopped)")
+    assert freeze_line({"estimate_s": 70.0}) == "write freeze: not started (estimated 70 s)"
