@@ -43,7 +43,8 @@ class DemoTables:
         )
 
     def dry_run(self, dry_run: api.DryRun) -> None:
-        dryrun.dry_run(self.out, dry_run, table=self.out.verbose)
+        verbose = self.out.verbose  # the run prints its steps: here the plan's summary suffices
+        dryrun.dry_run(self.out, dry_run, table=verbose, actions=verbose)
 
     def summary(self, summary: RunSummary) -> None:
         run_summary(self.out, summary, undo=self.keep)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.cli.render.plan import plan_list, plan_summary
+from mongo_promote.cli.render.plan import effect_lines, plan_list, plan_summary
 from mongo_promote.console import Output, human_bytes, human_duration
 from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 
@@ -23,11 +23,19 @@ ACTION_COLUMNS = (
 )
 
 
-def dry_run(out: Output, result: api.DryRun, *, table: bool = True) -> None:
-    """The summary, each step's actions (grouped), the collections (`table`), the transforms'
-    expected effect, the lock and the fallbacks; then that nothing was written."""
+def dry_run(out: Output, result: api.DryRun, *, table: bool = True, actions: bool = True) -> None:
+    """The summary, each step's actions (grouped; or, without `actions`, how many), the
+    collections (`table`), the transforms' expected effect, the lock and the fallbacks; then that
+    nothing was written."""
     plan_summary(out, result.summary)
-    plan_list(out, result.planned)
+    if actions:
+        plan_list(out, result.planned)
+    else:
+        steps = len({p.step for p in result.planned})
+        out.info(
+            f"  {len(result.planned)} actions in {steps} steps (`mongo-promote run --dry-run` "
+            "lists them)"
+        )
     if table:
         out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
     for line in effect_lines(result.transforms):
@@ -111,38 +119,3 @@ def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlon
     for item in left_alone:
         table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
     return table
-
-
-def effect_lines(transforms: list[dict[str, Any]]) -> list[str]:
-    """The transforms' expected effect: a line per embed, one for every rewrite together."""
-    embeds = [describe_effect(t) for t in transforms if "embed" in t]
-    rewrites = [t for t in transforms if "embed" not in t]
-    lines = [f"expected: {line}" for line in embeds]
-    if len(rewrites) == 1:
-        lines.append(f"expected: {describe_effect(rewrites[0])}")
-    elif rewrites:
-        lines.append(
-            "expected rewrites (documents changed of scanned, occurrences): "
-            + ", ".join(
-                f"{t['rewrite']} {t.get('documents_changed', 0):,}/"
-                f"{t.get('documents_scanned', 0):,} ({t.get('occurrences', 0):,})"
-                for t in rewrites
-            )
-        )
-    return lines
-
-
-def describe_effect(t: dict[str, Any]) -> str:
-    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
-    if "embed" in t:
-        return (
-            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
-            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
-            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
-            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
-            f"without a key"
-        )
-    return (
-        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
-        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
-    )

@@ -1,7 +1,9 @@
-"""The plan before a write, as people read it: its summary (Terraform-style, one line each) and
-its action list, each step's actions with identical ones grouped."""
+"""The plan before a write, as people read it: its summary (Terraform-style, one line each), its
+action list (each step's actions, identical ones grouped), the transforms' expected effect."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.markup import escape
 
@@ -61,3 +63,38 @@ def _with_names(text: str, names: list[str], verbose: bool) -> str:
     shown = names if verbose or len(names) <= NAMES_SHOWN + 1 else names[:NAMES_SHOWN]
     more = f", … {len(names) - len(shown)} more" if len(shown) < len(names) else ""
     return f"{len(names)} collections: {text} ({', '.join(shown)}{more})"
+
+
+def effect_lines(transforms: list[dict[str, Any]]) -> list[str]:
+    """The transforms' expected effect: a line per embed, one for every rewrite together."""
+    embeds = [describe_effect(t) for t in transforms if "embed" in t]
+    rewrites = [t for t in transforms if "embed" not in t]
+    lines = [f"expected: {line}" for line in embeds]
+    if len(rewrites) == 1:
+        lines.append(f"expected: {describe_effect(rewrites[0])}")
+    elif rewrites:
+        lines.append(
+            "expected rewrites (documents changed of scanned, occurrences): "
+            + ", ".join(
+                f"{t['rewrite']} {t.get('documents_changed', 0):,}/"
+                f"{t.get('documents_scanned', 0):,} ({t.get('occurrences', 0):,})"
+                for t in rewrites
+            )
+        )
+    return lines
+
+
+def describe_effect(t: dict[str, Any]) -> str:
+    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
+    if "embed" in t:
+        return (
+            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
+            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
+            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
+            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
+            f"without a key"
+        )
+    return (
+        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
+        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
+    )

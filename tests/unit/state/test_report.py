@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mongo_promote.cli.render.dryrun import describe_effect
+from mongo_promote.cli.render.plan import describe_effect
 from mongo_promote.cli.render.summary import summary_table
 from mongo_promote.state.report import RunReport, freeze_line, render_markdown
 
