@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +28,9 @@ from mongo_promote.errors import UsageError
 from mongo_promote.redact import redact_data, redact_text
 
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
+# Every JSON document the commands print carries it (first key); raised when a key is renamed or
+# removed, or a status value changes. Keys are snake_case; statuses are fixed snake_case words.
+SCHEMA_VERSION = 1
 
 
 class Output:
@@ -86,6 +90,9 @@ class Output:
             yield bars
 
     def emit_json(self, data: Any) -> None:
+        """One JSON document on stdout, `schema_version` first."""
+        if isinstance(data, dict):
+            data = {"schema_version": SCHEMA_VERSION, **data}
         sys.stdout.write(to_json(redact_data(data)) + "\n")
         sys.stdout.flush()
 
@@ -129,18 +136,29 @@ class Bars:
         self.progress.update(self.tasks[name], total=docs, completed=docs, size=human_bytes(size))
 
 
-def confirm_once(question: str, confirm: Callable[[str], bool] | None, *, yes: bool) -> None:
-    """Destructive commands ask once; with no terminal there is nobody to ask, so --yes is required."""
+def confirm_once(
+    question: str,
+    confirm: Callable[[str], bool] | None,
+    *,
+    yes: bool,
+    details: Sequence[str] = (),
+) -> None:
+    """Destructive commands ask once, showing `details` (the plan's summary, one line each)
+    above a one-line question; with no terminal there is nobody to ask, so --yes is required."""
     if yes:
         return
     if confirm is None:
         raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
-    if not confirm(question):
+    if not confirm("\n".join([*details, question])):
         raise UsageError("cancelled: nothing was changed")
 
 
 def _width(stderr: bool) -> int | None:
-    """Piped output (CI logs, `| less`) gets wide tables instead of Rich's 80-column default."""
+    """Piped output (CI logs, `| less`) gets wide tables instead of Rich's 80-column default;
+    COLUMNS, when set, wins (a terminal's own width, or a test's)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     stream = sys.stderr if stderr else sys.stdout
     return None if stream.isatty() else 160
 

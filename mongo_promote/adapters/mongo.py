@@ -569,7 +569,7 @@ def connect(
     except OperationFailure as exc:
         client.close()
         raise ServerUnreachable(
-            f"{role} server {redact_uri(uri)} refused: {redact_text(str(exc), uri)}"
+            f"{role} server {redact_uri(uri)} refused: {redact_text(server_error(exc), uri)}"
         ) from None
     except (InvalidURI, ConfigurationError) as exc:
         raise UsageError(
@@ -666,6 +666,17 @@ def _refused_everywhere(uri: str) -> str | None:
         except OSError:
             return None
     return f"connection refused by {', '.join(refused)}" if refused else None
+
+
+def server_error(exc: BaseException) -> str:
+    """A server's refusal as one line: its message and code name (`Authentication failed.
+    (AuthenticationFailed)`), never the driver's `full error: {...}` dict."""
+    if isinstance(exc, OperationFailure):
+        details = exc.details or {}
+        message = str(details.get("errmsg") or exc).split(", full error:")[0]
+        name = details.get("codeName") or (f"code {exc.code}" if exc.code is not None else "")
+        return " ".join(message.split()) + (f" ({name})" if name else "")
+    return " ".join(_first_line(str(exc)).split())
 
 
 def _first_line(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +77,21 @@ class DemoResult:
     backup_dir: str | None
     validation_passed: bool
     kept_servers: list[LocalServer] = field(default_factory=list)  # only with `keep`
+
+
+# The demo's stand-ins for the bundled plan's commands: local, harmless, and they say so.
+DEMO_COMMANDS = {
+    "MEESHY_RESTART_GATEWAY": "echo 'demo: here production would restart its gateway (ssh "
+    "$MEESHY_REMOTE_HOST ... docker compose restart gateway)'",
+}
+
+
+def demo_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the demo loads the bundled plan with: the process's, minus every MEESHY_*
+    variable (a production host or URL set in this shell is never read), plus local commands."""
+    base = os.environ if env is None else env
+    kept = {k: v for k, v in base.items() if not k.startswith("MEESHY_")}
+    return {**kept, **DEMO_COMMANDS}
 
 
 @contextmanager
@@ -182,13 +197,13 @@ class DemoFreeze:
         return freeze
 
     def env(self) -> dict[str, str]:
-        """The environment the demo loads the bundled plan with."""
+        """The environment the demo loads the bundled plan with (`demo_environment`: no MEESHY_*
+        variable of this shell), its freeze commands the handshake."""
         start, end = handshake_commands(self.flag, self.ack)
         return {
-            **os.environ,
+            **demo_environment(),
             "MEESHY_FREEZE_START": start,
             "MEESHY_FREEZE_END": end,
-            "MEESHY_RESTART_GATEWAY": "echo '(demo) the gateway would restart here'",
             "MEESHY_BACKUP_DIR": str(self.backups),
         }
 

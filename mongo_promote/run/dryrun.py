@@ -9,6 +9,7 @@ from typing import Any
 from mongo_promote.adapters.mongo import bounds_of
 from mongo_promote.domain.analysis import Actions
 from mongo_promote.domain.transforms.effects import expected_effects
+from mongo_promote.run.preview import PlanSummary
 from mongo_promote.run.runner import Planned
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.lock import RunLock
@@ -28,9 +29,11 @@ class PlannedAction:
 
 @dataclass
 class DryRun:
-    """What `run` would do: its actions in order, each collection's analysis, the transforms'
-    expected effect, who holds the lock now, and the target's fallbacks."""
+    """What `run` would do: the plan's summary, its actions in order, each collection's
+    analysis, the transforms' expected effect, who holds the lock now (`run` would exit 4), and
+    the target's fallbacks."""
 
+    summary: PlanSummary
     analysis: Actions
     planned: list[PlannedAction]
     transforms: list[dict[str, Any]]  # expected effect of each transform
@@ -51,6 +54,7 @@ class DryRun:
     def to_json(self) -> dict[str, Any]:
         collections = self.analysis.collections
         return {
+            "summary": self.summary.to_json(),
             **self.analysis.to_json(),
             "planned": [a.to_json() for a in self.actions],
             "transforms": self.transforms,
@@ -66,15 +70,18 @@ class DryRun:
         }
 
 
-def dry_run_of(ctx: RunContext, analysis: Actions, planned: list[Planned]) -> DryRun:
+def dry_run_of(
+    ctx: RunContext, analysis: Actions, planned: list[Planned], summary: PlanSummary
+) -> DryRun:
     """The dry-run of the planned actions: every read-only check, nothing written."""
     transforms = expected_effects(ctx.source_db, ctx.plan, ctx.now)
-    holder = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id).holder()
+    holder = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id).live_holder()
     indexes = {
         a.name: planned_index_names(a, ctx.plan.indexes.get(a.name, []), ctx.target_caps)
         for a in analysis.collections
     }
     return DryRun(
+        summary,
         analysis,
         [PlannedAction(p.step.number, p.step.title, p.action) for p in planned],
         transforms,

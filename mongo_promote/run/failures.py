@@ -8,7 +8,7 @@ import re
 
 from pymongo.errors import OperationFailure, PyMongoError
 
-from mongo_promote.adapters.mongo import describe_network_failure, network_cause
+from mongo_promote.adapters.mongo import describe_network_failure, network_cause, server_error
 from mongo_promote.domain.names import TOOL_DATABASE
 from mongo_promote.errors import (
     Interrupted,
@@ -66,7 +66,11 @@ def classify(
         if isinstance(exc, UsageError) or resume in exc.message:
             return exc
         return with_message(exc, f"{exc.message}; {state}")
-    text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
+    if isinstance(cause, OperationFailure):  # the server's message and code name, one line
+        text = f"{type(cause).__name__}: {server_error(cause)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = redact_text(text, plan.source.uri, plan.target.uri)
     return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
 
 

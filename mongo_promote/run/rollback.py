@@ -34,12 +34,13 @@ def rollback_header(
     if undone_by:
         ctx.out.info(
             f"run {run_id} was already rolled back by run {undone_by}: nothing to roll back; "
-            f"nothing was touched (`rollback --run {undone_by}` undoes that rollback)"
+            f"nothing was touched (`{ctx.rollback_command(undone_by)}` undoes that rollback)"
         )
         return None
     backup = journal.backup_of()
     present = set(ctx.target_db.list_collection_names())
-    acted = _acted(journal, run_id, present)
+    resume = ctx.command(journal.header().command, "--resume", run_id)
+    acted = _acted(journal, run_id, present, resume)
     leftovers = sorted(
         c
         for c in present
@@ -51,8 +52,8 @@ def rollback_header(
             f"run {run_id} {why}: production holds nothing of it, nothing to roll back; "
             "nothing was touched"
             + (
-                f" (its shadows {', '.join(leftovers)} remain: `run --resume {run_id}` uses "
-                "them, or drop them)"
+                f" (its shadows {', '.join(leftovers)} remain: "
+                f"`{ctx.command('run', '--resume', run_id)}` uses them, or drop them)"
                 if leftovers
                 else ""
             )
@@ -62,14 +63,15 @@ def rollback_header(
     if changed and not allow_target_drift:
         raise OperationFailed(
             f"production changed since run {run_id} cut over: {'; '.join(changed)}. Rolling back "
-            "would lose those writes: refused. `rollback --allow-target-drift` rolls back anyway, "
-            "after a verified backup of the current state (undo it with `rollback --run "
-            "<the rollback's run id>`)"
+            "would lose those writes: refused. "
+            f"`{ctx.command('rollback', '--run', run_id, '--allow-target-drift')}` rolls back "
+            "anyway, after a verified backup of the current state (undo it with "
+            f"`{ctx.rollback_command('<the rollback run id>')}`)"
         )
     for line in changed:
         ctx.out.warn(f"changed since the cutover (--allow-target-drift): {line}")
     replaced, created = set(backup.replaced), set(backup.created)
-    ctx.out.info(
+    ctx.out.detail(  # every collection is in the rollback's plan summary (its prompt)
         f"rolling back run {run_id} from {backup.dir}: "
         + ", ".join(f"{a.name} ({a.how})" for a in acted)
     )
@@ -84,7 +86,7 @@ def rollback_header(
     }
 
 
-def _acted(journal: Journal, run_id: str, present: set[str]) -> list[Acted]:
+def _acted(journal: Journal, run_id: str, present: set[str], resume: str) -> list[Acted]:
     """The collections the run renamed in (finished, or half done and visible on the server)
     and those a rollback's drop step dropped."""
     acted: dict[str, Acted] = {}
@@ -101,7 +103,7 @@ def _acted(journal: Journal, run_id: str, present: set[str]) -> list[Acted]:
         if shadow in present and aside in present and name in present:
             raise OperationFailed(
                 f"run {run_id} stopped between the two renames of {name} and production "
-                f"re-created {name} since: `run --resume {run_id}` puts production back first "
+                f"re-created {name} since: `{resume}` puts production back first "
                 "(the writes made meanwhile are merged in); roll back after that"
             )
         if shadow not in present and name in present:  # renamed in, not yet journalled

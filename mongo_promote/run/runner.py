@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,9 +37,10 @@ from mongo_promote.state.journal import (
     SHADOWS_DROPPED,
     SHADOWS_STALE,
     Journal,
+    Span,
 )
 from mongo_promote.state.lock import RunLock
-from mongo_promote.state.report import RunSummary
+from mongo_promote.state.report import RunSummary, Status, seconds_between
 from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.freeze import FreezeEndFailed
@@ -47,6 +49,8 @@ from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 class PostChecksFailed(OperationFailed):
     """The run went to its end but its post-cutover checks failed: its summary is still shown."""
+
+    code = "post_checks_failed"
 
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
@@ -147,6 +151,7 @@ class Runner:
         self.keep_shadows = keep_shadows
         self.lock = lock
         self.command = journal.header().command
+        ctx.verb = self.command
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
@@ -163,7 +168,7 @@ class Runner:
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "before")
             # production untouched: a freeze ends now, before the shadows go
-            error = self.frozen.end_after(error, _status(exc, "failed"))
+            error = self.frozen.end_after(error, _status(exc, Status.FAILED))
             self._abort(exc, error)
             raise error from exc
         received: list[int] = []
@@ -176,7 +181,7 @@ class Runner:
                 exc, error, lambda: self._finish_cutover(received)
             )
             if not whole:
-                self._fail("failed during cutover", error)
+                self._fail(Status.FAILED_DURING_CUTOVER, error)
                 raise error from exc
         if received:
             error = Interrupted(
@@ -184,8 +189,8 @@ class Runner:
                 f"were not run (`{self.resume_command}` runs them, "
                 f"`{self.rollback_command}` undoes the cutover)"
             )
-            error = self.frozen.end_after(error, "interrupted")
-            self._fail("interrupted", error)
+            error = self.frozen.end_after(error, Status.INTERRUPTED)
+            self._fail(Status.INTERRUPTED, error)
             raise error
         try:
             with signals_cancel(self.ctx):
@@ -193,8 +198,8 @@ class Runner:
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "after")
             if not isinstance(exc, FreezeEndFailed):  # production is cut over: a freeze ends
-                error = self.frozen.end_after(error, _status(exc, "cut over, failed"))
-            self._fail("interrupted" if _interrupted(exc) else f"cut over, {_failed(exc)}", error)
+                error = self.frozen.end_after(error, _status(exc, Status.FAILED_AFTER_CUTOVER))
+            self._fail(Status.INTERRUPTED if _interrupted(exc) else _failed(exc), error)
             raise error from exc
         return self._finish()
 
@@ -214,14 +219,14 @@ class Runner:
 
     @property
     def resume_command(self) -> str:
-        return f"{self.command} --resume {self.ctx.run_id}"
+        return self.ctx.resume_command()
 
     @property
     def rollback_command(self) -> str:
         backup = self.state.report.backup.get("dir")
         if self.command == "cleanup" and backup:  # what a cleanup dropped is in its backup
-            return f"mongo-promote restore --backup {backup}"
-        return f"mongo-promote rollback --run {self.ctx.run_id}"
+            return self.ctx.command("restore", "--backup", backup)
+        return self.ctx.rollback_command()
 
     def _apply_phase(self, phase: Phase, done: dict[str, Result]) -> None:
         """The phase's actions in order. An `overlaps` step's action (the backup) runs on a
@@ -335,6 +340,8 @@ class Runner:
             self.ctx.out.info(
                 "shadows kept: the lock is no longer ours, so this run writes nothing more"
             )
+        elif not self.state.shadows:
+            pass  # a run that builds no shadow (a backup): nothing to drop
         elif network_cause(exc) is not None:
             self.ctx.out.info(
                 "shadows kept: a server was lost, it is not waited for again; "
@@ -356,9 +363,9 @@ class Runner:
             self.ctx.out.info(
                 f"shadows kept (--keep-shadows); `{self.resume_command}` continues from them"
             )
-        self._fail("interrupted" if _interrupted(exc) else "failed", error)
+        self._fail(Status.INTERRUPTED if _interrupted(exc) else Status.FAILED, error)
 
-    def _fail(self, status: str, error: PromoteError) -> None:
+    def _fail(self, status: Status, error: PromoteError) -> None:
         plan = self.ctx.plan
         self.report.status = status
         self.report.error = redact_text(error.message, plan.source.uri, plan.target.uri)
@@ -388,14 +395,15 @@ class Runner:
 
     def _finish(self) -> RunSummary:
         checks = self.report.post_checks
-        self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
+        failed = checks and not checks.get("passed")
+        self.report.status = Status.POST_CHECKS_FAILED if failed else Status.SUCCEEDED
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
         self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
         summary = RunSummary(self.report, str(self.ctx.paths.report_md))
-        if self.report.status != "succeeded":
+        if self.report.status != Status.SUCCEEDED:
             raise PostChecksFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
                 summary,
@@ -403,23 +411,64 @@ class Runner:
         return summary
 
     def save(self) -> None:
-        self.report.fallbacks = list(self.ctx.fallbacks)
-        self.report.save(self.ctx.paths.report_json, self.ctx.paths.report_md)
+        """The report as the journal has it now: every attempt (the first start stays the run's
+        start), each step's time, the timeline; then report.json and report.md."""
+        report = self.report
+        report.fallbacks = list(self.ctx.fallbacks)
+        attempts = self.journal.attempts()
+        report.attempts = [asdict(a) for a in attempts]
+        if attempts:
+            report.started_at = attempts[0].started_at
+        spans = self.journal.spans()
+        report.timeline = [asdict(s) for s in spans]
+        report.windows = {k: list(v) for k, v in self.journal.windows().items()}
+        report.steps = _step_times(self.planned, spans)
+        report.save(self.ctx.paths.report_json, self.ctx.paths.report_md)
+
+
+def _step_times(planned: list[Planned], spans: list[Span]) -> list[dict[str, Any]]:
+    """Each step that ran (under its number and title): its first action's start to its last
+    one's end, from the journal."""
+    titles: dict[int, str] = {}
+    kinds: dict[int, set[str]] = {}
+    for p in planned:
+        if p.step.phase != "on_failure":
+            titles.setdefault(p.step.number, p.step.title)
+            kinds.setdefault(p.step.number, set()).add(p.step.kind)
+    steps = []
+    for number, title in titles.items():
+        mine = [s for s in spans if s.step == number and s.lane in kinds[number]]
+        if not mine:
+            continue
+        started = min(s.started_at for s in mine)
+        ends = [s.finished_at for s in mine]
+        finished = None if None in ends else max(e for e in ends if e)
+        steps.append(
+            {
+                "number": number,
+                "title": title,
+                "started_at": started,
+                "finished_at": finished,
+                "seconds": seconds_between(started, finished),
+            }
+        )
+    return steps
 
 
 def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
 
-def _status(exc: BaseException, otherwise: str) -> str:
+def _status(exc: BaseException, otherwise: Status) -> Status:
     """What freeze.end and the hooks are told happened (MONGO_PROMOTE_STATUS)."""
-    return "interrupted" if _interrupted(exc) else otherwise
+    return Status.INTERRUPTED if _interrupted(exc) else otherwise
 
 
-def _failed(exc: BaseException) -> str:
+def _failed(exc: BaseException) -> Status:
+    """The status of a run that failed after its cutover."""
     if isinstance(exc, FreezeEndFailed):
-        return "freeze.end failed"
-    return "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
+        return Status.CUT_OVER_FREEZE_END_FAILED
+    return Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

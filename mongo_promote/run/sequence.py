@@ -174,3 +174,14 @@ def restore_steps(
         [DropStep(state, drop)],
         [PostChecksStep(state, loaded)],
     )
+
+
+def backup_steps(
+    ctx: RunContext, state: RunState, names: list[str], *, expected_bytes: int
+) -> list[Step]:
+    """`backup`: preflight; the verified backup of `names` (reads the target only)."""
+    checks: dict[str, Any] = {"collections": names, "backup": str(ctx.paths.backup_dir)}
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [BackupStep(state, names, replaced=[], created=[], expected_bytes=expected_bytes)],
+    )

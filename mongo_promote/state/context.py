@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import secrets
+import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,12 +49,32 @@ def run_clock() -> datetime:
 
 
 def base_dir(loaded: LoadedPlan, state_dir: Path | None) -> Path:
-    """Runs live next to the plan (or --state-dir); the bundled plan's runs go to the current directory."""
+    """Runs live next to the plan (or --state-dir); the bundled plan's runs go to the current
+    directory. Always absolute: every path a run prints or records works from anywhere."""
     if state_dir:
-        return state_dir
-    if loaded.path == bundled_plan_path().resolve():
+        return Path(state_dir).expanduser().absolute()
+    if is_bundled(loaded):
         return Path.cwd()
     return loaded.path.parent
+
+
+def is_bundled(loaded: LoadedPlan) -> bool:
+    return loaded.path == bundled_plan_path().resolve()
+
+
+def command_line(loaded: LoadedPlan, base: Path, *words: str) -> str:
+    """A command to paste, from any directory: `mongo-promote WORDS --plan PLAN` (the plan's
+    absolute path, or `meeshy` for the bundled one) and `--state-dir DIR` when the runs are not
+    next to the plan (--state-dir, MONGO_PROMOTE_STATE_DIR, or the bundled plan's)."""
+    parts = [
+        "mongo-promote",
+        *words,
+        "--plan",
+        "meeshy" if is_bundled(loaded) else str(loaded.path),
+    ]
+    if Path(base).absolute() != loaded.path.parent:
+        parts += ["--state-dir", str(Path(base).absolute())]
+    return shlex.join(parts)
 
 
 def runs_dir(base: Path) -> Path:
@@ -106,10 +127,21 @@ class RunContext:
     workers: int = 4
     cancel: threading.Event = field(default_factory=threading.Event)
     fallbacks: list[str] = field(default_factory=list)
+    verb: str = "run"  # the command this run is (run, restore, rollback, cleanup): its --resume
 
     @property
     def plan(self) -> Plan:
         return self.loaded.plan
+
+    def command(self, *words: str) -> str:
+        """A command about this plan and state directory, to paste (see `command_line`)."""
+        return command_line(self.loaded, self.paths.base, *words)
+
+    def resume_command(self) -> str:
+        return self.command(self.verb, "--resume", self.run_id)
+
+    def rollback_command(self, run_id: str | None = None) -> str:
+        return self.command("rollback", "--run", run_id or self.run_id)
 
     @property
     def run_dir(self) -> Path:

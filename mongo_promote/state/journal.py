@@ -137,6 +137,32 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One go at a run: the first, then one per `--resume`. `outcome` is succeeded, failed or
+    interrupted (an attempt that ended without a word, killed, and was resumed, counts as
+    interrupted); None while it is still going (or a crash nobody resumed yet)."""
+
+    started_at: str
+    finished_at: str | None
+    outcome: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Span:
+    """Something the run did from one time to another, for its timeline: an action in its
+    step's lane (`lane` = the step's kind), or one collection on the worker that did it
+    (`lane` = the worker thread, e.g. copy_0, backup_1). `finished_at` None: it never finished
+    (the action that failed, or one interrupted)."""
+
+    step: int
+    lane: str
+    label: str
+    started_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
 class Freeze:
     """The run's latest write-freeze span, as journalled (none: `started_at` is None)."""
 
@@ -262,6 +288,79 @@ class Journal:
         """When the run last finished or failed (ISO 8601), if it did."""
         ends = [e.get("at") for e in self.events() if e["event"] in (RUN_FINISHED, RUN_FAILED)]
         return str(ends[-1]) if ends and ends[-1] else None
+
+    def attempts(self) -> list[Attempt]:
+        """Every attempt of the run, in order: the first, then each resume."""
+        attempts: list[dict[str, Any]] = []
+        last_at = ""
+        for e in self.events():
+            at = str(e.get("at", ""))
+            if e["event"] in (RUN_STARTED, RUN_RESUMED):
+                if attempts and attempts[-1]["outcome"] is None:  # killed, then resumed
+                    attempts[-1].update(finished_at=last_at or None, outcome="interrupted")
+                attempts.append({"started_at": at, "finished_at": None, "outcome": None})
+            elif e["event"] in (RUN_FAILED, RUN_FINISHED) and attempts:
+                status = str(e.get("status", ""))
+                outcome = (
+                    "succeeded"
+                    if e["event"] == RUN_FINISHED and status == "succeeded"
+                    else "interrupted"
+                    if status == "interrupted"
+                    else "failed"
+                )
+                error = e.get("error")
+                attempts[-1].update(finished_at=at, outcome=outcome, error=error)
+            last_at = at or last_at
+        return [
+            Attempt(a["started_at"], a["finished_at"], a["outcome"], _text(a.get("error")))
+            for a in attempts
+        ]
+
+    def spans(self) -> list[Span]:
+        """The run's timeline: each action (its last start to its finish), each collection the
+        backup dumped and the copy copied, on its worker."""
+        events = self.events()
+        started: dict[str, tuple[ActionRef, str]] = {}
+        finished: dict[str, str] = {}
+        workers: list[Span] = []
+        for e in events:
+            if e["event"] == ACTION_STARTED:
+                started[_action(e).key] = (_action(e), str(e["at"]))
+                finished.pop(_action(e).key, None)
+            elif e["event"] == ACTION_FINISHED:
+                ref = _action(e)
+                finished[ref.key] = str(e["at"])
+                for name, timing in _dict(_dict(e.get("result")).get("timings")).items():
+                    t = _dict(timing)
+                    workers.append(
+                        Span(ref.step, str(t.get("worker") or ref.kind), name, *_span(t))
+                    )
+            elif e["event"] == COPIED and e.get("started_at"):
+                step = next((a.step for a, _ in started.values() if a.kind == "copy"), 0)
+                lane = str(e.get("worker") or "copy")
+                workers.append(Span(step, lane, str(e.get("collection")), *_span(e)))
+        actions = [
+            Span(ref.step, ref.kind, ref.collection or "", at, finished.get(key))
+            for key, (ref, at) in started.items()
+        ]
+        return sorted(actions, key=lambda s: s.started_at) + workers
+
+    def windows(self) -> dict[str, tuple[str, str | None]]:
+        """When production was being changed: `cutover` (first rename started to last done) and
+        `freeze` (the application's writes stopped to resumed), as far as they happened."""
+        found: dict[str, tuple[str, str | None]] = {}
+        freeze = self.freeze()
+        if freeze.started_at is not None:
+            found["freeze"] = (freeze.started_at, freeze.ended_at)
+        for e in self.events():
+            at = str(e.get("at", ""))
+            if e["event"] in (ACTION_STARTED, ACTION_FINISHED):
+                if _action(e).phase != _CUTOVER_PHASE:
+                    continue
+                first = found.get("cutover", (at, None))[0]
+                done = at if e["event"] == ACTION_FINISHED else found.get("cutover", (at, None))[1]
+                found["cutover"] = (first, done)
+        return found
 
     def finished_actions(self) -> dict[str, dict[str, Any]]:
         """Each action's result by key, for actions journalled as finished, minus the work on
@@ -396,6 +495,8 @@ def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+def _span(record: dict[str, Any]) -> tuple[str, str | None]:
+    return str(record.get("started_at")), _text(record.get("finished_at"))
 def _entry(event: dict[str, Any]) -> dict[str, Any]:
     """A per-collection record's own fields (COPIED, CAUGHT_UP)."""
     return {k: v for k, v in event.items() if k not in ("event", "at", "collection")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -14,7 +13,8 @@ from typing import Any
 
 from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
 from mongo_promote.console import human_bytes
-from mongo_promote.errors import OperationFailed
+from mongo_promote.errors import OperationFailed, PathError
+from mongo_promote.files import directory_problem, existing_ancestor, free_bytes
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Result, RunState, StepBase
@@ -93,15 +93,19 @@ def _write(
     ctx: RunContext, names: list[str], out_dir: Path, database: str, expected_bytes: int
 ) -> dict[str, dict[str, str]]:
     """Dump every collection, ctx.workers at once; when and on which worker each one was dumped."""
-    _check_free_space(out_dir, expected_bytes)
-    with (
-        DumpWriter(
+    check_backup_dir(out_dir, expected_bytes)
+    try:
+        writer = DumpWriter(
             out_dir,
             gzip=ctx.plan.backup.gzip,
             run_id=ctx.run_id,
             server_version=ctx.target_caps.version,
             encrypt_to=ctx.plan.backup.encrypt_to,
-        ) as writer,
+        )
+    except OSError as exc:  # a path the checks could not foresee (a race, /proc, ...)
+        raise PathError(f"cannot write the backup to {out_dir}: {exc.strerror or exc}") from None
+    with (
+        writer,
         ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="backup") as pool,
     ):
         timed = list(pool.map(lambda name: _timed_dump(ctx, writer, database, name), names))
@@ -165,17 +169,17 @@ def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> 
     )
 
 
-def _check_free_space(out_dir: Path, expected_bytes: int) -> None:
-    """Refuse before writing anything if the disk can't take the backup (uncompressed size bound)."""
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if expected_bytes and free < expected_bytes:
-        raise OperationFailed(
-            f"not enough free disk for the backup in {out_dir}: {human_bytes(free)} free, "
-            f"the target's data is {human_bytes(expected_bytes)} (uncompressed)"
+def check_backup_dir(directory: Path, need_bytes: int) -> None:
+    """Before anything is written (the dry-run asks too): the backup directory can be made,
+    written, and has room for the data before compression; exit 2 naming the problem."""
+    problem = directory_problem(directory)
+    if problem is None and need_bytes and (free := free_bytes(directory)) < need_bytes:
+        problem = (
+            f"not enough room: {human_bytes(free)} free under {existing_ancestor(directory)}, "
+            f"about {human_bytes(need_bytes)} needed (the data, before compression)"
         )
+    if problem:
+        raise PathError(f"cannot write the backup to {directory}: {problem}")
 
 
 class BackupStep(StepBase):

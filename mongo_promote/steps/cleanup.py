@@ -279,7 +279,8 @@ class DropLegacyStep(DropStep):
 
 @dataclass
 class CleanupResult:
-    """What cleanup did (or, dry-run, would do); `status` as the run report's, or dry-run/refused."""
+    """What cleanup did (or, dry-run, would do); `status` as the run report's, or dry_run,
+    nothing_to_do, refused."""
 
     after_run: str
     status: str
@@ -289,7 +290,9 @@ class CleanupResult:
     dropped: list[str] = field(default_factory=list)
     backup_dir: str | None = None
     report: str | None = None
+    restore: str | None = None  # the command that brings every dropped collection back
     summary: RunSummary | None = None  # the cleanup run's, for people (not in its JSON)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "summary"}
+        data = {k: v for k, v in self.__dict__.items() if k != "summary"}
+        return {**data, "status": str(self.status)}

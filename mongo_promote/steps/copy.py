@@ -422,8 +422,14 @@ class CopyStep(StepBase):
         todo = [a for a in self.collections if a.name not in finished]
         if finished:
             ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
-        for result in copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each):
+        copied = copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each)
+        for result in copied:
             finished[result.name] = self._entry(result)
+        if copied:
+            ctx.out.info(
+                f"  copied {len(copied)} collection(s), {sum(r.count for r in copied):,} "
+                f"documents, {human_bytes(sum(r.bytes for r in copied))}"
+            )
         self.resume(ctx, action, {"copies": finished})
         return {"copies": finished}
 
@@ -498,7 +504,7 @@ class _Display(AbstractContextManager["_Display"]):
             self.bars.finish(action.name, result.count, result.bytes)
             return
         rate = result.count / result.seconds if result.seconds > 0 else 0.0
-        self.ctx.out.info(
-            f"copied {result.name}: {result.count:,} documents, {human_bytes(result.bytes)} "
+        self.ctx.out.detail(
+            f"  copied {result.name}: {result.count:,} documents, {human_bytes(result.bytes)} "
             f"in {result.seconds:.1f} s ({rate:,.0f} docs/s)"
         )

@@ -30,6 +30,8 @@ _MERGE_ATTEMPTS = 5
 class CutoverDrift(OperationFailed):
     """Production changed a collection since its backup: cutover stopped before renaming it."""
 
+    code = "target_drift"
+
 
 @dataclass
 class CutoverResult:
@@ -108,6 +110,11 @@ class CutoverStep(StepBase):
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         if action.collection is not None:
             self.state.report.cutover.append(result["result"])
+            # what the live collection holds from now on (post-checks count it again)
+            fingerprint = result["result"].get("fingerprint")
+            installed = hashed_count(fingerprint) if fingerprint else None
+            if installed is not None:
+                self.state.report.collection(action.collection)["target_count_after"] = installed
 
 
 # ---------------------------------------------------------------- one collection
@@ -182,13 +189,13 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             if done
             else "; nothing was cut over yet"
         )
-        + f". `--resume {ctx.run_id}` finishes the cutover ("
+        + f". `{ctx.resume_command()}` finishes the cutover ("
         + (
             "once the freeze holds: it reads what moved into the backup again"
             if state.rename_guard is not None
             else "with --allow-target-drift it overwrites those writes"
         )
-        + f"), `rollback --run {ctx.run_id}` undoes the renames made"
+        + f"), `{ctx.rollback_command()}` undoes the renames made"
     )
 
 
@@ -290,8 +297,8 @@ def _recreated(ctx: RunContext, name: str, shadow: str, aside: str) -> NoReturn:
         f"production wrote to {name} during its cutover (the name was re-created between the "
         f"two renames): {name} is put back as it was, with the {merged} document(s) written "
         f"meanwhile merged in; it was not cut over. Stop the writers and run again (a new backup); "
-        f"or `--resume {ctx.run_id} --allow-target-drift` finishes the cutover (replacing those "
-        f"writes), or `rollback --run {ctx.run_id}` undoes the renames made; the shadow {shadow} "
+        f"or `{ctx.resume_command()} --allow-target-drift` finishes the cutover (replacing "
+        f"those writes), or `{ctx.rollback_command()}` undoes the renames made; the shadow {shadow} "
         "is kept"
     )
 
@@ -318,7 +325,7 @@ def _stop_with_recovery(ctx: RunContext, name: str, why: str) -> NoReturn:
         f"{db}.{aside} (also in the backup); collections now: {', '.join(present)}. To put it "
         f"back by hand (mongosh): db.getSiblingDB({db!r}).getCollection({aside!r})"
         f".renameCollection({name!r}) (after moving any {name} aside), or "
-        f"`rollback --run {ctx.run_id}`"
+        f"`{ctx.rollback_command()}`"
     )
 
 

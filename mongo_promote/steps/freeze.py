@@ -117,7 +117,7 @@ class FreezeEndStep(StepBase):
     def __init__(self, state: RunState, *, enabled: bool) -> None:
         super().__init__(state)
         self.enabled = enabled
-        self.status = "cut over"
+        self.status = "cut_over"
 
     def plan(self, ctx: RunContext) -> list[Action]:
         hooks = _freeze(ctx).end

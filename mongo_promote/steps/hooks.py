@@ -17,11 +17,13 @@ from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 class HookFailed(OperationFailed):
     """A hook exited non-zero or timed out: before cutover the run stops, after it exits 1."""
 
+    code = "hook_failed"
+
 
 HOOK_STATUS = {
     "before_backup": "running",
     "before_cutover": "validated",
-    "after_cutover": "cut over",
+    "after_cutover": "cut_over",
 }
 
 
@@ -61,7 +63,7 @@ class HooksStep(StepBase):
 
     A failing or timed-out hook raises HookFailed once its result is in the report: before
     cutover the run stops with production untouched; after cutover the run exits 1 with status
-    "cut over, hook failed". `on_failure` hooks are not run in order with the others: the runner
+    "cut_over_hook_failed". `on_failure` hooks are not run in order with the others: the runner
     applies them when the run fails or is interrupted (their phase is "on_failure").
     """
 

@@ -48,6 +48,8 @@ _MAX_RETRIES = 8
 class IndexBuildFailed(OperationFailed):
     """An index could not be built on a shadow; the message names collection, index and keys."""
 
+    code = "index_build_failed"
+
 
 @dataclass
 class IndexResult:

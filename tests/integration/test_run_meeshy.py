@@ -213,7 +213,7 @@ def test_run_succeeds_with_reports_backup_and_local_hook(
     # the after_cutover hook ran the harmless local command, nothing else; the report shows the
     # command as the plan writes it (the shell expanded the variable)
     assert [h["command"] for h in report["hooks"]] == [
-        "${MEESHY_RESTART_GATEWAY:-ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} "
+        "${MEESHY_RESTART_GATEWAY:-ssh ${MEESHY_REMOTE_HOST} "
         "'cd /opt/meeshy && docker compose restart gateway'}"
     ]
     assert report["hooks"][0]["ok"] and "gateway-restart" in report["hooks"][0]["output"]
@@ -500,7 +500,7 @@ def test_dry_run_writes_nothing_anywhere(done: MeeshyRun) -> None:
 
 def test_dry_run_lists_the_actions(done: MeeshyRun) -> None:
     out = json_out(done.dry_run)
-    assert out["status"] == "dry-run" and out["run_id"] is None
+    assert out["status"] == "dry_run" and out["run_id"] is None
     actions = out["actions"]
     by_name = {a["name"]: a for a in actions["collections"]}
     assert set(by_name) == set(COPIED)

@@ -16,6 +16,7 @@ from mongo_promote.domain.plan.model import (
     HooksSpec,
     IndexSpec,
     LoadedPlan,
+    MissingVariable,
     NamePattern,
     Plan,
     ReferenceCheck,
@@ -23,6 +24,7 @@ from mongo_promote.domain.plan.model import (
     RewriteTransform,
     StagingRefresh,
     ValidateSpec,
+    describe_missing,
     parse_duration,
 )
 from mongo_promote.domain.plan.uris import argv_password_warning, read_uri_file
@@ -41,6 +43,7 @@ __all__ = [
     "HooksSpec",
     "IndexSpec",
     "LoadedPlan",
+    "MissingVariable",
     "NamePattern",
     "Plan",
     "ReferenceCheck",
@@ -50,6 +53,7 @@ __all__ = [
     "ValidateSpec",
     "argv_password_warning",
     "bundled_plan_path",
+    "describe_missing",
     "load_plan",
     "parse_duration",
     "read_uri_file",

@@ -8,7 +8,8 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from mongo_promote.domain.plan.model import Plan
+from mongo_promote.domain.plan.model import MissingVariable, Plan
+from mongo_promote.domain.plan.needs import needed_variables
 from mongo_promote.errors import PlanError
 from mongo_promote.redact import uri_secrets
 
@@ -17,6 +18,13 @@ _ENV_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _COMMAND_FIELDS = re.compile(
     r"^(hooks\.(before_backup|before_cutover|after_cutover|on_failure)|staging_refresh\.commands"
     r"|freeze\.(start|end))\[\d+\](\.run)?$"
+)
+# Health check URLs: only `health` (and a health gate, the staging refresh) reach them, so an
+# unset variable there is recorded as missing (the URL made unreachable) instead of refused.
+_DEFERRED_URLS = re.compile(r"^(staging_refresh\.)?health\[\d+\]\.url$")
+# What every hook gets from the run itself (steps/hooks.py `hook_env`): never missing.
+RUN_VARIABLES = frozenset(
+    {"MONGO_PROMOTE_RUN_ID", "MONGO_PROMOTE_PLAN", "MONGO_PROMOTE_STAGE", "MONGO_PROMOTE_STATUS"}
 )
 _SECRET_NAME = re.compile(r"(?i)(PASS|SECRET|TOKEN|KEY|CRED|AUTH|PRIVATE)")
 
@@ -27,6 +35,8 @@ class Variables:
     def __init__(self) -> None:
         self.everywhere: dict[str, str] = {}
         self.in_commands: dict[str, str] = {}
+        # unset variables of commands and health URLs: refused by the commands that need them
+        self.missing: list[MissingVariable] = []
 
 
 def plan_secrets(plan: Plan, seen: Variables) -> list[str]:
@@ -51,26 +61,56 @@ def expand_env(
 ) -> None:
     """Expand ${VAR} / ${VAR:-default} in every string value, naming any unset variable and its line.
 
-    Shell commands are only checked (every variable set or defaulted), never expanded. In a
-    `lenient` field an unset variable gives a placeholder URI instead of an error.
+    Shell commands are never expanded: the variables the shell would need unset are recorded in
+    `seen.missing`, as are those of health check URLs (then made unreachable). In a `lenient`
+    field an unset variable gives a placeholder URI instead of an error.
     """
     for key, value, line in _children(node):
         field = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}".lstrip(".")
-        if isinstance(value, str):
+        if isinstance(value, str) and _COMMAND_FIELDS.match(field):
+            names = {m.group(1): "" for m in _ENV_NAME.finditer(value)}
+            _expand_text(shown, value, {**names, **env}, line, field, Variables())  # syntax only
+            given = (
+                dict.fromkeys(RUN_VARIABLES, "set")
+                if field.startswith(("hooks.", "freeze."))
+                else {}
+            )
+            for name in needed_variables(value, {**env, **given}):
+                seen.missing.append(MissingVariable(name, field, line))
+            for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
+                if m.group(1) in env:
+                    seen.in_commands[m.group(1)] = env[m.group(1)]
+        elif isinstance(value, str) and _DEFERRED_URLS.match(field):
+            unset = _unset_in(value, env)
+            seen.missing += [MissingVariable(name, field, line) for name in unset]
+            node[key] = (
+                _expand_text(shown, value, env, line, field, seen)
+                if not unset
+                else f"https://{unset[0].lower().replace('_', '-')}.unset.invalid/"
+            )
+        elif isinstance(value, str):
             try:
-                expanded = _expand_text(shown, value, env, line, field, seen)
+                node[key] = _expand_text(shown, value, env, line, field, seen)
             except PlanError:
                 if field not in lenient:
                     raise
-                expanded = _placeholder_uri(value)
-            if _COMMAND_FIELDS.match(field):
-                for m in _ENV_NAME.finditer(value):  # nested defaults' variables too
-                    if m.group(1) in env:
-                        seen.in_commands[m.group(1)] = env[m.group(1)]
-            else:
-                node[key] = expanded
+                node[key] = _placeholder_uri(value)
         else:
             expand_env(shown, value, env, field, seen=seen, lenient=lenient)
+
+
+def _unset_in(text: str, env: Mapping[str, str]) -> list[str]:
+    """The variables ${VAR} expansion of `text` would refuse (unset, no default used)."""
+    unset: list[str] = []
+    while True:
+        try:
+            _expand_text("", text, {**env, **dict.fromkeys(unset, "")}, 0, "", Variables())
+            return unset
+        except PlanError as exc:
+            name = re.search(r"environment variable (\w+) is not set", exc.problem)
+            if name is None:
+                return unset
+            unset.append(name.group(1))
 
 
 def _placeholder_uri(text: str) -> str:

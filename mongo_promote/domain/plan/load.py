@@ -87,6 +87,7 @@ def load_plan(
         fingerprint=_fingerprint(tree),
         command_variables=seen.in_commands,
         secrets=tuple(secrets),
+        missing=tuple(seen.missing),
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from mongo_promote.adapters.mongo import NETWORK_TIMEOUT_S
+from mongo_promote.errors import MissingVariables
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -488,6 +489,20 @@ class Plan(_Model):
         return cls == "copy"
 
 
+@dataclass(frozen=True)
+class MissingVariable:
+    """A variable a command or health check URL of the plan needs, unset: where it is used."""
+
+    name: str
+    field: str  # hooks.after_cutover[0], health[1].url, freeze.start[0], ...
+    line: int
+
+    @property
+    def scope(self) -> str:
+        """hooks, freeze, health or staging_refresh: which commands need it."""
+        return self.field.split(".")[0].split("[")[0]
+
+
 class LoadedPlan(BaseModel):
     """A validated plan with where it came from; `fingerprint` lets `--resume` refuse a changed plan."""
 
@@ -500,7 +515,34 @@ class LoadedPlan(BaseModel):
     command_variables: dict[str, str] = Field(default_factory=dict, repr=False)
     # values never to be shown: URI passwords, hook variables, variables named like secrets
     secrets: tuple[str, ...] = Field(default=(), repr=False)
+    # variables that commands (hooks, freeze, staging refresh) or health URLs need, unset
+    missing: tuple[MissingVariable, ...] = ()
 
     def command_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a hook runs with: the process's (or `base`) plus the plan's variables."""
         return {**(os.environ if base is None else base), **self.command_variables}
+
+    def missing_for(self, *scopes: str) -> list[MissingVariable]:
+        """The unset variables the plan's `scopes` (hooks, freeze, health, staging_refresh) need."""
+        return [m for m in self.missing if m.scope in scopes]
+
+    def require(self, *scopes: str, doing: str, otherwise: str = "") -> None:
+        """Refuse (exit 2, before any connection) when `scopes` need unset variables: every one
+        is named at once, with where the plan uses it."""
+        missing = self.missing_for(*scopes)
+        if missing:
+            raise MissingVariables(
+                f"{doing}: {describe_missing(missing)}; set them"
+                + (f", or {otherwise}" if otherwise else "")
+                + "; nothing was touched"
+            )
+
+
+def describe_missing(missing: list[MissingVariable]) -> str:
+    """`A (hooks.after_cutover[0], line 90), B (...) are not set`: one line, each name once."""
+    where: dict[str, list[str]] = {}
+    for m in missing:
+        where.setdefault(m.name, []).append(f"{m.field}, line {m.line}")
+    names = [f"{name} ({'; '.join(fields)})" for name, fields in where.items()]
+    verb = "is" if len(names) == 1 else "are"
+    return f"{', '.join(names)} {verb} not set"

@@ -48,14 +48,31 @@ class Changes:
         if kind != "unchanged" and len(found := self.samples.setdefault(kind, [])) < SAMPLES:
             found.append(_id)
 
+    @property
+    def written(self) -> bool:
+        """The application wrote to it since cutover, and nothing the source has is missing."""
+        return (self.added or self.changed) > 0 and self.missing == 0
+
+    def describe(self) -> str:
+        return (
+            f"changed since cutover: {self.added} added, {self.changed} changed (the "
+            "application's writes)"
+        )
+
     def check(self) -> Check:
+        """ok when untouched; a warning when the application added or changed documents; a
+        failure when a document the source has is missing."""
+        detail = f"{self.describe()}, {self.missing} missing, {self.unchanged} unchanged"
+        if self.missing:
+            return Check("changes", self.collection, False, detail, self.samples["missing"])
+        samples = self.samples.get("changed", []) + self.samples.get("added", [])
         return Check(
             "changes",
             self.collection,
-            self.missing == 0,
-            f"since cutover: {self.added} added, {self.changed} changed (the application's "
-            f"writes), {self.missing} missing, {self.unchanged} unchanged",
-            self.samples.get("missing", []),
+            not self.written,
+            detail,
+            samples[:SAMPLES],
+            severity="warning" if self.written else "error",
         )
 
 
@@ -211,25 +228,19 @@ def monitor(ctx: RunContext, actions: Actions, report: ValidationReport) -> Moni
     return result
 
 
-EXPLAINABLE = ("count", "checksum", "content")  # differences the application's own writes cause
+# differences the application's own writes cause (the checks compare production with the source)
+EXPLAINABLE = ("count", "checksum", "content", "rewrite")
 
 
 def _explained(check: Check, changes: dict[str, Changes]) -> Check:
-    """During the monitoring, production gets new documents: a count, checksum or content
-    difference in a collection where documents were only ADDED since cutover (none the source has
-    is missing or differs) is those writes — a warning naming them, not a failure. A changed or
-    missing document still fails: the tool cannot tell an edit from damage."""
+    """One verdict: after cutover production takes the application's writes, so a count,
+    checksum, content or rewrite difference in a collection where documents were only added or
+    changed since (none the source has is missing) is a warning that says so, in every row. A
+    missing document still fails."""
     c = changes.get(check.collection)
-    if check.passed or check.kind not in EXPLAINABLE or c is None:
+    if check.passed or check.kind not in EXPLAINABLE or c is None or not c.written:
         return check
-    if c.missing or c.changed or not c.added:
-        return check
-    return replace(
-        check,
-        severity="warning",
-        detail=f"{check.detail} (explained by the application's writes since cutover: "
-        f"{c.added} document(s) added, none changed or missing)",
-    )
+    return replace(check, severity="warning", detail=f"{c.describe()}: {check.detail}")
 
 
 def url_audit(ctx: RunContext, name: str, finds: list[str]) -> list[UrlFinding]:

@@ -4,6 +4,7 @@ and a cleanup killed mid-way continued by `cleanup --resume`."""
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from tests.integration.conftest import (
     environment_without_uris,
     explain,
     index_specs,
+    invoke,
     journal_events,
     json_out,
     snapshot,
@@ -47,7 +49,7 @@ def test_dry_run_lists_and_writes_nothing(promoted: Promoted) -> None:
     result = promoted.cli("cleanup", "--dry-run", "--json")
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
-    assert data["status"] == "dry-run" and data["age"]["refuses"] is True
+    assert data["status"] == "dry_run" and data["age"]["refuses"] is True
     assert [c["name"] for c in data["collections"]] == DROPPED
     counts = {c["name"]: (c["count"], c["changed"]) for c in data["collections"]}
     assert counts == {"Child": (4, False), "legacy_notes": (1, False), "old_calls": (3, False)}
@@ -72,7 +74,11 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
     assert '"command": "cleanup"' in journal.read_text()
     assert f'"cleans_up": "{promoted.run_id}"' in journal.read_text()
 
-    result = promoted.cli("restore", "--backup", data["backup_dir"], "--yes")
+    # the command cleanup prints to bring them back is whole (issue 19): pasted as printed
+    restore = shlex.split(data["restore"])
+    assert restore[:4] == ["mongo-promote", "restore", "--backup", data["backup_dir"]]
+    assert restore[4:] == ["--plan", str(promoted.plan), "--state-dir", str(promoted.state)]
+    result = invoke([*restore[1:], "--yes"])
     assert result.exit_code == 0, explain(result)
     assert snapshot(dbs.target, live_only=True) == before
     assert index_specs(dbs.target) == indexes

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
-from mongo_promote.cli.render.dryrun import plan_list
+from mongo_promote.cli.render.plan import plan_list
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import analyse
 from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory

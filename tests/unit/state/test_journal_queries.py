@@ -20,6 +20,7 @@ from mongo_promote.state.journal import (
     FREEZE_STARTED,
     RUN_FAILED,
     RUN_FINISHED,
+    RUN_RESUMED,
     SHADOWS_DROPPED,
     ActionRef,
     Backup,
@@ -228,6 +229,45 @@ def test_the_runs_of_a_state_directory(tmp_path: Path) -> None:
     assert run.is_finished() and run.ended_at() == run.events()[-1]["at"]
 
 
+# ---------------------------------------------------------------- attempts, spans, windows (issue 19)
+
+
+def test_attempts_keep_every_go_a_resume_appends_and_a_kill_is_interrupted(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    journal.record(RUN_FAILED, status="failed", error="hook exited 1")
+    journal.record(RUN_RESUMED)  # a second go ... killed without a word
+    journal.record(COPIED, collection="A", started_at=NOW, finished_at=NOW, worker="copy_0")
+    journal.record(RUN_RESUMED)
+    journal.record(RUN_FINISHED, status="succeeded")
+    attempts = journal.attempts()
+    assert [a.outcome for a in attempts] == ["failed", "interrupted", "succeeded"]
+    assert attempts[0].error == "hook exited 1" and attempts[2].error is None
+    assert attempts[1].finished_at is not None  # its last record's time
+    assert all(a.started_at for a in attempts)
+    running = _start(tmp_path, "r2")
+    assert [(a.outcome, a.finished_at) for a in running.attempts()] == [(None, None)]
+
+
+def test_spans_and_windows_say_what_ran_when_and_on_which_worker(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    copy = ActionRef("copy", 3, "copy", "before", None)
+    backup = ActionRef("backup", 2, "backup", "before", None)
+    timings = {"A": {"started_at": NOW, "finished_at": NOW, "worker": "backup_1"}}
+    _act(journal, backup, {"backup": BACKUP, "timings": timings})
+    journal.action_started(copy)
+    journal.record(COPIED, collection="B", started_at=NOW, finished_at=NOW, worker="copy_0")
+    journal.action_finished(copy, shadow=True, result={})
+    _cutover(journal, "A", "3:aa", finished=True)
+    journal.record(FREEZE_STARTED)
+    _cutover(journal, "B", "4:bb", finished=False)  # interrupted mid-cutover
+    spans = journal.spans()
+    lanes = [(s.step, s.lane, s.label, s.finished_at is None) for s in spans]
+    assert (2, "backup", "", False) in lanes and (3, "copy", "", False) in lanes
+    assert (2, "backup_1", "A", False) in lanes and (3, "copy_0", "B", False) in lanes
+    assert (1, "cutover", "B", True) in lanes  # started, never finished
+    windows = journal.windows()
+    assert windows["cutover"][0] <= windows["cutover"][1]  # type: ignore[operator]
+    assert windows["freeze"][1] is None  # the freeze never ended (yet)
 # ---------------------------------------------------------------- the write freeze
 
 

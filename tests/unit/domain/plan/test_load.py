@@ -259,7 +259,10 @@ def test_freeze_commands_are_hooks_with_their_own_default_timeout(tmp_path: Path
     ]
     assert [h.command for h in freeze.end] == ["start-it"]
     assert loaded.command_variables == {"HOST": "ops@h.invalid"}
-    assert error_of(path).line == 5  # the variable it needs, unset: refused by line
+    unset = load_plan(path, env={})  # the variable it needs, unset: missing, by line (`run`
+    assert [(m.name, m.field, m.line) for m in unset.missing_for("freeze")] == [  # refuses it)
+        ("HOST", "freeze.start[0]", 5)
+    ]
     assert load_plan(write(tmp_path, HEADER), env={}).plan.freeze is None
 
 
@@ -283,9 +286,11 @@ def test_hook_commands_keep_their_text_and_get_variables_through_the_environment
     assert loaded.command_env({"PATH": "/bin"}) == {"PATH": "/bin", "SECRET": "p@ss/word:1"}
     assert "p@ss/word:1" in loaded.secrets and "/srv/b" not in loaded.secrets
     assert "p@ss/word:1" not in repr(loaded)
-    # an unset variable without a default in a hook is still refused, by line
-    err = error_of(path, {"BACKUPS": "/b"})
-    assert err.line == 4 and "SECRET" in err.message
+    # an unset variable without a default in a hook: loaded, recorded by line (`run` refuses it)
+    unset = load_plan(path, env={"BACKUPS": "/b"})
+    assert [(m.name, m.field, m.line) for m in unset.missing] == [
+        ("SECRET", "hooks.after_cutover[0]", 4)
+    ]
 
 
 def test_uri_passwords_and_secret_named_variables_are_secrets(tmp_path: Path) -> None:
