@@ -433,7 +433,7 @@ def test_a_failing_freeze_end_is_exit_1_with_the_command_to_run_by_hand_and_resu
         err = " ".join(result.stderr.split())
         assert "freeze.end exited 1" in err and "Run by hand" in err and str(allowed) in err
         report = only_report(tmp_path)
-        assert report["status"] == "cut over, freeze.end failed" and flag.exists()
+        assert report["status"] == "cut_over_freeze_end_failed" and flag.exists()
         held = len(writer.writes)
         time.sleep(0.5)
         assert len(writer.writes) == held  # the application is still stopped

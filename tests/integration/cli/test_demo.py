@@ -35,7 +35,7 @@ def test_demo_runs_every_stage_points_at_nothing_and_fits(tmp_path: Path) -> Non
     # the hooks ran, locally: no variable pointed anywhere
     [hook] = report["hooks"]
     assert hook["ok"] and "demo: here production would restart its gateway" in hook["output"]
-    assert "not set" not in result.output and "missing" not in result.output
+    assert "not set" not in result.output and "refuses without them" not in result.output
     # summary last, and everything before it in 80 lines
     lines = result.stdout.splitlines()
     summary = lines.index(next(x for x in lines if x.startswith(f"run {run_dir.name}: succeeded")))
