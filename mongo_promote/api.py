@@ -23,7 +23,7 @@ from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.domain.analysis import Actions, analyse
 from mongo_promote.domain.inventory import Inventory, collection_names, take_inventory
 from mongo_promote.domain.plan import LoadedPlan, bundled_plan_path, load_plan
-from mongo_promote.errors import PromoteError, UsageError
+from mongo_promote.errors import OperationFailed, PromoteError, UsageError
 from mongo_promote.redact import redact_uri
 from mongo_promote.run.dryrun import DryRun, dry_run_of
 from mongo_promote.run.dryrun import PlannedAction as PlannedAction
@@ -48,10 +48,12 @@ from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import (
     RunContext,
     RunPaths,
+    another_run,
     base_dir,
     connected,
     new_run_id,
     open_context,
+    probe_target,
 )
 from mongo_promote.state.history import RunEntry, read_history
 from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
@@ -69,7 +71,8 @@ from mongo_promote.steps.cleanup import (
     cleanup_steps,
     refuse_changed,
 )
-from mongo_promote.steps.restore import read_dump
+from mongo_promote.steps.restore import Dump, read_dump
+from mongo_promote.steps.swap import Swap
 from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
 
 # ------------------------------------------------------------------ run and dry-run
@@ -81,6 +84,7 @@ class DryRunOptions:
     allow_target_drift: bool = False
     run_hooks: bool = True
     state_dir: Path | None = None
+    health_gate: str | None = None  # off, report, rollback: instead of the plan's health_gate
 
 
 @dataclass
@@ -165,6 +169,9 @@ def _plan_promotion(
     ctx: RunContext, options: DryRunOptions, *, resumed: bool
 ) -> tuple[Actions, list[Planned], RunState]:
     """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
+    gate = options.health_gate or ctx.plan.health_gate
+    if gate != "off" and not ctx.plan.health:
+        raise UsageError(f"health gate {gate}: the plan has no health checks to run")
     analysis = analyse(ctx.plan, take_inventory(ctx.plan, ctx.source_db, ctx.target_db))
     state = new_state(ctx, [a.name for a in analysis.collections], resumed=resumed)
     steps = promotion_steps(
@@ -173,8 +180,43 @@ def _plan_promotion(
         analysis,
         allow_target_drift=options.allow_target_drift,
         run_hooks=options.run_hooks,
+        health_gate=options.health_gate,
+        undo=_gate_rollback,
     )
     return analysis, plan_actions(ctx, steps), state
+
+
+def _gate_rollback(ctx: RunContext, state: RunState) -> str:
+    """The health gate's rollback of run ctx.run_id: a rollback run of its own (id, journal,
+    report), under the lock the run holds; its run id."""
+    if state.journal is None:
+        raise OperationFailed("the health gate's rollback needs the run's journal")
+    rollback_ctx = another_run(ctx)
+    header = rollback_header(rollback_ctx, state.journal, ctx.run_id, allow_target_drift=False)
+    if header is None:
+        raise OperationFailed(f"run {ctx.run_id} changed nothing in production to roll back")
+    try:
+        done = _restore_in(
+            rollback_ctx,
+            header,
+            confirm=None,
+            yes=True,
+            resume=None,
+            identity=None,
+            lock=state.lock,
+        )
+    except PromoteError as exc:
+        begun = rollback_ctx.paths.journal.exists()
+        raise OperationFailed(
+            exc.message
+            + (
+                f" (rollback run {rollback_ctx.run_id}: `mongo-promote rollback --resume "
+                f"{rollback_ctx.run_id}` finishes it)"
+                if begun
+                else f" (`mongo-promote rollback --run {ctx.run_id}` rolls back)"
+            )
+        ) from exc
+    return done.run_id
 
 
 def _execute(
@@ -184,9 +226,15 @@ def _execute(
     header: dict[str, Any],
     resume: str | None,
     keep_shadows: bool,
+    lock: RunLock | None = None,
 ) -> RunSummary:
     """Under the lock: the journal (new or resumed), then the runner. A lease lost meanwhile is
-    journalled as it happens; the runner stops before cutover, and before any rename."""
+    journalled as it happens; the runner stops before cutover, and before any rename. `lock`:
+    a lease already held by the run this one runs inside (the health gate's rollback), kept."""
+    if lock is not None:
+        journal = start_journal(ctx, header, resume=bool(resume))
+        state.journal = journal
+        return Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock).execute()
     journals: list[Journal] = []
 
     def lost(reason: str) -> None:
@@ -249,6 +297,8 @@ class RestoreResult:
     backup_dir: str | None  # the backup of what this restore replaced
     report: str
     undo: str | None = None  # the command that undoes this restore or rollback
+    swapped: list[str] = field(default_factory=list)  # rollback: put back by renames only
+    kept_aside: dict[str, str] = field(default_factory=dict)  # rollback: what it took out, where
     nothing_to_do: str | None = None  # why nothing was touched (a rollback of a run that cut
     # over nothing)
     summary: RunSummary | None = None  # for people: not in the JSON
@@ -341,7 +391,9 @@ def _restore_run(
     state_dir: Path | None,
     identity: Path | None = None,
 ) -> RestoreResult:
-    with open_context(loaded, out, run_id=resume, state_dir=state_dir, probe=True) as ctx:
+    """A restore or rollback run. The target is probed only once a backup is to be loaded: a
+    rollback that swaps by renames writes nothing else."""
+    with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
         if resume:
             resumable_journal(ctx)
         header = make_header(ctx)
@@ -359,39 +411,80 @@ def _restore_run(
                 "",
                 nothing_to_do="the run changed nothing in production: nothing to roll back",
             )
-        backup_dir, only = Path(header["backup"]), header["only"]
-        artifacts = list(header.get("artifacts", []))
-        dump = read_dump(out, backup_dir, ctx.plan.target.database, only, identity)
-        names = [d.name for d in dump.collections]
-        state = new_state(ctx, names, resumed=bool(resume))
-        present = collection_names(ctx.target_db)
-        drop = [n for n in header["drop"] if n not in names]
-        steps = restore_steps(ctx, state, dump, present=present, drop=drop, artifacts=artifacts)
-        planned = plan_actions(ctx, steps)
-        what = ", ".join(only) if only else "every collection in the backup"
-        confirm_once(
-            f"Restore {what} of {backup_dir} into {redact_uri(ctx.plan.target.uri)} database "
-            f"{ctx.plan.target.database!r}"
-            + (f" and drop {', '.join(drop)}" if drop else "")
-            + "?",
-            confirm,
-            yes=yes,
+        return _restore_in(ctx, header, confirm=confirm, yes=yes, resume=resume, identity=identity)
+
+
+def _restore_in(
+    ctx: RunContext,
+    header: dict[str, Any],
+    *,
+    confirm: Callable[[str], bool] | None,
+    yes: bool,
+    resume: str | None,
+    identity: Path | None,
+    lock: RunLock | None = None,
+) -> RestoreResult:
+    """The run a restore or rollback `header` asks for, in `ctx` (asks once unless `yes`)."""
+    rollback = header.get("command") == "rollback"
+    swaps = [Swap.from_json(s) for s in header.get("swaps") or []]
+    backup_dir = Path(header["backup"]) if header.get("backup") else None
+    only = header.get("only")
+    dump: Dump | None = None
+    if backup_dir is not None and (only is None or only or not rollback):
+        dump = read_dump(ctx.out, backup_dir, ctx.plan.target.database, only, identity)
+    if dump is not None or header.get("drop"):
+        probe_target(ctx)  # the load, its indexes and the cutover's renames need it
+    names = [d.name for d in dump.collections] if dump is not None else []
+    state = new_state(ctx, names, resumed=bool(resume))
+    present = collection_names(ctx.target_db)
+    drop = [n for n in header.get("drop") or [] if n not in names]
+    steps = restore_steps(
+        ctx,
+        state,
+        dump,
+        present=present,
+        drop=drop,
+        artifacts=list(header.get("artifacts") or []),
+        swaps=swaps,
+        rollback=rollback,
+    )
+    planned = plan_actions(ctx, steps)
+    confirm_once(_question(ctx, header, swaps, names, drop), confirm, yes=yes)
+    summary = _execute(ctx, planned, state, header, resume, keep_shadows=False, lock=lock)
+    report = state.report
+    return RestoreResult(
+        run_id=ctx.run_id,
+        dir=str(backup_dir or ""),
+        dump_database=dump.database if dump is not None else "",
+        collections=names,
+        documents=sum(state.counts.get(n, 0) for n in names),
+        verified=dump is not None and dump.manifest is not None,
+        dropped=state.dropped,
+        cutover=report.cutover,
+        backup_dir=report.backup.get("dir"),
+        report=str(ctx.paths.report_json),
+        undo=report.undo,
+        swapped=[s.collection for s in swaps if s.put_back],
+        kept_aside=dict(report.kept_aside),
+        summary=summary,
+    )
+
+
+def _question(
+    ctx: RunContext, header: dict[str, Any], swaps: list[Swap], names: list[str], drop: list[str]
+) -> str:
+    """What a restore or rollback asks before it touches production."""
+    where = f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}"
+    what = ", ".join(header["only"]) if header.get("only") else "every collection in the backup"
+    restore = f"restore {what} of {header.get('backup')}"
+    if header.get("command") != "rollback":
+        return (
+            f"R{restore[1:]} into {where}" + (f" and drop {', '.join(drop)}" if drop else "") + "?"
         )
-        summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
-        return RestoreResult(
-            run_id=ctx.run_id,
-            dir=str(backup_dir),
-            dump_database=dump.database,
-            collections=names,
-            documents=sum(state.counts.get(n, 0) for n in names),
-            verified=dump.manifest is not None,
-            dropped=state.dropped,
-            cutover=state.report.cutover,
-            backup_dir=state.report.backup.get("dir"),
-            report=str(ctx.paths.report_json),
-            undo=state.report.undo,
-            summary=summary,
-        )
+    parts = [f"swap back {', '.join(s.collection for s in swaps)} by renames"] if swaps else []
+    parts += [restore] if names else []
+    parts += [f"drop {', '.join(drop)}"] if drop else []
+    return f"Roll back run {header.get('rolls_back')} in {where}: {'; '.join(parts)}?"
 
 
 # ------------------------------------------------------------------ commands that only read
@@ -512,9 +605,12 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()))
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        view.dry_run(dry_run(loaded, out, DryRunOptions(state_dir=state_dir)).dry_run)
+        dry = DryRunOptions(state_dir=state_dir, run_hooks=False, health_gate="off")
+        view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
-            "demo 5", "the promotion itself (hooks skipped: they would restart the real gateway)"
+            "demo 5",
+            "the promotion itself (hooks skipped and the health gate off: they would restart and "
+            "check the real gateway)",
         )
         outcome = _demo_run(loaded, out, view, state_dir)
         out.step("demo 6", "validation of the live target against the source")
@@ -542,7 +638,7 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
 
 def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) -> RunResult:
     """The demo's promotion, its summary shown by the view (also when its post-checks fail)."""
-    options = RunOptions(yes=True, run_hooks=False, state_dir=state_dir)
+    options = RunOptions(yes=True, run_hooks=False, state_dir=state_dir, health_gate="off")
     try:
         outcome = run(loaded, out, options)
     except PostChecksFailed as exc:

@@ -346,6 +346,21 @@ def collection_options(db: Database[Any], name: str) -> dict[str, Any]:
     return {}
 
 
+def collection_uuids(db: Database[Any], names: list[str] | None = None) -> dict[str, str | None]:
+    """Each collection of `db` (or of `names` that exist) with its `info.uuid` from one
+    listCollections, as hex (None where the server gives none). A rename keeps the UUID; a
+    collection dropped and created again, or another run's, has another one."""
+    filter_ = {"name": {"$in": names}} if names is not None else {}
+    found: dict[str, str | None] = {}
+    for spec in db.list_collections(filter=filter_):
+        if spec.get("type", "collection") != "collection":
+            continue
+        uuid = (spec.get("info") or {}).get("uuid")
+        raw = getattr(uuid, "bytes", uuid)
+        found[str(spec["name"])] = raw.hex() if isinstance(raw, bytes) and raw else None
+    return found
+
+
 def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[Any]:
     """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds."""
     if refused := _refused_everywhere(uri):

@@ -24,6 +24,7 @@ from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
 from mongo_promote.cli.render.summary import run_summary, summary_on_failure
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
+from mongo_promote.errors import UsageError
 
 
 @handles_errors
@@ -46,6 +47,14 @@ def run(
     hooks: Annotated[
         bool, typer.Option("--hooks/--no-hooks", help="Run the plan's hooks (every stage).")
     ] = True,
+    health_gate: Annotated[
+        str | None,
+        typer.Option(
+            "--health-gate",
+            help="off, report or rollback: instead of the plan's health_gate (checks after the "
+            "cutover; rollback: an instant rollback if they fail).",
+        ),
+    ] = None,
     state_dir: StateDirRunOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -53,6 +62,8 @@ def run(
 ) -> None:
     """The whole promotion: backup, copy into shadows, transform, index, validate, cut over."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    if health_gate not in (None, "off", "report", "rollback"):
+        raise UsageError(f"--health-gate {health_gate}: one of off, report, rollback")
     loaded = load(plan, source_uri, target_uri)
     options = api.RunOptions(
         yes=yes,
@@ -61,6 +72,7 @@ def run(
         keep_shadows=keep_shadows,
         allow_target_drift=allow_target_drift,
         run_hooks=hooks,
+        health_gate=health_gate,
         state_dir=state_dir,
         confirm=confirmer(),
     )

@@ -40,6 +40,7 @@ from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import Action, Phase, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps.gate import gate_failures
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -49,6 +50,10 @@ class PostChecksFailed(OperationFailed):
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class HealthGateFailed(PostChecksFailed):
+    """The run went to its end but its health gate failed (and, with `rollback`, undid it)."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,7 @@ class Runner:
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
+            state.lock = lock
 
     def execute(self) -> RunSummary:
         """Every phase in order; the finished run's summary (a failure raises its typed error)."""
@@ -358,15 +364,42 @@ class Runner:
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
+        gate = self.report.health_gate
+        gate_failed = self.report.status == "succeeded" and bool(gate) and not gate.get("passed")
+        if gate_failed:
+            self.report.status, message = self._gate_failed(gate)
         self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
         summary = RunSummary(self.report, str(self.ctx.paths.report_md))
+        if gate_failed:
+            self._on_failure(self.report.status)
+            raise HealthGateFailed(message, summary)
         if self.report.status != "succeeded":
             raise PostChecksFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
                 summary,
             )
         return summary
+
+    def _gate_failed(self, gate: dict[str, Any]) -> tuple[str, str]:
+        """The status and the one line of a run whose health gate failed (its rollback done, or
+        failing, or none asked for). A finished run: `--resume` would not undo that rollback."""
+        why = f"health gate failed ({gate_failures(gate)})"
+        undone_by, error = gate.get("rollback_run_id"), gate.get("rollback_error")
+        if undone_by and not error:
+            self.report.undo = None
+            return "rolled back (health gate)", (
+                f"{why}: rolled back by run {undone_by}, production is as before the run "
+                f"(`mongo-promote rollback --run {undone_by}` undoes that rollback)"
+            )
+        if error:
+            return "cut over, health gate failed, rollback failed", (
+                f"{why}, and rolling back failed: {error}"
+            )
+        return "cut over, health gate failed", (
+            f"{why}: production stays cut over (health_gate: {gate.get('mode')}); "
+            f"`{self.rollback_command}` undoes the cutover"
+        )
 
     def save(self) -> None:
         self.report.fallbacks = list(self.ctx.fallbacks)

@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,23 @@ class RunContext:
         if note not in self.fallbacks:
             self.fallbacks.append(note)
             self.out.warn(note)
+
+
+def another_run(ctx: RunContext) -> RunContext:
+    """A run of its own (id, paths, cancel flag, fallbacks) on the same connections and
+    capabilities: the health gate's rollback, inside the run whose lock it runs under."""
+    rid = new_run_id()
+    paths = RunPaths.of(ctx.loaded, ctx.paths.base, rid)
+    return replace(
+        ctx, run_id=rid, paths=paths, now=run_clock(), cancel=threading.Event(), fallbacks=[]
+    )
+
+
+def probe_target(ctx: RunContext) -> None:
+    """Probe the target now if its capabilities were only expected (`connected`): a rollback
+    that swaps by renames needs none, one that loads a backup does."""
+    if not ctx.target_caps.probed:
+        ctx.target_caps = probe_capabilities(ctx.target_client, TOOL_DATABASE)
 
 
 @contextmanager

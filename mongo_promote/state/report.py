@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.console import human_bytes, to_json
+from mongo_promote.domain.names import PREVIOUS_INFIX
 from mongo_promote.files import private_dir, write_private
 from mongo_promote.redact import redact_data, redact_text
 
@@ -35,14 +36,25 @@ class RunReport:
     validation: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
     cutover: list[dict[str, Any]] = field(default_factory=list)
+    # a run's cutover with keep_previous: each replaced collection and where it is kept
+    kept_previous: dict[str, str] = field(default_factory=dict)
+    # a rollback: each collection it took out of production and where it is kept
+    kept_aside: dict[str, str] = field(default_factory=dict)
     hooks: list[dict[str, Any]] = field(default_factory=list)
     post_checks: dict[str, Any] = field(default_factory=dict)
+    health_gate: dict[str, Any] = field(
+        default_factory=dict
+    )  # mode, passed, checks, rollback_run_id
     left_alone: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     undo: str | None = None  # the command that undoes what this run did to production
 
     def collection(self, name: str) -> dict[str, Any]:
         return self.collections.setdefault(name, {})
+
+    def keep(self, infix: str, collection: str, kept_as: str) -> None:
+        """A live collection renamed aside and kept (`infix`: names.KEPT_INFIXES)."""
+        (self.kept_previous if infix == PREVIOUS_INFIX else self.kept_aside)[collection] = kept_as
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -107,7 +119,10 @@ def render_markdown(report: RunReport) -> str:
     lines += _section("Validation", report.validation)
     lines += _section("Drift guard", report.drift)
     lines += _section("Cutover", report.cutover)
+    lines += _section("Kept previous collections (rollback swaps them back)", report.kept_previous)
+    lines += _section("Kept aside (taken out of production by this rollback)", report.kept_aside)
     lines += _section("Hooks", report.hooks)
+    lines += _section("Health gate", report.health_gate)
     lines += _section(
         "Capabilities and fallbacks",
         {"capabilities": report.capabilities, "fallbacks": report.fallbacks},

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Journal
+from mongo_promote.state.journal import Journal, Renames
+from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
@@ -68,6 +69,8 @@ class RunState:
     journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
     # set by the runner to the lock's check: raises LockLost unless this run still holds its lease
     fence: Callable[[], None] = field(default=lambda: None)
+    # set by the runner: the lease this run holds (the health gate's rollback runs under it)
+    lock: RunLock | None = None
 
     def record(self, event: str, **data: Any) -> None:
         if self.journal is not None:
@@ -76,6 +79,10 @@ class RunState:
     def journalled_copies(self) -> dict[str, dict[str, Any]]:
         """The copies this run journalled (before a resume too), by collection."""
         return self.journal.copied() if self.journal is not None else {}
+
+    def journalled_renames(self, name: str) -> Renames | None:
+        """The `cutover_renames` this run journalled for `name`, if any."""
+        return self.journal.renames().get(name) if self.journal is not None else None
 
     def journalled_fingerprint(self, name: str) -> str | None:
         """The content hash journalled right before `name`'s rename, if any."""

@@ -215,7 +215,7 @@ def test_connections_cut_mid_cutover_exit_3_and_resume_or_rollback_is_exact(
     before, source = snapshot(target), snapshot(servers.source[name])
     with proxied(port_of(servers.target_uri)) as proxy:
         plan = plan_via(tmp_path / "plan.yaml", servers.source_uri, proxy.uri, name)
-        original = cutover_step._rename
+        original = cutover_step.rename
         renames: list[str] = []
 
         def rename_then_cut(ctx: Any, old: str, new: str, **kwargs: Any) -> None:
@@ -224,9 +224,9 @@ def test_connections_cut_mid_cutover_exit_3_and_resume_or_rollback_is_exact(
             if len(renames) == 1:
                 proxy.cut()  # after the first rename of the cutover
 
-        monkeypatch.setattr(cutover_step, "_rename", rename_then_cut)
+        monkeypatch.setattr(cutover_step, "rename", rename_then_cut)
         failed = invoke(run_args(plan, tmp_path))
-        monkeypatch.setattr(cutover_step, "_rename", original)
+        monkeypatch.setattr(cutover_step, "rename", original)
 
         assert failed.exit_code == 3, explain(failed)
         run_id = only_run(tmp_path)

@@ -67,11 +67,21 @@ def summary_on_failure(out: Output) -> Iterator[None]:
         raise
 
 
+def _written_since(result: Restored, name: str) -> str | None:
+    """What the rollback's report says of the application's writes to `name` since the cutover."""
+    if result.summary is None:
+        return None
+    value = result.summary.report.collections.get(name, {}).get("written_since_cutover")
+    return str(value) if value else None
+
+
 class Restored(Protocol):
     collections: list[str]
     documents: int
     dropped: list[str]
     summary: RunSummary | None
+    swapped: list[str]
+    kept_aside: dict[str, str]
 
     def to_json(self) -> dict[str, object]: ...
 
@@ -84,7 +94,16 @@ def restored(out: Output, result: Restored, json_out: bool) -> None:
         return
     if getattr(result, "nothing_to_do", None):
         return  # the command said why it touched nothing
-    out.info(
-        f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
-        + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
-    )
+    if result.swapped:
+        out.info(f"swapped back by renames: {', '.join(result.swapped)}")
+    if result.collections or not result.swapped:
+        out.info(
+            f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
+            + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
+        )
+    for name, aside in sorted(result.kept_aside.items()):
+        written = _written_since(result, name)
+        out.info(
+            f"kept aside: {name} -> {aside}"
+            + (f" (written since the cutover? {written})" if written else "")
+        )

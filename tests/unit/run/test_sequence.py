@@ -22,6 +22,7 @@ from mongo_promote.steps.cleanup import Candidate, cleanup_steps
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.indexes import index_models, planned_index_names
 from mongo_promote.steps.restore import Dump
+from mongo_promote.steps.swap import Swap
 
 PLAN = """\
 version: 1
@@ -44,9 +45,9 @@ MONGOD = expected_capabilities("mongod", "7.0.0")
 FERRET = expected_capabilities("ferretdb", "7.0.42")
 
 
-def context(tmp_path: Path, caps: Capabilities) -> RunContext:
+def context(tmp_path: Path, caps: Capabilities, extra: str = "") -> RunContext:
     path = tmp_path / "promote.yaml"
-    path.write_text(PLAN)
+    path.write_text(PLAN + extra)
     loaded = load_plan(path, env={})
     return RunContext(
         loaded=loaded,
@@ -107,7 +108,7 @@ def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
 def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
     tmp_path: Path,
 ) -> None:
-    found = keys(context(tmp_path, FERRET), hooks=False)
+    found = keys(context(tmp_path, FERRET, "cutover: {keep_previous: false}\n"), hooks=False)
     assert found[found.index("cutover:Orders") + 1 :] == [
         "cutover:asides",
         "hooks:after_cutover",
@@ -115,6 +116,35 @@ def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
         "hooks:on_failure",
     ]
     assert found[1] == "hooks:before_backup" and "hooks:before_cutover" in found
+
+
+@pytest.mark.parametrize("caps", [MONGOD, FERRET], ids=["mongod", "ferretdb"])
+def test_keep_previous_keeps_every_replaced_collection_and_drops_nothing(
+    tmp_path: Path, caps: Capabilities
+) -> None:
+    """The default: two renames on every server (dropTarget or not), nothing dropped after."""
+    ctx = context(tmp_path, caps)
+    planned = plan_actions(ctx, run_steps(ctx))
+    cutover = [p.action for p in planned if p.action.key.startswith("cutover")]
+    assert [a.key for a in cutover] == ["cutover:People", "cutover:Orders"]
+    assert all(f"kept as <name>__prev_{ctx.run_id}" in a.description for a in cutover)
+    assert planned[0].step.checks["keep_previous"] is True  # type: ignore[attr-defined]
+
+
+def test_the_health_gate_comes_last_and_the_dry_run_says_what_it_does(tmp_path: Path) -> None:
+    extra = "health: [{name: gw, url: 'http://127.0.0.1:9/health', retries: 2}]\n"
+    for mode, then in (
+        ("report", "exit 1, production stays cut over"),
+        ("rollback", "rolled back"),
+    ):
+        ctx = context(tmp_path, MONGOD, extra + f"health_gate: {mode}\n")
+        planned = plan_actions(ctx, run_steps(ctx))
+        gate = planned[-2]  # the on_failure hook is listed last
+        assert (gate.action.key, gate.step.number) == ("health-gate", 10)
+        assert f"health gate ({mode}): 1 check(s) (gw)" in gate.action.description
+        assert then in gate.action.description
+    ctx = context(tmp_path, MONGOD, extra)  # health_gate: off (the default)
+    assert "health-gate" not in [p.action.key for p in plan_actions(ctx, run_steps(ctx))]
 
 
 def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) -> None:
@@ -211,6 +241,19 @@ def test_restore_rollback_and_cleanup_number_their_stages(tmp_path: Path) -> Non
     assert numbered(restore_steps(ctx, state, dump, present=["People"], drop=[])) == restore
     rollback = restore_steps(ctx, state, dump, present=["People"], drop=["People"], artifacts=["x"])
     assert numbered(rollback) == restore
+    swaps = [Swap("People", "People__undone_x", "People__prev_y")]
+    instant = restore_steps(
+        ctx, state, None, present=["People"], drop=[], swaps=swaps, rollback=True
+    )
+    assert numbered(instant) == [(1, PREFLIGHT), (2, "swap back: 1 collection(s), renames only")]
+    mixed = restore_steps(
+        ctx, state, dump, present=["People", "Made"], drop=["Made"], swaps=swaps, rollback=True
+    )
+    assert numbered(mixed) == [
+        *restore[:5],
+        (6, "swap back: 1 collection(s), renames only"),
+        (7, "drop the collections the rolled-back run created"),
+    ]
     chosen = [Candidate("old", 1, 10, "1:ab", "1:ab", forced=False)]
     assert numbered(cleanup_steps(ctx, state, chosen)) == [
         (1, PREFLIGHT),
