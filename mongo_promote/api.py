@@ -73,7 +73,12 @@ from mongo_promote.steps.cleanup import (
 )
 from mongo_promote.steps.restore import Dump, read_dump
 from mongo_promote.steps.swap import Swap
-from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
+from mongo_promote.steps.validate import (
+    ValidationReport,
+    kept_aside_changes,
+    monitor,
+    validate_live,
+)
 
 # ------------------------------------------------------------------ run and dry-run
 
@@ -499,10 +504,12 @@ InspectResult = Inventory
 
 
 def inspect(loaded: LoadedPlan, out: Output, options: InspectOptions) -> InspectResult:
-    """Inventory of both sides under the plan's classification; reads only."""
+    """Inventory of both sides under the plan's classification, and the target's collections the
+    tool keeps until cleanup (classes `previous`, `kept_aside`); reads only."""
     plan = loaded.plan
     with connected(plan) as (source, target, _, _):
-        return take_inventory(plan, source[plan.source.database], target[plan.target.database])
+        source_db, target_db = source[plan.source.database], target[plan.target.database]
+        return take_inventory(plan, source_db, target_db, with_kept=True)
 
 
 @dataclass
@@ -526,6 +533,9 @@ def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> Valid
     base = base_dir(loaded, state_dir)
     run_id = options.run_id or latest_run(base, command="run")
     with open_context(loaded, out, state_dir=state_dir) as ctx:
+        header = open_journal(base, run_id).header() if run_id else None
+        if header is not None and header.command == "rollback":
+            return _validate_rollback(ctx, header)
         if run_id:
             ctx.now = open_journal(base, run_id).header().now
             out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
@@ -534,6 +544,28 @@ def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> Valid
         inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
         analysis = analyse(ctx.plan, inventory)
         return monitor(ctx, analysis, validate_live(ctx, analysis))
+
+
+def _validate_rollback(ctx: RunContext, header: Header) -> ValidateResult:
+    """`validate --run <rollback>`: what the application wrote to each collection the rollback
+    took out of production (kept aside) between the cutover and the rollback, document by
+    document against the source (the rolled-back run's $now). A rollback of a rollback took out
+    production's previous data: nothing to compare it with here (cleanup --dry-run says whether
+    it changed)."""
+    base = ctx.paths.base
+    journal = open_journal(base, header.run_id)
+    undone = open_journal(base, header.rolls_back).header() if header.rolls_back else None
+    kept = {r.collection: name for name, r in journal.kept().items()}
+    if undone is None or undone.command != "run":
+        ctx.out.warn(
+            f"rollback {header.run_id} undid a {undone.command if undone else 'missing'} run: "
+            "what it took out is production's previous data, not compared with the source"
+        )
+        kept = {}
+    else:
+        ctx.now = undone.now
+    inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
+    return kept_aside_changes(ctx, analyse(ctx.plan, inventory), kept)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from mongo_promote.domain.names import (
     is_tool_collection,
     kept,
 )
+from tests.integration.localhttp import serve
 
 Snapshot = dict[str, list[bytes]]
 
@@ -42,7 +43,8 @@ SAFE_ENV = {
     # The bundled plan runs this after cutover; unset it would be `ssh root@meeshy.me ...`.
     "MEESHY_RESTART_GATEWAY": "echo gateway-restart",
     # Health checks would otherwise go to https://gate.meeshy.me, https://meeshy.me and
-    # https://gate.staging.meeshy.me (port 9: discard, nothing listens).
+    # https://gate.staging.meeshy.me (port 9: discard, nothing listens). The session fixture
+    # below points the gateway and the frontend at a local server that answers 200.
     "MEESHY_GATEWAY_URL": "http://127.0.0.1:9",
     "MEESHY_FRONTEND_URL": "http://127.0.0.1:9",
     "MEESHY_STAGING_GATEWAY_URL": "http://127.0.0.1:9",
@@ -54,7 +56,11 @@ SAFE_ENV = {
 
 @pytest.fixture(scope="session", autouse=True)
 def _never_leave_localhost() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
+    """SAFE_ENV in the environment, the Meeshy gateway and frontend URLs pointed at a local HTTP
+    server that answers 200 (the bundled plan's health gate then passes: a test that wants it to
+    fail points MEESHY_GATEWAY_URL elsewhere)."""
+    with serve() as http, pytest.MonkeyPatch.context() as mp:
+        SAFE_ENV["MEESHY_GATEWAY_URL"] = SAFE_ENV["MEESHY_FRONTEND_URL"] = http.url("/up")
         for key, value in SAFE_ENV.items():
             mp.setenv(key, value)
         yield

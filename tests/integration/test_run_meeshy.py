@@ -567,5 +567,6 @@ def test_the_run_journalled_exactly_the_actions_the_dry_run_listed(done: MeeshyR
         ("action_started", "drift-guard")
     )
     keys = [a["key"] for a in planned]
-    assert keys[:3] == ["preflight", "backup", "copy"] and keys[-1] == "post-checks"
+    assert keys[:3] == ["preflight", "backup", "copy"]
+    assert keys[-2:] == ["post-checks", "health-gate"]  # the bundled plan gates with rollback
     assert {f"indexes:{n}" for n in COPIED} | {f"cutover:{n}" for n in COPIED} <= set(keys)

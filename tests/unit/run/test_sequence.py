@@ -259,7 +259,7 @@ def test_restore_rollback_and_cleanup_number_their_stages(tmp_path: Path) -> Non
         (1, PREFLIGHT),
         (2, "backup the target"),
         (3, "check the backup against the run's backup"),
-        (4, "drop the legacy and replaced collections (backed up)"),
+        (4, "drop the legacy, replaced and kept collections (backed up)"),
     ]
 
 
