@@ -16,6 +16,11 @@ pytestmark = pytest.mark.integration
 DROPPED = ["Child", "legacy_notes", "old_calls"]  # the embed source, and both legacy matches
 
 
+def previous(promoted: Promoted) -> str:
+    """The production Parent the run replaced, kept until cleanup (keep_previous)."""
+    return f"Parent__prev_{promoted.run_id}"
+
+
 def live(dbs: Any) -> list[str]:
     return sorted(n for n in dbs.target.list_collection_names() if "__" not in n)
 
@@ -36,9 +41,15 @@ def test_dry_run_lists_and_writes_nothing(promoted: Promoted) -> None:
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
     assert data["status"] == "dry-run" and data["age"]["refuses"] is True
-    assert [c["name"] for c in data["collections"]] == DROPPED
+    assert [c["name"] for c in data["collections"]] == [*DROPPED, previous(promoted)]
     counts = {c["name"]: (c["count"], c["changed"]) for c in data["collections"]}
-    assert counts == {"Child": (4, False), "legacy_notes": (1, False), "old_calls": (3, False)}
+    assert counts == {
+        "Child": (4, False),
+        "legacy_notes": (1, False),
+        "old_calls": (3, False),
+        previous(promoted): (1, False),  # as the run's backup holds it
+    }
+    assert {c["name"]: c["cls"] for c in data["collections"]}[previous(promoted)] == "previous"
     assert (snapshot(promoted.dbs.target), sorted(promoted.state.rglob("*"))) == before
     assert list(promoted.dbs.servers.target.mongo_promote.locks.find()) == locks
 
@@ -51,10 +62,11 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
     result = promoted.cli("cleanup", "--ignore-age", "--yes", "--json")
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
-    assert sorted(data["dropped"]) == DROPPED and data["status"] == "succeeded"
+    assert sorted(data["dropped"]) == sorted([*DROPPED, previous(promoted)])
+    assert data["status"] == "succeeded"
     assert live(dbs) == ["Parent", "Plain", "Unrelated"]
-    assert {k: v for k, v in snapshot(dbs.target).items() if "__" not in k} == {
-        k: v for k, v in before.items() if k not in DROPPED
+    assert snapshot(dbs.target) == {
+        k: v for k, v in before.items() if k not in DROPPED and k != previous(promoted)
     }
     journal = Path(data["report"]).parent / "journal.jsonl"
     assert '"command": "cleanup"' in journal.read_text()
@@ -62,7 +74,7 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
 
     result = promoted.cli("restore", "--backup", data["backup_dir"], "--yes")
     assert result.exit_code == 0, explain(result)
-    assert snapshot(dbs.target, live_only=True) == before
+    assert snapshot(dbs.target) == before  # the kept previous collection too
     assert index_specs(dbs.target) == indexes
 
 
@@ -77,11 +89,10 @@ def test_cleanup_refuses_a_legacy_collection_written_after_the_run(promoted: Pro
     result = promoted.cli("cleanup", "--ignore-age", "--yes", "--force-collection", "old_calls")
     assert result.exit_code == 0, explain(result)
     assert live(dbs) == ["Parent", "Plain", "Unrelated"]
+    assert previous(promoted) not in dbs.target.list_collection_names()
 
 
 def test_force_collection_must_name_a_cleanup_candidate(promoted: Promoted) -> None:
     result = promoted.cli("cleanup", "--ignore-age", "--yes", "--force-collection", "Parent")
     assert result.exit_code == 2, explain(result)
     assert "Parent" in result.output and "Parent" in live(promoted.dbs)
-
-
