@@ -9,6 +9,7 @@ fingerprint (count + content hash journalled at cutover) is compared with produc
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from mongo_promote.state.journal import Change, Journal, Kind, Renames, rolled_b
 from mongo_promote.steps.swap import Swap
 
 ABSENT = "absent"  # what a collection the run dropped must still be
+SAME_COUNT = "unknown: same count, content not compared"  # all that counts can say
 
 
 @dataclass
@@ -107,9 +109,15 @@ def _announce(
             f"from the backup {backup}: " + ", ".join(f"{a.name} ({a.how})" for a in restored)
         )
     ctx.out.info(f"rolling back run {run_id}: " + "; ".join(parts))
+    same = [s.collection for s in swaps if s.take_out and s.written_since == SAME_COUNT]
     for s in swaps:
-        if s.take_out and s.written_since:
+        if s.take_out and s.written_since and s.written_since != SAME_COUNT:
             ctx.out.info(f"  {s.collection}: written to since the cutover? {s.written_since}")
+    if same:
+        ctx.out.info(
+            f"  written to since the cutover? {SAME_COUNT}: {', '.join(same)} (each is kept "
+            "aside; `validate --run <this rollback>` compares them document by document)"
+        )
 
 
 def _acted(journal: Journal, run_id: str, present: dict[str, str | None]) -> list[Acted]:
@@ -166,7 +174,7 @@ def _swaps(
 ) -> tuple[list[Swap], list[str]]:
     """Each kept collection's swap (its previous one still there), and what changed since in a
     way a swap would lose (the name replaced since: another UUID)."""
-    swaps, changed = [], []
+    chosen, changed = [], []
     for a in acted:
         r = a.renames
         if r is None or (r.kept_as is not None and r.kept_as not in present):
@@ -188,38 +196,52 @@ def _swaps(
             ctx.out.warn(
                 f"{a.name} is absent now (dropped since the cutover): {r.kept_as} goes back"
             )
-        swaps.append(_swap(ctx, a, r, present))
-    return swaps, changed
+        chosen.append((a, r))
+    counted = [a.name for a, _ in chosen if a.name in present]
+    counted += [r.kept_as for _, r in chosen if r.kept_as and not r.kept_fingerprint]
+    counts = _counts(ctx, counted)
+    return [_swap(ctx, a, r, present, counts) for a, r in chosen], changed
 
 
-def _swap(ctx: RunContext, a: Acted, r: Renames, present: dict[str, str | None]) -> Swap:
+def _swap(
+    ctx: RunContext,
+    a: Acted,
+    r: Renames,
+    present: dict[str, str | None],
+    counts: dict[str, int | None],
+) -> Swap:
     take = a.name in present
     put_back = r.kept_as
+    known = r.kept_fingerprint  # the kept collection's content, as the run's backup holds it
     return Swap(
         collection=a.name,
         take_out=undone_name(a.name, ctx.run_id) if take else None,
         put_back=put_back,
         live_uuid=present.get(a.name) if take else None,
         put_back_uuid=present.get(put_back) if put_back else None,
-        put_back_count=_count(ctx, put_back) if put_back else None,
+        put_back_count=(hashed_count(known) if known else counts.get(put_back))
+        if put_back
+        else None,
+        put_back_fingerprint=known if put_back else None,
         kept_fingerprint=a.expected if take and a.expected != ABSENT else None,
-        written_since=_written_since(ctx, a.name, r.installed_count) if take else None,
+        written_since=_written_since(counts.get(a.name), r.installed_count) if take else None,
     )
 
 
-def _count(ctx: RunContext, name: str) -> int | None:
-    """The server's stored count (collStats: metadata, no scan)."""
-    return collection_stats(ctx.target_db, name)[0]
+def _counts(ctx: RunContext, names: list[str]) -> dict[str, int | None]:
+    """Each collection's stored count (collStats: metadata, no scan), asked side by side."""
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="count") as pool:
+        found = pool.map(lambda n: collection_stats(ctx.target_db, n)[0], names)
+        return dict(zip(names, found, strict=True))
 
 
-def _written_since(ctx: RunContext, name: str, installed: int | None) -> str:
+def _written_since(now: int | None, installed: int | None) -> str:
     """What is cheap to know at once of the application's writes since the cutover: counts."""
-    now = _count(ctx, name)
     if installed is None or now is None:
         return "unknown: no count to compare"
     if now != installed:
         return f"yes: {installed:,} document(s) at cutover, {now:,} now"
-    return "unknown: same count, content not compared"
+    return SAME_COUNT
 
 
 def _changed_since(ctx: RunContext, acted: list[Acted], present: set[str]) -> list[str]:

@@ -34,8 +34,9 @@ SHADOWS_STALE = "shadows_stale"  # collections: shadows a resume found stale (dr
 COPIED = "copied"  # collection, and the copy step's entry (count, content_hash, ...)
 CUTOVER_FINGERPRINT = "cutover_fingerprint"  # collection, content_hash: right before its rename
 CUTOVER_DRIFT = "cutover_drift"  # collection, problem, overridden
-# collection, kept_as, kept_uuid, installed_uuid, installed_count, kept_fingerprint (`Renames`):
-# right before the renames of a cutover that keeps what it replaces, or of a rollback's swap
+# collection, kept_as, kept_uuid, installed_uuid, installed_count, kept_fingerprint (`Renames`),
+# installed_fingerprint (a swap's, when known): right before the renames of a cutover that keeps
+# what it replaces, or of a rollback's swap
 CUTOVER_RENAMES = "cutover_renames"
 # collections: this run's own renames were undone (steps.swap.undo_renames); its cutover
 # actions count as not done (`--resume` cuts over again) and it acted on nothing
@@ -407,12 +408,15 @@ def _action(event: dict[str, Any]) -> ActionRef:
 
 
 def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
-    """The latest fingerprint journalled before each collection's rename."""
-    return {
-        str(e.get("collection")): str(e.get("content_hash"))
-        for e in events
-        if e["event"] == CUTOVER_FINGERPRINT
-    }
+    """The latest fingerprint journalled before each collection's rename: a cutover's (the
+    shadow's content hash), or a swap's (`installed_fingerprint` of its renames, when known)."""
+    found = {}
+    for e in events:
+        if e["event"] == CUTOVER_FINGERPRINT:
+            found[str(e.get("collection"))] = str(e.get("content_hash"))
+        elif e["event"] == CUTOVER_RENAMES and e.get("installed_fingerprint"):
+            found[str(e.get("collection"))] = str(e["installed_fingerprint"])
+    return found
 
 
 def _dict(value: Any) -> dict[str, Any]:

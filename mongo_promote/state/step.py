@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Journal, Renames
+from mongo_promote.state.journal import Journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunReport
 
@@ -79,10 +79,6 @@ class RunState:
     def journalled_copies(self) -> dict[str, dict[str, Any]]:
         """The copies this run journalled (before a resume too), by collection."""
         return self.journal.copied() if self.journal is not None else {}
-
-    def journalled_renames(self, name: str) -> Renames | None:
-        """The `cutover_renames` this run journalled for `name`, if any."""
-        return self.journal.renames().get(name) if self.journal is not None else None
 
     def journalled_fingerprint(self, name: str) -> str | None:
         """The content hash journalled right before `name`'s rename, if any."""

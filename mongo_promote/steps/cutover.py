@@ -25,7 +25,7 @@ from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 # not yet in: the two renames of keep_previous, or of FerretDB's fallback), `after_install` (shadow
 # in, not yet journalled). steps/swap.py has the same points for a rollback's swap.
 CRASH_ENV = "MONGO_PROMOTE_TEST_CRASH_AT"
-_NAMESPACE_EXISTS = 48
+NAMESPACE_EXISTS = 48  # renameCollection's answer when the target name exists
 _MERGE_ATTEMPTS = 5
 
 
@@ -263,7 +263,7 @@ def _finish_aside(
     try:
         rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             _recreated(ctx, name, shadow, aside)
         raise
     return CutoverResult(name, "rename aside", None, aside, fingerprint)
@@ -274,7 +274,7 @@ def _rename_new(ctx: RunContext, state: RunState, name: str, shadow: str) -> Non
     try:
         rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             guard(ctx, state, name, present=True, allow=False)
         raise
 
@@ -296,7 +296,7 @@ def _install_aside(
     try:
         rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             _recreated(ctx, name, shadow, aside)
         try:
             rename(ctx, aside, name)  # put production back as it was

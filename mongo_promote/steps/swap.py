@@ -14,7 +14,11 @@ from mongo_promote.adapters.mongo import collection_uuids
 from mongo_promote.domain.names import UNDONE_INFIX, recreated_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import CUTOVER_RENAMES, CUTOVER_UNDONE, Kind
+from mongo_promote.state.journal import (
+    CUTOVER_RENAMES,
+    CUTOVER_UNDONE,
+    Kind,
+)
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps import cutover
 
@@ -32,7 +36,10 @@ class Swap:
     put_back: str | None
     live_uuid: str | None = None  # what the name holds when planned (checked again before)
     put_back_uuid: str | None = None
-    put_back_count: int | None = None  # collStats count of `put_back` when planned
+    put_back_count: int | None = None  # its count when planned (its hash's, or collStats')
+    # its content hash "<count>:<hex>" when known without a read (the run's backup of it):
+    # journalled as what this swap installs, for a rollback of this rollback
+    put_back_fingerprint: str | None = None
     # the taken-out collection's content hash as the rolled-back run installed it (cleanup's
     # baseline for "written to since"): journalled, never computed here
     kept_fingerprint: str | None = None
@@ -115,8 +122,8 @@ def swap_one(ctx: RunContext, state: RunState, swap: Swap, *, record: bool) -> S
     took_out: str | None = take_out if take_out in present else None
     taking_out = bool(take_out and not took_out and name in present)
     putting_back = bool(put_back and put_back in present)
-    if record and (taking_out or putting_back):
-        _record(state, swap, taking_out=taking_out or took_out is not None)
+    if record and (taking_out or (putting_back and not took_out)):  # not yet recorded
+        _record(state, swap, taking_out=taking_out)
     started = None
     if taking_out:
         assert take_out is not None
@@ -144,10 +151,9 @@ def swap_one(ctx: RunContext, state: RunState, swap: Swap, *, record: bool) -> S
 
 
 def _record(state: RunState, swap: Swap, *, taking_out: bool) -> None:
-    """Once per collection and run: what a rollback of this rollback checks (the same record a
-    cutover that keeps the previous collection journals)."""
-    if state.journalled_renames(swap.collection) is not None:
-        return
+    """Before the first rename of a swap: what a rollback of this rollback checks (the same
+    records a cutover that keeps the previous collection journals; a resume may write them
+    again, the same)."""
     state.record(
         CUTOVER_RENAMES,
         collection=swap.collection,
@@ -156,6 +162,7 @@ def _record(state: RunState, swap: Swap, *, taking_out: bool) -> None:
         installed_uuid=swap.put_back_uuid if swap.put_back else None,
         installed_count=swap.put_back_count if swap.put_back else None,
         kept_fingerprint=swap.kept_fingerprint if taking_out else None,
+        installed_fingerprint=swap.put_back_fingerprint if swap.put_back else None,
     )
 
 
@@ -164,15 +171,15 @@ def _put_back(ctx: RunContext, name: str, put_back: str) -> list[str]:
     taken out too (kept under `<name>__recreated_<run>_<n>`, reported), never dropped."""
     kept: list[str] = []
     for attempt in range(_ATTEMPTS):
-        if collection_uuids(ctx.target_db, [name]):
-            kept.append(recreated_name(name, ctx.run_id, attempt))
-            ctx.out.warn(f"{name} was re-created between the two renames: kept as {kept[-1]}")
-            cutover.rename(ctx, name, kept[-1])
         try:
             cutover.rename(ctx, put_back, name)
             return kept
-        except OperationFailure:
-            continue  # re-created once more, in the milliseconds between
+        except OperationFailure as exc:
+            if exc.code != cutover.NAMESPACE_EXISTS and not collection_uuids(ctx.target_db, [name]):
+                raise
+        kept.append(recreated_name(name, ctx.run_id, attempt))  # written to meanwhile
+        ctx.out.warn(f"{name} was re-created between the two renames: kept as {kept[-1]}")
+        cutover.rename(ctx, name, kept[-1])
     raise OperationFailed(
         f"swap of {name}: the name was re-created at every attempt; {put_back} is kept as it "
         f"is, and what was written under {name} is in {', '.join(kept)}"
