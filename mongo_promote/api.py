@@ -396,9 +396,10 @@ def _restore_run(
     state_dir: Path | None,
     identity: Path | None = None,
 ) -> RestoreResult:
-    """A restore or rollback run. The target is probed only once a backup is to be loaded: a
-    rollback that swaps by renames writes nothing else."""
-    with open_context(loaded, out, run_id=resume, state_dir=state_dir) as ctx:
+    """A restore or rollback run: the source is not connected (they read nothing from it: a
+    rollback works while staging is down), and the target is probed only once a backup is to be
+    loaded (a rollback that swaps by renames writes nothing else)."""
+    with open_context(loaded, out, run_id=resume, state_dir=state_dir, source_needed=False) as ctx:
         if resume:
             resumable_journal(ctx)
         header = make_header(ctx)

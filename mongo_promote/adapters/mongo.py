@@ -361,6 +361,35 @@ def collection_uuids(db: Database[Any], names: list[str] | None = None) -> dict[
     return found
 
 
+NOT_CONNECTED = "not connected"  # Capabilities.flavour of a server a command never talks to
+
+
+def not_connected() -> Capabilities:
+    """The capabilities of a server left unconnected (a rollback reads nothing from the source)."""
+    return Capabilities(
+        version="",
+        flavour=NOT_CONNECTED,
+        topology="",
+        rename_drop_target=False,
+        full_bson=False,
+        collation=False,
+        partial_indexes=False,
+        server=NOT_CONNECTED,
+        notes=["not connected: this command reads nothing from it"],
+    )
+
+
+def unconnected(uri: str, *, role: str) -> MongoClient[Any]:
+    """A client that has not connected (and will not, unless used): for a server the command
+    does not need, so that it runs while that server is down."""
+    try:
+        return MongoClient(uri, connect=False, serverSelectionTimeoutMS=DEFAULT_TIMEOUT_MS)
+    except (InvalidURI, ConfigurationError) as exc:
+        raise UsageError(
+            f"{role} URI {redact_uri(uri)} is invalid: {redact_text(str(exc), uri)}"
+        ) from None
+
+
 def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[Any]:
     """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds."""
     if refused := _refused_everywhere(uri):

@@ -21,8 +21,10 @@ from mongo_promote.adapters.mongo import (
     Capabilities,
     connect,
     detect_capabilities,
+    not_connected,
     probe_capabilities,
     refuse_sharded,
+    unconnected,
 )
 from mongo_promote.console import Output
 from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
@@ -167,10 +169,14 @@ def probe_target(ctx: RunContext) -> None:
 
 @contextmanager
 def open_clients(
-    source_uri: str, target_uri: str
+    source_uri: str, target_uri: str, *, source_needed: bool = True
 ) -> Iterator[tuple[MongoClient[Any], MongoClient[Any]]]:
-    """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens."""
-    source = connect(source_uri, role="source")
+    """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens.
+    `source_needed=False`: the source's client does not connect (restore, rollback)."""
+    if source_needed:
+        source = connect(source_uri, role="source")
+    else:
+        source = unconnected(source_uri, role="source")
     try:
         target = connect(target_uri, role="target")
     except BaseException:
@@ -185,7 +191,7 @@ def open_clients(
 
 @contextmanager
 def connected(
-    plan: Plan, *, probe: bool = False
+    plan: Plan, *, probe: bool = False, source_needed: bool = True
 ) -> Iterator[tuple[MongoClient[Any], MongoClient[Any], Capabilities, Capabilities]]:
     """The plan's two servers and their capabilities; a sharded target is refused (exit 2).
 
@@ -193,12 +199,14 @@ def connected(
     collections; otherwise they are expected from buildInfo/hello and nothing is written. The
     source is only ever read, so its capabilities are always the expected ones.
     """
-    with open_clients(plan.source.uri, plan.target.uri) as (source, target):
+    uris = plan.source.uri, plan.target.uri
+    with open_clients(*uris, source_needed=source_needed) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:
             target_caps = probe_capabilities(target, TOOL_DATABASE)
-        yield source, target, detect_capabilities(source), target_caps
+        source_caps = detect_capabilities(source) if source_needed else not_connected()
+        yield source, target, source_caps, target_caps
 
 
 _M_ARENA_MAX = -8
@@ -226,12 +234,20 @@ def open_context(
     state_dir: Path | None = None,
     workers: int = 4,
     probe: bool = False,
+    source_needed: bool = True,
 ) -> Iterator[RunContext]:
     """Connections, capabilities (probed when `probe`: see `connected`) and the run's paths:
-    the only place a RunContext is built."""
+    the only place a RunContext is built. `source_needed=False`: the source is not connected
+    (a command that reads nothing from it runs while it is down)."""
     fewer_malloc_arenas()
     rid = run_id or new_run_id()
-    with connected(loaded.plan, probe=probe) as (source, target, source_caps, target_caps):
+    plan = loaded.plan
+    with connected(plan, probe=probe, source_needed=source_needed) as (
+        source,
+        target,
+        source_caps,
+        target_caps,
+    ):
         yield RunContext(
             loaded=loaded,
             run_id=rid,

@@ -134,6 +134,22 @@ def test_instant_rollback_puts_production_back_exactly_by_renames_only(
         "unknown: same count, content not compared"
     )
     assert "written to since the cutover? unknown: same count" in " ".join(rolled.stderr.split())
+    assert report["capabilities"]["source"]["flavour"] == "not connected"  # staging not needed
+
+
+def test_a_rollback_runs_while_staging_is_down(
+    servers: Any, fresh_name: Any, tmp_path: Path
+) -> None:
+    name = fresh_name()
+    seed_small(servers, name)
+    target = servers.target[name]
+    before = snapshot(target)
+    plan, run_id = promote(servers, name, tmp_path)
+
+    rolled = rollback(plan, tmp_path, "--run", run_id, "--source-uri", "mongodb://127.0.0.1:1/")
+
+    assert rolled.exit_code == 0, explain(rolled)
+    assert snapshot(target, live_only=True) == before
 
 
 def test_what_the_application_wrote_after_the_cutover_is_kept_aside_and_listed(
