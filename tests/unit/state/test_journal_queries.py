@@ -15,6 +15,8 @@ from mongo_promote.state.context import RunPaths
 from mongo_promote.state.journal import (
     COPIED,
     CUTOVER_FINGERPRINT,
+    CUTOVER_RENAMES,
+    CUTOVER_UNDONE,
     RUN_FAILED,
     RUN_FINISHED,
     SHADOWS_DROPPED,
@@ -222,3 +224,70 @@ def test_the_runs_of_a_state_directory(tmp_path: Path) -> None:
     assert rolled_back_by(tmp_path, "20250101-000000-aaaa") == "20250104-000000-cccc"
     assert journal_of(tmp_path, "refresh-20250103").find_header() is None
     assert run.is_finished() and run.ended_at() == run.events()[-1]["at"]
+
+
+def _kept_cutover(journal: Journal, name: str, kept_as: str | None, *, finished: bool) -> None:
+    """A cutover that keeps what it replaces, as steps/cutover.py journals it."""
+    journal.record(CUTOVER_FINGERPRINT, collection=name, content_hash="2:ff")
+    journal.record(
+        CUTOVER_RENAMES,
+        collection=name,
+        kept_as=kept_as,
+        kept_uuid="aa" if kept_as else None,
+        installed_uuid="bb",
+        installed_count=2,
+        kept_fingerprint="3:aa" if kept_as else None,
+    )
+    ref = _ref(f"cutover:{name}", Kind.CUTOVER, name, "cutover")
+    _act(journal, ref, {"result": {"collection": name}} if finished else None)
+
+
+def test_the_renames_that_kept_what_they_replaced_are_read_back_typed(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)
+    _kept_cutover(journal, "B", None, finished=False)  # created by the run, crashed
+
+    renames = journal.renames()
+    assert (renames["A"].kept_as, renames["A"].kept_uuid, renames["A"].installed_uuid) == (
+        "A__prev_r1",
+        "aa",
+        "bb",
+    )
+    assert renames["A"].installed_count == 2 and renames["A"].kept_fingerprint == "3:aa"
+    assert renames["B"].kept_as is None
+    assert set(journal.kept()) == {"A__prev_r1"}
+    changes = {c.collection: c for c in journal.acted_on()}
+    assert changes["A"].renames == renames["A"] and changes["B"].renames == renames["B"]
+    assert changes["A"].finished and not changes["B"].finished
+
+
+def test_a_swap_s_installed_fingerprint_is_what_a_rollback_of_it_compares(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "rb1", command="rollback", rolls_back="r1")
+    journal.record(
+        CUTOVER_RENAMES,
+        collection="A",
+        kept_as="A__undone_rb1",
+        kept_uuid="bb",
+        installed_uuid="aa",
+        installed_count=3,
+        kept_fingerprint="2:ff",
+        installed_fingerprint="3:aa",
+    )
+    _act(journal, _ref("swap:A", Kind.CUTOVER, "A", "cutover"), {"result": {}})
+    assert journal.fingerprint_of("A") == "3:aa"
+    (change,) = journal.acted_on()
+    assert change.fingerprint == "3:aa" and change.renames is not None
+
+
+def test_renames_undone_by_the_run_itself_count_as_never_made(tmp_path: Path) -> None:
+    """undo_renames (a failure inside a freeze): the cutover is to be made again on --resume."""
+    journal = _start(tmp_path, "r1")
+    _act(journal, _ref("copy", "copy"), {"copied": {}}, shadow=True)
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)
+    journal.record(CUTOVER_UNDONE, collections=["A"])
+
+    assert set(journal.finished_actions()) == {"copy"}  # the shadows' work still stands
+    assert journal.acted_on() == [] and journal.cutovers() == [] and journal.renames() == {}
+    assert not journal.started_cutover()
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)  # the resume cuts over again
+    assert [c.collection for c in journal.acted_on()] == ["A"]
