@@ -183,3 +183,28 @@ def test_the_bundled_meeshy_plan_gates_on_its_health_checks_with_rollback(
         == {c for c in meeshy_run.target_before if c in report["kept_previous"]}
         and report["kept_previous"]
     )
+
+
+def test_without_kept_collections_a_failing_gate_rolls_back_from_the_backup(
+    servers: Any, fresh_name: Any, tmp_path: Path, http: LocalHTTP
+) -> None:
+    """keep_previous: false: the gate's rollback loads the run's backup (probing the target,
+    under the run's lock), and production is exactly as before, nothing kept."""
+    name = fresh_name()
+    seed_small(servers, name)
+    target = servers.target[name]
+    before = snapshot(target)
+    plan = gated_plan(tmp_path, servers, name, http, "rollback", up=False)
+    plan.write_text(plan.read_text() + "cutover: {keep_previous: false}\n")
+
+    result = invoke(run_args(plan, tmp_path, "--yes"))
+
+    assert result.exit_code == 1, explain(result)
+    assert "rolled back by run" in " ".join(result.stderr.split())
+    assert snapshot(target) == before and kept_collections(target) == {}
+    runs = {r.name: report_of(tmp_path, r.name) for r in (tmp_path / "runs").iterdir()}
+    (run_id,) = [r for r, report in runs.items() if report.get("health_gate")]
+    rb = runs[run_id]["health_gate"]["rollback_run_id"]
+    assert runs[rb]["backup"]["dir"] and runs[rb]["kept_aside"] == {}  # as before keep_previous
+    assert report_of(tmp_path, rb)["status"] == "succeeded"
+    assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
