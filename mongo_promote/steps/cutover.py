@@ -270,7 +270,7 @@ def _finish_aside(
 
 
 def _rename_new(ctx: RunContext, state: RunState, name: str, shadow: str) -> None:
-    """A collection the run creates, on a server without dropTarget: the name must still be free."""
+    """A collection the run creates, renamed in without dropTarget: the name must still be free."""
     try:
         rename(ctx, shadow, name)
     except OperationFailure as exc:
