@@ -38,6 +38,8 @@ _.tool  # adapters/dump/manifest.Manifest
 _.created_at
 _.final_url  # adapters/health.CheckResult (health --json)
 _.dump_database  # api.RestoreResult
+_.put_back_uuid  # steps/swap.Swap: in a rollback's journal header, read back by state/journal.py
+_.put_back_fingerprint
 _.target_size  # domain/analysis.CollectionAction
 _.children_read  # domain/transforms/fold.EmbedStats
 _.parents_seen

@@ -36,7 +36,7 @@ CUTOVER_FINGERPRINT = "cutover_fingerprint"  # collection, content_hash: right b
 CUTOVER_DRIFT = "cutover_drift"  # collection, problem, overridden
 # collection, kept_as, kept_uuid, installed_uuid, installed_count, kept_fingerprint (`Renames`),
 # installed_fingerprint (a swap's, when known): right before the renames of a cutover that keeps
-# what it replaces, or of a rollback's swap
+# what it replaces (a rollback's swaps are planned in its header, which stands for these records)
 CUTOVER_RENAMES = "cutover_renames"
 # collections: this run's own renames were undone (steps.swap.undo_renames); its cutover
 # actions count as not done (`--resume` cuts over again) and it acted on nothing
@@ -367,10 +367,13 @@ class Journal:
         return list(changes.values())
 
     def _current(self) -> list[dict[str, Any]]:
-        """The records since this run last undid its own renames (all of them if it never did)."""
+        """The records since this run last undid its own renames (all of them if it never did,
+        with the renames a rollback's header plans: see `_planned_renames`)."""
         events = self.events()
         undone = [i for i, e in enumerate(events) if e["event"] == CUTOVER_UNDONE]
-        return events[undone[-1] + 1 :] if undone else events
+        if undone:
+            return events[undone[-1] + 1 :]
+        return [*_planned_renames(events), *events]
 
 
 def _header(record: dict[str, Any]) -> Header:
@@ -405,6 +408,32 @@ def _action(event: dict[str, Any]) -> ActionRef:
     collection = rest if rest and key != f"{Kind.CUTOVER}:asides" else None
     phase = _CUTOVER_PHASE if kind in (Kind.CUTOVER, Kind.DROP) else ""
     return ActionRef(key, step, kind, phase, collection)
+
+
+def _planned_renames(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rollback's header lists its swaps (`steps/swap.Swap.to_json`: collection, take_out,
+    put_back, live_uuid, put_back_uuid, put_back_count, kept_fingerprint, put_back_fingerprint),
+    journalled before any rename: each is that collection's `cutover_renames` record."""
+    header = next((e for e in events if e["event"] == RUN_STARTED), None)
+    if header is None:
+        return []
+    records = []
+    for swap in header.get("swaps") or []:
+        take, put = swap.get("take_out"), swap.get("put_back")
+        records.append(
+            {
+                "event": CUTOVER_RENAMES,
+                "at": header.get("at"),
+                "collection": swap.get("collection"),
+                "kept_as": take,
+                "kept_uuid": swap.get("live_uuid") if take else None,
+                "installed_uuid": swap.get("put_back_uuid") if put else None,
+                "installed_count": swap.get("put_back_count") if put else None,
+                "kept_fingerprint": swap.get("kept_fingerprint") if take else None,
+                "installed_fingerprint": swap.get("put_back_fingerprint") if put else None,
+            }
+        )
+    return records
 
 
 def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:

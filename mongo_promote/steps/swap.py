@@ -14,11 +14,7 @@ from mongo_promote.adapters.mongo import collection_uuids
 from mongo_promote.domain.names import UNDONE_INFIX, recreated_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import (
-    CUTOVER_RENAMES,
-    CUTOVER_UNDONE,
-    Kind,
-)
+from mongo_promote.state.journal import CUTOVER_UNDONE, Kind
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 from mongo_promote.steps import cutover
 
@@ -74,8 +70,8 @@ class Swapped:
 
 class SwapStep(StepBase):
     """One action per collection: fenced by the lock, the live collection checked to be the one
-    planned (its UUID), `cutover_renames` journalled, then the renames. Idempotent from every
-    intermediate state (a crash between the two renames: `--resume` finishes it)."""
+    planned (its UUID), then the renames. Idempotent from every intermediate state (a crash
+    between the two renames: `--resume` finishes it)."""
 
     kind = Kind.CUTOVER  # what a rollback of this rollback finds in its journal
     phase: Phase = "cutover"
@@ -92,7 +88,7 @@ class SwapStep(StepBase):
     def apply(self, ctx: RunContext, action: Action) -> Result:
         swap = self.swaps[str(action.collection)]
         self.state.fence()
-        done = swap_one(ctx, self.state, swap, record=True)
+        done = swap_one(ctx, swap)
         result = {"result": asdict(done)}
         self.resume(ctx, action, result)
         return result
@@ -113,17 +109,16 @@ class SwapStep(StepBase):
                 entry["written_since_cutover"] = swap.written_since
 
 
-def swap_one(ctx: RunContext, state: RunState, swap: Swap, *, record: bool) -> Swapped:
+def swap_one(ctx: RunContext, swap: Swap) -> Swapped:
     """The renames of one swap, from whatever state a crash left: the name taken out (unless it
-    is already, or free), then `put_back` renamed in (unless it is already). `record`: journal
-    `cutover_renames` before the first rename (a rollback; not a run undoing itself)."""
+    is already, or free), then `put_back` renamed in (unless it is already). What a rollback of
+    this rollback checks is in the rollback's header (the journal reads its swaps as their
+    `cutover_renames`): nothing is journalled here."""
     name, take_out, put_back = swap.collection, swap.take_out, swap.put_back
     present = collection_uuids(ctx.target_db, [n for n in (name, take_out, put_back) if n])
     took_out: str | None = take_out if take_out in present else None
     taking_out = bool(take_out and not took_out and name in present)
     putting_back = bool(put_back and put_back in present)
-    if record and (taking_out or (putting_back and not took_out)):  # not yet recorded
-        _record(state, swap, taking_out=taking_out)
     started = None
     if taking_out:
         assert take_out is not None
@@ -148,22 +143,6 @@ def swap_one(ctx: RunContext, state: RunState, swap: Swap, *, record: bool) -> S
     window = None if started is None else round((time.perf_counter() - started) * 1000, 2)
     cutover.crash_point(name, "after_install")
     return Swapped(name, took_out, put_back, window, recreated)
-
-
-def _record(state: RunState, swap: Swap, *, taking_out: bool) -> None:
-    """Before the first rename of a swap: what a rollback of this rollback checks (the same
-    records a cutover that keeps the previous collection journals; a resume may write them
-    again, the same)."""
-    state.record(
-        CUTOVER_RENAMES,
-        collection=swap.collection,
-        kept_as=swap.take_out if taking_out else None,
-        kept_uuid=swap.live_uuid if taking_out else None,
-        installed_uuid=swap.put_back_uuid if swap.put_back else None,
-        installed_count=swap.put_back_count if swap.put_back else None,
-        kept_fingerprint=swap.kept_fingerprint if taking_out else None,
-        installed_fingerprint=swap.put_back_fingerprint if swap.put_back else None,
-    )
 
 
 def _put_back(ctx: RunContext, name: str, put_back: str) -> list[str]:
@@ -218,7 +197,7 @@ def undo_renames(ctx: RunContext, state: RunState) -> list[str]:
             continue
         state.fence()
         swap = Swap(name, shadow, previous, renames.installed_uuid if renames else None)
-        swap_one(ctx, state, swap, record=False)
+        swap_one(ctx, swap)
         undone.append(name)
     state.record(CUTOVER_UNDONE, collections=undone)
     state.report.cutover = [c for c in state.report.cutover if c.get("collection") not in undone]

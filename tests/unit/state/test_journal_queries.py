@@ -261,22 +261,36 @@ def test_the_renames_that_kept_what_they_replaced_are_read_back_typed(tmp_path: 
     assert changes["A"].finished and not changes["B"].finished
 
 
-def test_a_swap_s_installed_fingerprint_is_what_a_rollback_of_it_compares(tmp_path: Path) -> None:
-    journal = _start(tmp_path, "rb1", command="rollback", rolls_back="r1")
-    journal.record(
-        CUTOVER_RENAMES,
-        collection="A",
-        kept_as="A__undone_rb1",
-        kept_uuid="bb",
-        installed_uuid="aa",
-        installed_count=3,
-        kept_fingerprint="2:ff",
-        installed_fingerprint="3:aa",
-    )
+def test_a_rollback_s_header_stands_for_the_renames_of_its_swaps(tmp_path: Path) -> None:
+    """What a rollback of that rollback reads: its swaps, planned in its header (Swap.to_json)."""
+    swap = {
+        "collection": "A",
+        "take_out": "A__undone_rb1",
+        "put_back": "A__prev_r1",
+        "live_uuid": "bb",
+        "put_back_uuid": "aa",
+        "put_back_count": 3,
+        "kept_fingerprint": "2:ff",
+        "put_back_fingerprint": "3:aa",
+        "written_since": "unknown: same count, content not compared",
+    }
+    created = {"collection": "C", "take_out": "C__undone_rb1", "put_back": None, "live_uuid": "cc"}
+    journal = _start(tmp_path, "rb1", command="rollback", rolls_back="r1", swaps=[swap, created])
     _act(journal, _ref("swap:A", Kind.CUTOVER, "A", "cutover"), {"result": {}})
-    assert journal.fingerprint_of("A") == "3:aa"
-    (change,) = journal.acted_on()
-    assert change.fingerprint == "3:aa" and change.renames is not None
+
+    renames = journal.renames()
+    a, c = renames["A"], renames["C"]
+    assert (a.kept_as, a.kept_uuid, a.installed_uuid, a.installed_count) == (
+        "A__undone_rb1",
+        "bb",
+        "aa",
+        3,
+    )
+    assert a.kept_fingerprint == "2:ff" and journal.fingerprint_of("A") == "3:aa"
+    assert (c.kept_as, c.installed_uuid, c.installed_count) == ("C__undone_rb1", None, None)
+    assert set(journal.kept()) == {"A__undone_rb1", "C__undone_rb1"}
+    (change,) = journal.acted_on()  # only A's swap was started
+    assert change.fingerprint == "3:aa" and change.renames == a
 
 
 def test_renames_undone_by_the_run_itself_count_as_never_made(tmp_path: Path) -> None:
