@@ -178,11 +178,10 @@ def test_the_bundled_meeshy_plan_gates_on_its_health_checks_with_rollback(
     assert meeshy_run.run.exit_code == 0, explain(meeshy_run.run)
     report = json.loads(Path(json_out(meeshy_run.run)["report"]).read_text())
     assert report["health_gate"]["passed"] is True  # the local server the tests point it at
-    assert (
-        set(report["kept_previous"])
-        == {c for c in meeshy_run.target_before if c in report["kept_previous"]}
-        and report["kept_previous"]
-    )
+    run_id = json_out(meeshy_run.run)["run_id"]
+    kept = report["kept_previous"]
+    assert kept and set(kept) <= set(meeshy_run.target_before)  # what it replaced, kept
+    assert kept == {c: f"{c}__prev_{run_id}" for c in kept}
 
 
 def test_without_kept_collections_a_failing_gate_rolls_back_from_the_backup(
