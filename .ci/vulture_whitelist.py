@@ -23,6 +23,9 @@ _.before_cutover
 _.after_cutover
 _.on_failure
 
+# pymongo: CommandListener.succeeded, called by the driver's command monitoring (adapters/mongo.Asked).
+_.succeeded
+
 # Rich: ProgressColumn.render, called by Rich's progress display (steps/copy.py).
 _.render
 
@@ -41,6 +44,7 @@ _.dump_database  # api.RestoreResult
 _.put_back_uuid  # steps/swap.Swap: in a rollback's journal header, read back by state/journal.py
 _.put_back_fingerprint
 _.target_size  # domain/analysis.CollectionAction
+_.oversize_skipped  # domain/transforms/fold.EmbedStats (report.json, the dry-run's --json)
 _.children_read  # domain/transforms/fold.EmbedStats
 _.parents_seen
 _.parents_updated

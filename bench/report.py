@@ -1,4 +1,4 @@
-"""Medians, ratios against the issue-11 targets, the Markdown section and PNG charts of a bench run."""
+"""Medians, ratios against the targets, the Markdown section and PNG charts of a bench run."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def _m(runs: list[dict[str, Any]], *path: str) -> float | None:
     return _med([_get(r, *path) for r in runs])
 
 
+def _succeeded(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of `ours` that went through (one the drift guard stopped has no comparable time)."""
+    return [r for r in runs if not r.get("error")]
+
+
 def summarise(out: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """engine -> scale -> the medians and ratios one table row shows."""
     summary: dict[str, dict[str, dict[str, Any]]] = {}
@@ -38,8 +43,9 @@ def summarise(out: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
             runs, data = block["runs"], block["data"]
             docs = data["read_docs"]
             s: dict[str, Any] = {"docs": docs, "copied_docs": data["copied_docs"]}
-            ours, tools = runs.get("ours", []), runs.get("tools", [])
+            ours, tools = _succeeded(runs.get("ours", [])), runs.get("tools", [])
             s["repeats"] = len(ours)
+            s["ours_failed"] = len(runs.get("ours", [])) - len(ours)
             s["load"] = _med([r.get("load_1min") for rs in runs.values() for r in rs])
             s["ours_wall"] = _m(ours, "wall_s")
             s["ours_cpu"] = _m(ours, "client_cpu_s")
@@ -63,6 +69,8 @@ def summarise(out: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
             s["mongosh_capped"] = any(_get(r, "translation_loop", "capped") for r in tools)
             s["unavailable_seed_s"] = _m(tools, "unavailable_total_s")
             s["unavailable_seed_max_s"] = _m(tools, "unavailable_max_s")
+            s["seed_outage_s"] = _m(tools, "outage", "s")
+            s["seed_outage_extrapolated"] = any(_get(r, "outage", "extrapolated") for r in tools)
             naive = runs.get("naive", [])
             s["naive_wall"] = _m(naive, "wall_s")
             s["naive_cpu"] = _m(naive, "client_cpu_s")
@@ -169,15 +177,64 @@ def transform_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
 def cutover_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     lines = [
         "| engine | scale | seed `--drop`: live collections missing or partial, summed (s) "
-        "| longest single collection (s) | ours: cutover method | longest window (ms) |",
-        "|---" * 6 + "|",
+        "| longest single collection (s) | seed outage, until the loop folded the translations (s) "
+        "| ours: cutover method | longest window (ms) |",
+        "|---" * 7 + "|",
     ]
     for engine, scales in summary.items():
         for scale, s in scales.items():
+            ext = " (extrapolated)" if s.get("seed_outage_extrapolated") else ""
             lines.append(
                 f"| {engine} | {scale} | {_f(s['unavailable_seed_s'])} | "
-                f"{_f(s['unavailable_seed_max_s'])} | {', '.join(s['cutover_methods'])} | "
-                f"{_f(s['cutover_ms_max'], '{:.1f}')} |"
+                f"{_f(s['unavailable_seed_max_s'])} | {_f(s.get('seed_outage_s'), '{:.1f}')}{ext} | "
+                f"{', '.join(s['cutover_methods'])} | {_f(s['cutover_ms_max'], '{:.1f}')} |"
+            )
+    return "\n".join(lines)
+
+
+def summarise_plain(out: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """engine -> documents -> medians and ratios of the plain-copy case (ours against tools)."""
+    summary: dict[str, dict[str, dict[str, Any]]] = {}
+    for engine, entry in out["engines"].items():
+        for size, block in (entry.get("plain") or {}).items():
+            runs, data = block["runs"], block["data"]
+            ours, tools = _succeeded(runs.get("ours", [])), runs.get("tools", [])
+            docs = data["read_docs"]
+            s: dict[str, Any] = {"docs": docs, "bytes": data.get("source_bytes"),
+                                 "repeats": len(ours)}  # fmt: skip
+            for who, rs in (("ours", ours), ("tools", tools)):
+                s[f"{who}_wall"] = _m(rs, "wall_s")
+                s[f"{who}_cpu"] = _m(rs, "client_cpu_s")
+                s[f"{who}_server_cpu"] = _m(rs, "server_cpu_s")
+                s[f"{who}_us_doc"] = _div((s[f"{who}_cpu"] or 0) * 1e6, docs) if rs else None
+            s["vs_tools"] = _div(s["ours_wall"], s["tools_wall"])
+            s["cpu_vs_tools"] = _div(s["ours_cpu"], s["tools_cpu"])
+            s["ours_rss"] = _m(ours, "peak_rss_mb")
+            s["validation_passed"] = all(r.get("validation_passed") for r in ours) if ours else None
+            s["seed_outage_s"] = _m(tools, "outage", "s")
+            s["load"] = _med([r.get("load_1min") for rs in runs.values() for r in rs])
+            summary.setdefault(engine, {})[size] = s
+    return summary
+
+
+def plain_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+    lines = [
+        "| engine | documents | MB | run (s) | Tools (s) | ratio wall | client CPU run / Tools (s) "
+        "| ratio CPU | CPU µs/doc run / Tools | server CPU run / Tools (s) | peak RSS MB "
+        "| validated | Tools outage (s) | load |",
+        "|---" * 14 + "|",
+    ]
+    for engine, sizes in summary.items():
+        for size, s in sizes.items():
+            mb = s["bytes"] / 1e6 if s.get("bytes") else None
+            lines.append(
+                f"| {engine} | {int(size):,} | {_f(mb, '{:.0f}')} | {_f(s['ours_wall'])} | "
+                f"{_f(s['tools_wall'])} | {_f(s['vs_tools'], '{:.2f}x')} | {_f(s['ours_cpu'])} / "
+                f"{_f(s['tools_cpu'])} | {_f(s['cpu_vs_tools'], '{:.2f}x')} | "
+                f"{_f(s['ours_us_doc'], '{:.0f}')} / {_f(s['tools_us_doc'], '{:.0f}')} | "
+                f"{_f(s['ours_server_cpu'], '{:.1f}')} / {_f(s['tools_server_cpu'], '{:.1f}')} | "
+                f"{_f(s['ours_rss'], '{:.0f}')} | {s['validation_passed']} | "
+                f"{_f(s['seed_outage_s'])} | {_f(s['load'], '{:.1f}')} |"
             )
     return "\n".join(lines)
 
@@ -202,7 +259,8 @@ def charts(summary: dict[str, dict[str, dict[str, Any]]], directory: Path) -> li
             xs = [float(k) for k in scales]
             for label, key in series.items():
                 ys = [
-                    (s[key] if kind == "wall" else _div(s["docs"], s[key])) for s in scales.values()
+                    (s.get(key) if kind == "wall" else _div(s["docs"], s.get(key)))
+                    for s in scales.values()
                 ]
                 pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
                 if pts:
@@ -243,8 +301,12 @@ def charts(summary: dict[str, dict[str, dict[str, Any]]], directory: Path) -> li
 def write_markdown(
     out: dict[str, Any], summary: dict[str, Any], markdown: Path, results: Path, json_path: Path
 ) -> None:
+    import charts as bench_charts
+
     stamp = out["stamp"]
-    pngs = charts(summary, results / stamp.removesuffix("-smoke"))
+    directory = results / stamp.removesuffix("-smoke")
+    pngs = charts(summary, directory) if summary else []
+    pngs += bench_charts.all_charts(out, directory)
     m = out["machine"]
     servers = "; ".join(
         " / ".join(sorted(set(e.get("servers", [])))) for engine, e in out["engines"].items()
@@ -253,6 +315,9 @@ def write_markdown(
     def rel(p: Path) -> str:
         return os.path.relpath(p.resolve(), markdown.resolve().parent)
 
+    meeshy = _meeshy_sections(summary) if summary else ""
+    plain = _plain_section(out) + _live_section(out)
+    images = " ".join(f"![{p.stem}]({rel(p)})" for p in pngs)
     body = f"""{BEGIN}
 ## Latest figures ({", ".join(out.get("sources", [stamp]))})
 
@@ -265,7 +330,22 @@ def write_markdown(
 - **Raw figures:** {", ".join(f"`bench/results/{n}`" for n in out.get("sources", [json_path.name]))}. Medians of the repeats;
   a row's ratios come from contenders interleaved on the same servers in one harness run.
 
-### Wall time, throughput and CPU
+{meeshy}{plain}
+{images}
+{END}"""
+    text = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
+    if BEGIN in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1] if END in rest else ""
+        text = head + body + tail
+    else:
+        first, _, rest = text.partition("\n")
+        text = f"{first}\n\n{body}\n{rest}"
+    markdown.write_text(text)
+
+
+def _meeshy_sections(summary: dict[str, Any]) -> str:
+    return f"""### Wall time, throughput and CPU
 
 "docs" is the source documents read (the plan's collections and MessageTranslation). "run" is
 `mongo-promote run` (backup, copy with transforms, indexes, checksum validation, drift guard,
@@ -292,17 +372,91 @@ report written after every action.
 
 {cutover_table(summary)}
 
-![wall time]({rel(pngs[0])}) ![throughput]({rel(pngs[1])}) ![steps]({rel(pngs[2])})
-{END}"""
-    text = markdown.read_text() if markdown.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1] if END in rest else ""
-        text = head + body + tail
-    else:
-        first, _, rest = text.partition("\n")
-        text = f"{first}\n\n{body}\n{rest}"
-    markdown.write_text(text)
+"""
+
+
+def _plain_section(out: dict[str, Any]) -> str:
+    plain = summarise_plain(out)
+    if not plain:
+        return ""
+    return f"""### Plain copy: generic documents, no transform (bench/plain.py)
+
+Both sides do the same copy of five collections of varied shapes and sizes: `run` with
+`bench/plain-plan.yaml` (checksums, drift guard) against `mongodump --gzip` of production, then
+per collection `mongodump --archive | mongorestore --archive --drop`, then (FerretDB v1, where
+mongorestore runs with `--noIndexRestore`) the source's indexes in mongosh. "Tools outage" is
+the time any collection of production was missing or partial under `--drop`.
+
+{plain_table(plain)}
+
+"""
+
+
+def live_summary(out: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's figures, per engine and size: the run with a writer on production, its freeze
+    window (report.json `freeze.window_s`, once issue 17 is built), the seed procedure's outage,
+    and the rollback (api.rollback of the run) against the run and a restore from its backup."""
+    rows = []
+    for engine, entry in out["engines"].items():
+        for section in ("scales", "plain"):
+            for size, block in (entry.get(section) or {}).items():
+                runs = block["runs"]
+                back = [r for r in runs.get("rollback", []) if not r.get("error")]
+                ours = runs.get("ours", []) + [r["run"] for r in runs.get("rollback", [])]
+                if not back and not any(r.get("writer") or r.get("freeze") for r in ours):
+                    continue
+                done = _succeeded(ours)
+                row: dict[str, Any] = {"engine": engine, "size": f"{section} {size}"}
+                row["run"] = _m(done, "wall_s")
+                row["failed"] = len(ours) - len(done)
+                row["writes"] = _m(ours, "writer", "writes")
+                row["rate"] = _m(ours, "writer", "achieved_rate")
+                row["gap"] = _m(ours, "writer", "longest_gap_s")
+                row["window"] = _m(done, "freeze", "window_s")
+                row["seed_outage"] = _m(runs.get("tools", []), "outage", "s")
+                row["rollback"] = _m(back, "rollback", "wall_s")
+                row["restore"] = _m(back, "restore", "wall_s")
+                row["window_vs_run"] = _div(row["window"], row["run"])
+                row["window_vs_seed"] = _div(row["window"], row["seed_outage"])
+                row["rollback_vs_run"] = _m(back, "rollback_vs_run")
+                rows.append(row)
+    return rows
+
+
+def live_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| engine | data | run (s) | failed runs | writes (rate/s) | longest gap between writes (s) "
+        "| freeze window (s) | seed outage (s) | window / run | window / seed | rollback (s) "
+        "| restore (s) | rollback / run |",
+        "|---" * 13 + "|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['size']} | {_f(r['run'])} | {r['failed']} | "
+            f"{_f(r['writes'], '{:.0f}')} ({_f(r['rate'], '{:.0f}')}) | {_f(r['gap'])} | "
+            f"{_f(r['window'])} | {_f(r['seed_outage'], '{:.1f}')} | "
+            f"{_f(r['window_vs_run'], '{:.2f}x')} | {_f(r['window_vs_seed'], '{:.2f}x')} | "
+            f"{_f(r['rollback'])} | {_f(r['restore'])} | {_f(r['rollback_vs_run'], '{:.2f}x')} |"
+        )
+    return "\n".join(lines)
+
+
+def _live_section(out: dict[str, Any]) -> str:
+    rows = live_summary(out)
+    if not rows:
+        return ""
+    return f"""### Production in use: writer, freeze window, rollback (issue 17)
+
+A writer (bench/writer.py) on production during `run` and `rollback`; "failed runs" are runs
+the drift guard stopped (a writer without a freeze). The freeze window is report.json's
+`freeze.window_s`; the seed outage is the time a promoted collection was missing or partial
+under `mongorestore --drop` and until the runbook's loop had folded the translations
+(extrapolated when capped); rollback is `api.rollback` of the run, restore `api.restore` from
+its backup.
+
+{live_table(rows)}
+
+"""
 
 
 def _commits(out: dict[str, Any]) -> str:
@@ -320,10 +474,21 @@ def _commands(out: dict[str, Any]) -> str:
 
 
 def _command(args: dict[str, str]) -> str:
-    parts = [f"--engines {args['engines']}", f"--scales {args['scales']}"]
+    parts = [f"--engines {args['engines']}"]
+    datasets = args.get("dataset", "meeshy").split(",")
+    if datasets != ["meeshy"]:
+        parts.append(f"--dataset {args['dataset']}")
+    if "meeshy" in datasets:
+        parts.append(f"--scales {args['scales']}")
+    if "plain" in datasets:
+        parts.append(f"--docs {args['docs']}")
     parts.append(f"--repeats {args['repeats']}")
     if args.get("repeats_at"):
         parts.append(f"--repeats-at {args['repeats_at']}")
+    if args.get("contenders") not in (None, "None"):
+        parts.append(f"--contenders {args['contenders']}")
+    if args.get("writer") not in (None, "0.0", "0"):
+        parts.append(f"--writer {args['writer']}")
     parts.append(f"--cap {args['cap']}")
     return " ".join(parts)
 
@@ -343,7 +508,9 @@ def merge(paths: list[Path]) -> dict[str, Any]:
         for engine, entry in data["engines"].items():
             target = merged["engines"].setdefault(engine, {"scales": {}, "servers": []})
             target["servers"] = entry.get("servers", target["servers"])
-            target["scales"].update(entry["scales"])
+            target["scales"].update(entry.get("scales", {}))
+            if entry.get("plain"):
+                target.setdefault("plain", {}).update(entry["plain"])
             target.setdefault("args", {})[path.name] = data["args"]
     return merged
 

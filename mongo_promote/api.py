@@ -10,24 +10,43 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pymongo
 from pymongo.errors import PyMongoError
 
 from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.domain.analysis import Actions, analyse
-from mongo_promote.domain.inventory import Inventory, collection_names, take_inventory
-from mongo_promote.domain.plan import LoadedPlan, bundled_plan_path, load_plan
-from mongo_promote.errors import OperationFailed, PromoteError, UsageError
+from mongo_promote.domain.inventory import (
+    Inventory,
+    collection_names,
+    collection_size,
+    take_inventory,
+)
+from mongo_promote.domain.plan import LoadedPlan, MissingVariable, bundled_plan_path, load_plan
+from mongo_promote.domain.plan import describe_missing as describe_missing
+from mongo_promote.errors import (
+    LockHeld,
+    OperationFailed,
+    PathError,
+    PlanMoved,
+    PromoteError,
+    UsageError,
+)
+from mongo_promote.files import directory_problem
 from mongo_promote.redact import redact_uri
 from mongo_promote.run.dryrun import DryRun, dry_run_of
 from mongo_promote.run.dryrun import PlannedAction as PlannedAction
 from mongo_promote.run.failures import classify
+from mongo_promote.run.preview import PlanSummary as PlanSummary
+from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs
 from mongo_promote.run.refresh import COMMAND_DONE as COMMAND_DONE
 from mongo_promote.run.refresh import COMMAND_STARTED as COMMAND_STARTED
 from mongo_promote.run.refresh import HEALTH_CHECK as HEALTH_CHECK
@@ -44,23 +63,33 @@ from mongo_promote.run.runner import (
     start_journal,
 )
 from mongo_promote.run.runner import PostChecksFailed as PostChecksFailed
-from mongo_promote.run.sequence import new_state, promotion_steps, restore_steps
+from mongo_promote.run.saved import (
+    SavedPlan,
+    read_saved,
+    refuse_changed_plan,
+    reviewed,
+    save,
+    what_moved,
+)
+from mongo_promote.run.sequence import backup_steps, new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import (
     RunContext,
     RunPaths,
     another_run,
     base_dir,
+    command_line,
     connected,
     new_run_id,
     open_context,
     probe_target,
 )
-from mongo_promote.state.history import RunEntry, read_history
+from mongo_promote.state.history import RunEntry, current_holders, read_history
 from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary
+from mongo_promote.state.report import Status as Status
 from mongo_promote.state.step import RunState
-from mongo_promote.steps.backup import BackupResult, backup_collections
+from mongo_promote.steps.backup import BackupResult, check_backup_dir
 from mongo_promote.steps.cleanup import AgeGuard as AgeGuard
 from mongo_promote.steps.cleanup import Candidate as Candidate
 from mongo_promote.steps.cleanup import (
@@ -70,9 +99,11 @@ from mongo_promote.steps.cleanup import (
     choose,
     cleanup_steps,
     refuse_changed,
+    resumed_candidates,
 )
 from mongo_promote.steps.restore import Dump, read_dump
 from mongo_promote.steps.swap import Swap
+from mongo_promote.steps.validate import Check as Check
 from mongo_promote.steps.validate import (
     ValidationReport,
     kept_aside_changes,
@@ -82,6 +113,8 @@ from mongo_promote.steps.validate import (
 
 # ------------------------------------------------------------------ run and dry-run
 
+LOCK_RELEASE_S = 10  # releasing the lock at the end: one delete, not worth a network timeout
+
 
 @dataclass
 class DryRunOptions:
@@ -90,6 +123,7 @@ class DryRunOptions:
     run_hooks: bool = True
     state_dir: Path | None = None
     health_gate: str | None = None  # off, report, rollback: instead of the plan's health_gate
+    save: Path | None = None  # the dry-run: write the reviewed plan here (`run --from` applies it)
 
 
 @dataclass
@@ -97,6 +131,7 @@ class RunOptions(DryRunOptions):
     yes: bool = False
     resume: str | None = None
     keep_shadows: bool = False
+    from_file: Path | None = None  # apply exactly this saved plan (`run --dry-run --save`)
     confirm: Callable[[str], bool] | None = None  # None: stdin is not interactive
 
 
@@ -112,7 +147,7 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
-            "status": self.status,
+            "status": str(self.status),
             "backup_dir": self.backup_dir,
             "report": self.report,
             "validation": {"passed": self.validation_passed},
@@ -121,37 +156,59 @@ class RunResult:
 
 @dataclass
 class DryRunResult:
-    """What `run` would do (`run.dryrun.DryRun`), in the shape `run --dry-run --json` prints."""
+    """What `run` would do (`run.dryrun.DryRun`), in the shape `run --dry-run --json` prints;
+    `saved`: the file the reviewed plan went to (--save) and the run id it reserves."""
 
     dry_run: DryRun
+    saved: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        outcome = RunResult(None, "dry-run", None, None, None)
-        return {**outcome.to_json(), "actions": self.dry_run.to_json()}
+        outcome = RunResult(None, Status.DRY_RUN, None, None, None)
+        return {**outcome.to_json(), "actions": self.dry_run.to_json(), "saved": self.saved}
 
 
 def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
-    """The promotion: asks once, then runs under the lock. Post-checks that fail after the
-    cutover raise PostChecksFailed, which carries the run's summary."""
+    """The promotion: asks once (showing the plan's summary), then runs under the lock.
+
+    Refused before any connection (exit 2) when the plan's hooks (or freeze commands, or the
+    health checks of a health gate) need variables that are unset, unless `run_hooks` is off.
+    `from_file`: the saved plan is applied as reviewed (its run id and options), or refused
+    (exit 1) when the plan file, the inventory or any fingerprint moved since. Post-checks that
+    fail after the cutover raise PostChecksFailed, which carries the run's summary."""
+    saved = None
+    if options.from_file is not None:
+        saved, options = _saved_run(loaded, options)
+    if options.run_hooks:
+        loaded.require(
+            *run_needs(loaded.plan),
+            doing="run: the plan's commands need variables",
+            otherwise="pass --no-hooks to run without the hooks",
+        )
     with open_context(
         loaded,
         out,
-        run_id=options.resume,
+        run_id=options.resume or (saved.run_id if saved else None),
         state_dir=options.state_dir,
         workers=options.workers,
         probe=True,
     ) as ctx:
         if options.resume:
             resumable_journal(ctx)  # a changed plan is refused before anything is written
-        analysis, planned, state = _plan_promotion(ctx, options, resumed=bool(options.resume))
+        promotion = _plan_promotion(ctx, options, resumed=bool(options.resume))
+        if not options.resume:
+            check_backup_dir(ctx.paths.backup_dir, promotion.analysis.backup_bytes)
+        if saved is not None:
+            _refuse_moved(ctx, promotion, saved, options)
+        summary = plan_summary(ctx, promotion.analysis, run_hooks=options.run_hooks)
         confirm_once(
-            f"Replace {len(analysis.replaced)} and create {len(analysis.created)} collections in "
-            f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}?",
+            f"Apply this plan to {summary.target}?",
             options.confirm,
             yes=options.yes,
+            details=summary.lines(),
         )
-        summary = _execute(
-            ctx, planned, state, {"command": "run"}, options.resume, options.keep_shadows
+        state = promotion.state
+        result = _execute(
+            ctx, promotion.planned, state, {"command": "run"}, options.resume, options.keep_shadows
         )
         return RunResult(
             ctx.run_id,
@@ -159,25 +216,50 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
             state.report.backup.get("dir"),
             str(ctx.paths.report_json),
             True,
-            summary,
+            result,
         )
 
 
 def dry_run(loaded: LoadedPlan, out: Output, options: DryRunOptions) -> DryRunResult:
-    """Every read-only check and the exact actions `run` would apply. Writes nothing anywhere."""
+    """Every read-only check and the exact actions `run` would apply, with the plan's summary.
+    Writes nothing to any server; with `save`, the reviewed plan goes to that file (0600)."""
     with open_context(loaded, out, state_dir=options.state_dir, workers=options.workers) as ctx:
-        analysis, planned, _ = _plan_promotion(ctx, options, resumed=False)
-        return DryRunResult(dry_run_of(ctx, analysis, planned))
+        promotion = _plan_promotion(ctx, options, resumed=False)
+        check_backup_dir(ctx.paths.backup_dir, promotion.analysis.backup_bytes)
+        summary = plan_summary(ctx, promotion.analysis, run_hooks=options.run_hooks)
+        planned = dry_run_of(ctx, promotion.analysis, promotion.planned, summary)
+        result = DryRunResult(planned)
+        if options.save is not None:
+            reviewed_plan = reviewed(
+                ctx, promotion.inventory, promotion.analysis, promotion.planned, _options(options)
+            )
+            path = save(options.save, reviewed_plan)
+            apply = command_line(loaded, ctx.paths.base, "run", "--from", str(path.absolute()))
+            result.saved = {"file": str(path.absolute()), "run_id": ctx.run_id, "apply": apply}
+        return result
 
 
-def _plan_promotion(
-    ctx: RunContext, options: DryRunOptions, *, resumed: bool
-) -> tuple[Actions, list[Planned], RunState]:
+def lock_error(result: DryRunResult) -> LockHeld | None:
+    """The error `run` would stop with now: another run holds the lock (exit 4)."""
+    holder = result.dry_run.lock_held_by
+    return None if holder is None else LockHeld(f"another run holds the lock: {holder}")
+
+
+@dataclass
+class _Promotion:
+    inventory: Inventory
+    analysis: Actions
+    planned: list[Planned]
+    state: RunState
+
+
+def _plan_promotion(ctx: RunContext, options: DryRunOptions, *, resumed: bool) -> _Promotion:
     """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
     gate = options.health_gate or ctx.plan.health_gate
     if gate != "off" and not ctx.plan.health:
         raise UsageError(f"health gate {gate}: the plan has no health checks to run")
-    analysis = analyse(ctx.plan, take_inventory(ctx.plan, ctx.source_db, ctx.target_db))
+    inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
+    analysis = analyse(ctx.plan, inventory)
     state = new_state(ctx, [a.name for a in analysis.collections], resumed=resumed)
     steps = promotion_steps(
         ctx,
@@ -188,7 +270,52 @@ def _plan_promotion(
         health_gate=options.health_gate,
         undo=_gate_rollback,
     )
-    return analysis, plan_actions(ctx, steps), state
+    return _Promotion(inventory, analysis, plan_actions(ctx, steps), state)
+
+
+def _options(options: DryRunOptions) -> dict[str, Any]:
+    """The options a saved plan keeps: `run --from` runs with them."""
+    return {
+        "workers": options.workers,
+        "allow_target_drift": options.allow_target_drift,
+        "run_hooks": options.run_hooks,
+        "health_gate": options.health_gate,
+    }
+
+
+def _saved_run(loaded: LoadedPlan, options: RunOptions) -> tuple[SavedPlan, RunOptions]:
+    """The saved plan `options.from_file` and the options it was reviewed with; refused before
+    any connection when the plan file changed or it was applied already."""
+    path = options.from_file
+    assert path is not None
+    if options.resume:
+        raise UsageError("--from applies a saved plan, --resume continues a run: give one")
+    saved = read_saved(path)
+    refuse_changed_plan(saved, loaded, path)
+    paths = RunPaths.of(loaded, options.state_dir, saved.run_id)
+    if paths.journal.exists():
+        again = command_line(loaded, paths.base, "run", "--resume", saved.run_id)
+        raise UsageError(
+            f"{path} was applied already: it is run {saved.run_id} (`{again}` continues it if "
+            "it stopped; a new dry-run --save makes a new plan)"
+        )
+    return saved, replace(options, **saved.options)
+
+
+def _refuse_moved(
+    ctx: RunContext, promotion: _Promotion, saved: SavedPlan, options: RunOptions
+) -> None:
+    """The saved plan, computed again now: the same inventory, fingerprints and actions."""
+    now = reviewed(
+        ctx, promotion.inventory, promotion.analysis, promotion.planned, _options(options)
+    )
+    moved = what_moved(saved, now)
+    if moved:
+        raise PlanMoved(
+            f"refusing {options.from_file} (reviewed {saved.saved_at}): {'; '.join(moved)}; "
+            "nothing was touched "
+            f"(review it again: `{ctx.command('run', '--dry-run', '--save', str(options.from_file))}`)"
+        )
 
 
 def _gate_rollback(ctx: RunContext, state: RunState) -> str:
@@ -201,24 +328,17 @@ def _gate_rollback(ctx: RunContext, state: RunState) -> str:
     if header is None:
         raise OperationFailed(f"run {ctx.run_id} changed nothing in production to roll back")
     try:
-        done = _restore_in(
-            rollback_ctx,
-            header,
-            confirm=None,
-            yes=True,
-            resume=None,
-            identity=None,
-            lock=state.lock,
-        )
+        asked = _Asked(None, True, None, None, None, False)
+        done = _restore_in(rollback_ctx, header, asked, lock=state.lock)
     except PromoteError as exc:
         begun = rollback_ctx.paths.journal.exists()
         raise OperationFailed(
             exc.message
             + (
-                f" (rollback run {rollback_ctx.run_id}: `mongo-promote rollback --resume "
-                f"{rollback_ctx.run_id}` finishes it)"
+                f" (rollback run {rollback_ctx.run_id}: "
+                f"`{ctx.command('rollback', '--resume', rollback_ctx.run_id)}` finishes it)"
                 if begun
-                else f" (`mongo-promote rollback --run {ctx.run_id}` rolls back)"
+                else f" (`{ctx.rollback_command()}` rolls back)"
             )
         ) from exc
     return done.run_id
@@ -231,11 +351,17 @@ def _execute(
     header: dict[str, Any],
     resume: str | None,
     keep_shadows: bool,
+    *,
+    locked: bool = True,
     lock: RunLock | None = None,
 ) -> RunSummary:
-    """Under the lock: the journal (new or resumed), then the runner. A lease lost meanwhile is
-    journalled as it happens; the runner stops before cutover, and before any rename. `lock`:
-    a lease already held by the run this one runs inside (the health gate's rollback), kept."""
+    """Under the lock (`locked`: every command that writes to the target): the journal (new or
+    resumed), then the runner. A lease lost meanwhile is journalled as it happens; the runner
+    stops before cutover, and before any rename. `lock`: a lease already held by the run this
+    one runs inside (the health gate's rollback), kept."""
+    problem = directory_problem(ctx.paths.run_dir)
+    if problem:  # --state-dir under a file, a read-only place: before the lock, before anything
+        raise PathError(f"cannot write the run's records to {ctx.paths.run_dir}: {problem}")
     if lock is not None:
         journal = start_journal(ctx, header, resume=bool(resume))
         state.journal = journal
@@ -248,19 +374,27 @@ def _execute(
             journal.record(LOCK_LOST, reason=reason)
 
     lock = RunLock(ctx.target_client, ctx.plan.target.database, ctx.run_id, on_lost=lost)
-    try:
-        lock.acquire()
-    except PyMongoError as exc:
-        raise classify(exc, ctx, "start", resume="", rollback="") from exc
+    if locked:
+        try:
+            lock.acquire()
+        except PyMongoError as exc:
+            raise classify(exc, ctx, "start", resume="", rollback="") from exc
     try:
         journal = start_journal(ctx, header, resume=bool(resume))
         journals.append(journal)
         state.journal = journal
-        runner = Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock)
+        runner = Runner(
+            ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock if locked else None
+        )
         return runner.execute()
+    except PromoteError as exc:
+        if network_cause(exc) is not None:  # a server was lost: not waited for once more
+            lock.abandon()  # the lease ends by itself; `--resume` on this host takes it at once
+        raise
     finally:
-        with contextlib.suppress(PyMongoError):  # unreachable: the lease ends by itself
-            lock.release()
+        if locked:
+            with contextlib.suppress(PyMongoError), pymongo.timeout(LOCK_RELEASE_S):
+                lock.release()
 
 
 # ------------------------------------------------------------------ restore and rollback
@@ -274,6 +408,7 @@ class RestoreOptions:
     resume: str | None = None  # the restore's own run id, to continue it
     state_dir: Path | None = None
     identity: Path | None = None  # the age identity file that decrypts an encrypted backup
+    dry_run: bool = False  # say what would happen to each collection; write nothing
     yes: bool = False
     confirm: Callable[[str], bool] | None = None
 
@@ -285,6 +420,7 @@ class RollbackOptions:
     state_dir: Path | None = None
     identity: Path | None = None
     allow_target_drift: bool = False
+    dry_run: bool = False  # say what would happen to each collection; write nothing
     yes: bool = False
     confirm: Callable[[str], bool] | None = None
 
@@ -292,6 +428,7 @@ class RollbackOptions:
 @dataclass
 class RestoreResult:
     run_id: str
+    status: str
     dir: str
     dump_database: str
     collections: list[str]
@@ -306,10 +443,14 @@ class RestoreResult:
     kept_aside: dict[str, str] = field(default_factory=dict)  # rollback: what it took out, where
     nothing_to_do: str | None = None  # why nothing was touched (a rollback of a run that cut
     # over nothing)
+    plan: RestoreSummary | None = None  # what it does (did, or would do: dry_run)
     summary: RunSummary | None = None  # for people: not in the JSON
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "summary"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("summary", "plan")}
+        data["status"] = str(self.status)
+        data["plan"] = self.plan.to_json() if self.plan is not None else None
+        return data
 
 
 RollbackResult = RestoreResult
@@ -318,6 +459,7 @@ RollbackResult = RestoreResult
 def restore(loaded: LoadedPlan, out: Output, options: RestoreOptions) -> RestoreResult:
     """Put the target back as the backup holds it: a run of its own (backup of what it replaces,
     shadows checked against the backup, cutover) with a journal, so `resume=RUN_ID` continues it.
+    `dry_run`: what would happen to each collection; nothing written.
     """
     backup_dir, only, drop = options.backup_dir, options.only, options.drop
     if options.resume:
@@ -327,16 +469,7 @@ def restore(loaded: LoadedPlan, out: Output, options: RestoreOptions) -> Restore
     if backup_dir is None:
         raise UsageError("restore needs a backup directory (or the run id to resume)")
     header = {"command": "restore", "backup": str(backup_dir), "only": only, "drop": drop or []}
-    return _restore_run(
-        loaded,
-        out,
-        lambda ctx: header,
-        confirm=options.confirm,
-        yes=options.yes,
-        resume=options.resume,
-        state_dir=options.state_dir,
-        identity=options.identity,
-    )
+    return _restore_run(loaded, out, lambda ctx: header, _Asked.of(options))
 
 
 def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> RollbackResult:
@@ -345,20 +478,13 @@ def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> Rollb
     touches nothing. Production changed since the cutover (count + content hash against the
     fingerprint journalled at cutover): refused, unless `allow_target_drift`, and then the
     current state is in the rollback's own verified backup (`rollback --run <rollback id>`
-    undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one."""
+    undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one;
+    `dry_run` says what would happen to each collection and writes nothing."""
     state_dir = options.state_dir
+    asked = _Asked.of(options)
     if options.resume:
         header = _header_of(loaded, state_dir, options.resume)
-        return _restore_run(
-            loaded,
-            out,
-            lambda ctx: header.fields,
-            confirm=options.confirm,
-            yes=options.yes,
-            resume=options.resume,
-            state_dir=state_dir,
-            identity=options.identity,
-        )
+        return _restore_run(loaded, out, lambda ctx: header.fields, asked)
     base = base_dir(loaded, state_dir)
     run_id = options.run_id or latest_run(base, command="run")
     if run_id is None:
@@ -369,12 +495,31 @@ def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> Rollb
         loaded,
         out,
         lambda ctx: rollback_header(ctx, journal, run_id, allow_target_drift=drift),
-        confirm=options.confirm,
-        yes=options.yes,
-        resume=None,
-        state_dir=state_dir,
-        identity=options.identity,
+        asked,
     )
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What restore and rollback share of their options."""
+
+    confirm: Callable[[str], bool] | None
+    yes: bool
+    resume: str | None
+    state_dir: Path | None
+    identity: Path | None
+    dry_run: bool
+
+    @classmethod
+    def of(cls, options: RestoreOptions | RollbackOptions) -> _Asked:
+        return cls(
+            options.confirm,
+            options.yes,
+            options.resume,
+            options.state_dir,
+            options.identity,
+            options.dry_run,
+        )
 
 
 def _header_of(loaded: LoadedPlan, state_dir: Path | None, run_id: str) -> Header:
@@ -389,23 +534,22 @@ def _restore_run(
     loaded: LoadedPlan,
     out: Output,
     make_header: Callable[[RunContext], dict[str, Any] | None],
-    *,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-    resume: str | None,
-    state_dir: Path | None,
-    identity: Path | None = None,
+    asked: _Asked,
 ) -> RestoreResult:
     """A restore or rollback run: the source is not connected (they read nothing from it: a
     rollback works while staging is down), and the target is probed only once a backup is to be
     loaded (a rollback that swaps by renames writes nothing else)."""
-    with open_context(loaded, out, run_id=resume, state_dir=state_dir, source_needed=False) as ctx:
+    resume = asked.resume
+    with open_context(
+        loaded, out, run_id=resume, state_dir=asked.state_dir, source_needed=False
+    ) as ctx:
         if resume:
             resumable_journal(ctx)
         header = make_header(ctx)
         if header is None:
             return RestoreResult(
                 "",
+                Status.NOTHING_TO_DO,
                 "",
                 "",
                 [],
@@ -417,80 +561,121 @@ def _restore_run(
                 "",
                 nothing_to_do="the run changed nothing in production: nothing to roll back",
             )
-        return _restore_in(ctx, header, confirm=confirm, yes=yes, resume=resume, identity=identity)
+        return _restore_in(ctx, header, asked)
 
 
 def _restore_in(
-    ctx: RunContext,
-    header: dict[str, Any],
-    *,
-    confirm: Callable[[str], bool] | None,
-    yes: bool,
-    resume: str | None,
-    identity: Path | None,
-    lock: RunLock | None = None,
+    ctx: RunContext, header: dict[str, Any], asked: _Asked, *, lock: RunLock | None = None
 ) -> RestoreResult:
-    """The run a restore or rollback `header` asks for, in `ctx` (asks once unless `yes`)."""
+    """The run a restore or rollback `header` asks for, in `ctx` (asks once unless `yes`, after
+    the plan's summary; `dry_run`: only that summary). `lock`: the lease of the run this one
+    runs inside (the health gate's rollback)."""
+    resume = asked.resume
     rollback = header.get("command") == "rollback"
     swaps = [Swap.from_json(s) for s in header.get("swaps") or []]
     backup_dir = Path(header["backup"]) if header.get("backup") else None
     only = header.get("only")
     dump: Dump | None = None
     if backup_dir is not None and (only is None or only or not rollback):
-        dump = read_dump(ctx.out, backup_dir, ctx.plan.target.database, only, identity)
-    if dump is not None or header.get("drop"):
+        dump = read_dump(ctx.out, backup_dir, ctx.plan.target.database, only, asked.identity)
+    if not asked.dry_run and (dump is not None or header.get("drop")):
         probe_target(ctx)  # the load, its indexes and the cutover's renames need it
     names = [d.name for d in dump.collections] if dump is not None else []
     state = new_state(ctx, names, resumed=bool(resume))
     present = collection_names(ctx.target_db)
     drop = [n for n in header.get("drop") or [] if n not in names]
+    artifacts = list(header.get("artifacts") or [])
+    plan = _restore_summary(ctx, header, dump, present, drop, artifacts, swaps)
+    result = RestoreResult(
+        run_id=ctx.run_id,
+        status=Status.DRY_RUN,
+        dir=str(backup_dir or ""),
+        dump_database=dump.database if dump is not None else "",
+        collections=names,
+        documents=0,
+        verified=dump is not None and dump.manifest is not None,
+        dropped=[],
+        cutover=[],
+        backup_dir=None,
+        report="",
+        swapped=[s.collection for s in swaps if s.put_back],
+        plan=plan,
+    )
+    if asked.dry_run:
+        return replace(result, run_id="")
     steps = restore_steps(
         ctx,
         state,
         dump,
         present=present,
         drop=drop,
-        artifacts=list(header.get("artifacts") or []),
+        artifacts=artifacts,
         swaps=swaps,
         rollback=rollback,
     )
     planned = plan_actions(ctx, steps)
-    confirm_once(_question(ctx, header, swaps, names, drop), confirm, yes=yes)
+    question = (
+        f"Roll back run {header['rolls_back']}?"
+        if header.get("rolls_back")
+        else f"Restore {backup_dir} into {plan.target}?"
+    )
+    confirm_once(question, asked.confirm, yes=asked.yes, details=plan.lines())
     summary = _execute(ctx, planned, state, header, resume, keep_shadows=False, lock=lock)
     report = state.report
-    return RestoreResult(
-        run_id=ctx.run_id,
-        dir=str(backup_dir or ""),
-        dump_database=dump.database if dump is not None else "",
-        collections=names,
+    return replace(
+        result,
+        status=report.status,
         documents=sum(state.counts.get(n, 0) for n in names),
-        verified=dump is not None and dump.manifest is not None,
         dropped=state.dropped,
         cutover=report.cutover,
         backup_dir=report.backup.get("dir"),
         report=str(ctx.paths.report_json),
         undo=report.undo,
-        swapped=[s.collection for s in swaps if s.put_back],
         kept_aside=dict(report.kept_aside),
         summary=summary,
     )
 
 
-def _question(
-    ctx: RunContext, header: dict[str, Any], swaps: list[Swap], names: list[str], drop: list[str]
-) -> str:
-    """What a restore or rollback asks before it touches production."""
-    where = f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}"
-    what = ", ".join(header["only"]) if header.get("only") else "every collection in the backup"
-    restore = f"restore {what} of {header.get('backup')}"
-    if header.get("command") != "rollback":
-        return (
-            f"R{restore[1:]} into {where}" + (f" and drop {', '.join(drop)}" if drop else "") + "?"
+def _restore_summary(
+    ctx: RunContext,
+    header: dict[str, Any],
+    dump: Any,
+    present: list[str],
+    drop: list[str],
+    artifacts: list[str],
+    swaps: list[Swap],
+) -> RestoreSummary:
+    """Each collection and what the restore (or rollback) does to it."""
+    rolled_back = header.get("rolls_back")
+    if not rolled_back:
+        title = f"restore of {dump.dir}"
+    elif dump is None:
+        title = f"rollback of run {rolled_back} by renames (the collections it replaced were kept)"
+    else:
+        kept = " and by renames" if swaps else ""
+        title = f"rollback of run {rolled_back} from its backup {dump.dir}{kept}"
+    rows = [
+        (
+            s.collection,
+            ("swapped back: " if s.put_back else "taken out: ") + s.describe().split(": ", 1)[1],
         )
-    parts = [f"swap back {', '.join(s.collection for s in swaps)} by renames"] if swaps else []
-    parts += [restore] if names else []
-    parts += [f"drop {', '.join(drop)}"] if drop else []
-    return f"Roll back run {header.get('rolls_back')} in {where}: {'; '.join(parts)}?"
+        for s in swaps
+    ]
+    for action in dump.actions() if dump is not None else []:
+        count = f"{action.source_count:,} documents" if dump.manifest else "documents"
+        verb = "replaced by" if action.name in present else "created from"
+        rows.append((action.name, f"{verb} the backup's copy ({count})"))
+    why = f"created by run {rolled_back}" if rolled_back else "asked to"
+    rows += [(name, f"dropped ({why})") for name in drop if name not in artifacts]
+    rows += [(name, f"dropped (left over by run {rolled_back})") for name in artifacts]
+    touched = {name for name, _ in rows}
+    return RestoreSummary(
+        title=title,
+        target=f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}",
+        rows=rows,
+        backup_dir=str(ctx.paths.backup_dir),
+        left_alone=len([n for n in present if n not in touched]),
+    )
 
 
 # ------------------------------------------------------------------ commands that only read
@@ -501,7 +686,17 @@ class InspectOptions:
     """`inspect` has no options (it reads the plan's two sides)."""
 
 
-InspectResult = Inventory
+@dataclass
+class InspectResult:
+    """The inventory of both sides, and the variables the plan's commands or checks need unset
+    (`run` refuses without them, unless --no-hooks; `health` refuses too)."""
+
+    inventory: Inventory
+    missing: list[MissingVariable]
+
+    def to_json(self) -> dict[str, Any]:
+        missing = [{"name": m.name, "field": m.field, "line": m.line} for m in self.missing]
+        return {**self.inventory.to_json(), "missing_variables": missing}
 
 
 def inspect(loaded: LoadedPlan, out: Output, options: InspectOptions) -> InspectResult:
@@ -510,7 +705,8 @@ def inspect(loaded: LoadedPlan, out: Output, options: InspectOptions) -> Inspect
     plan = loaded.plan
     with connected(plan) as (source, target, _, _):
         source_db, target_db = source[plan.source.database], target[plan.target.database]
-        return take_inventory(plan, source_db, target_db, with_kept=True)
+        inventory = take_inventory(plan, source_db, target_db, with_kept=True)
+    return InspectResult(inventory, list(loaded.missing))
 
 
 @dataclass
@@ -575,11 +771,34 @@ class BackupOptions:
     state_dir: Path | None = None
 
 
-def backup(loaded: LoadedPlan, out: Output, options: BackupOptions) -> BackupResult:
-    """A verified backup of every application collection of the target database."""
+@dataclass
+class BackupRunResult:
+    """A standalone backup is a run of its own (journal, report, `history`): its id and report."""
+
+    run_id: str
+    report: str
+    backup: BackupResult
+    summary: RunSummary | None = None  # for people: not in the JSON
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "report": self.report, **self.backup.to_json()}
+
+
+def backup(loaded: LoadedPlan, out: Output, options: BackupOptions) -> BackupRunResult:
+    """A verified backup of every application collection of the target database; reads the
+    target only. A directory that cannot be written (or lacks room) is refused first (exit 2)."""
     with open_context(loaded, out, state_dir=options.state_dir) as ctx:
+        if options.out_dir is not None:
+            ctx.paths = replace(ctx.paths, backup_dir=Path(options.out_dir).absolute())
         names = collection_names(ctx.target_db)
-        return backup_collections(ctx, names, options.out_dir or ctx.paths.backup_dir)
+        size = sum(collection_size(ctx.target_db, n) for n in names)
+        check_backup_dir(ctx.paths.backup_dir, size)
+        state = new_state(ctx, [], resumed=False)
+        steps = backup_steps(ctx, state, names, expected_bytes=size)
+        header = {"command": "backup", "out": str(ctx.paths.backup_dir)}
+        summary = _execute(ctx, plan_actions(ctx, steps), state, header, None, False, locked=False)
+        done = BackupResult(**state.report.backup)
+        return BackupRunResult(ctx.run_id, str(ctx.paths.report_json), done, summary)
 
 
 @dataclass
@@ -591,6 +810,7 @@ class SeedOptions:
     scale: float = 1
     seed: int = 42
     progress: Callable[[str, str, int], None] | None = None  # (side, collection, documents)
+    network_timeout: timedelta | None = None  # --network-timeout (None: 2m)
 
 
 @dataclass
@@ -614,6 +834,7 @@ def seed(out: Output, options: SeedOptions) -> SeedResult:
             seed=options.seed,
             progress=options.progress,
             out=out,
+            network_timeout=options.network_timeout,
         )
     )
 
@@ -624,39 +845,60 @@ def seed(out: Output, options: SeedOptions) -> SeedResult:
 def demo(out: Output, options: DemoOptions) -> DemoResult:
     """The whole Meeshy promotion on two local servers: seed, inventory, dry-run, run, validate.
 
-    `options.view` shows the inventory, the dry-run, the run's summary and the validation (the
-    CLI draws tables). With `options.keep` the servers stay up (listed in the result); otherwise
-    they are stopped and their data deleted.
+    The bundled plan runs with `showcase.demo_environment()`: its hooks are local `echo`s and
+    none of the user's MEESHY_* variables is read, so nothing points at production. `options.view`
+    shows the inventory, the dry-run, the validation and, last, the run's summary (the CLI draws
+    them). With `options.keep` the servers stay up (listed in the result); otherwise they are
+    stopped and their data deleted.
     """
     view = options.view
-    state_dir = options.state_dir
+    state_dir = Path(options.state_dir).absolute()
     with showcase.demo_servers(out, options) as pair:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
-        seed(out, SeedOptions(source_uri, target_uri, scale=options.scale, seed=options.seed))
-        loaded = load_plan(bundled_plan_path(), source_uri=source_uri, target_uri=target_uri)
+        timeout = options.network_timeout
+        seed(
+            out,
+            SeedOptions(
+                source_uri,
+                target_uri,
+                scale=options.scale,
+                seed=options.seed,
+                network_timeout=timeout,
+            ),
+        )
+        freeze = showcase.DemoFreeze.under(state_dir)
+        loaded = load_plan(
+            bundled_plan_path(),
+            source_uri=source_uri,
+            target_uri=target_uri,
+            network_timeout=timeout,
+            env=freeze.env(),
+        )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
-        view.inventory(inspect(loaded, out, InspectOptions()))
+        view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
         dry = DryRunOptions(state_dir=state_dir, run_hooks=False, health_gate="off")
         view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
             "demo 5",
-            "the promotion itself (hooks skipped and the health gate off: they would restart and "
-            "check the real gateway)",
+            "the promotion, while an application writes to production: the plan's write freeze "
+            "stops it for the catch-up and the cutover (its commands are local: a flag-file "
+            "handshake with that application, an echo for the gateway's restart)",
         )
-        outcome = _demo_run(loaded, out, view, state_dir)
+        with freeze.writer(target_uri) as writer:
+            outcome = _demo_run(loaded, out, view, state_dir)
+            frozen = outcome.summary.report.freeze if outcome.summary else {}
+            if frozen.get("end_launched_at"):
+                resumed = datetime.fromisoformat(frozen["end_launched_at"]).timestamp()
+                writer.wait_for_writes_after(resumed, 4, timeout_s=10)
+        for line in showcase.writer_lines(writer, frozen):
+            out.info(line)
         out.step("demo 6", "validation of the live target against the source")
         report = validate(loaded, out, ValidateOptions(outcome.run_id, state_dir))
         view.validation(report)
-        out.info(
-            f"\nrun {outcome.run_id}: {outcome.status}; report {outcome.report}; "
-            f"backup {outcome.backup_dir}"
-        )
-        out.info(
-            f"undo it with: mongo-promote rollback --plan meeshy --state-dir {state_dir} "
-            "(with the servers kept: --keep)"
-        )
+        if outcome.summary is not None:
+            view.summary(outcome.summary)
         if not report.passed:
             raise PromoteError("demo: validation after the run found differences")
     return DemoResult(
@@ -670,16 +912,14 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
 
 
 def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) -> RunResult:
-    """The demo's promotion, its summary shown by the view (also when its post-checks fail)."""
-    options = RunOptions(yes=True, run_hooks=False, state_dir=state_dir, health_gate="off")
+    """The demo's promotion, hooks and freeze on (every command a local one); its summary is
+    shown by the view at the end (at once when its post-checks fail)."""
+    options = RunOptions(yes=True, state_dir=state_dir, health_gate="off")
     try:
-        outcome = run(loaded, out, options)
+        return run(loaded, out, options)
     except PostChecksFailed as exc:
         view.summary(exc.summary)
         raise
-    if outcome.summary is not None:
-        view.summary(outcome.summary)
-    return outcome
 
 
 # ------------------------------------------------------------------ operations after cutover:
@@ -689,17 +929,24 @@ def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) 
 @dataclass
 class HealthOptions:
     on_check: Callable[[CheckResult], None] | None = None  # each check's result, as it comes
+    # each attempt as it ends, and the wait before the next one (None: it was the last)
+    on_attempt: Callable[[CheckResult, float | None], None] | None = None
+    retries: int | None = None  # instead of each check's own `retries`
 
 
 HealthResult = HealthReport
 
 
 def health(loaded: LoadedPlan, out: Output, options: HealthOptions) -> HealthResult:
-    """The plan's HTTP health checks, in order, each with its retries; touches no database."""
+    """The plan's HTTP health checks, in order, each with its retries; touches no database.
+    Refused (exit 2) when a check's URL needs a variable that is unset."""
     checks = loaded.plan.health
     if not checks:
         raise UsageError("the plan has no health checks (a `health:` list of {name, url, ...})")
-    return run_checks(checks, on_result=options.on_check)
+    loaded.require("health", doing="health: the checks' URLs need variables")
+    if options.retries is not None:
+        checks = [c.model_copy(update={"retries": options.retries}) for c in checks]
+    return run_checks(checks, on_result=options.on_check, on_attempt=options.on_attempt)
 
 
 @dataclass
@@ -717,6 +964,8 @@ def refresh_staging(
 ) -> RefreshStagingResult:
     """The plan's staging_refresh runbook; its report is saved under runs/refresh-<id>/ (0600)."""
     dry = options.dry_run
+    if not dry:
+        loaded.require("staging_refresh", doing="refresh-staging: the runbook needs variables")
     report = run_runbook(loaded.plan, dry_run=dry, on_event=options.on_event)
     if not dry:
         base = base_dir(loaded, options.state_dir)
@@ -729,6 +978,7 @@ def refresh_staging(
 @dataclass
 class CleanupOptions:
     run_id: str | None = None  # the run to clean up after (None: the latest)
+    resume: str | None = None  # the cleanup's own run id, to continue it
     dry_run: bool = False
     ignore_age: bool = False
     force: list[str] = field(default_factory=list)  # drop these even though they changed
@@ -743,7 +993,9 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
     latest run by default), guarded (`steps.cleanup.choose`): not before cleanup.min_age since its
     cutover (`ignore_age`), not a collection written since its backup (`force` names those), and
     never without a verified backup of what goes. A run of its own (journal, report, lock);
-    `dry_run` writes nothing."""
+    `dry_run` writes nothing; `resume=RUN_ID` (the cleanup's own id) continues an interrupted one."""
+    if options.resume:
+        return _resume_cleanup(loaded, out, options)
     base = base_dir(loaded, options.state_dir)
     run_id = options.run_id or latest_run(base, command="run")
     if run_id is None:
@@ -753,7 +1005,7 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
     with open_context(loaded, out, state_dir=options.state_dir) as ctx:
         chosen = choose(ctx, after, set(options.force), ignore_age=options.ignore_age, dry_run=dry)
         found = chosen.found
-        status = "dry-run" if dry else ("nothing to do" if not found else "refused")
+        status = Status.DRY_RUN if dry else (Status.NOTHING_TO_DO if not found else Status.REFUSED)
         result = CleanupResult(run_id, status, chosen.age.to_json(), [c.to_json() for c in found])
         if options.show is not None:
             options.show(chosen)
@@ -766,20 +1018,62 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
             options.confirm,
             yes=options.yes,
         )
-        state = new_state(ctx, [], resumed=False)
-        planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
-        header = {"command": "cleanup", "cleans_up": run_id, "drop": chosen.names}
-        result.summary = _execute(ctx, planned, state, header, None, keep_shadows=False)
-        result.status, result.run_id, result.dropped = (
-            state.report.status,
-            ctx.run_id,
-            state.dropped,
+        header = {
+            "command": "cleanup",
+            "cleans_up": run_id,
+            "drop": chosen.names,
+            "force": sorted(options.force),
+        }
+        return _cleanup_run(ctx, result, found, header, resume=None)
+
+
+def _cleanup_run(
+    ctx: RunContext,
+    result: CleanupResult,
+    found: list[Candidate],
+    header: dict[str, Any],
+    *,
+    resume: str | None,
+) -> CleanupResult:
+    """The cleanup's own run under the lock: backup, the check against the run's backup, drops."""
+    state = new_state(ctx, [], resumed=bool(resume))
+    planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
+    result.summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
+    result.status, result.run_id, result.dropped = state.report.status, ctx.run_id, state.dropped
+    result.backup_dir = state.report.backup.get("dir")
+    result.report = str(ctx.paths.report_json)
+    if result.backup_dir:
+        result.restore = ctx.command("restore", "--backup", result.backup_dir)
+    return result
+
+
+def _resume_cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> CleanupResult:
+    """An interrupted cleanup, continued exactly: its backup (taken again only if it never
+    finished), its check against the run's backup, then the drops that remain, each one only
+    while the collection still holds what the cleanup's backup holds."""
+    if options.dry_run:
+        raise UsageError("cleanup --resume continues a cleanup: it has no --dry-run")
+    header = _header_of(loaded, options.state_dir, str(options.resume))
+    if header.command != "cleanup" or header.cleans_up is None:
+        base = base_dir(loaded, options.state_dir)
+        again = command_line(loaded, base, header.command, "--resume", header.run_id)
+        raise UsageError(
+            f"run {header.run_id} is a {header.command}, not a cleanup: `{again}` continues it"
         )
-        result.backup_dir, result.report = (
-            state.report.backup.get("dir"),
-            str(ctx.paths.report_json),
+    base = base_dir(loaded, options.state_dir)
+    after = after_run(open_journal(base, header.cleans_up), loaded.plan.target.database)
+    with open_context(loaded, out, run_id=header.run_id, state_dir=options.state_dir) as ctx:
+        journal = resumable_journal(ctx)
+        found = resumed_candidates(journal, header, after, base)
+        confirm_once(
+            f"Continue cleanup {header.run_id}: back up (unless done), then drop what remains of "
+            f"{', '.join(header.drop)} in {redact_uri(ctx.plan.target.uri)} database "
+            f"{ctx.plan.target.database!r}?",
+            options.confirm,
+            yes=options.yes,
         )
-        return result
+        result = CleanupResult(header.cleans_up, Status.RUNNING, {}, [c.to_json() for c in found])
+        return _cleanup_run(ctx, result, found, header.fields, resume=header.run_id)
 
 
 @dataclass
@@ -790,12 +1084,23 @@ class HistoryOptions:
 @dataclass
 class HistoryResult:
     runs: list[RunEntry]  # oldest first
+    # which run's collections production holds now: {collection: run id}, from the journals
+    current: dict[str, str]
 
     def to_json(self) -> dict[str, Any]:
-        return {"runs": [e.to_json() for e in self.runs]}
+        by_run: dict[str, list[str]] = {}
+        for name, run_id in sorted(self.current.items()):
+            by_run.setdefault(run_id, []).append(name)
+        return {
+            "runs": [e.to_json() for e in self.runs],
+            "current": [{"run_id": r, "collections": names} for r, names in by_run.items()],
+        }
 
 
 def history(loaded: LoadedPlan, out: Output, options: HistoryOptions) -> HistoryResult:
-    """Every run under the state directory (run, restore, rollback, cleanup, refresh), oldest first,
-    with what acted on what; reads files only (no database), tolerating torn journals and reports."""
-    return HistoryResult(read_history(base_dir(loaded, options.state_dir)))
+    """Every run under the state directory (run, backup, restore, rollback, cleanup, refresh),
+    oldest first, each with its attempts and what acted on what, and which run's collections
+    production holds now; reads files only (no database), tolerating torn journals and reports."""
+    base = base_dir(loaded, options.state_dir)
+    runs = read_history(base)
+    return HistoryResult(runs, current_holders(base, runs))

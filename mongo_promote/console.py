@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +28,9 @@ from mongo_promote.errors import UsageError
 from mongo_promote.redact import redact_data, redact_text
 
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
+# Every JSON document the commands print carries it (first key); raised when a key is renamed or
+# removed, or a status value changes. Keys are snake_case; statuses are fixed snake_case words.
+SCHEMA_VERSION = 1
 
 
 class Output:
@@ -86,6 +90,9 @@ class Output:
             yield bars
 
     def emit_json(self, data: Any) -> None:
+        """One JSON document on stdout, `schema_version` first."""
+        if isinstance(data, dict):
+            data = {"schema_version": SCHEMA_VERSION, **data}
         sys.stdout.write(to_json(redact_data(data)) + "\n")
         sys.stdout.flush()
 
@@ -129,18 +136,29 @@ class Bars:
         self.progress.update(self.tasks[name], total=docs, completed=docs, size=human_bytes(size))
 
 
-def confirm_once(question: str, confirm: Callable[[str], bool] | None, *, yes: bool) -> None:
-    """Destructive commands ask once; with no terminal there is nobody to ask, so --yes is required."""
+def confirm_once(
+    question: str,
+    confirm: Callable[[str], bool] | None,
+    *,
+    yes: bool,
+    details: Sequence[str] = (),
+) -> None:
+    """Destructive commands ask once, showing `details` (the plan's summary, one line each)
+    above a one-line question; with no terminal there is nobody to ask, so --yes is required."""
     if yes:
         return
     if confirm is None:
         raise UsageError(f"{question} Standard input is not interactive: pass --yes to proceed.")
-    if not confirm(question):
+    if not confirm("\n".join([*details, question])):
         raise UsageError("cancelled: nothing was changed")
 
 
 def _width(stderr: bool) -> int | None:
-    """Piped output (CI logs, `| less`) gets wide tables instead of Rich's 80-column default."""
+    """Piped output (CI logs, `| less`) gets wide tables instead of Rich's 80-column default;
+    COLUMNS, when set, wins (a terminal's own width, or a test's)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
     stream = sys.stderr if stderr else sys.stdout
     return None if stream.isatty() else 160
 
@@ -156,3 +174,14 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+def human_duration(seconds: float) -> str:
+    """`4.2s`, `2m`, `1m30s`, `1h05m`: a bound or a wait as an operator says it."""
+    if seconds < 60:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,3 +72,29 @@ def write_private(path: Path, data: bytes | str, *, atomic: bool = True) -> Path
 def is_disk_full(exc: BaseException) -> bool:
     """ENOSPC, EDQUOT, or EFBIG (RLIMIT_FSIZE / a file system's maximum file size)."""
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why files cannot be written under `path` (created if missing), or None: a part of it is
+    not a directory, it is not writable, or on a read-only file system. Reads only."""
+    probe = existing_ancestor(path)
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    if os.statvfs(probe).f_flag & os.ST_RDONLY:
+        return f"{probe} is on a read-only file system"
+    return None
+
+
+def existing_ancestor(path: Path) -> Path:
+    """`path` itself, or its nearest parent that exists (where it would be created)."""
+    probe = Path(path).absolute()
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    return probe
+
+
+def free_bytes(path: Path) -> int:
+    """Free space where `path` is (or would be created)."""
+    return shutil.disk_usage(existing_ancestor(path)).free

@@ -280,9 +280,20 @@ def credential_servers(
         started.__exit__(None, None, None)
 
 
+# The tests' own clients wait at most this long for any answer: a server that stops answering
+# fails the test that met it, with its traceback, instead of hanging the session (issue 18).
+TEST_SOCKET_TIMEOUT_MS = 120_000
+
+
+def bounded_client(uri: str) -> MongoClient[Any]:
+    """A client for a test's own reads and writes, every request bounded."""
+    return MongoClient(
+        uri, serverSelectionTimeoutMS=10_000, socketTimeoutMS=TEST_SOCKET_TIMEOUT_MS
+    )
+
+
 def _connect(src: str, tgt: str, engine: str) -> Servers:
-    source: MongoClient[Any] = MongoClient(src, serverSelectionTimeoutMS=10_000)
-    target: MongoClient[Any] = MongoClient(tgt, serverSelectionTimeoutMS=10_000)
+    source, target = bounded_client(src), bounded_client(tgt)
     return Servers(src, tgt, source, target, probe_capabilities(target, TOOL_DATABASE), engine, probe(target))
 
 

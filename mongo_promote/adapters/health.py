@@ -58,6 +58,7 @@ class CheckResult:
     attempts: int
     reason: str | None = None
     final_url: str | None = None  # where redirects ended, when they moved it
+    max_attempts: int = 1  # the first and its retries
 
 
 @dataclass
@@ -89,16 +90,22 @@ class HealthReport:
 # ---------------------------------------------------------------- running
 
 
+OnAttempt = Callable[
+    [CheckResult, float | None], None
+]  # an attempt's result, the wait before the next
+
+
 def run_checks(
     checks: Sequence[HealthCheck],
     *,
     on_result: Callable[[CheckResult], None] | None = None,
+    on_attempt: OnAttempt | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> HealthReport:
     """Run every check in order (each with its retries); a failing check never stops the others."""
     report = HealthReport()
     for check in checks:
-        result = run_check(check, sleep=sleep)
+        result = run_check(check, sleep=sleep, on_attempt=on_attempt)
         report.checks.append(result)
         if on_result is not None:
             on_result(result)
@@ -106,8 +113,14 @@ def run_checks(
     return report
 
 
-def run_check(check: HealthCheck, *, sleep: Callable[[float], None] = time.sleep) -> CheckResult:
-    """Attempts until one passes or `retries` more have failed, waiting backoff, 2x, 4x… (capped)."""
+def run_check(
+    check: HealthCheck,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    on_attempt: OnAttempt | None = None,
+) -> CheckResult:
+    """Attempts until one passes or `retries` more have failed, waiting backoff, 2x, 4x… (capped).
+    `on_attempt` hears of each attempt as it ends, with the wait before the next (None: last)."""
     import httpx  # here: a tenth of a second that commands which check nothing never pay
 
     attempts = check.retries + 1
@@ -118,10 +131,14 @@ def run_check(check: HealthCheck, *, sleep: Callable[[float], None] = time.sleep
     ) as client:
         for attempt in range(1, attempts + 1):
             result = _attempt(client, check)
-            result.attempts = attempt
-            if result.ok or attempt == attempts:
+            result.attempts, result.max_attempts = attempt, attempts
+            last = result.ok or attempt == attempts
+            wait = None if last else backoff_delay(check.backoff.total_seconds(), attempt)
+            if on_attempt is not None:
+                on_attempt(result, wait)
+            if wait is None:
                 return result
-            sleep(backoff_delay(check.backoff.total_seconds(), attempt))
+            sleep(wait)
     raise AssertionError("unreachable: the last attempt returns")
 
 

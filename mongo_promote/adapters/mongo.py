@@ -1,37 +1,47 @@
-"""Connections to a plan's servers (every command opens them here), capability detection, URI redaction."""
+"""Connections to a plan's servers (every command opens them here), how long each waits for an
+answer, capability detection, and a lost or silent server described in words."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 import bson
+import pymongo
 from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.decimal128 import Decimal128
 from bson.max_key import MaxKey
 from bson.min_key import MinKey
 from bson.raw_bson import RawBSONDocument
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
     AutoReconnect,
     ConfigurationError,
+    ConnectionFailure,
     InvalidURI,
+    NetworkTimeout,
     OperationFailure,
     PyMongoError,
+    ServerSelectionTimeoutError,
 )
 from pymongo.uri_parser import parse_uri
 
+from mongo_promote.console import human_duration
 from mongo_promote.errors import ServerUnreachable, UsageError
 from mongo_promote.redact import redact_text, redact_uri
 
-DEFAULT_TIMEOUT_MS = 5000
+DEFAULT_TIMEOUT_MS = 5000  # server selection and opening a connection
 # Raw documents are sometimes looked into (a fold's match field): a date outside Python's range
 # must then come back as DatetimeMS, not abort the run.
 RAW = CodecOptions(
@@ -41,6 +51,7 @@ RAW = CodecOptions(
 INDEX_KINDS = ("text", "2dsphere", "2d", "hashed")
 COLLECTION_OPTIONS = ("validator", "capped", "collation")
 _DUPLICATE_KEY = 11000
+_TIME_LIMIT = 50  # MaxTimeMSExpired: a long operation's bound, as the server enforced it
 
 
 @dataclass
@@ -187,8 +198,10 @@ def _probe(client: MongoClient[Any], expected: Capabilities, database: str) -> C
         )
         return replace(expected, notes=[*expected.notes, note])
     except PyMongoError as exc:
+        cause = network_cause(exc)
+        what = describe_network_failure(cause, [client]) if cause else _first_line(str(exc))
         raise ServerUnreachable(
-            f"lost the target server while probing its capabilities: {_first_line(str(exc))}"
+            f"while probing the target's capabilities (production untouched): {what}"
         ) from None
     finally:
         scratch.clean()
@@ -204,6 +217,10 @@ class _Scratch:
     def __init__(self, client: MongoClient[Any], database: str) -> None:
         self.client = client
         self.database = database
+        network = bounds_of(client).network_s
+        # each probe is a few documents: bounded apart, so one that a server (or a relay in
+        # front of it) never answers ends in seconds, not at the network timeout
+        self.bound = min(network or PROBE_TIMEOUT_S, PROBE_TIMEOUT_S)
         self.db = client.get_database(database)
         self.raw = client.get_database(database, codec_options=RAW)
         self.prefix = f"probe_{secrets.token_hex(4)}_"
@@ -215,8 +232,10 @@ class _Scratch:
 
     def run(self) -> dict[str, Any]:
         # The first write shows whether we may write here at all (Unauthorized is raised).
-        self.db.create_collection(self.name("a"))
-        code, details = self.duplicate_key()
+        with pymongo.timeout(self.bound):
+            self.db.create_collection(self.name("a"))
+        with pymongo.timeout(self.bound):
+            code, details = self.duplicate_key()
         return {
             "rename_drop_target": self.tried(self.drop_target),
             "full_bson": self.tried(self.full_bson, drops_connection=True),
@@ -234,12 +253,14 @@ class _Scratch:
             "duplicate_key_details": details,
         }
 
-    @staticmethod
-    def tried(check: Callable[[], bool], *, drops_connection: bool = False) -> bool:
+    def tried(self, check: Callable[[], bool], *, drops_connection: bool = False) -> bool:
         """A refusal (OperationFailure) means no; a lost connection is raised, except where the
-        probe itself is known to make a server hang up (FerretDB v1 on unknown BSON types)."""
+        probe itself is known to make a server hang up (FerretDB v1 on unknown BSON types; a
+        relay in front of it may keep the connection open instead: the probe's bound ends that
+        wait). Each probe has `self.bound`."""
         try:
-            return bool(check())
+            with pymongo.timeout(self.bound):
+                return bool(check())
         except OperationFailure as exc:
             if exc.code in _UNAUTHORIZED:
                 raise
@@ -312,14 +333,22 @@ class _Scratch:
         return None, False  # built over duplicates: nothing to recognise
 
     def clean(self) -> None:
-        """Every scratch collection goes, whatever happened (a probe that failed half-way too)."""
+        """Every scratch collection goes, whatever happened (a probe that failed half-way too);
+        a server that stopped answering is not waited for once per collection."""
         try:
-            present = self.db.list_collection_names(filter={"name": {"$regex": f"^{self.prefix}"}})
+            with pymongo.timeout(self.bound):
+                present = self.db.list_collection_names(
+                    filter={"name": {"$regex": f"^{self.prefix}"}}
+                )
         except PyMongoError:
             present = self.made
-        for name in set(present) | set(self.made):
-            with suppress(PyMongoError):
-                self.db.drop_collection(name)
+        for name in sorted(set(present) | set(self.made)):
+            try:
+                with pymongo.timeout(self.bound):
+                    self.db.drop_collection(name)
+            except PyMongoError as exc:
+                if network_cause(exc) is not None:
+                    return  # the server is gone: the others cannot be dropped either
 
 
 _CREATE_OPTIONS: dict[str, dict[str, Any]] = {
@@ -379,34 +408,217 @@ def not_connected() -> Capabilities:
     )
 
 
-def unconnected(uri: str, *, role: str) -> MongoClient[Any]:
+def unconnected(uri: str, *, role: str, bounds: Bounds | None = None) -> Client:
     """A client that has not connected (and will not, unless used): for a server the command
     does not need, so that it runs while that server is down."""
     try:
-        return MongoClient(uri, connect=False, serverSelectionTimeoutMS=DEFAULT_TIMEOUT_MS)
+        return Client(
+            uri,
+            role=role,
+            bounds=(bounds or Bounds()).for_uri(uri),
+            connect=False,
+            serverSelectionTimeoutMS=DEFAULT_TIMEOUT_MS,
+        )
     except (InvalidURI, ConfigurationError) as exc:
         raise UsageError(
             f"{role} URI {redact_uri(uri)} is invalid: {redact_text(str(exc), uri)}"
         ) from None
 
+# ---------------------------------------------------------------- how long a server is waited for
 
-def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> MongoClient[Any]:
-    """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds."""
+NETWORK_TIMEOUT_S = 120.0  # the default bound on one request's answer (--network-timeout)
+# The bound of an operation that may rightly take longer (an index build, a counting scan, a
+# sorted read): the network timeout plus the collection's data at a slow server's pace.
+LONG_BYTES_PER_S = 1024 * 1024
+LONG_S_PER_DOCUMENT = 0.001
+PROBE_TIMEOUT_S = 30.0  # each capability probe: a few documents on a scratch collection
+_URI_TIMEOUTS = ("sockettimeoutms", "timeoutms")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """How long the tool waits for a server.
+
+    `network_s` bounds every request's answer (pymongo's `socketTimeoutMS`: a connection that
+    stays open and answers nothing ends there, while a long copy, one reply after another,
+    is never cut). A URI's own `socketTimeoutMS` or `timeoutMS` is honoured instead (`origin`
+    says which; 0 there means no bound, None here). Operations that may rightly take longer
+    get `long_operation(size, documents)`: the plan's `long_operation_timeout` when it sets
+    one, else derived from the collection's size. Server selection and connecting keep their
+    own 5 s (`DEFAULT_TIMEOUT_MS`).
+    """
+
+    network_s: float | None = NETWORK_TIMEOUT_S
+    long_s: float | None = None
+    origin: str = "default"  # "default", "--network-timeout or the plan", "the URI's timeoutMS", ...
+
+    def long_operation(self, size: int, documents: int) -> float:
+        if self.long_s is not None:
+            return self.long_s
+        base = self.network_s or NETWORK_TIMEOUT_S
+        return round(base + size / LONG_BYTES_PER_S + documents * LONG_S_PER_DOCUMENT, 1)
+
+    @property
+    def from_uri(self) -> bool:
+        return self.origin.startswith("the URI")
+
+    def describe(self) -> str:
+        if self.network_s is None:
+            return f"no bound ({self.origin} is 0)"
+        return f"{human_duration(self.network_s)} ({self.origin})"
+
+    def for_uri(self, uri: str) -> Bounds:
+        """These bounds, or the URI's own timeout when it names one (honoured as given)."""
+        query = uri.split("?", 1)[1] if "?" in uri else ""
+        given = {k.lower(): v for k, v in parse_qsl(query)}
+        for key in _URI_TIMEOUTS:
+            if key in given:
+                try:
+                    ms = float(given[key])
+                except ValueError:
+                    return self  # the driver says what is wrong with it
+                name = "socketTimeoutMS" if key == "sockettimeoutms" else "timeoutMS"
+                return replace(self, network_s=ms / 1000 or None, origin=f"the URI's {name}")
+        return self
+
+
+def bounds_of(client: MongoClient[Any]) -> Bounds:
+    """The bounds a client was opened with (`connect`); the defaults for any other client."""
+    return client.bounds if isinstance(client, Client) else Bounds()
+
+
+def long_operation(
+    coll: Collection[Any], *, size: int | None = None, documents: int | None = None
+) -> AbstractContextManager[None]:
+    """The bound of one operation on `coll` that may rightly take longer than a request's answer
+    (an index build, a counting scan, a sorted read's first reply, a lookup that scans): pymongo's
+    client-side operation timeout for that block only, also sent to the server as maxTimeMS."""
+    return pymongo.timeout(operation_bound(coll, size=size, documents=documents))
+
+
+def operation_bound(
+    coll: Collection[Any], *, size: int | None = None, documents: int | None = None
+) -> float:
+    """`Bounds.long_operation` of the client `coll` belongs to, for the collection's size and
+    count (asked of the server, one collStats, when not given)."""
+    if size is None or documents is None:
+        stored, stored_size = collection_stats(coll.database, coll.name)
+        size = stored_size if size is None else size
+        documents = (stored or 0) if documents is None else documents
+    return bounds_of(coll.database.client).long_operation(size, documents)
+
+
+def collection_stats(db: Database[Any], name: str) -> tuple[int | None, int]:
+    """The server's stored document count (None when it gives none) and uncompressed data size
+    (0 when it can't tell), from one `collStats`: metadata, no scan of the data. A counting
+    scan is what `count_documents` is, and on FerretDB v1 it reads every document: 21 s of a
+    92 s run at scale 10 went to counting the two sides' collections that way."""
+    try:
+        stats = db.command("collStats", name)
+    except OperationFailure:
+        return None, 0
+    count = stats.get("count")
+    return (int(count) if isinstance(count, int | float) else None), int(stats.get("size", 0))
+
+
+def first_reply_bounded(
+    cursor: Iterable[Any], coll: Collection[Any], **sizes: int
+) -> Iterator[Any]:
+    """A sorted cursor's documents, its first reply under `long_operation` (the server sorts
+    everything before it answers: FerretDB v1 in memory), the rest under the network timeout."""
+    it = iter(cursor)
+    with long_operation(coll, **sizes):
+        first = next(it, _NOTHING)
+    if first is _NOTHING:
+        return
+    yield first
+    yield from it
+
+
+_NOTHING = object()
+
+
+class Asked(monitoring.CommandListener):
+    """What a client asked each server and got no answer to: names the operation a lost or
+    silent connection interrupted (pymongo's command monitoring, a few dict operations each)."""
+
+    def __init__(self) -> None:
+        self._asked: dict[tuple[Any, int], tuple[str, str]] = {}
+        # the latest requests that got no answer at all (a server's refusals are not kept):
+        # command, namespace, seconds waited, address
+        self.failures: deque[tuple[str, str, float, Any]] = deque(maxlen=16)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        namespace = event.database_name
+        if isinstance(target, str):  # a collection, or a whole namespace (renameCollection)
+            namespace = target if event.database_name == "admin" else f"{namespace}.{target}"
+        self._asked[(event.connection_id, event.request_id)] = (event.command_name, namespace)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._asked.pop((event.connection_id, event.request_id), None)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        command, namespace = self._asked.pop(
+            (event.connection_id, event.request_id), (event.command_name, event.database_name)
+        )
+        # no answer (a refusal carries the server's code), or the server's own time limit (50)
+        if (event.failure or {}).get("code", _TIME_LIMIT) == _TIME_LIMIT:
+            self.failures.append(
+                (command, namespace, event.duration_micros / 1e6, event.connection_id)
+            )
+
+    def last_failed(self, address: tuple[str, int] | None) -> tuple[str, str, float] | None:
+        for command, namespace, seconds, where in reversed(self.failures):
+            if address is None or tuple(where) == tuple(address):
+                return command, namespace, seconds
+        return None
+
+
+class Client(MongoClient[Any]):
+    """A connection to one of the plan's servers (`connect`): its role, its URI redacted, its
+    bounds, and what it asked that got no answer (`Asked`)."""
+
+    def __init__(self, uri: str, *, role: str, bounds: Bounds, **options: Any) -> None:
+        self.role = role
+        self.shown = redact_uri(uri)
+        self.bounds = bounds
+        self.asked = Asked()
+        super().__init__(uri, event_listeners=[self.asked], **options)
+
+
+def connect(
+    uri: str,
+    *,
+    role: str,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    bounds: Bounds | None = None,
+) -> Client:
+    """A client that has proven it can talk to the server, or ServerUnreachable (exit 3) in seconds.
+
+    Every request it sends waits at most `bounds.network_s` for its answer (the URI's own
+    socketTimeoutMS or timeoutMS, when it gives one, instead)."""
     if refused := _refused_everywhere(uri):
         raise ServerUnreachable(f"cannot reach the {role} server {redact_uri(uri)}: {refused}")
+    bounds = (bounds or Bounds()).for_uri(uri)
+    own: dict[str, Any] = {}
+    if not bounds.from_uri:
+        own["socketTimeoutMS"] = int(bounds.network_s * 1000) if bounds.network_s else 0
     try:
-        client: MongoClient[Any] = MongoClient(
+        client = Client(
             uri,
+            role=role,
+            bounds=bounds,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=max(timeout_ms * 60, 300_000),
             appname="mongo-promote",
+            **own,
         )
         client.admin.command("ping")
     except OperationFailure as exc:
         client.close()
         raise ServerUnreachable(
-            f"{role} server {redact_uri(uri)} refused: {redact_text(str(exc), uri)}"
+            f"{role} server {redact_uri(uri)} refused: {redact_text(server_error(exc), uri)}"
         ) from None
     except (InvalidURI, ConfigurationError) as exc:
         raise UsageError(
@@ -419,6 +631,68 @@ def connect(uri: str, *, role: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Mon
             f"{redact_text(_first_line(str(exc)), uri)}"
         ) from None
     return client
+
+
+# ---------------------------------------------------------------- a lost or silent server, in words
+
+
+def network_cause(exc: BaseException) -> PyMongoError | None:
+    """The pymongo error behind `exc` when it is a lost connection or a timeout (a request
+    unanswered within its bound, on the client or as the server's maxTimeMS), else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, PyMongoError):
+            return seen if isinstance(seen, ConnectionFailure) or seen.timeout else None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+# what pymongo says of a request it gave up because its monitor found the server silent
+_GIVEN_UP = ("pool paused", "interrupted", "operation cancelled")
+_ADDRESS = re.compile(r"^\[?([\w.\-:]+?)\]?:(\d+): ")
+
+
+def describe_network_failure(cause: PyMongoError, clients: Iterable[MongoClient[Any]]) -> str:
+    """Which server (URI redacted), what it was asked, how long it was waited for and the bound:
+    one line for the operator. `clients`: the command's own (`connect`), to tell which side."""
+    mine = [c for c in clients if isinstance(c, Client)]
+    address = _address(cause)
+    client = next((c for c in mine if address in _addresses(c)), None)
+    if client is None:
+        client = next((c for c in mine if c.asked.failures), mine[0] if mine else None)
+    server = f"the {client.role} server {client.shown}" if client else "a server"
+    bound = client.bounds.describe() if client else "?"
+    asked = client.asked.last_failed(address) if client else None
+    what = f"`{asked[0]}` on {asked[1]}" if asked else "a request"
+    waited = human_duration(asked[2]) if asked else None
+    after = f" after {waited}" if waited else ""
+    text = str(cause)
+    if isinstance(cause, ServerSelectionTimeoutError):
+        return f"cannot reach {server}: no answer within {DEFAULT_TIMEOUT_MS / 1000:g}s"
+    if isinstance(cause, NetworkTimeout):
+        return f"{server} did not answer {what}: waited {waited or 'its bound'} (network timeout {bound})"
+    if cause.timeout:  # a long operation's own bound, also the server's maxTimeMS
+        return f"{server} did not finish {what} within its bound{after}"
+    if any(word in text.lower() for word in _GIVEN_UP):
+        return (
+            f"{server} stopped answering: {what} was given up{after} (the driver's heartbeat to "
+            f"it timed out; network timeout {bound})"
+        )
+    return (
+        f"lost the connection to {server} during {what}{after} "
+        f"({type(cause).__name__}: {_first_line(redact_text(text))})"
+    )
+
+
+def _address(cause: PyMongoError) -> tuple[str, int] | None:
+    found = _ADDRESS.match(str(cause))
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def _addresses(client: MongoClient[Any]) -> set[Any]:
+    return set(client.topology_description.server_descriptions())
 
 
 def _refused_everywhere(uri: str) -> str | None:
@@ -441,6 +715,17 @@ def _refused_everywhere(uri: str) -> str | None:
         except OSError:
             return None
     return f"connection refused by {', '.join(refused)}" if refused else None
+
+
+def server_error(exc: BaseException) -> str:
+    """A server's refusal as one line: its message and code name (`Authentication failed.
+    (AuthenticationFailed)`), never the driver's `full error: {...}` dict."""
+    if isinstance(exc, OperationFailure):
+        details = exc.details or {}
+        message = str(details.get("errmsg") or exc).split(", full error:")[0]
+        name = details.get("codeName") or (f"code {exc.code}" if exc.code is not None else "")
+        return " ".join(message.split()) + (f" ({name})" if name else "")
+    return " ".join(_first_line(str(exc)).split())
 
 
 def _first_line(text: str) -> str:

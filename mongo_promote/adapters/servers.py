@@ -438,6 +438,19 @@ def default_state_dir() -> Path:
     )
 
 
+DEMO_STATE_DIR = Path("mongo-promote-demo")  # `demo`'s default --state-dir (relative to cwd)
+
+
+def known_state_dirs() -> list[Path]:
+    """Where `servers stop` and `status` look without --state-dir: `servers start`'s default
+    (or MONGO_PROMOTE_SERVERS_DIR), where `demo --keep` leaves its pair (./mongo-promote-demo,
+    or $MONGO_PROMOTE_STATE_DIR), each once."""
+    places = [default_state_dir(), Path.cwd() / DEMO_STATE_DIR / "servers"]
+    if os.environ.get("MONGO_PROMOTE_STATE_DIR"):
+        places.append(Path(os.environ["MONGO_PROMOTE_STATE_DIR"]) / "servers")
+    return list(dict.fromkeys(p.absolute() for p in places))
+
+
 def _state_file(state_dir: Path) -> Path:
     return state_dir / "servers.json"
 

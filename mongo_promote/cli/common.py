@@ -1,4 +1,5 @@
-"""What every command shares: the common options, plan loading, confirmation, errors → exit codes."""
+"""What every command shares: plan loading, confirmation, and errors → one line and an exit code
+(and `{"error": {...}}` under --json). The options themselves: `cli/options.py`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
+from pymongo.errors import PyMongoError
 
+from mongo_promote.adapters.mongo import server_error
+from mongo_promote.cli.options import DEBUG_ENV
+from mongo_promote.cli.timeouts import network_timeout
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import (
     LoadedPlan,
@@ -22,47 +27,13 @@ from mongo_promote.domain.plan import (
 from mongo_promote.errors import PromoteError
 from mongo_promote.redact import redact_text
 
-PlanOpt = Annotated[
-    str,
-    typer.Option(
-        "--plan", "-p", help="Plan file. 'meeshy' = the bundled Meeshy plan.", show_default=True
-    ),
-]
-URI_HELP = (
-    "Overrides the plan's {} URI: a URI (visible in the process list), env:NAME (read from "
-    "that environment variable) or file:PATH (first line of a private file)."
-)
-SourceUriOpt = Annotated[str | None, typer.Option("--source-uri", help=URI_HELP.format("source"))]
-TargetUriOpt = Annotated[str | None, typer.Option("--target-uri", help=URI_HELP.format("target"))]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-StateDirRunOpt = Annotated[
-    Path | None,
-    typer.Option("--state-dir", help="Where runs/<run-id>/ goes (default: next to the plan)."),
-]
-
-EngineOpt = Annotated[
-    str,
-    typer.Option(
-        "--engine", help="ferretdb (v1, SQLite), documentdb (FerretDB v2 + PostgreSQL) or mongod."
-    ),
-]
-
 F = TypeVar("F", bound=Callable[..., Any])
-DEBUG_ENV = "MONGO_PROMOTE_DEBUG"
-DebugOpt = Annotated[
-    bool,
-    typer.Option(
-        "--debug", envvar=DEBUG_ENV, help="On a failure, show its traceback (scrubbed) as well."
-    ),
-]
 
 
 def handles_errors(func: F) -> F:
-    """Every failure of a command becomes one red line and its exit code (`fail`); an exit code
-    the command asks for, or a prompt aborted, goes on to Typer."""
+    """Every failure of a command becomes one red line and its exit code (`fail`), and with
+    --json also `{"error": {...}}` on stdout; an exit code the command asks for, or a prompt
+    aborted, goes on to Typer."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -71,27 +42,50 @@ def handles_errors(func: F) -> F:
         except (typer.Exit, typer.Abort):
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            raise typer.Exit(fail(exc, debug=debugging())) from None
+            json_mode = bool(kwargs.get("json_out"))
+            raise typer.Exit(fail(exc, debug=debugging(), json_mode=json_mode)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def fail(exc: BaseException, *, debug: bool) -> int:
+def fail(exc: BaseException, *, debug: bool, json_mode: bool = False) -> int:
     """The one mapping of a failure: a scrubbed line on stderr (after the scrubbed traceback with
-    `debug`), and the exit code: a PromoteError's own, 130 for Ctrl-C, 1 for anything else."""
+    `debug`), with `json_mode` the same as `{"error": {"code", "exit", "message"}}` on stdout,
+    and the exit code: a PromoteError's own, 130 for Ctrl-C, 1 for anything else. `code` is
+    the error's stable name (errors.PromoteError.code), `interrupted` or `internal`."""
     out = Output()
     if debug:
         out.traceback(scrub("".join(traceback.format_exception(exc)).rstrip()))
+    code, exit_code, line = describe_failure(exc)
+    hint = "" if debug or code != "internal" else " (run again with --debug for the traceback)"
+    out.error(line + hint)
+    if json_mode:
+        out.emit_json({"error": {"code": code, "exit": exit_code, "message": line}})
+    return exit_code
+
+
+def conclude(out: Output, data: dict[str, Any], error: PromoteError | None, json_out: bool) -> None:
+    """A command's result that may also be a failure (validation found differences, a health
+    check failed, another run holds the lock): with --json one document, the error inside it;
+    the error's line on stderr and its exit code."""
+    if json_out:
+        if error is not None:
+            code, exit_code, message = describe_failure(error)
+            data = {**data, "error": {"code": code, "exit": exit_code, "message": message}}
+        out.emit_json(data)
+    if error is not None:
+        raise typer.Exit(fail(error, debug=False))
+
+
+def describe_failure(exc: BaseException) -> tuple[str, int, str]:
+    """(code, exit code, one scrubbed line) of any failure."""
     if isinstance(exc, PromoteError):
-        out.error(scrub(exc.message))
-        return exc.exit_code
+        return exc.code, exc.exit_code, scrub(" ".join(exc.message.split()))
     if isinstance(exc, KeyboardInterrupt):
-        out.error("interrupted")
-        return 130
-    text = " ".join(str(exc).split())
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    out.error(scrub(line) + ("" if debug else " (run again with --debug for the traceback)"))
-    return 1
+        return "interrupted", 130, "interrupted"
+    # a server's refusal: its message and code name, one line (never the driver's error dict)
+    text = server_error(exc) if isinstance(exc, PyMongoError) else " ".join(str(exc).split())
+    return "internal", 1, scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 _debug = [False]  # this invocation's --debug, set by the app's callback before any command
@@ -117,13 +111,12 @@ def scrub(text: str) -> str:
 
 
 def load(
-    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True
-) -> LoadedPlan:
-    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides.
-
-    An override is a URI, `env:NAME` or `file:PATH`: the last two keep a password out of the
-    process list (a URI with a password given here is warned about). `servers=False`: the
-    command never connects, so unset URI variables are no error."""
+    plan: str, source_uri: str | None, target_uri: str | None, *, servers: bool = True,
+    timeout: str | None = None) -> LoadedPlan:  # fmt: skip
+    """The plan file (or the bundled one for `meeshy`), validated, with the URI overrides (a
+    URI, `env:NAME` or `file:PATH`: the last two keep a password out of the process list; a URI
+    with a password given here is warned about) and --network-timeout (`timeout`). `servers=False`:
+    the command never connects, so unset URI variables are no error."""
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()
@@ -140,7 +133,7 @@ def load(
             if warning := argv_password_warning(value, f"--{side}-uri"):
                 Output().warn(warning)
             sources[f"{side}_uri"] = value
-    return load_plan(path, servers=servers, **sources)
+    return load_plan(path, servers=servers, network_timeout=network_timeout(timeout), **sources)
 
 
 def confirmer() -> Callable[[str], bool] | None:

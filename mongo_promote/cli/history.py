@@ -1,10 +1,12 @@
-"""`history`: the runs in the state directory and what acted on what (reads files only)."""
+"""`history`: the runs in the state directory, their attempts, what acted on what, and which run's
+collections production holds now (reads files only)."""
 
 from __future__ import annotations
 
 from mongo_promote import api
-from mongo_promote.cli.common import JsonOpt, PlanOpt, StateDirRunOpt, handles_errors, load
-from mongo_promote.cli.render.cleanup import history_table
+from mongo_promote.cli.common import handles_errors, load
+from mongo_promote.cli.options import JsonOpt, PlanOpt, QuietOpt, StateDirRunOpt, VerboseOpt
+from mongo_promote.cli.render.cleanup import current_line, history_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -14,11 +16,14 @@ def history(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     state_dir: StateDirRunOpt = None,
     json_out: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
-    """The runs in the state directory: command, status, start, duration, backup, links.
+    """The runs in the state directory: command, status, attempts, start, duration, links; and
+    which run's collections production holds now, from the journals.
 
     Connects to no database: the plan's URIs need not be set."""
-    out = Output(json_mode=json_out)
+    out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.HistoryOptions(state_dir=state_dir)
     result = api.history(load(plan, None, None, servers=False), out, options)
     if json_out:
@@ -27,4 +32,5 @@ def history(
     if not result.runs:
         out.info("no runs yet")
         return
-    out.table(history_table(result.runs))
+    out.table(history_table(result.runs, verbose=verbose))
+    out.info(current_line(result.current))

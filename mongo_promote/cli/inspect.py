@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from mongo_promote import api
-from mongo_promote.cli.common import (
+from mongo_promote.cli.common import handles_errors, load
+from mongo_promote.cli.options import (
     JsonOpt,
     PlanOpt,
     QuietOpt,
     SourceUriOpt,
     TargetUriOpt,
     VerboseOpt,
-    handles_errors,
-    load,
 )
 from mongo_promote.cli.render.inventory import inventory_table
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -23,14 +23,21 @@ def inspect(
     plan: PlanOpt = DEFAULT_PLAN_PATH,
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Inventory and classification of both sides (reads only)."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
-    inventory = api.inspect(load(plan, source_uri, target_uri), out, api.InspectOptions())
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    result = api.inspect(loaded, out, api.InspectOptions())
     if json_out:
-        out.emit_json(inventory.to_json())
+        out.emit_json(result.to_json())
     else:
-        out.table(inventory_table(inventory))
+        out.table(inventory_table(result.inventory))
+    if result.missing:
+        out.warn(
+            f"{api.describe_missing(result.missing)}: `run` refuses without them (--no-hooks "
+            "runs without the hooks); `health` and `refresh-staging` need theirs"
+        )

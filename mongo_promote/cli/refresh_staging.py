@@ -7,15 +7,8 @@ from typing import Annotated
 import typer
 
 from mongo_promote import api
-from mongo_promote.cli.common import (
-    JsonOpt,
-    PlanOpt,
-    QuietOpt,
-    StateDirRunOpt,
-    VerboseOpt,
-    handles_errors,
-    load,
-)
+from mongo_promote.cli.common import conclude, handles_errors, load
+from mongo_promote.cli.options import JsonOpt, PlanOpt, QuietOpt, StateDirRunOpt, VerboseOpt
 from mongo_promote.cli.render.checks import health_table, refresh_event, refresh_plan
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -45,12 +38,12 @@ def refresh_staging(
     )
     report = api.refresh_staging(loaded, out, options)
     if json_out:
-        out.emit_json(report.to_json())
+        pass
     elif dry_run:
         refresh_plan(out, report)
     elif report.health is not None and report.health.checks:
         out.table(health_table(report.health, title="staging health"))
-    if not report.ok:
-        raise OperationFailed(f"refresh-staging failed: {report.error}")
+    error = None if report.ok else OperationFailed(f"refresh-staging failed: {report.error}")
+    conclude(out, report.to_json(), error, json_out)
     if not dry_run:
         out.info("[green]staging refreshed[/]")

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from mongo_promote import api
-from mongo_promote.cli.common import (
+from mongo_promote.cli.common import conclude, handles_errors, load
+from mongo_promote.cli.options import (
     JsonOpt,
     PlanOpt,
     QuietOpt,
@@ -15,13 +16,12 @@ from mongo_promote.cli.common import (
     StateDirRunOpt,
     TargetUriOpt,
     VerboseOpt,
-    handles_errors,
-    load,
 )
-from mongo_promote.cli.render.checks import validation_table
+from mongo_promote.cli.render.checks import validation
+from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
-from mongo_promote.errors import PromoteError
+from mongo_promote.errors import ValidationFailed
 
 
 @handles_errors
@@ -30,20 +30,30 @@ def validate(
     source_uri: SourceUriOpt = None,
     target_uri: TargetUriOpt = None,
     run_id: Annotated[
-        str | None, typer.Option("--run", help="Run whose $now to use (default: the latest).")
+        str | None,
+        typer.Option(
+            "--run", metavar="RUN_ID", help="Run whose $now to use (default: the latest)."
+        ),
     ] = None,
     state_dir: StateDirRunOpt = None,
+    network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """The validation step alone, against the live target (reads only). Exit 1 on differences."""
+    """The validation step alone, against the live target (reads only). Exit 1 on differences.
+
+    After a cutover, documents the application added or changed since are warnings (in every
+    check); a document the source has and production lost fails."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.ValidateOptions(run_id=run_id, state_dir=state_dir)
-    report = api.validate(load(plan, source_uri, target_uri), out, options)
-    if json_out:
-        out.emit_json(report.to_json())
-    else:
-        out.table(validation_table(report))
-    if not report.passed:
-        raise PromoteError(f"validation found differences: {report.summary()}")
+    loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
+    report = api.validate(loaded, out, options)
+    if not json_out:
+        validation(out, report)
+    failed = (
+        None
+        if report.passed
+        else ValidationFailed(f"validation found differences: {report.summary()}")
+    )
+    conclude(out, report.to_json(), failed, json_out)

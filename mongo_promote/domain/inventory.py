@@ -8,9 +8,8 @@ from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options
+from mongo_promote.adapters.mongo import collection_options, collection_stats, long_operation
 from mongo_promote.domain.names import is_tool_collection, kept
 from mongo_promote.domain.plan import Plan
 from mongo_promote.redact import redact_uri
@@ -74,19 +73,6 @@ def collection_names(db: Database[Any], *, with_kept: bool = False) -> list[str]
     return sorted(names)
 
 
-def collection_stats(db: Database[Any], name: str) -> tuple[int | None, int]:
-    """The server's stored document count (None when it gives none) and uncompressed data size
-    (0 when it can't tell), from one `collStats`: metadata, no scan of the data. A counting
-    scan is what `count_documents` is, and on FerretDB v1 it reads every document: 21 s of a
-    92 s run at scale 10 went to counting the two sides' collections that way."""
-    try:
-        stats = db.command("collStats", name)
-    except OperationFailure:
-        return None, 0
-    count = stats.get("count")
-    return (int(count) if isinstance(count, int | float) else None), int(stats.get("size", 0))
-
-
 def collection_size(db: Database[Any], name: str) -> int:
     """Uncompressed data size; 0 where the server can't tell (it is informative only)."""
     return collection_stats(db, name)[1]
@@ -97,8 +83,11 @@ def counted(coll: Collection[Any], expected: int) -> int:
     when it agrees (no scan), otherwise a counting scan decides. Servers keep that count with
     every write (MongoDB's can be off after an unclean shutdown; a pass would then need it off
     by exactly the difference), and the checks that use this have a content hash behind them."""
-    stored, _ = collection_stats(coll.database, coll.name)
-    return expected if stored == expected else coll.count_documents({})
+    stored, size = collection_stats(coll.database, coll.name)
+    if stored == expected:
+        return expected
+    with long_operation(coll, size=size, documents=max(stored or 0, expected)):
+        return coll.count_documents({})
 
 
 def describe(
@@ -113,7 +102,7 @@ def describe(
     return CollectionInfo(
         name=name,
         cls=kept_one.cls if kept_one is not None else plan.classify(name),
-        count=stored if stored is not None else coll.count_documents({}),
+        count=stored if stored is not None else _count(coll, size),
         size=size,
         indexes=[ix["name"] for ix in index_specs],
         options=collection_options(db, name),
@@ -121,6 +110,12 @@ def describe(
         in_target=in_target,
         index_specs=index_specs,
     )
+
+
+def _count(coll: Collection[Any], size: int) -> int:
+    """A counting scan where the server keeps no count (bounded by the collection's size)."""
+    with long_operation(coll, size=size, documents=0):
+        return coll.count_documents({})
 
 
 def take_inventory(

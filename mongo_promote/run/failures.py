@@ -6,15 +6,9 @@ from __future__ import annotations
 import copy
 import re
 
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    NetworkTimeout,
-    OperationFailure,
-    PyMongoError,
-    ServerSelectionTimeoutError,
-)
+from pymongo.errors import OperationFailure, PyMongoError
 
+from mongo_promote.adapters.mongo import describe_network_failure, network_cause, server_error
 from mongo_promote.domain.names import TOOL_DATABASE
 from mongo_promote.errors import (
     Interrupted,
@@ -26,7 +20,6 @@ from mongo_promote.errors import (
 from mongo_promote.redact import redact_text
 from mongo_promote.state.context import RunContext
 
-_NETWORK = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 _UNAUTHORIZED = 13
 _NOT_AUTHORIZED_ON = re.compile(r"not authorized on (\S+) to execute command \{ ?(\w+)")
 
@@ -62,22 +55,26 @@ def classify(
     if isinstance(exc, KeyboardInterrupt | Interrupted):
         text = exc.message if isinstance(exc, Interrupted) else "interrupted"
         return Interrupted(f"{text}; {state}")
-    if isinstance(cause, _NETWORK):
-        text = redact_text(f"{type(cause).__name__}: {cause}", plan.source.uri, plan.target.uri)
-        return ServerUnreachable(
-            f"lost the connection to a server during run {ctx.run_id} ({text}); {state}"
-        )
+    network = network_cause(exc)
+    if network is not None:
+        clients = [ctx.source_client, ctx.target_client]
+        text = redact_text(describe_network_failure(network, clients), plan.source.uri, plan.target.uri)
+        return ServerUnreachable(f"run {ctx.run_id} stopped: {text}; {state}")
     if isinstance(cause, OperationFailure) and cause.code == _UNAUTHORIZED:
         return ServerUnreachable(f"{_privileges(cause, ctx)}; {state}")
     if isinstance(exc, PromoteError):
         if isinstance(exc, UsageError) or resume in exc.message:
             return exc
-        return _with_message(exc, f"{exc.message}; {state}")
-    text = redact_text(f"{type(exc).__name__}: {exc}", plan.source.uri, plan.target.uri)
+        return with_message(exc, f"{exc.message}; {state}")
+    if isinstance(cause, OperationFailure):  # the server's message and code name, one line
+        text = f"{type(cause).__name__}: {server_error(cause)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = redact_text(text, plan.source.uri, plan.target.uri)
     return OperationFailed(f"run {ctx.run_id} failed ({text}); {state}")
 
 
-def _with_message(exc: PromoteError, message: str) -> PromoteError:
+def with_message(exc: PromoteError, message: str) -> PromoteError:
     """The same error (type, exit code), saying more."""
     error = copy.copy(exc)
     error.message = message

@@ -15,6 +15,7 @@ from mongo_promote.domain.plan import Hook, Plan
 from mongo_promote.errors import UsageError
 from mongo_promote.files import private_dir, write_private
 from mongo_promote.redact import redact_url
+from mongo_promote.state.report import Status
 
 # Events passed to `on_event(kind, payload)`, in the order they happen.
 COMMAND_STARTED = "command_started"  # payload: Hook
@@ -53,13 +54,13 @@ class CommandResult:
 
 @dataclass
 class RefreshReport:
-    """What refresh-staging did (or, dry-run, would do); `status` is ok, failed or dry-run."""
+    """What refresh-staging did (or, dry-run, would do); `status` is succeeded, failed or dry_run."""
 
     dry_run: bool
     planned: list[Hook]
     wait_s: float
     planned_health: list[dict[str, str]]
-    status: str = "running"
+    status: str = Status.RUNNING
     commands: list[CommandResult] = field(default_factory=list)
     waited_s: float | None = None
     health: HealthReport | None = None
@@ -69,13 +70,13 @@ class RefreshReport:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("ok", "dry-run")
+        return self.status in (Status.SUCCEEDED, Status.DRY_RUN)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data: what report.json and `refresh-staging --json` hold."""
         return {
             "command": "refresh-staging",
-            "status": self.status,
+            "status": str(self.status),
             "dry_run": self.dry_run,
             "error": self.error,
             "started_at": self.started_at,
@@ -126,7 +127,7 @@ def refresh_staging(
         ],
     )
     if dry_run:
-        return _finish(report, "dry-run")
+        return _finish(report, Status.DRY_RUN)
     for hook in runbook.steps:
         emit(COMMAND_STARTED, hook)
         outcome = run_hook(hook.command, hook.timeout_s)
@@ -142,7 +143,7 @@ def refresh_staging(
                 else f"exited with {result.exit_code}"
             )
             report.error = f"command {len(report.commands)} {why}: {hook.command}"
-            return _finish(report, "failed")
+            return _finish(report, Status.FAILED)
     if report.wait_s > 0:
         emit(WAITING, report.wait_s)
         started = time.monotonic()
@@ -152,11 +153,11 @@ def refresh_staging(
     if not report.health.ok:
         names = ", ".join(c.name for c in report.health.failures)
         report.error = f"health check failed: {names}"
-        return _finish(report, "failed")
-    return _finish(report, "ok")
+        return _finish(report, Status.FAILED)
+    return _finish(report, Status.SUCCEEDED)
 
 
-def _finish(report: RefreshReport, status: str) -> RefreshReport:
+def _finish(report: RefreshReport, status: Status) -> RefreshReport:
     report.status = status
     report.finished_at = datetime.now(UTC).isoformat()
     return report
@@ -186,7 +187,7 @@ def render_markdown(report: RefreshReport) -> str:
         code = "timed out" if c.exit_code is None else f"exit {c.exit_code}"
         lines += [f"### {i}. `{c.command}` — {code}, {c.seconds:.1f}s", ""]
         lines += ["````text", c.output.rstrip("\n"), "````", ""] if c.output.strip() else []
-    not_run = report.planned[len(report.commands) :] if report.status == "failed" else []
+    not_run = report.planned[len(report.commands) :] if report.status == Status.FAILED else []
     if not_run:
         lines += ["Not run after the failure:", ""]
         lines += [f"- `{h.command}`" for h in not_run]

@@ -49,12 +49,13 @@ def rollback_header(
     if undone_by:
         ctx.out.info(
             f"run {run_id} was already rolled back by run {undone_by}: nothing to roll back; "
-            f"nothing was touched (`rollback --run {undone_by}` undoes that rollback)"
+            f"nothing was touched (`{ctx.rollback_command(undone_by)}` undoes that rollback)"
         )
         return None
     backup = journal.backup_of()
     present = collection_uuids(ctx.target_db)
-    acted = _acted(journal, run_id, present)
+    resume = ctx.command(journal.header().command, "--resume", run_id)
+    acted = _acted(journal, run_id, present, resume)
     leftovers = sorted(c for c in present if made_by_run(c, run_id))
     swaps, changed = _swaps(ctx, acted, present)
     swapped = {s.collection for s in swaps}
@@ -64,8 +65,8 @@ def rollback_header(
             f"run {run_id} cut over nothing: production holds nothing of it, nothing to roll "
             "back; nothing was touched"
             + (
-                f" (its shadows {', '.join(leftovers)} remain: `run --resume {run_id}` uses "
-                "them, or drop them)"
+                f" (its shadows {', '.join(leftovers)} remain: "
+                f"`{ctx.command('run', '--resume', run_id)}` uses them, or drop them)"
                 if leftovers
                 else ""
             )
@@ -80,9 +81,10 @@ def rollback_header(
     if changed and not allow_target_drift:
         raise OperationFailed(
             f"production changed since run {run_id} cut over: {'; '.join(changed)}. Rolling back "
-            "would lose those writes: refused. `rollback --allow-target-drift` rolls back anyway, "
-            "after a verified backup of the current state (undo it with `rollback --run "
-            "<the rollback's run id>`)"
+            "would lose those writes: refused. "
+            f"`{ctx.command('rollback', '--run', run_id, '--allow-target-drift')}` rolls back "
+            "anyway, after a verified backup of the current state (undo it with "
+            f"`{ctx.rollback_command('<the rollback run id>')}`)"
         )
     for line in changed:
         ctx.out.warn(f"changed since the cutover (--allow-target-drift): {line}")
@@ -108,7 +110,8 @@ def _announce(
         parts.append(
             f"from the backup {backup}: " + ", ".join(f"{a.name} ({a.how})" for a in restored)
         )
-    ctx.out.info(f"rolling back run {run_id}: " + "; ".join(parts))
+    # every collection is in the rollback's plan summary (its prompt): this line is the detail
+    ctx.out.detail(f"rolling back run {run_id}: " + "; ".join(parts))
     same = [s.collection for s in swaps if s.take_out and s.written_since == SAME_COUNT]
     for s in swaps:
         if s.take_out and s.written_since and s.written_since != SAME_COUNT:
@@ -120,7 +123,9 @@ def _announce(
         )
 
 
-def _acted(journal: Journal, run_id: str, present: dict[str, str | None]) -> list[Acted]:
+def _acted(
+    journal: Journal, run_id: str, present: dict[str, str | None], resume: str
+) -> list[Acted]:
     """The collections the run renamed in (finished, or half done and visible on the server)
     and those a rollback's drop step dropped."""
     acted: dict[str, Acted] = {}
@@ -141,7 +146,7 @@ def _acted(journal: Journal, run_id: str, present: dict[str, str | None]) -> lis
         if shadow in present and aside in present and name in present:
             raise OperationFailed(
                 f"run {run_id} stopped between the two renames of {name} and production "
-                f"re-created {name} since: `run --resume {run_id}` puts production back first "
+                f"re-created {name} since: `{resume}` puts production back first "
                 "(the writes made meanwhile are merged in); roll back after that"
             )
         if shadow not in present and name in present:  # renamed in, not yet journalled

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_all
-from dataclasses import dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +13,10 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.domain.inventory import counted
+from mongo_promote.domain.transforms.stream import children_hash
 from mongo_promote.errors import (
     Interrupted,
     LockLost,
@@ -24,6 +26,7 @@ from mongo_promote.errors import (
 )
 from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
+from mongo_promote.run.frozen import FrozenSection
 from mongo_promote.run.signals import signals_cancel, signals_deferred
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import (
@@ -33,19 +36,22 @@ from mongo_promote.state.journal import (
     RUN_RESUMED,
     SHADOWS_DROPPED,
     SHADOWS_STALE,
-    ActionRef,
     Journal,
+    Span,
 )
 from mongo_promote.state.lock import RunLock
-from mongo_promote.state.report import RunSummary
-from mongo_promote.state.step import Action, Phase, Result, RunState, Step
+from mongo_promote.state.report import RunSummary, Status, seconds_between
+from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
+from mongo_promote.steps.freeze import FreezeEndFailed
 from mongo_promote.steps.gate import gate_failures
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
 class PostChecksFailed(OperationFailed):
     """The run went to its end but its post-cutover checks failed: its summary is still shown."""
+
+    code = "post_checks_failed"
 
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
@@ -54,18 +60,6 @@ class PostChecksFailed(OperationFailed):
 
 class HealthGateFailed(PostChecksFailed):
     """The run went to its end but its health gate failed (and, with `rollback`, undid it)."""
-
-
-@dataclass(frozen=True)
-class Planned:
-    step: Step
-    action: Action
-
-    @property
-    def ref(self) -> ActionRef:
-        """The action as the journal records it."""
-        a = self.action
-        return ActionRef(a.key, a.step, self.step.kind, self.step.phase, a.collection)
 
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
@@ -162,10 +156,12 @@ class Runner:
         self.keep_shadows = keep_shadows
         self.lock = lock
         self.command = journal.header().command
+        ctx.verb = self.command
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
             state.lock = lock
+        self.frozen = FrozenSection(ctx, state, journal, planned, self._apply_act)
 
     def execute(self) -> RunSummary:
         """Every phase in order; the finished run's summary (a failure raises its typed error)."""
@@ -177,6 +173,8 @@ class Runner:
                     self.lock.check()  # the fence before production is touched
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "before")
+            # production untouched: a freeze ends now, before the shadows go
+            error = self.frozen.end_after(error, _status(exc, Status.FAILED))
             self._abort(exc, error)
             raise error from exc
         received: list[int] = []
@@ -185,33 +183,56 @@ class Runner:
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
-            self._fail("failed during cutover", error)
-            raise error from exc
+            whole, error = self.frozen.cutover_failed(
+                exc, error, lambda: self._finish_cutover(received)
+            )
+            if not whole:
+                self._fail(Status.FAILED_DURING_CUTOVER, error)
+                raise error from exc
         if received:
             error = Interrupted(
                 f"interrupted after cutover completed; the after_cutover hooks and post-checks "
                 f"were not run (`{self.resume_command}` runs them, "
                 f"`{self.rollback_command}` undoes the cutover)"
             )
-            self._fail("interrupted", error)
+            error = self.frozen.end_after(error, Status.INTERRUPTED)
+            self._fail(Status.INTERRUPTED, error)
             raise error
         try:
             with signals_cancel(self.ctx):
                 self._apply_phase("after", done)
         except (Exception, KeyboardInterrupt) as exc:
             error = self._error(exc, "after")
-            what = "hook failed" if isinstance(exc, HookFailed) else "failed after cutover"
-            self._fail("interrupted" if _interrupted(exc) else f"cut over, {what}", error)
+            if not isinstance(exc, FreezeEndFailed):  # production is cut over: a freeze ends
+                error = self.frozen.end_after(error, _status(exc, Status.FAILED_AFTER_CUTOVER))
+            self._fail(Status.INTERRUPTED if _interrupted(exc) else _failed(exc), error)
             raise error from exc
         return self._finish()
 
+    def _finish_cutover(self, received: list[int]) -> None:
+        """The cutover's actions not yet journalled as done, applied now (signals waiting)."""
+        done = self.journal.finished_actions()
+        with signals_deferred(self.ctx, received):
+            for p in self.planned:
+                if p.step.phase == "cutover" and p.action.key not in done:
+                    self._apply_one(p, save=False)
+        self.save()
+
+    def _apply_act(self, p: Planned) -> None:
+        """One action the frozen section applies (freeze.end after a failure), journalled."""
+        self._announce(p.step)
+        self._apply_one(p, save=True)
+
     @property
     def resume_command(self) -> str:
-        return f"{self.command} --resume {self.ctx.run_id}"
+        return self.ctx.resume_command()
 
     @property
     def rollback_command(self) -> str:
-        return f"mongo-promote rollback --run {self.ctx.run_id}"
+        backup = self.state.report.backup.get("dir")
+        if self.command == "cleanup" and backup:  # what a cleanup dropped is in its backup
+            return self.ctx.command("restore", "--backup", backup)
+        return self.ctx.rollback_command()
 
     def _apply_phase(self, phase: Phase, done: dict[str, Result]) -> None:
         """The phase's actions in order. An `overlaps` step's action (the backup) runs on a
@@ -239,7 +260,10 @@ class Runner:
                         self.ctx.out.info("  (goes on beside the next steps)")
                         beside.append((p, pool.submit(self._apply_beside, p)))
                         continue
-                    self._apply_one(p, save=last)
+                    if p.step.uninterruptible:
+                        self._apply_whole(p, save=last)
+                    else:
+                        self._apply_one(p, save=last)
                 _join(beside)
             except BaseException as exc:
                 self.ctx.cancel.set()  # whatever runs beside stops at its next check
@@ -257,6 +281,15 @@ class Runner:
         # step's many actions (one per collection) cost most of a small run's time.
         if save:
             self.save()
+
+    def _apply_whole(self, p: Planned, *, save: bool) -> None:
+        """An action Ctrl-C and SIGTERM wait for (freeze.end); then they stop the run."""
+        received: list[int] = []
+        with signals_deferred(self.ctx, received):
+            self._apply_one(p, save=save)
+        if received:
+            self.ctx.cancel.set()
+            raise Interrupted("interrupted by the user")
 
     def _apply_beside(self, p: Planned) -> None:
         try:
@@ -276,6 +309,7 @@ class Runner:
         """On resume before cutover, shadows are checked against the CURRENT source: a shadow
         gone, short, or copied from a source that changed since is dropped and its work redone
         (copy, indexes); the whole-set shadow actions (copy, validation) run again."""
+        done = self.frozen.forget_on_resume(done)
         if not self.state.report.resumed or self.journal.started_cutover():
             return done
         stale = stale_shadows(self.ctx, self.state)
@@ -312,6 +346,13 @@ class Runner:
             self.ctx.out.info(
                 "shadows kept: the lock is no longer ours, so this run writes nothing more"
             )
+        elif not self.state.shadows:
+            pass  # a run that builds no shadow (a backup): nothing to drop
+        elif network_cause(exc) is not None:
+            self.ctx.out.info(
+                "shadows kept: a server was lost, it is not waited for again; "
+                f"`{self.resume_command}` continues from them (they are checked first)"
+            )
         elif not self.keep_shadows:
             try:
                 dropped = cutover_step.drop_shadows(self.ctx, self.state.shadows)
@@ -328,9 +369,9 @@ class Runner:
             self.ctx.out.info(
                 f"shadows kept (--keep-shadows); `{self.resume_command}` continues from them"
             )
-        self._fail("interrupted" if _interrupted(exc) else "failed", error)
+        self._fail(Status.INTERRUPTED if _interrupted(exc) else Status.FAILED, error)
 
-    def _fail(self, status: str, error: PromoteError) -> None:
+    def _fail(self, status: Status, error: PromoteError) -> None:
         plan = self.ctx.plan
         self.report.status = status
         self.report.error = redact_text(error.message, plan.source.uri, plan.target.uri)
@@ -360,12 +401,13 @@ class Runner:
 
     def _finish(self) -> RunSummary:
         checks = self.report.post_checks
-        self.report.status = "failed" if checks and not checks.get("passed") else "succeeded"
+        failed = checks and not checks.get("passed")
+        self.report.status = Status.POST_CHECKS_FAILED if failed else Status.SUCCEEDED
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
         gate = self.report.health_gate
-        gate_failed = self.report.status == "succeeded" and bool(gate) and not gate.get("passed")
+        gate_failed = self.report.status == Status.SUCCEEDED and bool(gate) and not gate.get("passed")
         if gate_failed:
             self.report.status, message = self._gate_failed(gate)
         self.journal.record(RUN_FINISHED, status=self.report.status)
@@ -374,7 +416,7 @@ class Runner:
         if gate_failed:
             self._on_failure(self.report.status)
             raise HealthGateFailed(message, summary)
-        if self.report.status != "succeeded":
+        if self.report.status != Status.SUCCEEDED:
             raise PostChecksFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
                 summary,
@@ -388,32 +430,86 @@ class Runner:
         undone_by, error = gate.get("rollback_run_id"), gate.get("rollback_error")
         if undone_by and not error:
             self.report.undo = None
-            return "rolled back (health gate)", (
+            return Status.ROLLED_BACK_BY_HEALTH_GATE, (
                 f"{why}: rolled back by run {undone_by}, production is as before the run "
-                f"(`mongo-promote rollback --run {undone_by}` undoes that rollback)"
+                f"(`{self.ctx.rollback_command(undone_by)}` undoes that rollback)"
             )
         if error:
-            return "cut over, health gate failed, rollback failed", (
+            return Status.HEALTH_GATE_ROLLBACK_FAILED, (
                 f"{why}, and rolling back failed: {error}"
             )
-        return "cut over, health gate failed", (
+        return Status.HEALTH_GATE_FAILED, (
             f"{why}: production stays cut over (health_gate: {gate.get('mode')}); "
             f"`{self.rollback_command}` undoes the cutover"
         )
 
     def save(self) -> None:
-        self.report.fallbacks = list(self.ctx.fallbacks)
-        self.report.save(self.ctx.paths.report_json, self.ctx.paths.report_md)
+        """The report as the journal has it now: every attempt (the first start stays the run's
+        start), each step's time, the timeline; then report.json and report.md."""
+        report = self.report
+        report.fallbacks = list(self.ctx.fallbacks)
+        attempts = self.journal.attempts()
+        report.attempts = [asdict(a) for a in attempts]
+        if attempts:
+            report.started_at = attempts[0].started_at
+        spans = self.journal.spans()
+        report.timeline = [asdict(s) for s in spans]
+        report.windows = {k: list(v) for k, v in self.journal.windows().items()}
+        report.steps = _step_times(self.planned, spans)
+        report.save(self.ctx.paths.report_json, self.ctx.paths.report_md)
+
+
+def _step_times(planned: list[Planned], spans: list[Span]) -> list[dict[str, Any]]:
+    """Each step that ran (under its number and title): its first action's start to its last
+    one's end, from the journal."""
+    titles: dict[int, str] = {}
+    kinds: dict[int, set[str]] = {}
+    for p in planned:
+        if p.step.phase != "on_failure":
+            titles.setdefault(p.step.number, p.step.title)
+            kinds.setdefault(p.step.number, set()).add(p.step.kind)
+    steps = []
+    for number, title in titles.items():
+        mine = [s for s in spans if s.step == number and s.lane in kinds[number]]
+        if not mine:
+            continue
+        started = min(s.started_at for s in mine)
+        ends = [s.finished_at for s in mine]
+        finished = None if None in ends else max(e for e in ends if e)
+        steps.append(
+            {
+                "number": number,
+                "title": title,
+                "started_at": started,
+                "finished_at": finished,
+                "seconds": seconds_between(started, finished),
+            }
+        )
+    return steps
 
 
 def _interrupted(exc: BaseException) -> bool:
     return isinstance(exc, Interrupted | KeyboardInterrupt)
 
 
+def _status(exc: BaseException, otherwise: Status) -> Status:
+    """What freeze.end and the hooks are told happened (MONGO_PROMOTE_STATUS)."""
+    return Status.INTERRUPTED if _interrupted(exc) else otherwise
+
+
+def _failed(exc: BaseException) -> Status:
+    """The status of a run that failed after its cutover."""
+    if isinstance(exc, FreezeEndFailed):
+        return Status.CUT_OVER_FREEZE_END_FAILED
+    return Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
+
+
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
     """Collections whose journalled copy no longer stands: shadow gone or not whole, or the
     source changed since it was read (count + content hash of the source collection now against
-    the journalled hash of what was copied). Reads only."""
+    the journalled hash of what was copied), or one of the child collections its embeds folded
+    in did (the fields they read, hashed again; a copy journalled without that record cannot
+    be vouched for). Reads only."""
     copied = state.journalled_copies()
     present = set(ctx.target_db.list_collection_names())
     stale = []
@@ -423,9 +519,23 @@ def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:
         whole = (
             shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]
         )
-        if not whole or _source_hash(ctx, name) != entry["content_hash"]:
+        if (
+            not whole
+            or _source_hash(ctx, name) != entry["content_hash"]
+            or _children_changed(ctx, name, entry.get("children"))
+        ):
             stale.append(name)
     return sorted(stale)
+
+
+def _children_changed(ctx: RunContext, name: str, read: dict[str, str] | None) -> bool:
+    """An embed into `name` whose child collection is no longer what the copy folded in."""
+    embeds = [e for e in ctx.plan.embeds if e.into == name]
+    if not embeds:
+        return False
+    if read is None:
+        return True  # journalled before children were recorded: nothing to compare with
+    return any(children_hash(ctx.source_db, e) != read.get(e.source) for e in embeds)
 
 
 def _source_hash(ctx: RunContext, name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from mongo_promote.domain.analysis import Actions
@@ -12,14 +13,19 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.report import RunReport
 from mongo_promote.state.step import RunState, Step, in_stages
 from mongo_promote.steps.backup import BackupStep
+from mongo_promote.steps.catchup import CatchUpStep
+from mongo_promote.steps.caughtup import CaughtUpStep
 from mongo_promote.steps.copy import CopyStep
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.drift import DriftStep
+from mongo_promote.steps.freeze import FreezeEndStep, FreezeStartStep
 from mongo_promote.steps.gate import HealthGateStep, Undo
 from mongo_promote.steps.hooks import HooksStep
 from mongo_promote.steps.indexes import IndexStep
 from mongo_promote.steps.postchecks import PostChecksStep
+from mongo_promote.steps.precheck import PrecheckStep
 from mongo_promote.steps.preflight import PreflightStep
+from mongo_promote.steps.prepass import PrePassStep
 from mongo_promote.steps.restore import DropStep, Dump, LoadStep
 from mongo_promote.steps.swap import Swap, SwapStep
 from mongo_promote.steps.validate import ValidateStep
@@ -53,7 +59,13 @@ def promotion_steps(
     """`run`: preflight; the before_backup hooks and the backup; copy; indexes; validate; the drift
     guard; the before_cutover hooks and the cutover; the after_cutover hooks; post-checks; the
     health gate (`health_gate`: the plan's unless given; `undo` is its rollback). The on_failure
-    hooks are listed last and run only when the run fails."""
+    hooks are listed last and run only when the run fails.
+
+    With a `freeze` in the plan, after validation (all of it with the application live): the
+    pre-pass (in place of the drift guard), freeze.start, the catch-up, the before_cutover hooks
+    and the cutover, the post-checks, freeze.end, the after_cutover hooks, the caught-up writes
+    counted and the kept previous collections checked against the backup, then the health gate
+    (see `frozen_stages`)."""
     report = state.report
     report.left_alone = [asdict(x) for x in analysis.left_alone]
     for a in analysis.collections:
@@ -80,23 +92,68 @@ def promotion_steps(
     )
     gate = health_gate or ctx.plan.health_gate
     gated = [[HealthGateStep(state, gate, undo=undo)]] if gate != "off" else []
-    return in_stages(
-        [PreflightStep(state, checks)],
+    live: list[list[Step]] = [
+        [PreflightStep(state, checks), PrecheckStep(state, analysis)],
         [HooksStep(state, "before_backup", enabled=run_hooks), backup],
         # each shadow is read back for validation as soon as its copy is done
         [CopyStep(state, analysis.collections, after_each=validate.read_back)],
         [IndexStep(state, analysis.collections)],
         [validate],
+    ]
+    cutover: list[Step] = [
+        HooksStep(state, "before_cutover", enabled=run_hooks),
+        CutoverStep(
+            state,
+            names,
+            allow_drift=allow_target_drift,
+            frozen=ctx.plan.freeze is not None,
+            keep=keep,
+        ),
+    ]
+    on_failure = [HooksStep(state, "on_failure", enabled=run_hooks)]
+    if ctx.plan.freeze is not None:
+        checks["freeze"] = {
+            "start": [h.command for h in ctx.plan.freeze.start],
+            "end": [h.command for h in ctx.plan.freeze.end],
+            "max_window_s": _seconds(ctx.plan.freeze.max_window),
+            "commands": "run" if run_hooks else "skipped (--no-hooks)",
+        }
+        frozen = frozen_stages(
+            state, analysis, cutover, allow=allow_target_drift, run_hooks=run_hooks
+        )
+        return in_stages(*live, *frozen, *gated, listed_last=on_failure)
+    return in_stages(
+        *live,
         [DriftStep(state, analysis.replaced, allow=allow_target_drift)],
-        [
-            HooksStep(state, "before_cutover", enabled=run_hooks),
-            CutoverStep(state, names, allow_drift=allow_target_drift, keep=keep),
-        ],
+        cutover,
         [HooksStep(state, "after_cutover", enabled=run_hooks)],
         [PostChecksStep(state, names)],
         *gated,
-        listed_last=[HooksStep(state, "on_failure", enabled=run_hooks)],
+        listed_last=on_failure,
     )
+
+
+def frozen_stages(
+    state: RunState, analysis: Actions, cutover: list[Step], *, allow: bool, run_hooks: bool
+) -> list[list[Step]]:
+    """A run with a write freeze, after validation: the pre-pass (live); freeze.start; the
+    catch-up; the before_cutover hooks and the cutover; the post-checks; freeze.end; the
+    after_cutover hooks; the caught-up writes counted (outside the window)."""
+    names = [a.name for a in analysis.collections]
+    return [
+        [PrePassStep(state, analysis.replaced, analysis.created)],
+        [FreezeStartStep(state, enabled=run_hooks)],
+        [CatchUpStep(state, analysis.replaced, analysis.created, allow=allow)],
+        cutover,
+        [PostChecksStep(state, names)],
+        [FreezeEndStep(state, enabled=run_hooks)],
+        [HooksStep(state, "after_cutover", enabled=run_hooks)],
+        [CaughtUpStep(state, analysis.replaced)],
+    ]
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else duration.total_seconds()
 
 
 def inside_freeze(ctx: RunContext, state: RunState, stages: list[list[Step]]) -> list[list[Step]]:
@@ -156,3 +213,14 @@ def restore_steps(
     if loaded or not rollback:
         stages.append([PostChecksStep(state, loaded)])
     return in_stages(*stages)
+
+
+def backup_steps(
+    ctx: RunContext, state: RunState, names: list[str], *, expected_bytes: int
+) -> list[Step]:
+    """`backup`: preflight; the verified backup of `names` (reads the target only)."""
+    checks: dict[str, Any] = {"collections": names, "backup": str(ctx.paths.backup_dir)}
+    return in_stages(
+        [PreflightStep(state, checks)],
+        [BackupStep(state, names, replaced=[], created=[], expected_bytes=expected_bytes)],
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import secrets
+import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,10 +18,15 @@ from pymongo.database import Database
 from pymongo.write_concern import WriteConcern
 
 from mongo_promote.adapters.mongo import (
+    NETWORK_TIMEOUT_S,
     RAW,
+    Bounds,
     Capabilities,
+    Client,
     connect,
+    describe_network_failure,
     detect_capabilities,
+    network_cause,
     not_connected,
     probe_capabilities,
     refuse_sharded,
@@ -29,7 +35,7 @@ from mongo_promote.adapters.mongo import (
 from mongo_promote.console import Output
 from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
 from mongo_promote.domain.plan import LoadedPlan, Plan, bundled_plan_path
-from mongo_promote.errors import Interrupted
+from mongo_promote.errors import Interrupted, PromoteError, ServerUnreachable
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -45,12 +51,32 @@ def run_clock() -> datetime:
 
 
 def base_dir(loaded: LoadedPlan, state_dir: Path | None) -> Path:
-    """Runs live next to the plan (or --state-dir); the bundled plan's runs go to the current directory."""
+    """Runs live next to the plan (or --state-dir); the bundled plan's runs go to the current
+    directory. Always absolute: every path a run prints or records works from anywhere."""
     if state_dir:
-        return state_dir
-    if loaded.path == bundled_plan_path().resolve():
+        return Path(state_dir).expanduser().absolute()
+    if is_bundled(loaded):
         return Path.cwd()
     return loaded.path.parent
+
+
+def is_bundled(loaded: LoadedPlan) -> bool:
+    return loaded.path == bundled_plan_path().resolve()
+
+
+def command_line(loaded: LoadedPlan, base: Path, *words: str) -> str:
+    """A command to paste, from any directory: `mongo-promote WORDS --plan PLAN` (the plan's
+    absolute path, or `meeshy` for the bundled one) and `--state-dir DIR` when the runs are not
+    next to the plan (--state-dir, MONGO_PROMOTE_STATE_DIR, or the bundled plan's)."""
+    parts = [
+        "mongo-promote",
+        *words,
+        "--plan",
+        "meeshy" if is_bundled(loaded) else str(loaded.path),
+    ]
+    if Path(base).absolute() != loaded.path.parent:
+        parts += ["--state-dir", str(Path(base).absolute())]
+    return shlex.join(parts)
 
 
 def runs_dir(base: Path) -> Path:
@@ -103,10 +129,21 @@ class RunContext:
     workers: int = 4
     cancel: threading.Event = field(default_factory=threading.Event)
     fallbacks: list[str] = field(default_factory=list)
+    verb: str = "run"  # the command this run is (run, restore, rollback, cleanup): its --resume
 
     @property
     def plan(self) -> Plan:
         return self.loaded.plan
+
+    def command(self, *words: str) -> str:
+        """A command about this plan and state directory, to paste (see `command_line`)."""
+        return command_line(self.loaded, self.paths.base, *words)
+
+    def resume_command(self) -> str:
+        return self.command(self.verb, "--resume", self.run_id)
+
+    def rollback_command(self, run_id: str | None = None) -> str:
+        return self.command("rollback", "--run", run_id or self.run_id)
 
     @property
     def run_dir(self) -> Path:
@@ -167,23 +204,49 @@ def probe_target(ctx: RunContext) -> None:
         ctx.target_caps = probe_capabilities(ctx.target_client, TOOL_DATABASE)
 
 
+def plan_bounds(plan: Plan) -> Bounds:
+    """How long the plan's servers are waited for (adapters/mongo.Bounds): its `network_timeout`
+    (already replaced by --network-timeout) and `long_operation_timeout`."""
+    long = plan.long_operation_timeout
+    return Bounds(
+        network_s=plan.network_timeout.total_seconds(),
+        long_s=long.total_seconds() if long is not None else None,
+        origin="set by --network-timeout or the plan"
+        if plan.network_timeout.total_seconds() != NETWORK_TIMEOUT_S
+        else "the default",
+    )
+
+
 @contextmanager
 def open_clients(
-    source_uri: str, target_uri: str, *, source_needed: bool = True
-) -> Iterator[tuple[MongoClient[Any], MongoClient[Any]]]:
+    source_uri: str,
+    target_uri: str,
+    bounds: Bounds | None = None,
+    *,
+    source_needed: bool = True,
+) -> Iterator[tuple[Client, Client]]:
     """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens.
-    `source_needed=False`: the source's client does not connect (restore, rollback)."""
+    `source_needed=False`: the source's client does not connect (restore, rollback).
+
+    A connection lost, or a request unanswered within its bound, in the block becomes
+    ServerUnreachable (exit 3) naming the server, the request and the time waited (a run's
+    runner says more: how far it got and the command that continues)."""
     if source_needed:
-        source = connect(source_uri, role="source")
+        source = connect(source_uri, role="source", bounds=bounds)
     else:
-        source = unconnected(source_uri, role="source")
+        source = unconnected(source_uri, role="source", bounds=bounds)
     try:
-        target = connect(target_uri, role="target")
+        target = connect(target_uri, role="target", bounds=bounds)
     except BaseException:
         source.close()
         raise
     try:
         yield source, target
+    except Exception as exc:
+        cause = network_cause(exc)
+        if cause is None or isinstance(exc, PromoteError):
+            raise
+        raise ServerUnreachable(describe_network_failure(cause, [source, target])) from exc
     finally:
         source.close()
         target.close()
@@ -200,7 +263,7 @@ def connected(
     source is only ever read, so its capabilities are always the expected ones.
     """
     uris = plan.source.uri, plan.target.uri
-    with open_clients(*uris, source_needed=source_needed) as (source, target):
+    with open_clients(*uris, plan_bounds(plan), source_needed=source_needed) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:

@@ -1,29 +1,34 @@
 """`history`: every run under a state directory, read tolerantly from its journal and report, with
-the links between them (a rollback or cleanup names the run it acted on; a restore, the backup)."""
+the links between them (a rollback or cleanup names the run it acted on; a restore, the backup),
+each run's attempts (the first, then one per --resume), and which run's collections production
+holds now (`current_holders`: from the journals, the last cutover not undone)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mongo_promote.state.context import RunPaths
-from mongo_promote.state.journal import Journal, journal_of, run_ids
+from mongo_promote.state.journal import Journal, Kind, journal_of, run_ids
+from mongo_promote.state.report import Status, seconds_between
 
 
 @dataclass
 class RunEntry:
     run_id: str
-    command: str  # run, restore, rollback, cleanup, refresh (unknown: no readable header)
-    status: str  # as its report says; unknown when the report is missing or torn
-    started_at: str | None
-    duration_s: float | None
+    command: str  # run, backup, restore, rollback, cleanup, refresh (unknown: no readable header)
+    status: str  # as its report says (state.report.Status); unknown when missing or torn
+    started_at: str | None  # its first attempt's start
+    duration_s: float | None  # first start to last end, resumes included
     backup_dir: str | None
     acted_on: str | None = None  # the run this one rolled back, cleaned up after, or restored
     restored_from: str | None = None  # restore and rollback: the backup directory they loaded
     acted_on_by: list[dict[str, str]] = field(default_factory=list)  # {run_id, command}
+    # {started_at, finished_at, outcome, error}: outcome succeeded, failed, interrupted (None:
+    # still going, or a crash not resumed)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,18 +54,24 @@ def _entry(base: Path, run_id: str) -> RunEntry:
         command = "refresh"
     else:
         command = "unknown"
-    started = report.get("started_at") or (header.at if header else None) or None
+    attempts = [asdict(a) for a in journal.attempts()]
+    started = (
+        (attempts[0]["started_at"] if attempts else None)
+        or report.get("started_at")
+        or (header.at if header else None)
+    )
     finished = report.get("finished_at") or journal.ended_at()
     backup = (report.get("backup") or {}).get("dir") or _journal_backup(journal)
     return RunEntry(
         run_id=run_id,
         command=command,
-        status=str(report.get("status") or "unknown"),
+        status=str(report.get("status") or Status.UNKNOWN),
         started_at=started,
-        duration_s=_seconds(started, finished),
+        duration_s=seconds_between(started, finished),
         backup_dir=backup,
         acted_on=header.acted_on if header else None,
         restored_from=(header.backup or None) if header else None,
+        attempts=attempts,
     )
 
 
@@ -83,6 +94,44 @@ def _restored_run(entry: RunEntry, by_backup: dict[str, RunEntry]) -> str | None
     return source.run_id if source is not None and source is not entry else None
 
 
+def current_holders(base: Path, entries: list[RunEntry]) -> dict[str, str]:
+    """Which run's content each collection of production holds now, from the journals alone:
+    the last run or restore that cut it over and was not rolled back since. A rollback puts back
+    what a collection held before the run it undoes (so neither that run nor any after it holds
+    it); a rollback of that rollback gives it back to the run it had undone. Collections no
+    recorded run cut over are absent."""
+    holders: dict[str, list[str]] = {}  # collection -> run ids, oldest first
+    undid: dict[str, str] = {}  # rollback id -> the run it undid
+    for entry in entries:
+        journal = journal_of(base, entry.run_id)
+        header = journal.find_header()
+        if header is None or header.command in ("backup", "refresh"):
+            continue
+        touched = [c.collection for c in journal.cutovers()]
+        dropped = [c.collection for c in journal.acted_on() if c.kind == Kind.DROP and c.dropped]
+        if header.command == "rollback" and header.rolls_back:
+            _undo(holders, header.rolls_back, undid.get(header.rolls_back), touched + dropped)
+            undid[entry.run_id] = header.rolls_back
+            continue
+        for name in touched:
+            holders.setdefault(name, []).append(entry.run_id)
+        for name in dropped:
+            holders.pop(name, None)  # dropped: nobody's any more
+    return {name: runs[-1] for name, runs in holders.items() if runs}
+
+
+def _undo(
+    holders: dict[str, list[str]], undone: str, undone_undid: str | None, names: list[str]
+) -> None:
+    """A rollback of run `undone` put these collections back as they were before it."""
+    for name in names:
+        runs = holders.setdefault(name, [])
+        if undone_undid is not None:  # a rollback of a rollback: that rollback's run is back
+            runs.append(undone_undid)
+        elif undone in runs:
+            del runs[runs.index(undone) :]
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -94,13 +143,3 @@ def _read_json(path: Path) -> dict[str, Any]:
 def _journal_backup(journal: Journal) -> str | None:
     backup = journal.backup_of()
     return backup.dir if backup is not None else None
-
-
-def _seconds(started: str | None, finished: str | None) -> float | None:
-    try:
-        if started and finished:
-            delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
-            return round(delta.total_seconds(), 3)
-    except (TypeError, ValueError):
-        pass
-    return None

@@ -42,6 +42,14 @@ CUTOVER_RENAMES = "cutover_renames"
 # actions count as not done (`--resume` cuts over again) and it acted on nothing
 CUTOVER_UNDONE = "cutover_undone"
 LOCK_LOST = "lock_lost"  # reason
+# The write freeze (issue 17): a span runs from the first FREEZE_STARTED after the last
+# FREEZE_ENDED (a resume runs freeze.start again inside the same span) to FREEZE_ENDED.
+FREEZE_STARTED = "freeze_started"  # launching freeze.start (again, on resume); skipped: --no-hooks
+FREEZE_ENDED = "freeze_ended"  # freeze.end returned, every command ok: the application writes again
+FREEZE_KEPT = (
+    "freeze_kept"  # a failure left production part-way cut over: the freeze NOT ended; why
+)
+CAUGHT_UP = "caught_up"  # collection, and the catch-up's entry (changed, content_hash, stats, ...)
 JOURNAL_REPAIRED = "journal_repaired"  # dropped_bytes: the torn last line a crash left
 
 
@@ -51,6 +59,9 @@ class Kind:
     BACKUP = "backup"  # its result: {"backup": the backup's record} (`Backup`)
     CUTOVER = "cutover"  # one per collection renamed in (and one, without, for the asides)
     DROP = "drop"  # one per collection dropped; its result: {"dropped": it was there}
+    FREEZE_START = "freeze-start"  # the freeze's start commands (one action)
+    FREEZE_END = "freeze-end"  # the freeze's end commands (one action)
+    CATCH_UP = "catch-up"  # a freeze's catch-up (one action; CAUGHT_UP records per collection)
 
 
 _CUTOVER_PHASE = "cutover"  # the step phase whose actions change production (state.step.Phase)
@@ -162,6 +173,47 @@ class Change:
     dropped: bool  # a finished drop that found the collection there
     fingerprint: str | None  # a cutover's content hash journalled before its rename
     renames: Renames | None = None  # renames that kept what they replaced
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One go at a run: the first, then one per `--resume`. `outcome` is succeeded, failed or
+    interrupted (an attempt that ended without a word, killed, and was resumed, counts as
+    interrupted); None while it is still going (or a crash nobody resumed yet)."""
+
+    started_at: str
+    finished_at: str | None
+    outcome: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Span:
+    """Something the run did from one time to another, for its timeline: an action in its
+    step's lane (`lane` = the step's kind), or one collection on the worker that did it
+    (`lane` = the worker thread, e.g. copy_0, backup_1). `finished_at` None: it never finished
+    (the action that failed, or one interrupted)."""
+
+    step: int
+    lane: str
+    label: str
+    started_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """The run's latest write-freeze span, as journalled (none: `started_at` is None)."""
+
+    started_at: str | None  # the span's first launch of freeze.start (ISO 8601 UTC)
+    ended_at: str | None  # when freeze.end returned, every command ok (None: not ended)
+    # each collection the span's catch-up finished, by collection: the catch-up's entry
+    caught_up: dict[str, dict[str, Any]]
+
+    @property
+    def holding(self) -> bool:
+        """freeze.start ran and freeze.end has not (yet) ended it: the application is stopped."""
+        return self.started_at is not None and self.ended_at is None
 
 
 # ---------------------------------------------------------------- the journal
@@ -276,6 +328,79 @@ class Journal:
         ends = [e.get("at") for e in self.events() if e["event"] in (RUN_FINISHED, RUN_FAILED)]
         return str(ends[-1]) if ends and ends[-1] else None
 
+    def attempts(self) -> list[Attempt]:
+        """Every attempt of the run, in order: the first, then each resume."""
+        attempts: list[dict[str, Any]] = []
+        last_at = ""
+        for e in self.events():
+            at = str(e.get("at", ""))
+            if e["event"] in (RUN_STARTED, RUN_RESUMED):
+                if attempts and attempts[-1]["outcome"] is None:  # killed, then resumed
+                    attempts[-1].update(finished_at=last_at or None, outcome="interrupted")
+                attempts.append({"started_at": at, "finished_at": None, "outcome": None})
+            elif e["event"] in (RUN_FAILED, RUN_FINISHED) and attempts:
+                status = str(e.get("status", ""))
+                outcome = (
+                    "succeeded"
+                    if e["event"] == RUN_FINISHED and status == "succeeded"
+                    else "interrupted"
+                    if status == "interrupted"
+                    else "failed"
+                )
+                error = e.get("error")
+                attempts[-1].update(finished_at=at, outcome=outcome, error=error)
+            last_at = at or last_at
+        return [
+            Attempt(a["started_at"], a["finished_at"], a["outcome"], _text(a.get("error")))
+            for a in attempts
+        ]
+
+    def spans(self) -> list[Span]:
+        """The run's timeline: each action (its last start to its finish), each collection the
+        backup dumped and the copy copied, on its worker."""
+        events = self.events()
+        started: dict[str, tuple[ActionRef, str]] = {}
+        finished: dict[str, str] = {}
+        workers: list[Span] = []
+        for e in events:
+            if e["event"] == ACTION_STARTED:
+                started[_action(e).key] = (_action(e), str(e["at"]))
+                finished.pop(_action(e).key, None)
+            elif e["event"] == ACTION_FINISHED:
+                ref = _action(e)
+                finished[ref.key] = str(e["at"])
+                for name, timing in _dict(_dict(e.get("result")).get("timings")).items():
+                    t = _dict(timing)
+                    workers.append(
+                        Span(ref.step, str(t.get("worker") or ref.kind), name, *_span(t))
+                    )
+            elif e["event"] == COPIED and e.get("started_at"):
+                step = next((a.step for a, _ in started.values() if a.kind == "copy"), 0)
+                lane = str(e.get("worker") or "copy")
+                workers.append(Span(step, lane, str(e.get("collection")), *_span(e)))
+        actions = [
+            Span(ref.step, ref.kind, ref.collection or "", at, finished.get(key))
+            for key, (ref, at) in started.items()
+        ]
+        return sorted(actions, key=lambda s: s.started_at) + workers
+
+    def windows(self) -> dict[str, tuple[str, str | None]]:
+        """When production was being changed: `cutover` (first rename started to last done) and
+        `freeze` (the application's writes stopped to resumed), as far as they happened."""
+        found: dict[str, tuple[str, str | None]] = {}
+        freeze = self.freeze()
+        if freeze.started_at is not None:
+            found["freeze"] = (freeze.started_at, freeze.ended_at)
+        for e in self.events():
+            at = str(e.get("at", ""))
+            if e["event"] in (ACTION_STARTED, ACTION_FINISHED):
+                if _action(e).phase != _CUTOVER_PHASE:
+                    continue
+                first = found.get("cutover", (at, None))[0]
+                done = at if e["event"] == ACTION_FINISHED else found.get("cutover", (at, None))[1]
+                found["cutover"] = (first, done)
+        return found
+
     def finished_actions(self) -> dict[str, dict[str, Any]]:
         """Each action's result by key, for actions journalled as finished, minus the work on
         shadows that were dropped since (`--resume` skips these)."""
@@ -296,12 +421,23 @@ class Journal:
 
     def copied(self) -> dict[str, dict[str, Any]]:
         """Each collection's copy journalled when it ended, by collection: the copy step's entry."""
-        drop = {"event", "at", "collection"}
         return {
-            str(e.get("collection", "")): {k: v for k, v in e.items() if k not in drop}
-            for e in self.events()
-            if e["event"] == COPIED
+            str(e.get("collection", "")): _entry(e) for e in self.events() if e["event"] == COPIED
         }
+
+    def freeze(self) -> Freeze:
+        """The latest freeze span: when it started, whether it ended, what its catch-up did."""
+        started: str | None = None
+        ended: str | None = None
+        caught: dict[str, dict[str, Any]] = {}
+        for e in self.events():
+            if e["event"] == FREEZE_STARTED and (started is None or ended is not None):
+                started, ended, caught = str(e.get("at")), None, {}
+            elif e["event"] == FREEZE_ENDED and started is not None:
+                ended = str(e.get("at"))
+            elif e["event"] == CAUGHT_UP and started is not None and ended is None:
+                caught[str(e.get("collection"))] = _entry(e)
+        return Freeze(started, ended, caught)
 
     def fingerprint_of(self, collection: str) -> str | None:
         """The content hash journalled right before `collection`'s rename, if any."""
@@ -330,7 +466,8 @@ class Journal:
         ]
 
     def backup_of(self) -> Backup | None:
-        """The backup the run took (journalled as done), if it took one."""
+        """The backup the run took (journalled as done), if it took one; a collection a freeze's
+        catch-up rewrote in it has the hash it was caught up to."""
         done = [
             e
             for e in self.events()
@@ -339,11 +476,15 @@ class Journal:
         info = _dict(_dict(done[-1].get("result")).get("backup")) if done else {}
         if not info.get("dir"):
             return None
+        hashes = dict(info.get("content_hashes") or {})
+        for e in self.events():
+            if e["event"] == CAUGHT_UP and e.get("content_hash"):
+                hashes[str(e.get("collection"))] = str(e["content_hash"])
         return Backup(
             str(info["dir"]),
             list(info.get("replaced") or []),
             list(info.get("created") or []),
-            dict(info.get("content_hashes") or {}),
+            hashes,
         )
 
     def acted_on(self) -> list[Change]:
@@ -446,6 +587,13 @@ def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
         elif e["event"] == CUTOVER_RENAMES and e.get("installed_fingerprint"):
             found[str(e.get("collection"))] = str(e["installed_fingerprint"])
     return found
+
+
+def _span(record: dict[str, Any]) -> tuple[str, str | None]:
+    return str(record.get("started_at")), _text(record.get("finished_at"))
+def _entry(event: dict[str, Any]) -> dict[str, Any]:
+    """A per-collection record's own fields (COPIED, CAUGHT_UP)."""
+    return {k: v for k, v in event.items() if k not in ("event", "at", "collection")}
 
 
 def _dict(value: Any) -> dict[str, Any]:

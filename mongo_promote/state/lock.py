@@ -57,8 +57,6 @@ class LockInfo:
 _ABANDONED: set[str | None] = set()
 
 
-
-
 def server_now(client: MongoClient[Any]) -> datetime:
     """The target server's clock (`hello.localTime`, which FerretDB v1 answers too): every lease
     is compared with one clock, whatever the clocks of the machines running the tool say."""
@@ -110,6 +108,14 @@ class RunLock:
 
     def holder(self) -> LockInfo | None:
         return _lock_info(self.coll.find_one({"_id": self.key}))
+
+    def live_holder(self) -> LockInfo | None:
+        """The holder `acquire` would refuse (exit 4): a lease not expired by the server's clock,
+        whose process may still be alive. Reads only (the dry-run asks)."""
+        current = self.holder()
+        if current is None or current.provably_gone():
+            return None
+        return current if current.lease_expires_at > server_now(self.client) else None
 
     def acquire(self) -> None:
         asked = time.monotonic()
@@ -221,9 +227,18 @@ class RunLock:
                 raise LockLost(self._lost_message()) from None
             raise
 
+    def abandon(self) -> None:
+        """The run is over and the server unreachable: no release is tried (`release` then does
+        nothing); the lease ends by itself, and a later run in this process or on this host,
+        where this process is gone, takes it at once (`LockInfo.provably_gone`)."""
+        self._stop.set()
+        if self._held:
+            self._held = False
+            _ABANDONED.add(self.token)
+
     def release(self) -> None:
         self._stop.set()
-        if self._thread:
+        if self._thread and self._held:  # abandoned: its renewal may be stuck on a dead server
             self._thread.join(timeout=5)
         held, self._held = self._held, False
         if held:

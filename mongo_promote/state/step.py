@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Journal
+from mongo_promote.state.journal import ActionRef, Freeze, Journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunReport
 
@@ -40,6 +40,7 @@ class Step(Protocol):
     phase: Phase
     builds_shadows: bool  # its work is lost when the shadows are dropped
     overlaps: bool  # may run beside the following actions that only build shadows
+    uninterruptible: bool  # Ctrl-C and SIGTERM wait until its action is done (freeze.end)
 
     def plan(self, ctx: RunContext) -> list[Action]: ...
 
@@ -47,6 +48,28 @@ class Step(Protocol):
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         """A finished action skipped on `--resume`: take back what its result says."""
+
+
+class RenameGuard(Protocol):
+    """Inside a write freeze, the look at a live collection right before its rename, in place of
+    re-hashing it: the catch-up's read was that look (steps/catchup.py says what it sees)."""
+
+    def problem(self, ctx: RunContext, name: str) -> str | None:
+        """What changed in `name` since the catch-up read it (None: nothing seen)."""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One planned action of a run and the step that applies it."""
+
+    step: Step
+    action: Action
+
+    @property
+    def ref(self) -> ActionRef:
+        """The action as the journal records it."""
+        a = self.action
+        return ActionRef(a.key, a.step, self.step.kind, self.step.phase, a.collection)
 
 
 @dataclass
@@ -66,6 +89,10 @@ class RunState:
     read_backs: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # documents in each checked shadow
     dropped: list[str] = field(default_factory=list)  # collections a rollback dropped
+    # a write freeze: each replaced collection's content hash when the pre-pass read it (live),
+    # and the guard the catch-up leaves for the renames inside the freeze
+    prepass: dict[str, str] = field(default_factory=dict)
+    rename_guard: RenameGuard | None = None
     journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
     # set by the runner to the lock's check: raises LockLost unless this run still holds its lease
     fence: Callable[[], None] = field(default=lambda: None)
@@ -75,6 +102,19 @@ class RunState:
     def record(self, event: str, **data: Any) -> None:
         if self.journal is not None:
             self.journal.record(event, **data)
+
+    def freeze_span(self) -> Freeze:
+        """The run's latest write-freeze span, as journalled (before a resume too)."""
+        return self.journal.freeze() if self.journal is not None else Freeze(None, None, {})
+
+    def journalled_result(self, key: str) -> Result:
+        """The result journalled when action `key` last finished (empty: never finished)."""
+        return self.journal.finished_actions().get(key, {}) if self.journal is not None else {}
+
+    def renamed(self) -> set[str]:
+        """The collections this run renamed in so far (before a resume too)."""
+        done = {c["collection"] for c in self.report.cutover}
+        return done | ({c.collection for c in self.journal.cutovers()} if self.journal else set())
 
     def journalled_copies(self) -> dict[str, dict[str, Any]]:
         """The copies this run journalled (before a resume too), by collection."""
@@ -94,6 +134,7 @@ class StepBase:
     phase: Phase = "before"
     builds_shadows = False
     overlaps = False
+    uninterruptible = False
 
     def __init__(self, state: RunState) -> None:
         self.state = state

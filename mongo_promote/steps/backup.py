@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
 from mongo_promote.console import human_bytes
-from mongo_promote.errors import OperationFailed
+from mongo_promote.errors import OperationFailed, PathError
+from mongo_promote.files import directory_problem, existing_ancestor, free_bytes
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Result, RunState, StepBase
@@ -29,9 +31,14 @@ class BackupResult:
     content_hashes: dict[str, str] = field(default_factory=dict)
     replaced: list[str] = field(default_factory=list)
     created: list[str] = field(default_factory=list)
+    # per collection dumped: started_at, finished_at (ISO 8601 UTC) and the worker thread;
+    # journalled with the backup action (for timelines of a run), not part of the report
+    timings: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("timings")
+        return data
 
 
 def backup_collections(
@@ -46,10 +53,11 @@ def backup_collections(
     """Dump `names` from the target database, verify every file, and record what the run will do."""
     started = time.monotonic()
     database = ctx.plan.target.database
+    timings: dict[str, dict[str, str]] = {}
     if _finished_by(out_dir, ctx.run_id):
         ctx.out.info(f"  {out_dir} already holds this run's finished backup: verifying it again")
     else:
-        _write(ctx, names, out_dir, database, expected_bytes)
+        timings = _write(ctx, names, out_dir, database, expected_bytes)
     manifest = verify_dump(out_dir)  # read back: sizes, sha256, counts, content hashes
     entries = [e for e in manifest.collections if e.database == database]
     size = sum(f.size for e in manifest.collections for f in e.files)
@@ -67,6 +75,7 @@ def backup_collections(
         content_hashes={e.name: e.content_hash for e in entries},
         replaced=sorted(replaced),
         created=sorted(created),
+        timings=timings,
     )
 
 
@@ -82,57 +91,95 @@ def _finished_by(out_dir: Path, run_id: str) -> bool:
 
 def _write(
     ctx: RunContext, names: list[str], out_dir: Path, database: str, expected_bytes: int
-) -> None:
-    _check_free_space(out_dir, expected_bytes)
-    with (
-        DumpWriter(
+) -> dict[str, dict[str, str]]:
+    """Dump every collection, ctx.workers at once; when and on which worker each one was dumped."""
+    check_backup_dir(out_dir, expected_bytes)
+    try:
+        writer = DumpWriter(
             out_dir,
             gzip=ctx.plan.backup.gzip,
             run_id=ctx.run_id,
             server_version=ctx.target_caps.version,
             encrypt_to=ctx.plan.backup.encrypt_to,
-        ) as writer,
-        ThreadPoolExecutor(max_workers=max(1, ctx.workers)) as pool,
+        )
+    except OSError as exc:  # a path the checks could not foresee (a race, /proc, ...)
+        raise PathError(f"cannot write the backup to {out_dir}: {exc.strerror or exc}") from None
+    with (
+        writer,
+        ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="backup") as pool,
     ):
-        list(pool.map(lambda name: _dump_one(ctx, writer, database, name), names))
+        timed = list(pool.map(lambda name: _timed_dump(ctx, writer, database, name), names))
+    return dict(zip(names, timed, strict=True))
 
 
-def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
-    ctx.check_cancelled()
-    plain = ctx.target_client[database]
+def _timed_dump(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> dict[str, str]:
+    started_at = datetime.now(UTC).isoformat()
+    _dump_one(ctx, writer, database, name)
+    return {
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "worker": threading.current_thread().name,
+    }
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a dump's .metadata.json holds of a collection, as the server lists it."""
+
+    options: dict[str, Any]
+    indexes: list[dict[str, Any]]
+    uuid: Any
+
+
+def collection_metadata(ctx: RunContext, name: str) -> Metadata | None:
+    """A target collection's options, indexes and uuid (None: the collection does not exist)."""
+    plain = ctx.target_client[ctx.plan.target.database]
     info = next(iter(plain.list_collections(filter={"name": name})), None)
     if info is None:
-        return  # dropped since the inventory: nothing to back up
-    raw = ctx.target_db[name]
-    writer.write_collection(
-        database,
-        name,
-        _raw_documents(ctx, raw.find({}, batch_size=2_000)),  # it runs beside the copy: memory
-        options=dict(info.get("options", {})),
-        indexes=[dict(ix) for ix in plain[name].list_indexes()],
-        uuid=info.get("info", {}).get("uuid"),
+        return None
+    return Metadata(
+        dict(info.get("options", {})),
+        [dict(ix) for ix in plain[name].list_indexes()],
+        info.get("info", {}).get("uuid"),
     )
 
 
-def _raw_documents(ctx: RunContext, cursor: Any) -> Iterator[bytes]:
-    with cursor:
+def live_documents(ctx: RunContext, name: str) -> Iterator[bytes]:
+    """A target collection's documents as raw bytes, streaming (batches of 2,000: a backup runs
+    beside the copy, memory stays low), stopping promptly on Ctrl-C."""
+    with ctx.target_db[name].find({}, batch_size=2_000) as cursor:
         for n, doc in enumerate(cursor):
-            if n % 1000 == 0:
+            if n % 500 == 0:
                 ctx.check_cancelled()
             yield bytes(doc.raw)
 
 
-def _check_free_space(out_dir: Path, expected_bytes: int) -> None:
-    """Refuse before writing anything if the disk can't take the backup (uncompressed size bound)."""
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if expected_bytes and free < expected_bytes:
-        raise OperationFailed(
-            f"not enough free disk for the backup in {out_dir}: {human_bytes(free)} free, "
-            f"the target's data is {human_bytes(expected_bytes)} (uncompressed)"
+def _dump_one(ctx: RunContext, writer: DumpWriter, database: str, name: str) -> None:
+    ctx.check_cancelled()
+    meta = collection_metadata(ctx, name)
+    if meta is None:
+        return  # dropped since the inventory: nothing to back up
+    writer.write_collection(
+        database,
+        name,
+        live_documents(ctx, name),
+        options=meta.options,
+        indexes=meta.indexes,
+        uuid=meta.uuid,
+    )
+
+
+def check_backup_dir(directory: Path, need_bytes: int) -> None:
+    """Before anything is written (the dry-run asks too): the backup directory can be made,
+    written, and has room for the data before compression; exit 2 naming the problem."""
+    problem = directory_problem(directory)
+    if problem is None and need_bytes and (free := free_bytes(directory)) < need_bytes:
+        problem = (
+            f"not enough room: {human_bytes(free)} free under {existing_ancestor(directory)}, "
+            f"about {human_bytes(need_bytes)} needed (the data, before compression)"
         )
+    if problem:
+        raise PathError(f"cannot write the backup to {directory}: {problem}")
 
 
 class BackupStep(StepBase):
@@ -177,7 +224,7 @@ class BackupStep(StepBase):
             expected_bytes=self.expected_bytes,
         )
         self.resume(ctx, action, {"backup": result.to_json()})
-        return {"backup": result.to_json()}
+        return {"backup": result.to_json(), "timings": result.timings}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         self.state.report.backup = result["backup"]

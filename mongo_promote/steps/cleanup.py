@@ -15,7 +15,7 @@ from mongo_promote.domain.names import UNDONE_INFIX, kept
 from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Backup, Journal, journal_of
+from mongo_promote.state.journal import Backup, Header, Journal, journal_of
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import Action, Result, RunState, Step, StepBase, in_stages
 from mongo_promote.steps.backup import BackupStep
@@ -78,9 +78,16 @@ def kept_collections(ctx: RunContext, run_id: str) -> dict[str, str | None]:
         owner = _owner(base, k.run_id) if k.cls == KEPT_ASIDE else k.run_id
         if owner is not None and owner > run_id:
             continue  # a later run's: cleaned up after that one
-        record = journal_of(base, k.run_id).kept().get(name)
-        found[name] = record.kept_fingerprint if record is not None else None
+        found[name] = kept_hash(base, name)
     return found
+
+
+def kept_hash(base: Path, name: str) -> str | None:
+    """A kept collection's content hash when it was kept, from the journal of the run that kept
+    it (None: not a kept name, or no such journal in this state directory)."""
+    k = kept(name)
+    record = journal_of(base, k.run_id).kept().get(name) if k is not None else None
+    return record.kept_fingerprint if record is not None else None
 
 
 KEPT_ASIDE = "kept_aside"  # names.KEPT_CLASSES: what a rollback took out of production
@@ -262,6 +269,34 @@ def candidates(
     return found
 
 
+def resumed_candidates(
+    journal: Journal, header: Header, after: AfterRun, base: Path
+) -> list[Candidate]:
+    """An interrupted cleanup's collections as it chose them (its journal's header: names and
+    --force-collection), with what its own backup holds of each when it got that far (a kept
+    collection against its hash when it was kept, as the first go compared it)."""
+    backup = journal.backup_of()
+    held = backup.content_hashes if backup is not None else {}
+    forced = set(header.fields.get("force") or [])
+    found = []
+    for name in header.drop:
+        k = kept(name)
+        at_backup = kept_hash(base, name) if k is not None else after.hashes.get(name)
+        now = held.get(name) or at_backup or ""
+        found.append(
+            Candidate(
+                name,
+                hashed_count(now) if now else 0,
+                0,
+                at_backup,
+                now,
+                name in forced,
+                k.cls if k is not None else "legacy",
+            )
+        )
+    return found
+
+
 def cleanup_steps(ctx: RunContext, state: RunState, chosen: list[Candidate]) -> list[Step]:
     """Preflight; a backup of what goes; that backup still matches the run's; the drops."""
     names = [c.name for c in chosen]
@@ -305,9 +340,25 @@ class UnchangedStep(StepBase):
 
 
 class DropLegacyStep(DropStep):
-    """One action per collection: dropped (signals wait: a drop is not interrupted half-way)."""
+    """One action per collection: dropped (signals wait: a drop is not interrupted half-way),
+    only while it holds what the cleanup's backup holds: a write since (a cleanup resumed
+    hours later, a writer racing it) stops the cleanup before that drop."""
 
     title = "drop the legacy, replaced and kept collections (backed up)"
+
+    def apply(self, ctx: RunContext, action: Action) -> Result:
+        name = str(action.collection)
+        backed_up = self.state.backed_up.get(name)
+        present = bool(ctx.target_db.list_collection_names(filter={"name": name}))
+        if present and backed_up is not None:
+            now = collection_content_hash(ctx.target_db[name]).hexdigest()
+            if now != backed_up:
+                raise OperationFailed(
+                    f"{name} was written to since the cleanup's backup ({hashed_count(backed_up):,} "
+                    f"document(s) then, {hashed_count(now):,} now): not dropped, and nothing "
+                    "after it; run cleanup again (a new backup) to drop it"
+                )
+        return super().apply(ctx, action)
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
         super().resume(ctx, action, result)
@@ -316,7 +367,8 @@ class DropLegacyStep(DropStep):
 
 @dataclass
 class CleanupResult:
-    """What cleanup did (or, dry-run, would do); `status` as the run report's, or dry-run/refused."""
+    """What cleanup did (or, dry-run, would do); `status` as the run report's, or dry_run,
+    nothing_to_do, refused."""
 
     after_run: str
     status: str
@@ -326,7 +378,9 @@ class CleanupResult:
     dropped: list[str] = field(default_factory=list)
     backup_dir: str | None = None
     report: str | None = None
+    restore: str | None = None  # the command that brings every dropped collection back
     summary: RunSummary | None = None  # the cleanup run's, for people (not in its JSON)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "summary"}
+        data = {k: v for k, v in self.__dict__.items() if k != "summary"}
+        return {**data, "status": str(self.status)}

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options
+from mongo_promote.adapters.mongo import collection_options, first_reply_bounded
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
@@ -52,6 +54,13 @@ class CopyResult:
     output_hash: str = ""
     # the transformed documents held to the decoded reference as they passed (oracle.Verification)
     verification: dict[str, Any] | None = None
+    # each embed's child collection as the fold read it (stream.children_hash): checked on resume
+    children: dict[str, str] = field(default_factory=dict)
+    # when (ISO 8601 UTC) and on which worker thread the copy started, and when that worker was
+    # done with it (validation's read-back included): journalled, for timelines of a run
+    started_at: str = ""
+    worker: str = ""
+    finished_at: str = ""
 
 
 # what runs in a copy's worker once its collection is copied (validation's read-back)
@@ -196,6 +205,7 @@ def copy_collection(
     against the decoded reference: validation then re-reads only the target.
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat()
     ctx.check_cancelled()
     shadow = create_shadow(ctx, action)
     target = ctx.target_db[shadow]
@@ -206,13 +216,15 @@ def copy_collection(
     ordered = bool(action.source_options.get("capped"))
     hasher, written = ContentHash(), ContentHash()
     docs = size = 0
-    cursor = ctx.source_db[action.name].find(
-        {}, sort=transformer.sort if transformer else None,
-        batch_size=_cursor_batch(action, batch_bytes),
-    )  # fmt: skip
+    source = ctx.source_db[action.name]
+    sort = transformer.sort if transformer else None
+    cursor = source.find({}, sort=sort, batch_size=_cursor_batch(action, batch_bytes))
+    # sorted, the server reads everything before its first reply: a longer bound for that one
+    sizes = {"size": action.source_size, "documents": action.source_count}
+    stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
     with cursor:
         # the next reply is read while this batch is transformed and inserted
-        for batch, batch_size in _batches(read_ahead(cursor), batch_bytes):
+        for batch, batch_size in _batches(read_ahead(stream), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:
@@ -235,6 +247,9 @@ def copy_collection(
         stats,
         output_hash=(written if transformer else hasher).hexdigest(),
         verification=verification.to_dict() if verification else None,
+        children=transformer.children_hashes() if transformer else {},
+        started_at=started_at,
+        worker=threading.current_thread().name,
     )
 
 
@@ -330,6 +345,7 @@ def _copy_then(
     if then is not None:
         ctx.check_cancelled()
         then(ctx, result)
+    result.finished_at = datetime.now(UTC).isoformat()
     return result
 
 
@@ -406,8 +422,14 @@ class CopyStep(StepBase):
         todo = [a for a in self.collections if a.name not in finished]
         if finished:
             ctx.out.info(f"  {len(finished)} collection(s) already copied, {len(todo)} to go")
-        for result in copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each):
+        copied = copy_all(ctx, todo, on_done=self._copied, after_each=self.after_each)
+        for result in copied:
             finished[result.name] = self._entry(result)
+        if copied:
+            ctx.out.info(
+                f"  copied {len(copied)} collection(s), {sum(r.count for r in copied):,} "
+                f"documents, {human_bytes(sum(r.bytes for r in copied))}"
+            )
         self.resume(ctx, action, {"copies": finished})
         return {"copies": finished}
 
@@ -422,10 +444,13 @@ class CopyStep(StepBase):
         ]
 
     def _finished(self, ctx: RunContext) -> dict[str, dict[str, Any]]:
-        """A copy journalled earlier counts only if its shadow is still there, whole."""
+        """A copy journalled earlier counts only if its shadow is still there, whole (a shadow a
+        resume found stale is gone: an empty one too)."""
+        present = set(ctx.target_db.list_collection_names())
         finished = {}
         for name, entry in self.state.journalled_copies().items():
-            if counted(ctx.target_db[ctx.shadow_name(name)], entry["count"]) == entry["count"]:
+            shadow = ctx.shadow_name(name)
+            if shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]:
                 finished[name] = entry
         return finished
 
@@ -440,7 +465,11 @@ class CopyStep(StepBase):
             "content_hash": result.content_hash,
             "output_hash": result.output_hash,
             "verification": result.verification,
+            "children": result.children,
             "transforms": result.transforms,
+            "started_at": result.started_at,
+            "worker": result.worker,
+            "finished_at": result.finished_at,
             "stats": {
                 "bytes": result.bytes,
                 "copy_seconds": round(result.seconds, 3),
@@ -475,7 +504,7 @@ class _Display(AbstractContextManager["_Display"]):
             self.bars.finish(action.name, result.count, result.bytes)
             return
         rate = result.count / result.seconds if result.seconds > 0 else 0.0
-        self.ctx.out.info(
-            f"copied {result.name}: {result.count:,} documents, {human_bytes(result.bytes)} "
+        self.ctx.out.detail(
+            f"  copied {result.name}: {result.count:,} documents, {human_bytes(result.bytes)} "
             f"in {result.seconds:.1f} s ({rate:,.0f} docs/s)"
         )

@@ -32,6 +32,8 @@ _MERGE_ATTEMPTS = 5
 class CutoverDrift(OperationFailed):
     """Production changed a collection since its backup: cutover stopped before renaming it."""
 
+    code = "target_drift"
+
 
 @dataclass
 class CutoverResult:
@@ -71,11 +73,13 @@ class CutoverStep(StepBase):
         *,
         allow_drift: bool = False,
         keep: str | None = None,
+        frozen: bool = False,
     ) -> None:
         super().__init__(state)
         self.names = names
         self.allow_drift = allow_drift
         self.keep = keep
+        self.frozen = frozen  # inside a write freeze: the catch-up leaves the guard (steps/catchup.py)
         self.title = f"cutover: {len(names)} rename(s), one per collection"
 
     def plan(self, ctx: RunContext) -> list[Action]:
@@ -93,10 +97,15 @@ class CutoverStep(StepBase):
             if self.allow_drift
             else "stops if production changed it since the backup"
         )
+        look = (  # inside a write freeze the catch-up's read was the look at its content
+            "its stored count and size compared with the catch-up's read"
+            if self.frozen
+            else "live re-hashed"
+        )
         actions = [
             self.action(
                 f"cutover:{n}",
-                f"{n}: lock checked, live re-hashed ({guard}), then its shadow replaces it, {how}",
+                f"{n}: lock checked, {look} ({guard}), then its shadow replaces it, {how}",
                 n,
             )
             for n in self.names
@@ -127,6 +136,11 @@ class CutoverStep(StepBase):
         self.state.report.cutover.append(done)
         if self.keep and done.get("kept") and done.get("aside"):
             self.state.report.keep(self.keep, action.collection, done["aside"])
+        # what the live collection holds from now on (post-checks count it again)
+        fingerprint = done.get("fingerprint")
+        installed = hashed_count(fingerprint) if fingerprint else None
+        if installed is not None:
+            self.state.report.collection(action.collection)["target_count_after"] = installed
 
 
 # ---------------------------------------------------------------- one collection
@@ -217,12 +231,7 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             f"{name} was dropped since the backup ({hashed_count(expected):,} document(s) then)"
         )
     elif expected is not None:
-        now = collection_content_hash(ctx.target_db[name]).hexdigest()
-        if now != expected:
-            problem = (
-                f"{name}: {hashed_count(expected):,} document(s) at the backup, {hashed_count(now):,} now, "
-                "content changed"
-            )
+        problem = _content_changed(ctx, state, name, expected)
     if problem is None:
         return None
     state.record(CUTOVER_DRIFT, collection=name, problem=problem, overridden=allow)
@@ -238,8 +247,28 @@ def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: 
             if done
             else "; nothing was cut over yet"
         )
-        + f". `--resume {ctx.run_id}` finishes the cutover (with --allow-target-drift it "
-        f"overwrites those writes), `rollback --run {ctx.run_id}` undoes the renames made"
+        + f". `{ctx.resume_command()}` finishes the cutover ("
+        + (
+            "once the freeze holds: it reads what moved into the backup again"
+            if state.rename_guard is not None
+            else "with --allow-target-drift it overwrites those writes"
+        )
+        + f"), `{ctx.rollback_command()}` undoes the renames made"
+    )
+
+
+def _content_changed(ctx: RunContext, state: RunState, name: str, expected: str) -> str | None:
+    """Whether `name` still holds what its backup holds. Inside a write freeze the catch-up's
+    read was that look, and its guard compares what is cheap to know now (steps/catchup.py);
+    otherwise the collection is re-hashed whole."""
+    if state.rename_guard is not None:
+        return state.rename_guard.problem(ctx, name)
+    now = collection_content_hash(ctx.target_db[name]).hexdigest()
+    if now == expected:
+        return None
+    return (
+        f"{name}: {hashed_count(expected):,} document(s) at the backup, {hashed_count(now):,} now, "
+        "content changed"
     )
 
 
@@ -330,8 +359,8 @@ def _recreated(ctx: RunContext, name: str, shadow: str, aside: str) -> NoReturn:
         f"production wrote to {name} during its cutover (the name was re-created between the "
         f"two renames): {name} is put back as it was, with the {merged} document(s) written "
         f"meanwhile merged in; it was not cut over. Stop the writers and run again (a new backup); "
-        f"or `--resume {ctx.run_id} --allow-target-drift` finishes the cutover (replacing those "
-        f"writes), or `rollback --run {ctx.run_id}` undoes the renames made; the shadow {shadow} "
+        f"or `{ctx.resume_command()} --allow-target-drift` finishes the cutover (replacing "
+        f"those writes), or `{ctx.rollback_command()}` undoes the renames made; the shadow {shadow} "
         "is kept"
     )
 
@@ -357,7 +386,7 @@ def _stop_with_recovery(ctx: RunContext, name: str, aside: str, why: str) -> NoR
         f"{db}.{aside} (also in the backup); collections now: {', '.join(present)}. To put it "
         f"back by hand (mongosh): db.getSiblingDB({db!r}).getCollection({aside!r})"
         f".renameCollection({name!r}) (after moving any {name} aside), or "
-        f"`rollback --run {ctx.run_id}`"
+        f"`{ctx.rollback_command()}`"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.checksum import ContentHash, collection_content_hash
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.step import Action, Result, RunState, StepBase
@@ -18,16 +18,21 @@ class Drift:
     now: str
 
 
+def rehash(ctx: RunContext, names: list[str]) -> dict[str, ContentHash]:
+    """Each live collection's content hash now, `ctx.workers` at once (reads only)."""
+
+    def one(name: str) -> ContentHash:
+        ctx.check_cancelled()
+        return collection_content_hash(ctx.target_db[name])
+
+    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="drift") as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
 def check_drift(ctx: RunContext, backed_up: dict[str, str], names: list[str]) -> list[Drift]:
     """Re-fingerprint each live collection cutover will replace; a write since the backup would be lost."""
     checked = [name for name in names if name in backed_up]
-
-    def rehash(name: str) -> str:
-        ctx.check_cancelled()
-        return collection_content_hash(ctx.target_db[name]).hexdigest()
-
-    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="drift") as pool:
-        now = dict(zip(checked, pool.map(rehash, checked), strict=True))
+    now = {n: h.hexdigest() for n, h in rehash(ctx, checked).items()}
     return [Drift(n, backed_up[n], now[n]) for n in checked if now[n] != backed_up[n]]
 
 

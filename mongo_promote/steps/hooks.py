@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mongo_promote.adapters.shell import run_hook
+from mongo_promote.domain.plan import Hook
 from mongo_promote.errors import OperationFailed
 from mongo_promote.redact import redact_text
 from mongo_promote.state.context import RunContext
@@ -16,11 +17,13 @@ from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 class HookFailed(OperationFailed):
     """A hook exited non-zero or timed out: before cutover the run stops, after it exits 1."""
 
+    code = "hook_failed"
+
 
 HOOK_STATUS = {
     "before_backup": "running",
     "before_cutover": "validated",
-    "after_cutover": "cut over",
+    "after_cutover": "cut_over",
 }
 
 
@@ -35,13 +38,32 @@ def hook_env(ctx: RunContext, stage: str, status: str) -> dict[str, str]:
     }
 
 
+def run_command(ctx: RunContext, hook: Hook, stage: str, status: str) -> dict[str, Any]:
+    """One command of the plan (a hook, a freeze command), as the report records it: the text as
+    written, exit code, seconds, scrubbed output, `timed_out`, `ok`."""
+    ctx.out.info(f"  {stage}: {redact_text(hook.command)}")
+    ran = run_hook(
+        hook.command, hook.timeout_s, env=hook_env(ctx, stage, status), secrets=ctx.loaded.secrets
+    )
+    return {"stage": stage, **asdict(ran), "ok": ran.ok}
+
+
+def command_failure(entry: dict[str, Any]) -> str:
+    """`<stage> hook exited 3: <command> (last output: ...)` for a failed command's entry."""
+    why = "timed out" if entry.get("timed_out") else f"exited {entry.get('exit_code')}"
+    tail = str(entry.get("output", "")).strip().splitlines()[-3:]
+    return f"{why}: {redact_text(str(entry['command']))}" + (
+        f" (last output: {' | '.join(tail)})" if tail else ""
+    )
+
+
 class HooksStep(StepBase):
     """One action per command of one hook stage (`before_backup`, `before_cutover`,
     `after_cutover`, `on_failure`), or one that says they are skipped (--no-hooks).
 
     A failing or timed-out hook raises HookFailed once its result is in the report: before
     cutover the run stops with production untouched; after cutover the run exits 1 with status
-    "cut over, hook failed". `on_failure` hooks are not run in order with the others: the runner
+    "cut_over_hook_failed". `on_failure` hooks are not run in order with the others: the runner
     applies them when the run fails or is interrupted (their phase is "on_failure").
     """
 
@@ -94,22 +116,10 @@ class HooksStep(StepBase):
             self.resume(ctx, action, {"hook": entry})
             return {"hook": entry}
         hook = hooks[int(action.key.rsplit(":", 1)[1])]
-        ctx.out.info(f"  {self.stage} hook: {redact_text(hook.command)}")
-        ran = run_hook(
-            hook.command,
-            hook.timeout_s,
-            env=hook_env(ctx, self.stage, self.status),
-            secrets=ctx.loaded.secrets,
-        )
-        entry = {"stage": self.stage, **asdict(ran), "ok": ran.ok}
+        entry = run_command(ctx, hook, self.stage, self.status)
         self.resume(ctx, action, {"hook": entry})
-        if not ran.ok:
-            why = "timed out" if ran.timed_out else f"exited {ran.exit_code}"
-            tail = ran.output.strip().splitlines()[-3:]
-            raise HookFailed(
-                f"{self.stage} hook {why}: {redact_text(hook.command)}"
-                + (f" (last output: {' | '.join(tail)})" if tail else "")
-            )
+        if not entry["ok"]:
+            raise HookFailed(f"{self.stage} hook {command_failure(entry)}")
         return {"hook": entry}
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:

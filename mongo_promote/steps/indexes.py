@@ -17,7 +17,13 @@ from pymongo import IndexModel
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
-from mongo_promote.adapters.mongo import Capabilities
+from mongo_promote.adapters.mongo import (
+    Capabilities,
+    bounds_of,
+    long_operation,
+    operation_bound,
+)
+from mongo_promote.console import human_duration
 from mongo_promote.domain.analysis import CollectionAction, default_index_name
 from mongo_promote.domain.plan import IndexSpec
 from mongo_promote.errors import OperationFailed
@@ -37,11 +43,12 @@ _FERRET_DUP = re.compile(r"UNIQUE constraint failed: index '([^']+)'")
 _RELAXED = json_util.JSONOptions(json_mode=json_util.JSONMode.RELAXED)
 _PLAIN: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 _MAX_RETRIES = 8
-INDEX_BUILD_TIMEOUT_S = 24 * 3600
 
 
 class IndexBuildFailed(OperationFailed):
     """An index could not be built on a shadow; the message names collection, index and keys."""
+
+    code = "index_build_failed"
 
 
 @dataclass
@@ -216,8 +223,10 @@ def build_indexes(
     for note in skipped:
         ctx.fallback(f"{action.name}: {note}")
     caps = ctx.target_caps
+    shadow_coll = ctx.target_db[shadow]
+    bound = operation_bound(shadow_coll, size=action.source_size, documents=action.source_count)
     built, refused = (
-        _create(ctx.target_db[shadow], action.name, models, caps.duplicate_key_code)
+        _create(shadow_coll, action.name, models, caps.duplicate_key_code, bound)
         if models
         else ([], [])
     )
@@ -227,15 +236,20 @@ def build_indexes(
 
 
 def _create(
-    coll: Collection[Any], collection: str, models: list[IndexModel], dup_code: int | None
+    coll: Collection[Any],
+    collection: str,
+    models: list[IndexModel],
+    dup_code: int | None,
+    bound: float,
 ) -> tuple[list[str], list[str]]:
-    """create_indexes, leaving out any option the server still says it does not implement."""
+    """create_indexes, leaving out any option the server still says it does not implement;
+    `bound`: how long the build may take (the collection's size decides: `operation_bound`)."""
     notes: list[str] = []
     for _ in range(_MAX_RETRIES):
         try:
-            # an index build may take hours: its own deadline replaces the client's socket
+            # an index build may take long: its own deadline replaces the client's socket
             # timeout (pymongo's client-side operation timeout, also sent as maxTimeMS)
-            with pymongo.timeout(INDEX_BUILD_TIMEOUT_S):
+            with pymongo.timeout(bound):
                 return list(coll.create_indexes(models)), notes
         except OperationFailure as exc:
             option = _refused_option(exc)
@@ -287,11 +301,15 @@ class IndexStep(StepBase):
         for name, coll in self.collections.items():
             wanted = ctx.plan.indexes.get(name, []) if self.declared else []
             names = planned_index_names(coll, wanted, ctx.target_caps)
+            bound = bounds_of(ctx.target_client).long_operation(
+                coll.source_size, coll.source_count
+            )
             actions.append(
                 self.action(
                     f"indexes:{name}",
                     f"{name}: build {len(names)} index(es) on its shadow"
-                    + (f": {', '.join(names)}" if names else ""),
+                    + (f": {', '.join(names)}" if names else "")
+                    + (f" (bound {human_duration(bound)})" if names else ""),
                     name,
                 )
             )
@@ -399,7 +417,8 @@ def _find_duplicate(coll: Collection[Any], model: IndexModel) -> str | None:
         {"$match": {"n": {"$gt": 1}}},
         {"$limit": 3},
     ]
-    found = list(coll.with_options(codec_options=_PLAIN).aggregate(pipeline))
+    with long_operation(coll):
+        found = list(coll.with_options(codec_options=_PLAIN).aggregate(pipeline))
     texts = [
         f"{_doc_text({f: row['_id'].get(f'k{i}') for i, f in enumerate(fields)})} "
         f"({row['n']} documents)"

@@ -79,8 +79,7 @@ def read_dump(
         )
         found: list[DumpCollection] = list(archive_collections(backup_dir))
         chosen = _dump_database(found, database, backup_dir)
-        picked = [c for c in found if c.database == chosen and (only is None or c.name in only)]
-        return Dump(backup_dir, chosen, None, picked)
+        return Dump(backup_dir, chosen, None, _select(found, chosen, only, backup_dir))
     if not backup_dir.is_dir():
         raise UsageError(f"no backup directory {backup_dir}")
     try:
@@ -97,8 +96,23 @@ def read_dump(
         manifest = None
     found = list(iter_dump_collections(backup_dir, identity=identity))
     chosen = _dump_database(found, database, backup_dir)
-    selected = [c for c in found if c.database == chosen and (only is None or c.name in only)]
-    return Dump(backup_dir, chosen, manifest, selected)
+    return Dump(backup_dir, chosen, manifest, _select(found, chosen, only, backup_dir))
+
+
+def _select(
+    found: list[DumpCollection], database: str, only: list[str] | None, backup_dir: Path
+) -> list[DumpCollection]:
+    """The dump's collections of `database` (those named in `only`): a name the backup does not
+    hold is a usage error (exit 2), never a restore of nothing."""
+    held = [c for c in found if c.database == database]
+    names = {c.name for c in held}
+    unknown = [n for n in only or [] if n not in names]
+    if unknown:
+        raise UsageError(
+            f"{backup_dir} holds no collection {', '.join(unknown)} in database {database!r} "
+            f"(it holds {', '.join(sorted(names)) or 'none'})"
+        )
+    return [c for c in held if only is None or c.name in only]
 
 
 def _dump_database(found: list[DumpCollection], wanted: str, backup_dir: Path) -> str:

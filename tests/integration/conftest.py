@@ -51,6 +51,10 @@ SAFE_ENV = {
     # The ssh destination of the hooks and staging_refresh (root@meeshy.me): a reserved name
     # that never resolves, should a test ever run one of those commands for real.
     "MEESHY_REMOTE_HOST": "nobody@meeshy-host.invalid",
+    # The bundled plan's write freeze would ssh there to stop and start the gateway: a freeze
+    # that stops nothing (tests/integration/test_freeze.py runs real ones with a writer).
+    "MEESHY_FREEZE_START": "echo freeze-start",
+    "MEESHY_FREEZE_END": "echo freeze-end",
 }
 
 

@@ -18,11 +18,16 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
-from mongo_promote.adapters.mongo import RAW, detect_capabilities, expected_capabilities
+from mongo_promote.adapters.mongo import (
+    RAW,
+    collection_stats,
+    detect_capabilities,
+    expected_capabilities,
+)
 from mongo_promote.checksum import collection_content_hash
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import CollectionAction, analyse
-from mongo_promote.domain.inventory import collection_stats, counted, take_inventory
+from mongo_promote.domain.inventory import counted, take_inventory
 from mongo_promote.domain.plan import IndexSpec, load_plan
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.state.context import RunContext, RunPaths, new_run_id

@@ -277,7 +277,7 @@ def test_rollback_refuses_to_lose_production_writes_unless_told_and_can_itself_b
     assert rolled.exit_code == 0, explain(rolled)
     result = json_out(rolled)
     assert snapshot(target) == before
-    assert result["undo"] == f"mongo-promote rollback --run {result['run_id']}"
+    assert result["undo"] == f"mongo-promote rollback --run {result['run_id']} --plan {plan}"
     undone = invoke(rollback_args(plan, tmp_path, "--run", result["run_id"]))
     assert undone.exit_code == 0, explain(undone)
     assert snapshot(target) == live  # the rollback undone: the write is back

@@ -27,7 +27,7 @@ from mongo_promote.adapters import servers as servers_module
 from mongo_promote.adapters.servers import LocalServer, start_server, stop_server
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import cutover as cutover_step
-from tests.conftest import engine_under_test
+from tests.conftest import bounded_client, engine_under_test
 from tests.integration.conftest import (
     SAFE_ENV,
     by_kept_collection,
@@ -48,11 +48,18 @@ MAX_CONNECTIONS = 64
 
 class Proxy:
     """A TCP relay on 127.0.0.1 to `upstream_port`: `cut()` closes every open connection,
-    `down` refuses new ones, `upstream_port` can change (a restarted server)."""
+    `down` refuses new ones, `stall()` keeps every connection open (new ones too) and lets
+    nothing through either way, as a tunnel whose far side died; `heal()` undoes both. With
+    `sticky`, a connection the server closes stays open on the client's side, silent.
+    `upstream_port` can change (a restarted server)."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.down = threading.Event()
+        self.flowing = threading.Event()
+        self.flowing.set()
+        # a relay that keeps the client's connection open when the server closes it
+        self.sticky = False
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -86,17 +93,28 @@ class Proxy:
             upstream.settimeout(None)
             with self._lock:
                 self._conns.update((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, from_server in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, from_server), daemon=True).start()
 
-    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+    def _pump(self, a: socket.socket, b: socket.socket, from_server: bool) -> None:
         try:
             while data := a.recv(65536):
-                b.sendall(data)
+                self.flowing.wait()  # stalled: held here, nothing passes
+                if self._stop.is_set():
+                    break
+                try:
+                    b.sendall(data)
+                except OSError:
+                    if self.sticky and not from_server:
+                        continue  # the server hung up: what the client sends vanishes
+                    raise
         except OSError:
             pass
         finally:
-            self._close(a, b)
+            if self.sticky and from_server and not self._stop.is_set():
+                self._close(a)  # the server hung up and the client is not told
+            else:
+                self._close(a, b)
 
     def _close(self, *socks: socket.socket) -> None:
         for s in socks:
@@ -117,8 +135,21 @@ class Proxy:
     def up(self) -> None:
         self.down.clear()
 
+    def stall(self) -> None:
+        """From now on nothing passes, either way; connections stay open and new ones are
+        accepted (a client sees a server that never answers, not a refusal or a reset)."""
+        self.flowing.clear()
+
+    def heal(self) -> None:
+        """As a tunnel restarted: the connections of the stall (or cut) are closed, what they
+        held is lost, and new connections are relayed again."""
+        self.cut()
+        self.flowing.set()
+        self.up()
+
     def stop(self) -> None:
         self._stop.set()
+        self.flowing.set()
         self.cut()
         self._listener.close()
         self._thread.join(timeout=5)
@@ -208,7 +239,7 @@ def test_connections_cut_mid_copy_exit_3_with_the_resume_command_and_resume_is_e
         assert "production untouched" in err and "Traceback" not in failed.stderr
         assert snapshot(target, live_only=True) == before
 
-        proxy.up()
+        proxy.heal()
         resumed = invoke(run_args(plan, tmp_path, "--resume", run_id))
 
     assert resumed.exit_code == 0, explain(resumed)
@@ -244,7 +275,7 @@ def test_connections_cut_mid_cutover_exit_3_and_resume_or_rollback_is_exact(
         err = " ".join(failed.stderr.split())
         assert "lost the connection" in err and "Traceback" not in failed.stderr
         assert f"run --resume {run_id}" in err and f"rollback --run {run_id}" in err
-        proxy.up()
+        proxy.heal()
         if then == "resume":
             done = invoke(run_args(plan, tmp_path, "--resume", run_id))
             assert done.exit_code == 0, explain(done)
@@ -259,13 +290,14 @@ def test_connections_cut_mid_cutover_exit_3_and_resume_or_rollback_is_exact(
 # ---------------------------------------------------------------- the target killed and restarted
 
 
+@pytest.mark.timeout(400)  # a server of its own, killed and started again
 def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
     servers: Any, fresh_name: Any, tmp_path: Path
 ) -> None:
     name = fresh_name()
     data_dir = tmp_path / "target-data"
     server: LocalServer = start_server("production", data_dir, engine=engine_under_test())
-    client: MongoClient[Any] = MongoClient(server.uri, serverSelectionTimeoutMS=10_000)
+    client: MongoClient[Any] = bounded_client(server.uri)
     try:
         seed = servers.source[name]
         seed.People.insert_many([{"_id": i, "email": f"u{i}@x.org"} for i in range(12)])
@@ -302,10 +334,10 @@ def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
 
             server = restart_on_its_data(server)  # same data, a new port
             client.close()
-            client = MongoClient(server.uri, serverSelectionTimeoutMS=10_000)
+            client = bounded_client(server.uri)
             assert snapshot(client[name], live_only=True) == before  # production untouched
             proxy.upstream_port = server.port
-            proxy.up()
+            proxy.heal()
             resumed = invoke(run_args(plan, state, "--resume", run_id))
             assert resumed.exit_code == 0, explain(resumed)
         assert_promoted(snapshot(client[name]), before, source)
@@ -358,7 +390,7 @@ def test_a_writer_inserting_into_production_for_the_whole_run_loses_nothing(
     stop = threading.Event()
 
     def writer() -> None:
-        client: MongoClient[Any] = MongoClient(servers.target_uri)
+        client = bounded_client(servers.target_uri)
         try:
             n = 0
             while not stop.is_set():

@@ -84,7 +84,7 @@ def test_a_failing_gate_rolls_back_at_once_and_says_so(
     assert rb in runs and rb != run_id and f"rolled back by run {rb}" in err
     assert (gate["mode"], gate["passed"]) == ("rollback", False)
     assert [(c["name"], c["ok"], c["attempts"]) for c in gate["checks"]] == [("gateway", False, 2)]
-    assert report["status"] == "rolled back (health gate)"
+    assert report["status"] == "rolled_back_by_health_gate"
     assert report_of(tmp_path, rb)["kept_aside"] == {
         c: f"{c}__undone_{rb}" for c in ("Orders", "People")
     }
@@ -131,7 +131,7 @@ def test_report_mode_exits_1_and_leaves_production_cut_over(
     run_id = only_run(tmp_path)  # nothing rolled back
     assert f"rollback --run {run_id}" in err
     report = report_of(tmp_path, run_id)
-    assert report["status"] == "cut over, health gate failed"
+    assert report["status"] == "health_gate_failed"
     assert (report["health_gate"]["passed"], report["health_gate"]["rollback_run_id"]) == (
         False,
         None,

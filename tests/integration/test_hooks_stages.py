@@ -75,7 +75,7 @@ def test_hooks_run_at_their_stage_with_the_run_in_their_environment(
     assert logged(log) == [
         ["before_backup", "running", run_id, "hello"],
         ["before_cutover", "validated", run_id, "hello"],
-        ["after_cutover", "cut over", run_id, "hello"],
+        ["after_cutover", "cut_over", run_id, "hello"],
     ]
     report = json.loads(Path(json_out(result)["report"]).read_text())
     assert [h["stage"] for h in report["hooks"]] == [
@@ -124,10 +124,14 @@ def test_a_failing_after_cutover_hook_exits_1_cut_over_with_the_rollback_command
     assert result.exit_code == 1, explain(result)
     (run_dir,) = (tmp_path / "runs").iterdir()
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["status"] == "cut over, hook failed"
-    assert f"rollback --run {run_dir.name}" in " ".join(result.stderr.split())
+    assert report["status"] == "cut_over_hook_failed"
+    undo = f"mongo-promote rollback --run {run_dir.name} --plan {plan}"  # runs next to the plan
+    assert undo in " ".join(result.stderr.split()) and report["undo"] == undo
     assert snapshot(servers.target[name])["People"] == snapshot(servers.source[name])["People"]
-    assert logged(log)[-1][:2] == ["on_failure", "cut over, hook failed"]
+    assert logged(log)[-1][:2] == ["on_failure", "cut_over_hook_failed"]
+    # what the cutover installed, though the post-checks did not run (never "-")
+    people = servers.source[name].People.count_documents({})
+    assert report["collections"]["People"]["target_count_after"] == people > 0
 
 
 def test_a_timed_out_after_cutover_hook_is_killed_and_fails_the_run(
@@ -146,7 +150,7 @@ def test_a_timed_out_after_cutover_hook_is_killed_and_fails_the_run(
     (run_dir,) = (tmp_path / "runs").iterdir()
     report = json.loads((run_dir / "report.json").read_text())
     after = [h for h in report["hooks"] if h["stage"] == "after_cutover"]
-    assert after[-1]["timed_out"] is True and report["status"] == "cut over, hook failed"
+    assert after[-1]["timed_out"] is True and report["status"] == "cut_over_hook_failed"
     assert after[-1]["seconds"] < 30  # killed after its 1 s, not left to sleep
 
 

@@ -283,7 +283,7 @@ def test_rollback_of_the_rollback_swaps_again(
     first = rollback(plan, tmp_path, "--run", run_id)
     assert first.exit_code == 0, explain(first)
     rb = json_out(first)["run_id"]
-    assert json_out(first)["undo"] == f"mongo-promote rollback --run {rb}"
+    assert json_out(first)["undo"].startswith(f"mongo-promote rollback --run {rb} ")
 
     again = rollback(plan, tmp_path, "--run", rb)
 

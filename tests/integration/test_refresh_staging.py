@@ -53,7 +53,7 @@ def test_commands_run_in_order_then_health(tmp_path: Path, http_server: LocalHTT
 """,
     )
     report = refresh_staging(plan, dry_run=False)
-    assert report.status == "ok" and report.ok, report.error
+    assert report.status == "succeeded" and report.ok, report.error
     assert log.read_text() == "one\ntwo\n"
     assert [(c.exit_code, c.timeout_s) for c in report.commands] == [(0, 600.0), (0, 30.0)]
     assert report.commands[0].output == "pulling\n"
@@ -124,7 +124,7 @@ def test_dry_run_runs_nothing(tmp_path: Path, http_server: LocalHTTP) -> None:
     assert time.monotonic() - started < 2  # no wait either
     assert not marker.exists()
     assert http_server.requests == []
-    assert report.status == "dry-run" and report.ok
+    assert report.status == "dry_run" and report.ok
     assert report.commands == [] and report.health is None
     assert [(h.command, h.timeout_s) for h in report.planned] == [
         (f"touch {marker}", 600.0),
@@ -153,7 +153,7 @@ def test_health_runs_after_the_wait(tmp_path: Path, http_server: LocalHTTP) -> N
         dry_run=False,
         on_event=lambda kind, data: events.append((kind, data, time.monotonic())),
     )
-    assert report.status == "ok", report.error
+    assert report.status == "succeeded", report.error
     assert [kind for kind, _, _ in events] == [COMMAND_STARTED, COMMAND_DONE, WAITING, HEALTH_CHECK]
     command_done = events[1][2]
     first_request = http_server.requests[0][2]
@@ -190,7 +190,7 @@ def test_report_is_saved_privately(tmp_path: Path) -> None:
         assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o600
     data = json.loads(path.read_text())
     assert data["command"] == "refresh-staging"
-    assert data["status"] == "ok"
+    assert data["status"] == "succeeded"
     assert data["commands"][0]["output"] == "saved-output\n"
     assert data["commands"][0]["ok"] is True
     assert "saved-output" in (run_dir / "report.md").read_text()

@@ -215,7 +215,7 @@ def test_run_succeeds_with_reports_backup_and_local_hook(
     # the after_cutover hook ran the harmless local command, nothing else; the report shows the
     # command as the plan writes it (the shell expanded the variable)
     assert [h["command"] for h in report["hooks"]] == [
-        "${MEESHY_RESTART_GATEWAY:-ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} "
+        "${MEESHY_RESTART_GATEWAY:-ssh ${MEESHY_REMOTE_HOST} "
         "'cd /opt/meeshy && docker compose restart gateway'}"
     ]
     assert report["hooks"][0]["ok"] and "gateway-restart" in report["hooks"][0]["output"]
@@ -506,7 +506,7 @@ def test_dry_run_writes_nothing_anywhere(done: MeeshyRun) -> None:
 
 def test_dry_run_lists_the_actions(done: MeeshyRun) -> None:
     out = json_out(done.dry_run)
-    assert out["status"] == "dry-run" and out["run_id"] is None
+    assert out["status"] == "dry_run" and out["run_id"] is None
     actions = out["actions"]
     by_name = {a["name"]: a for a in actions["collections"]}
     assert set(by_name) == set(COPIED)
@@ -563,16 +563,35 @@ def test_the_run_journalled_exactly_the_actions_the_dry_run_listed(done: MeeshyR
 
     assert [(a["step"], a["key"]) for a in planned] == started
     # the backup runs beside the shadow-building steps: it may finish after them, never after
-    # the first action that needs it (the drift guard) starts
+    # the first action that needs it (the pre-pass: the bundled plan has a write freeze) starts
     assert [a["key"] for a in planned if a["key"] != "backup"] == [
         k for k in finished if k != "backup"
     ]
     assert finished.count("backup") == 1
     order = [(e["event"], e["key"]) for e in events if e["event"].startswith("action_")]
-    assert order.index(("action_finished", "backup")) < order.index(
-        ("action_started", "drift-guard")
-    )
+    assert order.index(("action_finished", "backup")) < order.index(("action_started", "pre-pass"))
     keys = [a["key"] for a in planned]
-    assert keys[:3] == ["preflight", "backup", "copy"]
-    assert keys[-2:] == ["post-checks", "health-gate"]  # the bundled plan gates with rollback
+    assert keys[:4] == ["preflight", "precheck", "backup", "copy"]
+    # the bundled plan freezes, then gates with rollback
+    assert keys[-2:] == ["caught-up", "health-gate"]
     assert {f"indexes:{n}" for n in COPIED} | {f"cutover:{n}" for n in COPIED} <= set(keys)
+    # the frozen section, in the decided order, the freeze commands listed
+    frozen = ["validate", "pre-pass", "freeze:start", "catch-up", f"cutover:{COPIED[0]}",
+              "post-checks", "freeze:end", "hook:after_cutover:0", "caught-up"]  # fmt: skip
+    assert [keys.index(k) for k in frozen] == sorted(keys.index(k) for k in frozen)
+    assert "drift-guard" not in keys
+    described = {a["key"]: a["description"] for a in planned}
+    assert "MEESHY_FREEZE_START" in described["freeze:start"]
+
+
+def test_the_bundled_plan_s_freeze_ran_around_the_catch_up_and_the_cutover(
+    done: MeeshyRun, report: dict[str, Any]
+) -> None:
+    """The tests' freeze commands stop nothing (SAFE_ENV: echo): nothing wrote, nothing caught up."""
+    freeze = report["freeze"]
+    assert [c["output"].strip() for c in freeze["commands"]["start"]] == ["freeze-start"]
+    assert [c["output"].strip() for c in freeze["commands"]["end"]] == ["freeze-end"]
+    assert freeze["window_s"] > 0 and freeze["caught_up"] == {}
+    assert not any(e["changed"] for e in freeze["catch_up"].values())
+    assert sorted(freeze["catch_up"]) == sorted(n for n in COPIED if n in done.target_before)
+    assert freeze["estimate_s"] > 0 and freeze["estimate"]["dominated_by"]

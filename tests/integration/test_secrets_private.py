@@ -148,7 +148,7 @@ def test_an_encrypted_backup_restores_with_the_identity_and_only_with_it(
     out = Output(quiet=True)
 
     result = api.backup(loaded, out, api.BackupOptions(state_dir=tmp_path))
-    backup = Path(result.dir)
+    backup = Path(result.backup.dir)
     files = sorted(p.name for p in (backup / name).iterdir())
     assert files and all(f.endswith((".bson.gz.age", ".metadata.json.gz.age")) for f in files)
     assert verify_dump(backup).encryption is not None  # checked without the key

@@ -140,6 +140,16 @@ def _check_unlisted(
         problems.append(exc.message)
 
 
+def verify_collection(root: Path, entry: CollectionEntry) -> None:
+    """One collection's files under `root` against its manifest entry: every document read back
+    (count, bytes, content hash), every file's size and sha256 (an encrypted file: those two
+    only). A write freeze's catch-up checks what it wrote this way before the files go in."""
+    problems: list[str] = []
+    _check_entry(Path(root), entry, problems, None)
+    if problems:
+        raise DumpVerificationError(Path(root), problems)
+
+
 def verify_dump(root: Path, *, identity: Path | None = None) -> Manifest:
     """Check a dump against its manifest before anything is restored from it.
 

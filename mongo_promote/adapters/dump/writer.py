@@ -56,6 +56,58 @@ def _write_documents(
         out.write(b"".join(batch))
 
 
+class FileStyle:
+    """How a dump's files are written: gzip, age recipients (parsed), fsync."""
+
+    def __init__(self, gzip: bool, recipients: list[Any] | None, fsync: bool = True) -> None:
+        self.gzip, self.recipients, self.fsync = gzip, recipients, fsync
+
+    @classmethod
+    def of(cls, *, gzip: bool, encrypt_to: Sequence[str] = (), fsync: bool = True) -> FileStyle:
+        recipients = encryption.parse_recipients(encrypt_to) if encrypt_to else None
+        return cls(gzip, recipients, fsync)
+
+    def filename(self, filename: str) -> str:
+        """`Message.bson` -> `Message.bson.gz` (gzip), `....age` (encrypted)."""
+        return (
+            filename + (".gz" if self.gzip else "") + (encryption.SUFFIX if self.recipients else "")
+        )
+
+
+def write_collection_files(
+    root: Path,
+    database: str,
+    name: str,
+    raw_docs: Iterable[bytes],
+    metadata: bytes,
+    style: FileStyle,
+) -> CollectionEntry:
+    """One collection's two files under `root/<database>/` (each atomically, 0600), hashing
+    every document on the way; its manifest entry (file paths relative to the dump root)."""
+    private_dir(root / database)
+    stem = collection_file_stem(name)
+    content = ContentHash()
+    ns = f"{database}.{name}"
+
+    def write(filename: str, produce: Callable[[Any], object]) -> FileDigest:
+        filename = style.filename(filename)
+        tally = atomic_write(
+            root / database / filename,
+            produce,
+            gz=style.gzip,
+            fsync=style.fsync,
+            recipients=style.recipients,
+        )
+        path = f"{database}/{filename}"
+        return FileDigest(path=path, size=tally.size, sha256=tally.sha256.hexdigest())
+
+    bson_file = write(f"{stem}.bson", lambda out: _write_documents(out, raw_docs, content, ns))
+    meta_file = write(f"{stem}.metadata.json", lambda out: out.write(metadata))
+    return CollectionEntry(
+        database, name, content.count, content.bytes, content.hexdigest(), [bson_file, meta_file]
+    )
+
+
 class DumpWriter:
     """Writes a dump that mongorestore accepts, collection by collection, then its manifest.
 
@@ -80,7 +132,7 @@ class DumpWriter:
     ) -> None:
         self.root = Path(root)
         self._refuse_existing()
-        self._recipients = encryption.parse_recipients(encrypt_to) if encrypt_to else None
+        self._style = FileStyle.of(gzip=gzip, encrypt_to=encrypt_to, fsync=fsync)
         self._created_root = not self.root.exists()
         private_dir(self.root)
         (self.root / INCOMPLETE_NAME).touch(mode=0o600)
@@ -170,49 +222,31 @@ class DumpWriter:
         if type != "collection":
             raise ValueError(f"{database}.{name}: dumping a {type!r} is not supported")
         check_database_name(database)
-        stem = collection_file_stem(name)
+        collection_file_stem(name)  # a name no file can hold is refused before anything is written
         metadata = encode_metadata(name, options=options, indexes=indexes, uuid=uuid, type=type)
         self._claim(database, name)
         entry = None
         try:
-            entry = self._write_files(database, name, stem, raw_docs, metadata)
+            entry = self._write_files(database, name, raw_docs, metadata)
         finally:
             self._settle(database, name, entry)
         return entry
 
     def _write_files(
-        self, database: str, name: str, stem: str, raw_docs: Iterable[bytes], metadata: bytes
+        self, database: str, name: str, raw_docs: Iterable[bytes], metadata: bytes
     ) -> CollectionEntry:
         db_dir = self.root / database
         if not db_dir.exists():
             with self._lock:
                 self._created_dirs.add(db_dir)
-        private_dir(db_dir)
-        content = ContentHash()
-        ns = f"{database}.{name}"
-        bson_file = self._write(
-            database, f"{stem}.bson", lambda out: _write_documents(out, raw_docs, content, ns)
+        return write_collection_files(
+            self.root,
+            database,
+            name,
+            raw_docs,
+            metadata,
+            self._style,
         )
-        meta_file = self._write(database, f"{stem}.metadata.json", lambda out: out.write(metadata))
-        files = [bson_file, meta_file]
-        return CollectionEntry(
-            database, name, content.count, content.bytes, content.hexdigest(), files
-        )
-
-    def _write(self, database: str, filename: str, produce: Callable[[Any], object]) -> FileDigest:
-        if self.gzip:
-            filename += ".gz"
-        if self._recipients:
-            filename += encryption.SUFFIX
-        tally = atomic_write(
-            self.root / database / filename,
-            produce,
-            gz=self.gzip,
-            fsync=self.fsync,
-            recipients=self._recipients,
-        )
-        path = f"{database}/{filename}"
-        return FileDigest(path=path, size=tally.size, sha256=tally.sha256.hexdigest())
 
     def finish(self) -> Manifest:
         """Write manifest.json (last, atomically); calling it again returns the same manifest."""

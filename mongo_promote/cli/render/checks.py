@@ -12,11 +12,30 @@ from mongo_promote import api
 from mongo_promote.console import Output
 
 
-def validation_table(report: api.ValidationReport) -> Table:
-    table = Table(title="validation: " + ("passed" if report.passed else "FAILED"))
+def validation(out: Output, report: api.ValidationReport) -> None:
+    """The verdict and its totals, then only the checks that are not ok (-v: every one)."""
+    out.info(f"[bold]{escape(validation_totals(report))}[/]")
+    rows = report.checks if out.verbose else [c for c in report.checks if not c.passed]
+    if rows:
+        out.table(validation_table(rows))
+
+
+def validation_totals(report: api.ValidationReport) -> str:
+    checks = report.checks
+    failed = sum(1 for c in checks if not c.passed and c.severity != "warning")
+    warned = sum(1 for c in checks if not c.passed and c.severity == "warning")
+    verdict = "passed" if report.passed else "FAILED"
+    return (
+        f"validation {verdict}: {len(checks)} checks, {len(checks) - failed - warned} ok, "
+        f"{warned} warning(s), {failed} failed"
+    )
+
+
+def validation_table(checks: list[api.Check]) -> Table:
+    table = Table()
     for column in ("check", "collection", "result", "detail"):
         table.add_column(column)
-    for c in report.checks:
+    for c in checks:
         result = "ok" if c.passed else ("warning" if c.severity == "warning" else "FAILED")
         table.add_row(c.kind, c.collection, result, c.detail)
     return table
@@ -44,6 +63,19 @@ def check_line(out: Output, result: api.CheckResult) -> None:
     """A health check as it finishes (--verbose)."""
     verdict = "[green]ok[/]" if result.ok else f"[red]FAIL[/] {escape(result.reason or '')}"
     out.detail(f"{escape(result.name)}: {verdict} ({result.attempts} attempt(s))")
+
+
+def attempt_line(out: Output, result: api.CheckResult, wait: float | None) -> None:
+    """Each attempt of a health check as it ends: nobody waits minutes in silence."""
+    if result.ok:
+        latency = "" if result.latency_ms is None else f" in {result.latency_ms:.0f} ms"
+        verdict = f"[green]ok[/] {result.status}{latency}"
+    else:
+        verdict = f"[red]FAIL[/] {escape(result.reason or '')}"
+    after = f"; next attempt in {wait:g}s" if wait is not None else ""
+    out.info(
+        f"{escape(result.name)}: attempt {result.attempts}/{result.max_attempts} {verdict}{after}"
+    )
 
 
 def refresh_event(out: Output, kind: str, payload: Any) -> None:

@@ -1,5 +1,5 @@
-"""What `run --dry-run` shows: each step's actions, each collection, the transforms' expected
-effect, the lock, what is left alone, the fallbacks."""
+"""What `run --dry-run` shows: the plan's summary first (Terraform-style), then each step's actions
+(identical ones grouped), each collection, the transforms' expected effect, the lock, the fallbacks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.console import Output, human_bytes
+from mongo_promote.cli.render.plan import effect_lines, plan_list, plan_summary
+from mongo_promote.console import Output, human_bytes, human_duration
 from mongo_promote.domain.analysis import CollectionAction, LeftAlone
 
 ACTION_COLUMNS = (
@@ -22,34 +23,82 @@ ACTION_COLUMNS = (
 )
 
 
-def dry_run(out: Output, result: api.DryRun) -> None:
-    """Each step's heading and actions, the collections, the transforms' expected effect, the
-    lock, what is left alone and the fallbacks; then that nothing was written."""
-    plan_list(out, result.planned)
-    out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
-    if result.transforms:
-        out.info("  transforms, expected effect:")
+def dry_run(out: Output, result: api.DryRun, *, table: bool = True, actions: bool = True) -> None:
+    """The summary, each step's actions (grouped; or, without `actions`, how many), the
+    collections (`table`), the transforms' expected effect, the lock and the fallbacks; then that
+    nothing was written."""
+    plan_summary(out, result.summary)
+    if actions:
+        plan_list(out, result.planned)
+    else:
+        steps = len({p.step for p in result.planned})
+        out.info(
+            f"  {len(result.planned)} actions in {steps} steps (`mongo-promote run --dry-run` "
+            "lists them)"
+        )
+    if table:
+        out.table(actions_table(result.analysis.collections, result.analysis.left_alone))
+    for line in effect_lines(result.transforms):
+        out.info("  " + line)
+    for name, lost in result.option_losses.items():
+        out.warn(option_warning(name, lost))
     for t in result.transforms:
-        out.info("  " + describe_effect(t))
+        for line in oversize_warnings(t):
+            out.warn(line)
     if result.lock_held_by:
         out.warn(f"the lock is held now: {result.lock_held_by}; `run` would exit 4")
     for item in result.analysis.left_alone:
         out.detail(f"  left alone: {item.name} ({item.cls}, {item.where}): {item.reason}")
+    out.info("  " + describe_bounds(result.bounds))
     if result.fallbacks:
-        how = "probed" if result.probed else "expected from buildInfo, not probed (the dry-run"
-        how += "" if result.probed else " writes nothing; `run` tries each one first)"
-        out.info(f"  fallbacks {how}: {', '.join(result.fallbacks)}")
+        how = "probed" if result.probed else "expected from buildInfo (`run` probes them)"
+        out.info(f"  fallbacks, {how}: {', '.join(result.fallbacks)}")
     out.info("[bold]dry-run: nothing was written[/]")
 
 
-def plan_list(out: Output, planned: list[api.PlannedAction]) -> None:
-    """The action list as the dry-run shows it: each step's heading, then its actions."""
-    shown: set[int] = set()
-    for p in planned:
-        if p.step not in shown:
-            shown.add(p.step)
-            out.step(p.step, p.title)
-        out.info(f"  - {p.action.description}")
+def option_warning(name: str, lost: dict[str, Any]) -> str:
+    """A collection option the target is expected to drop, and what the run does about it."""
+    then = (
+        "collections.options says best_effort: the run goes on and reports it"
+        if lost["policy"] == "best_effort"
+        else "the run refuses unless `collections: {options: {" + name + ": best_effort}}`"
+    )
+    return f"{name}: the target would not keep collection option(s) {', '.join(lost['options'])}; {then}"
+
+
+def oversize_warnings(t: dict[str, Any]) -> list[str]:
+    """Every parent an embed would push past 16 MB: its _id, size now and after."""
+    parents = t.get("oversized", [])
+    if not parents:
+        return []
+    policy = t.get("on_oversize", "fail")
+    then = {
+        "fail": "on_oversize: fail, the run refuses before copying",
+        "skip_children": "on_oversize: skip_children, it keeps the entries that fit",
+        "report": "on_oversize: report, it keeps none of them",
+    }[policy]
+    head = f"{t['into']}: {t.get('oversize_parents', len(parents))} document(s) past 16 MB once {t['embed']} is folded in ({then}):"
+    return [head] + [
+        f"  _id {p['_id']}: {human_bytes(p['size'])} now, {human_bytes(p['size_after'])} after"
+        for p in parents
+    ]
+
+
+def describe_bounds(bounds: dict[str, Any]) -> str:
+    """How long each server is waited for, and the longer bounds of the slow operations."""
+    network = bounds["network"]
+    sides = (
+        f"network timeout {network['source']} on both servers"
+        if network["source"] == network["target"]
+        else f"network timeout: source {network['source']}, target {network['target']}"
+    )
+    how = "set by the plan" if bounds["long_operations_set_by_plan"] else "from each size"
+    longer = ", ".join(
+        f"{name} {human_duration(s)}" for name, s in bounds["long_operations"].items()
+    )
+    return f"bounds: {sides}" + (
+        f"; index builds, counting scans, sorted reads ({how}): {longer}" if longer else ""
+    )
 
 
 def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlone]) -> Table:
@@ -70,19 +119,3 @@ def actions_table(collections: list[CollectionAction], left_alone: list[LeftAlon
     for item in left_alone:
         table.add_row(item.name, f"leave alone ({item.cls})", "", "", "", item.where, "")
     return table
-
-
-def describe_effect(t: dict[str, Any]) -> str:
-    """One line for a transform's expected effect (`transforms.effects.expected_effects`)."""
-    if "embed" in t:
-        return (
-            f"{t['embed']} -> {t['into']}: {t.get('children_read', 0):,} children, "
-            f"{t.get('folded', 0):,} (parent, key) pairs into {t.get('parents_updated', 0):,} "
-            f"parents; {t.get('duplicates', 0)} duplicate(s) resolved, {t.get('orphans', 0)} "
-            f"orphan(s), {t.get('invalid_keys', 0)} invalid key(s), {t.get('no_key', 0)} "
-            f"without a key"
-        )
-    return (
-        f"{t['rewrite']}: {t.get('documents_changed', 0):,} of {t.get('documents_scanned', 0):,} "
-        f"documents, {t.get('occurrences', 0):,} occurrence(s) of {t['find']!r}"
-    )

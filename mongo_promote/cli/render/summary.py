@@ -1,17 +1,18 @@
-"""What a finished run shows (run, restore, rollback, cleanup): one row per collection, where
-its report is, how to undo it; and the line `restore` and `rollback` end with."""
+"""What a finished run shows (run, backup, restore, rollback, cleanup), summary first: its status,
+the time each step took (like pgcopydb's summary), the totals, only the collections that are not ok
+(-v: every one), where its report is and how to undo it. Restore's and rollback's: restored.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
+from rich.markup import escape
 from rich.table import Table
 
 from mongo_promote import api
 from mongo_promote.console import Output, human_bytes
-from mongo_promote.state.report import RunReport, RunSummary, figure
+from mongo_promote.state.report import RunReport, RunSummary, figure, freeze_line, seconds_between
 
 SUMMARY_COLUMNS = (
     "collection",
@@ -26,25 +27,63 @@ SUMMARY_COLUMNS = (
 )
 
 
-def run_summary(out: Output, summary: RunSummary | None, *, table: bool = True) -> None:
-    """A finished run: one row per collection (unless `table` is false), where its report is,
-    how to undo it."""
+def run_summary(out: Output, summary: RunSummary | None, *, undo: bool = True) -> None:
+    """A finished run: status and time, a row per step, the totals, the collections that are
+    not ok (every one with -v), where its report is, how to undo it (unless `undo` is off: the
+    demo's servers are gone by then)."""
     if summary is None:
         return
-    if table:
-        out.table(summary_table(summary.report))
+    report = summary.report
+    took = seconds_between(report.started_at, report.finished_at)
+    attempts = f", {len(report.attempts)} attempts" if len(report.attempts) > 1 else ""
+    out.info(
+        f"[bold]run {report.run_id}: {str(report.status).replace('_', ' ')}[/]"
+        + (f" in {took:,.1f} s" if took is not None else "")
+        + attempts
+    )
+    out.table(steps_table(report))
+    out.info("  " + totals(report))
+    if report.freeze:
+        out.info("  " + freeze_line(report.freeze))
+    not_ok = report.not_ok()
+    if out.verbose or not_ok:
+        out.table(summary_table(report, only=None if out.verbose else set(not_ok)))
     out.info(f"report: {summary.report_md}")
-    if summary.report.undo:
-        out.info(f"to undo: {summary.report.undo}")
+    if report.undo and undo:
+        out.info(f"to undo: {escape(report.undo)}")
 
 
-def summary_table(report: RunReport) -> Table:
+def steps_table(report: RunReport) -> Table:
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("step")
+    table.add_column("seconds", justify="right")
+    for s in report.steps:
+        seconds = "-" if s.get("seconds") is None else f"{s['seconds']:,.1f}"
+        table.add_row(f"{s['number']} {str(s['title']).split(':')[0]}", seconds)
+    return table
+
+
+def totals(report: RunReport) -> str:
+    """One line: collections by action, documents and bytes written, the checks."""
+    actions = [str(c.get("action")) for c in report.collections.values() if c.get("action")]
+    by_action = ", ".join(f"{actions.count(a)} {a}" for a in dict.fromkeys(actions))
+    documents = sum(int(c.get("target_count_after") or 0) for c in report.collections.values())
+    size = sum(int(c.get("bytes") or 0) for c in report.collections.values())
+    not_ok = len(report.not_ok())
+    checks = "every check ok" if not not_ok else f"{not_ok} collection(s) not ok"
+    written = f"; {documents:,} documents, {human_bytes(size)} written" if documents else ""
+    return f"{len(actions)} collection(s): {by_action or 'none'}{written}; {checks}"
+
+
+def summary_table(report: RunReport, *, only: set[str] | None = None) -> Table:
     table = Table(title=f"run {report.run_id}: {report.status}")
     for column in SUMMARY_COLUMNS:
         table.add_column(
             column, justify="left" if column in ("collection", "action", "check") else "right"
         )
     for name, c in sorted(report.collections.items()):
+        if only is not None and name not in only:
+            continue
         table.add_row(
             name,
             str(c.get("action", "")),
@@ -67,48 +106,3 @@ def summary_on_failure(out: Output) -> Iterator[None]:
     except api.PostChecksFailed as exc:
         run_summary(out, exc.summary)
         raise
-
-
-def _written_since(result: Restored, name: str) -> str | None:
-    """What the rollback's report says of the application's writes to `name` since the cutover."""
-    if result.summary is None:
-        return None
-    value = result.summary.report.collections.get(name, {}).get("written_since_cutover")
-    return str(value) if value else None
-
-
-class Restored(Protocol):
-    collections: list[str]
-    documents: int
-    dropped: list[str]
-    summary: RunSummary | None
-    swapped: list[str]
-    kept_aside: dict[str, str]
-
-    def to_json(self) -> dict[str, object]: ...
-
-
-def restored(out: Output, result: Restored, json_out: bool) -> None:
-    """What `restore` and `rollback` print after their run. A rollback that only swapped names
-    shows no table: one line per collection says where it went (a 40-row table took a tenth of
-    a second to draw)."""
-    swap_only = bool(result.swapped) and not result.collections
-    run_summary(out, result.summary, table=not swap_only)
-    if json_out:
-        out.emit_json(result.to_json())
-        return
-    if getattr(result, "nothing_to_do", None):
-        return  # the command said why it touched nothing
-    if result.swapped:
-        out.info(f"swapped back by renames: {', '.join(result.swapped)}")
-    if result.collections or not result.swapped:
-        out.info(
-            f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
-            + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
-        )
-    for name, aside in sorted(result.kept_aside.items()):
-        written = _written_since(result, name)
-        out.info(
-            f"kept aside: {name} -> {aside}"
-            + (f" (written since the cutover? {written})" if written else "")
-        )

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from mongo_promote.domain.plan.env import URI_FIELDS, Variables, expand_env, plan_secrets
 from mongo_promote.domain.plan.model import LoadedPlan, Plan
 from mongo_promote.domain.plan.uris import override_uri, read_plan_uri_file, uri_from
-from mongo_promote.errors import PlanError
+from mongo_promote.errors import PlanError, UsageError
 from mongo_promote.redact import remember_secrets
 
 DEFAULT_PLAN_PATH = "promote.yaml"
@@ -34,6 +35,7 @@ def load_plan(
     source_uri_env: str | None = None,
     target_uri_env: str | None = None,
     servers: bool = True,
+    network_timeout: timedelta | None = None,
 ) -> LoadedPlan:
     """Read, expand and validate a plan; every problem is a PlanError naming file, line and field.
 
@@ -41,6 +43,9 @@ def load_plan(
     see `argv_password_warning`), `*_uri_file` (first line of a file), `*_uri_env` (the name of an
     environment variable), else the plan's `uri:` (`${VAR}` expanded) or `uri_file:` (a path,
     relative to the plan). Hook commands keep their `${VAR}` text: see LoadedPlan.command_env.
+
+    `network_timeout` (`--network-timeout`) replaces the plan's `network_timeout:`. Neither it
+    nor `long_operation_timeout:` counts in the fingerprint: a resume may wait longer or less.
 
     `servers=False` is for commands that never connect (health, refresh-staging, history): an
     unset variable in `source.uri` / `target.uri` is then no error, the URI becomes a placeholder
@@ -70,6 +75,10 @@ def load_plan(
         raise _located(shown, tree, exc) from None
     if servers:
         _refuse_same_database(shown, tree, plan)
+    if network_timeout is not None:
+        if network_timeout <= timedelta(0):
+            raise UsageError(f"--network-timeout must be a positive duration, not {network_timeout}")
+        plan = plan.model_copy(update={"network_timeout": network_timeout})
     secrets = plan_secrets(plan, seen)
     remember_secrets(*secrets)
     return LoadedPlan(
@@ -78,6 +87,7 @@ def load_plan(
         fingerprint=_fingerprint(tree),
         command_variables=seen.in_commands,
         secrets=tuple(secrets),
+        missing=tuple(seen.missing),
     )
 
 
@@ -165,11 +175,12 @@ def _locate(tree: CommentedMap, loc: tuple[Any, ...]) -> tuple[int, str]:
 
 
 _TAGS = {"embed", "rewrite"}
+_NOT_FINGERPRINTED = ("network_timeout", "long_operation_timeout")  # how long, not what
 
 
 def _fingerprint(tree: CommentedMap) -> str:
     """Hash of the expanded plan with URIs removed: credentials or a moved server don't count."""
-    data = _plain(tree)
+    data = {k: v for k, v in _plain(tree).items() if k not in _NOT_FINGERPRINTED}
     for side in ("source", "target"):
         if isinstance(data.get(side), dict):
             data[side] = {k: v for k, v in data[side].items() if k != "uri"}

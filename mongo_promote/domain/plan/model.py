@@ -22,6 +22,9 @@ from pydantic import (
     model_validator,
 )
 
+from mongo_promote.adapters.mongo import NETWORK_TIMEOUT_S
+from mongo_promote.errors import MissingVariables
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -29,7 +32,7 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # ---------------------------------------------------------------- value types
 
 
-def _parse_duration(value: Any) -> timedelta:
+def parse_duration(value: Any) -> timedelta:
     """Durations are written the way operators say them (`48h`, `30s`); bare numbers mean seconds."""
     if isinstance(value, timedelta):
         return value
@@ -40,7 +43,7 @@ def _parse_duration(value: Any) -> timedelta:
     raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 48h, 2d)")
 
 
-Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 def _as_list(value: Any) -> Any:
@@ -107,10 +110,35 @@ class Endpoint(_Model):
         return uri
 
 
+OptionsPolicy = Literal["exact", "best_effort"]
+
+
+def _policy_patterns(value: Any) -> Any:
+    """`options: {Name: best_effort, "re:^Log": best_effort}`: every key a name or a valid pattern."""
+    if isinstance(value, Mapping):
+        for key in value:
+            _pattern(key)
+    return value
+
+
 class Selection(_Model):
     include: list[Pattern] = Field(default_factory=lambda: [NamePattern("re:.*")])
     exclude: list[Pattern] = Field(default_factory=list)
     legacy: list[Pattern] = Field(default_factory=list)
+    # collection options (validator, collation, capped, ...) a target does not keep: `exact`
+    # (default) refuses the run, `best_effort` lets it go on and reports each one lost; one
+    # policy for every collection, or by name / `re:` pattern (the first key that matches)
+    options: Annotated[
+        OptionsPolicy | dict[str, OptionsPolicy], BeforeValidator(_policy_patterns)
+    ] = "exact"
+
+    def options_policy(self, name: str) -> OptionsPolicy:
+        if isinstance(self.options, str):
+            return self.options
+        for key, policy in self.options.items():
+            if NamePattern(key).matches(name):
+                return policy
+        return "exact"
 
 
 class FieldMapping(_Model):
@@ -150,6 +178,10 @@ class EmbedSpec(_Model):
     on_orphan: Literal["report", "fail", "ignore"] = "report"
     # a key the parent's map already has: the newer by updatedAt, the child's, or the existing one
     on_existing: Literal["latest", "overwrite", "keep"] = "latest"
+    # a parent the fold would push past 16 MB: `fail` (refused before anything is copied),
+    # `skip_children` (written with the entries that fit, in map order; the rest reported) or
+    # `report` (written without this embed's entries, as its source holds it; reported)
+    on_oversize: Literal["fail", "skip_children", "report"] = "fail"
     keep_source: bool = False
 
 
@@ -262,7 +294,7 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-PositiveDuration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class HookCommand(_Model):
@@ -358,7 +390,9 @@ class HealthCheck(_Model):
     contains: str | None = Field(default=None, min_length=1)
     max_latency_ms: int | None = Field(default=None, gt=0)
     retries: int = Field(default=0, ge=0, le=100)  # attempts after the first failed one
-    backoff: PositiveDuration = timedelta(seconds=1)  # first wait; doubles, capped (adapters/health.py)
+    backoff: PositiveDuration = timedelta(
+        seconds=1
+    )  # first wait; doubles, capped (adapters/health.py)
     timeout: PositiveDuration = timedelta(seconds=5)
     verify: bool = True
 
@@ -390,6 +424,31 @@ class StagingRefresh(_Model):
         return _resolve("staging_refresh", self.commands, self.timeout)
 
 
+class FreezeSpec(_Model):
+    """The application's write freeze (DESIGN.md §5, issue 17): `start` returns once writes have
+    stopped, `end` lets them resume; between the two the run catches up its backup and cuts over.
+    Commands are like hooks: kept as written, run by `sh -c` with the plan's variables in their
+    environment, each with its own timeout or `timeout`. `max_window`: a pre-pass estimate of the
+    frozen work over it stops the run before `start`."""
+
+    start_: CommandList = Field(alias="start", min_length=1)
+    end_: CommandList = Field(alias="end", min_length=1)
+    max_window: PositiveDuration | None = None
+    timeout: PositiveDuration = timedelta(minutes=5)
+
+    model_config = ConfigDict(populate_by_name=False)
+
+    @property
+    def start(self) -> list[Hook]:
+        """freeze.start's commands in order, each with its timeout."""
+        return _resolve("freeze.start", self.start_, self.timeout)
+
+    @property
+    def end(self) -> list[Hook]:
+        """freeze.end's commands in order, each with its timeout."""
+        return _resolve("freeze.end", self.end_, self.timeout)
+
+
 class Plan(_Model):
     version: Literal[1]
     source: Endpoint
@@ -407,6 +466,12 @@ class Plan(_Model):
     # (report) or an instant rollback then exit 1 (rollback)
     health_gate: HealthGate = "off"
     staging_refresh: StagingRefresh | None = None
+    # the longest wait for a server's answer to one request (--network-timeout wins; a URI's
+    # own socketTimeoutMS/timeoutMS is honoured for its server): adapters/mongo.Bounds
+    network_timeout: PositiveDuration = timedelta(seconds=NETWORK_TIMEOUT_S)
+    # index builds, counting scans, sorted reads: this bound instead of one from the collection's size
+    long_operation_timeout: PositiveDuration | None = None
+    freeze: FreezeSpec | None = None
 
     @model_validator(mode="after")
     def _gate_has_checks(self) -> Plan:
@@ -448,6 +513,20 @@ class Plan(_Model):
         return cls == "copy"
 
 
+@dataclass(frozen=True)
+class MissingVariable:
+    """A variable a command or health check URL of the plan needs, unset: where it is used."""
+
+    name: str
+    field: str  # hooks.after_cutover[0], health[1].url, freeze.start[0], ...
+    line: int
+
+    @property
+    def scope(self) -> str:
+        """hooks, freeze, health or staging_refresh: which commands need it."""
+        return self.field.split(".")[0].split("[")[0]
+
+
 class LoadedPlan(BaseModel):
     """A validated plan with where it came from; `fingerprint` lets `--resume` refuse a changed plan."""
 
@@ -460,7 +539,34 @@ class LoadedPlan(BaseModel):
     command_variables: dict[str, str] = Field(default_factory=dict, repr=False)
     # values never to be shown: URI passwords, hook variables, variables named like secrets
     secrets: tuple[str, ...] = Field(default=(), repr=False)
+    # variables that commands (hooks, freeze, staging refresh) or health URLs need, unset
+    missing: tuple[MissingVariable, ...] = ()
 
     def command_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a hook runs with: the process's (or `base`) plus the plan's variables."""
         return {**(os.environ if base is None else base), **self.command_variables}
+
+    def missing_for(self, *scopes: str) -> list[MissingVariable]:
+        """The unset variables the plan's `scopes` (hooks, freeze, health, staging_refresh) need."""
+        return [m for m in self.missing if m.scope in scopes]
+
+    def require(self, *scopes: str, doing: str, otherwise: str = "") -> None:
+        """Refuse (exit 2, before any connection) when `scopes` need unset variables: every one
+        is named at once, with where the plan uses it."""
+        missing = self.missing_for(*scopes)
+        if missing:
+            raise MissingVariables(
+                f"{doing}: {describe_missing(missing)}; set them"
+                + (f", or {otherwise}" if otherwise else "")
+                + "; nothing was touched"
+            )
+
+
+def describe_missing(missing: list[MissingVariable]) -> str:
+    """`A (hooks.after_cutover[0], line 90), B (...) are not set`: one line, each name once."""
+    where: dict[str, list[str]] = {}
+    for m in missing:
+        where.setdefault(m.name, []).append(f"{m.field}, line {m.line}")
+    names = [f"{name} ({'; '.join(fields)})" for name, fields in where.items()]
+    verb = "is" if len(names) == 1 else "are"
+    return f"{', '.join(names)} {verb} not set"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +21,8 @@ from mongo_promote.errors import OperationFailed
 
 NOW = "$now"
 RECENCY_FIELD = "updatedAt"
+MAX_BSON_SIZE = 16 * 1024 * 1024  # the most a server stores in one document
+OVERSIZE_LISTED = 1000  # parents named one by one in a report (every one, in practice)
 
 
 class EmbedError(OperationFailed):
@@ -84,6 +86,19 @@ class EmbedStats:
     null_maps_replaced: int = 0
     non_map_parents: int = 0
     non_map_samples: list[dict[str, Any]] = field(default_factory=list)
+    # parents the fold would push past 16 MB (on_oversize): each with its size now and after
+    # folding everything, and the keys left out (all of them under `report` and `fail`)
+    oversize_parents: int = 0
+    oversize_skipped: int = 0  # (parent, key) entries left out
+    oversized: list[dict[str, Any]] = field(default_factory=list)
+
+    def oversize(self, parent: Any, size: int, after: int, skipped: list[str]) -> None:
+        self.oversize_parents += 1
+        self.oversize_skipped += len(skipped)
+        if len(self.oversized) < OVERSIZE_LISTED:
+            self.oversized.append(
+                {"_id": parent, "size": size, "size_after": after, "skipped": skipped}
+            )
 
     def sample(self, bucket: list[Any], item: Any) -> None:
         """Reports show a few examples, never an unbounded list."""
@@ -329,6 +344,32 @@ def _keeps_existing(existing: Any, entry: Entry, policy: str) -> bool:
     return not before(bson_key(theirs), bson_key(ours))
 
 
+def fitting(
+    values: dict[str, dict[str, Any]], fits: Callable[[dict[str, dict[str, Any]]], bool], policy: str
+) -> dict[str, dict[str, Any]]:
+    """The entries a parent can take under `on_oversize` when all of them would not fit:
+    `report`: none; `skip_children`: each entry in map order that still fits with those kept
+    before it. `fits(values)` says whether the parent with those entries stays within 16 MB:
+    the copy measures its bytes, the reference (oracle) its encoding, so both choose alike."""
+    if policy == "report":
+        return {}
+    kept: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        if fits({**kept, key: value}):
+            kept[key] = value
+    return kept
+
+
+def without_skipped(settled: Settled, values: dict[str, dict[str, Any]]) -> Settled:
+    """`settled` once `fitting` left entries out: a replaced key left out keeps its entry."""
+    left_out = [k for k in settled.values if k not in values]
+    return Settled(
+        values,
+        settled.kept + [k for k in settled.replaced if k in left_out],
+        [k for k in settled.replaced if k in values],
+    )
+
+
 def record_settled(stats: EmbedStats, parent: Any, settled: Settled) -> None:
     """Count the existing keys a parent kept or had replaced, with a few examples."""
     stats.existing_kept += len(settled.kept)
@@ -379,4 +420,9 @@ def would_fail(spec: EmbedSpec, stats: EmbedStats) -> list[str]:
         reasons.append(f"{stats.duplicates} duplicate children (on_duplicate_key: fail)")
     if spec.on_orphan == "fail" and stats.orphans:
         reasons.append(f"{stats.orphans} orphan children (on_orphan: fail)")
+    if spec.on_oversize == "fail" and stats.oversize_parents:
+        reasons.append(
+            f"{stats.oversize_parents} {spec.into} document(s) past 16 MB once folded "
+            "(on_oversize: fail)"
+        )
     return reasons

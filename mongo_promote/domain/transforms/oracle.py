@@ -17,21 +17,34 @@ from bson.errors import InvalidBSON
 
 from mongo_promote.domain.plan import EmbedSpec, RewriteSpec
 from mongo_promote.domain.transforms.bsonbytes import CODEC, SAMPLE_LIMIT, jsonable
-from mongo_promote.domain.transforms.fold import Entry, settle
+from mongo_promote.domain.transforms.fold import MAX_BSON_SIZE, Entry, fitting, settle
 from mongo_promote.domain.transforms.rewrite import rewrite_document
 
 Folded = Sequence[tuple[EmbedSpec, Mapping[str, Entry]]]  # each embed with this parent's entries
 
 
-def apply_fold(doc: dict[str, Any], spec: EmbedSpec, entries: Mapping[str, Entry]) -> None:
+def apply_fold(
+    doc: dict[str, Any], spec: EmbedSpec, entries: Mapping[str, Entry], *, fit: bool = True
+) -> None:
     """What `$set: {"<as>.<key>": value}` does for the keys `on_existing` lets through, on the
-    decoded document: a missing or null map set whole, any other non-map value left alone."""
+    decoded document: a missing or null map set whole, any other non-map value left alone.
+    With `fit` and an `on_oversize` that lets a run go on, a document past 16 MB gets only the
+    entries that fit, measured on its encoding (`fold.fitting`)."""
     current = doc.get(spec.as_field)
     if current is not None and not isinstance(current, dict):
         return  # reported by the embed and left alone
     values = settle(current, entries, spec.on_existing).values
+    if fit and values and spec.on_oversize != "fail":
+
+        def fits(chosen: dict[str, dict[str, Any]]) -> bool:
+            trial = {**doc, spec.as_field: {**(current or {}), **chosen}}
+            return len(bson.encode(trial, codec_options=CODEC)) <= MAX_BSON_SIZE
+
+        if not fits(values):
+            values = fitting(values, fits, spec.on_oversize)
     if current is None:
-        doc[spec.as_field] = values
+        if values:  # entries all left out (on_oversize): the parent stays as it was
+            doc[spec.as_field] = values
     else:
         current.update(values)
 
@@ -42,13 +55,14 @@ def apply_rewrites(doc: dict[str, Any], rewrites: Sequence[RewriteSpec]) -> None
 
 
 def expected(
-    doc: dict[str, Any], folded: Folded, rewrites: Sequence[RewriteSpec]
+    doc: dict[str, Any], folded: Folded, rewrites: Sequence[RewriteSpec], *, fit: bool = True
 ) -> dict[str, Any]:
     """`doc` as the pipeline must leave it: folds first, then rewrites. Edited in place: callers
-    decode a document for this alone (a deep copy cost a quarter of validation's CPU)."""
+    decode a document for this alone (a deep copy cost a quarter of validation's CPU). `fit`:
+    apply `on_oversize` (not when `folded` holds the entries a copy already chose to write)."""
     for spec, entries in folded:
         if entries:
-            apply_fold(doc, spec, entries)
+            apply_fold(doc, spec, entries, fit=fit)
     apply_rewrites(doc, rewrites)
     return doc
 
@@ -80,7 +94,7 @@ class Verification:
         except (InvalidBSON, UnicodeDecodeError):
             return  # copied unchanged and reported by the transformer (`unreadable`)
         self.pairs += sum(len(entries) for _, entries in folded)
-        want = expected(doc, folded, rewrites)
+        want = expected(doc, folded, rewrites, fit=False)  # the entries the copy wrote
         self.checked += 1
         encoded = bson.encode(want, codec_options=CODEC)
         if encoded == output:

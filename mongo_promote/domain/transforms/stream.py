@@ -23,6 +23,8 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from mongo_promote.adapters.mongo import RAW, first_reply_bounded
+from mongo_promote.checksum import ContentHash
 from mongo_promote.domain.plan import EmbedSpec, Plan, RewriteSpec
 from mongo_promote.domain.transforms.bsonbytes import (
     CODEC,
@@ -34,14 +36,18 @@ from mongo_promote.domain.transforms.bsonbytes import (
     with_map,
 )
 from mongo_promote.domain.transforms.fold import (
+    MAX_BSON_SIZE,
     RECENCY_FIELD,
     EmbedError,
     EmbedStats,
     Entry,
+    Settled,
+    fitting,
     fold_group,
     group_by_parent,
     record_settled,
     settle,
+    without_skipped,
     would_fail,
 )
 from mongo_promote.domain.transforms.oracle import Verification
@@ -49,7 +55,6 @@ from mongo_promote.domain.transforms.rewrite import RewriteStats, account_rewrit
 
 T = TypeVar("T")
 
-MAX_BSON_SIZE = 16 * 1024 * 1024  # the most a server stores in one document
 
 CHILD_BATCH = 1000
 
@@ -118,17 +123,18 @@ def read_ahead(docs: Iterable[T], *, chunk: int = 1000) -> Iterator[T]:
 
 
 def child_cursor(
-    source_db: Database[Any], spec: EmbedSpec, *, batch_docs: int = CHILD_BATCH
-) -> Any:
+    source_db: Database[Any], spec: EmbedSpec, seen: ContentHash, *, batch_docs: int = CHILD_BATCH
+) -> Iterator[dict[str, Any]]:
     """The children, read from the SOURCE, sorted so each parent's children are contiguous.
 
     Only the fields the fold reads are fetched. A collection with a default collation is read with
-    the simple one, so the order is the binary one `group_by_parent` checks.
+    the simple one, so the order is the binary one `group_by_parent` checks. Each child's bytes
+    go into `seen` as they pass (what the fold relied on: `--resume` compares `children_hash`).
     """
     coll = source_db.client.get_database(source_db.name).get_collection(
-        spec.source, codec_options=CODEC
+        spec.source, codec_options=RAW
     )
-    return coll.find(
+    cursor = coll.find(
         {},
         _child_projection(spec),
         sort=[(spec.match.source, 1), ("_id", 1)],
@@ -136,6 +142,31 @@ def child_cursor(
         allow_disk_use=True,
         **_binary_order(coll),
     )
+    for raw in first_reply_bounded(cursor, coll):  # sorted: the first reply waits for the sort
+        data = raw.raw
+        seen.add(data)
+        yield bson.decode(data, codec_options=CODEC)
+
+
+def child_documents(source_db: Database[Any], spec: EmbedSpec, parent: Any) -> list[dict[str, Any]]:
+    """The children of one parent (its match value), as `child_cursor` reads them, by `_id`."""
+    coll = source_db.client.get_database(source_db.name).get_collection(
+        spec.source, codec_options=CODEC
+    )
+    found = coll.find({spec.match.source: parent}, _child_projection(spec), sort=[("_id", 1)])
+    return list(found)
+
+
+def children_hash(source_db: Database[Any], spec: EmbedSpec) -> str:
+    """The content hash of what an embed reads of its children (the fields the fold uses), as
+    `child_cursor` hashes it on its way: order-independent, so read here in natural order."""
+    coll = source_db.client.get_database(source_db.name).get_collection(
+        spec.source, codec_options=RAW
+    )
+    found = ContentHash()
+    with coll.find({}, _child_projection(spec), batch_size=CHILD_BATCH) as cursor:
+        found.update_many(bytes(doc.raw) for doc in cursor)
+    return found.hexdigest()
 
 
 def _binary_order(coll: Collection[Any]) -> dict[str, Any]:
@@ -175,6 +206,7 @@ class FoldMerge:
         self.spec = spec
         self.now = now
         self.stats = EmbedStats()
+        self.children_seen = ContentHash()  # filled by `from_source` as the children pass
         self.tolerate_duplicates = tolerate_duplicates
         self._groups = group_by_parent(read_ahead(children), spec.match.source)
         self._head: tuple[Any, list[Mapping[str, Any]]] | None = None
@@ -185,7 +217,10 @@ class FoldMerge:
         cls, source_db: Database[Any], spec: EmbedSpec, now: dt.datetime, **options: Any
     ) -> FoldMerge:
         """The merge over `spec.source` read from the source database (see `child_cursor`)."""
-        return cls(spec, now, child_cursor(source_db, spec), **options)
+        seen = ContentHash()
+        merge = cls(spec, now, child_cursor(source_db, spec, seen), **options)
+        merge.children_seen = seen
+        return merge
 
     def _advance(self) -> None:
         self._head = next(self._groups, None)
@@ -304,8 +339,8 @@ class StreamTransformer:
             parent = _parent_id(raw, data, fold.spec.match.into)
             entries = fold.entries_for(parent)
             if entries:
-                folded.append((fold.spec, entries))
-                data, done = _fold_into(data, fold, parent, entries)
+                data, done, applied = _fold_into(data, fold, parent, entries, self.tolerant)
+                folded.append((fold.spec, applied))
                 changed = changed or done
         doc: dict[str, Any] | None = None
         rewritten = unreadable = False
@@ -337,6 +372,11 @@ class StreamTransformer:
             )
         return RawBSONDocument(data) if changed else raw
 
+    def children_hashes(self) -> dict[str, str]:
+        """Each embed's child collection as the folds read it (content hash of the fields they
+        use), once `finish` has drained them: what a resume checks the source against."""
+        return {fold.spec.source: fold.children_seen.hexdigest() for fold in self.folds}
+
     def finish(self) -> list[dict[str, Any]]:
         """Statistics for the report; a policy that says `fail` fails here, before any cutover
         (or, when tolerant, is listed under `would_fail`)."""
@@ -353,6 +393,7 @@ class StreamTransformer:
                 "embed": spec.source,
                 "into": self.collection,
                 "as": spec.as_field,
+                "on_oversize": spec.on_oversize,
             }
             entry.update(folded.to_dict())
             if self.tolerant:
@@ -372,28 +413,69 @@ class StreamTransformer:
 
 
 def _fold_into(
-    data: bytes, fold: FoldMerge, parent: Any, entries: dict[str, Entry]
-) -> tuple[bytes, bool]:
+    data: bytes, fold: FoldMerge, parent: Any, entries: dict[str, Entry], tolerant: bool
+) -> tuple[bytes, bool, dict[str, Entry]]:
     """Write a parent's entries into its map field as `$set: {"<as>.<key>": value}` would, for the
     keys `on_existing` lets through; a map field holding anything but a map (or null) is left as
-    it is and reported. Returns the bytes and whether they changed."""
+    it is and reported; a parent that would pass 16 MB goes as `on_oversize` says. Returns the
+    bytes, whether they changed, and the entries written (what the reference must expect)."""
     spec, stats = fold.spec, fold.stats
     at = locate(data, spec.as_field)
     found, current = element(data, spec.as_field, at=at)
     if found and current is not None and not isinstance(current, Mapping):
         stats.non_map_parents += 1
         stats.sample(stats.non_map_samples, {"parent": parent, "keys": sorted(entries)})
-        return data, False
+        return data, False, entries
     settled = settle(current, entries, spec.on_existing)
+    out, outcome = with_map(data, spec.as_field, settled.values, at=at) if settled.values else (
+        data, "unchanged"
+    )  # fmt: skip
+    if len(out) > MAX_BSON_SIZE:
+        out, outcome, settled = _oversized(data, at, fold, parent, settled, len(out), tolerant)
     record_settled(stats, parent, settled)
+    applied = {key: entries[key] for key in settled.values}
     if not settled.values:
-        return data, False
-    data, outcome = with_map(data, spec.as_field, settled.values, at=at)
+        return data, False, applied
     if outcome == "null":
         stats.null_maps_replaced += 1
     stats.folded += len(settled.values)
     stats.parents_updated += 1
-    return data, True
+    return out, True, applied
+
+
+def _oversized(
+    data: bytes,
+    at: Any,
+    fold: FoldMerge,
+    parent: Any,
+    settled: Settled,
+    after: int,
+    tolerant: bool,
+) -> tuple[bytes, str, Settled]:
+    """A parent every entry would push past 16 MB, under `on_oversize`: `fail` stops the copy
+    (a dry-run lists it and writes none of its entries), `skip_children` keeps the entries that
+    fit, `report` none; each such parent is counted and listed with its sizes."""
+    spec = fold.spec
+    doc_id = element(data, "_id")[1]
+    if spec.on_oversize == "fail" and not tolerant:
+        raise EmbedError(
+            f"{spec.into}: document _id {doc_id!r} would be {after:,} bytes once {spec.source} is "
+            f"folded in ({len(data):,} now), over MongoDB's {MAX_BSON_SIZE:,}-byte limit "
+            "(on_oversize: fail; skip_children or report let the run go on); nothing was cut over"
+        )
+    values: dict[str, dict[str, Any]] = {}
+    if spec.on_oversize == "skip_children":
+        values = fitting(
+            settled.values,
+            lambda v: len(with_map(data, spec.as_field, v, at=at)[0]) <= MAX_BSON_SIZE,
+            spec.on_oversize,
+        )
+    fold.stats.oversize(doc_id, len(data), after, [k for k in settled.values if k not in values])
+    kept = without_skipped(settled, values)
+    if not values:
+        return data, "unchanged", kept
+    out, outcome = with_map(data, spec.as_field, values, at=at)
+    return out, outcome, kept
 
 
 def _parent_id(raw: RawBSONDocument, data: bytes, path: str) -> Any:

@@ -10,6 +10,7 @@ import bson
 from bson.errors import InvalidBSON
 from pymongo.collection import Collection
 
+from mongo_promote.adapters.mongo import first_reply_bounded
 from mongo_promote.checksum import ContentHash, collection_content_hash, hashed_count
 from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.plan import EmbedSpec, RewriteSpec
@@ -134,8 +135,8 @@ def compare_transformed(
     plain_target = target.with_options(codec_options=CODEC)
     result = Comparison()
     pairs = merge_sorted(
-        source.find({}, sort=order, batch_size=BATCH),
-        plain_target.find({}, sort=order, batch_size=BATCH),
+        first_reply_bounded(source.find({}, sort=order, batch_size=BATCH), source),
+        first_reply_bounded(plain_target.find({}, sort=order, batch_size=BATCH), plain_target),
         lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
     )
     for n, (doc, actual) in enumerate(pairs):

@@ -11,6 +11,7 @@ from typing import Any
 import bson
 from pymongo.collection import Collection
 
+from mongo_promote.adapters.mongo import first_reply_bounded
 from mongo_promote.domain.analysis import Actions, CollectionAction
 from mongo_promote.domain.inventory import collection_names
 from mongo_promote.domain.transforms.bsonbytes import CODEC, bson_key, get_path, jsonable
@@ -47,14 +48,31 @@ class Changes:
         if kind != "unchanged" and len(found := self.samples.setdefault(kind, [])) < SAMPLES:
             found.append(_id)
 
+    @property
+    def written(self) -> bool:
+        """The application wrote to it since cutover, and nothing the source has is missing."""
+        return (self.added or self.changed) > 0 and self.missing == 0
+
+    def describe(self) -> str:
+        return (
+            f"changed since cutover: {self.added} added, {self.changed} changed (the "
+            "application's writes)"
+        )
+
     def check(self) -> Check:
+        """ok when untouched; a warning when the application added or changed documents; a
+        failure when a document the source has is missing."""
+        detail = f"{self.describe()}, {self.missing} missing, {self.unchanged} unchanged"
+        if self.missing:
+            return Check("changes", self.collection, False, detail, self.samples["missing"])
+        samples = self.samples.get("changed", []) + self.samples.get("added", [])
         return Check(
             "changes",
             self.collection,
-            self.missing == 0,
-            f"since cutover: {self.added} added, {self.changed} changed (the application's "
-            f"writes), {self.missing} missing, {self.unchanged} unchanged",
-            self.samples.get("missing", []),
+            not self.written,
+            detail,
+            samples[:SAMPLES],
+            severity="warning" if self.written else "error",
         )
 
 
@@ -76,8 +94,8 @@ def changes_since_cutover(
         pairs = (
             (_raw(s), _raw(t), s or t)
             for s, t in merge_sorted(
-                ctx.source_db[action.name].find({}, sort=order, batch_size=BATCH),
-                target.find({}, sort=order, batch_size=BATCH),
+                _sorted(ctx.source_db[action.name], order),
+                _sorted(target, order),
                 lambda d: bson_key(d["_id"]),
             )
         )
@@ -95,6 +113,11 @@ def changes_since_cutover(
         )
         changes.see(kind, doc["_id"])
     return changes
+
+
+def _sorted(coll: Collection[Any], order: list[tuple[str, int]]) -> Iterator[Any]:
+    """Every document of `coll` in `order`, the first reply (the server's sort) bounded apart."""
+    return first_reply_bounded(coll.find({}, sort=order, batch_size=BATCH), coll)
 
 
 def _raw(doc: Any) -> bytes | None:
@@ -115,10 +138,8 @@ def _transformed_pairs(
     ]
     unused = Comparison()
     for doc, actual in merge_sorted(
-        source_db.get_collection(action.name, codec_options=CODEC).find(
-            {}, sort=order, batch_size=BATCH
-        ),
-        target.with_options(codec_options=CODEC).find({}, sort=order, batch_size=BATCH),
+        _sorted(source_db.get_collection(action.name, codec_options=CODEC), order),
+        _sorted(target.with_options(codec_options=CODEC), order),
         lambda d: (bson_key(get_path(d, match_field)[1]), bson_key(d["_id"])),
     ):
         expected = None if doc is None else expected_document(doc, merges, rewrites, unused)
@@ -211,25 +232,19 @@ def monitor(ctx: RunContext, actions: Actions, report: ValidationReport) -> Moni
     return result
 
 
-EXPLAINABLE = ("count", "checksum", "content")  # differences the application's own writes cause
+# differences the application's own writes cause (the checks compare production with the source)
+EXPLAINABLE = ("count", "checksum", "content", "rewrite")
 
 
 def _explained(check: Check, changes: dict[str, Changes]) -> Check:
-    """During the monitoring, production gets new documents: a count, checksum or content
-    difference in a collection where documents were only ADDED since cutover (none the source has
-    is missing or differs) is those writes — a warning naming them, not a failure. A changed or
-    missing document still fails: the tool cannot tell an edit from damage."""
+    """One verdict: after cutover production takes the application's writes, so a count,
+    checksum, content or rewrite difference in a collection where documents were only added or
+    changed since (none the source has is missing) is a warning that says so, in every row. A
+    missing document still fails."""
     c = changes.get(check.collection)
-    if check.passed or check.kind not in EXPLAINABLE or c is None:
+    if check.passed or check.kind not in EXPLAINABLE or c is None or not c.written:
         return check
-    if c.missing or c.changed or not c.added:
-        return check
-    return replace(
-        check,
-        severity="warning",
-        detail=f"{check.detail} (explained by the application's writes since cutover: "
-        f"{c.added} document(s) added, none changed or missing)",
-    )
+    return replace(check, severity="warning", detail=f"{c.describe()}: {check.detail}")
 
 
 def url_audit(ctx: RunContext, name: str, finds: list[str]) -> list[UrlFinding]:

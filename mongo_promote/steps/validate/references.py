@@ -6,8 +6,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pymongo
 from pymongo.collection import Collection
 
+from mongo_promote.adapters.mongo import first_reply_bounded, operation_bound
 from mongo_promote.domain.plan import ReferenceCheck
 from mongo_promote.domain.transforms.bsonbytes import CODEC, before, bson_key, get_path
 from mongo_promote.state.context import RunContext
@@ -67,7 +69,7 @@ def _distinct_sorted(coll: Collection[Any], path: str) -> Iterator[tuple[tuple[i
     )
     last: tuple[int, Any] | None = None
     with cursor:
-        for doc in cursor:
+        for doc in first_reply_bounded(cursor, coll):
             value = get_path(doc, path)[1]
             if value is None:
                 continue
@@ -101,13 +103,15 @@ def _dangling_by_lookup(
     cursor = referencing.find(
         {from_field: {"$exists": True, "$ne": None}}, {from_field: 1}, batch_size=BATCH
     )
+    bound = operation_bound(referenced)  # an `$in` may scan the collection (FerretDB)
     for batch in _batches(cursor):
         values = {bson_key(v): v for d in batch if (v := get_path(d, from_field)[1]) is not None}
         result.checked += len(values)
-        found = {
-            bson_key(get_path(d, to_field)[1])
-            for d in referenced.find({to_field: {"$in": list(values.values())}}, {to_field: 1})
-        }
+        with pymongo.timeout(bound):
+            found = {
+                bson_key(get_path(d, to_field)[1])
+                for d in referenced.find({to_field: {"$in": list(values.values())}}, {to_field: 1})
+            }
         for key, value in values.items():
             if key not in found:
                 result.missing(value)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from mongo_promote.adapters.mongo import long_operation
 from mongo_promote.checksum import ContentHash
 from mongo_promote.domain.analysis import Actions, CollectionAction
 from mongo_promote.errors import OperationFailed
@@ -21,6 +22,7 @@ from mongo_promote.steps.validate.content import (
     written_checks,
 )
 from mongo_promote.steps.validate.indexes import index_check
+from mongo_promote.steps.validate.options import options_check
 from mongo_promote.steps.validate.references import reference_check
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ class ValidateStep(StepBase):
 
     def plan(self, ctx: RunContext) -> list[Action]:
         spec = ctx.plan.validate_
-        checks = ["counts"] * spec.counts + ["content"] + ["indexes"]
+        checks = ["counts"] * spec.counts + ["content"] + ["indexes", "collection options"]
         checks += ["references"] * bool(spec.references)
         return [
             self.action(
@@ -157,10 +159,20 @@ def _collection_checks(
         checks.append(check)
     # Counted on the pass that hashed it, and the source as its copy read it: a count_documents
     # is a whole scan on FerretDB v1. Without those, counted here.
-    count = found.count if found is not None else target.count_documents({})
+    sizes = {"size": action.source_size, "documents": action.source_count}
+    if found is not None:
+        count = found.count
+    else:
+        with long_operation(target, **sizes):  # a counting scan (FerretDB v1 reads everything)
+            count = target.count_documents({})
     if spec.counts:
         read = copied.get("count") if found is not None else None
-        expected = int(read) if read is not None else source.count_documents({})
+        if read is not None:
+            expected = int(read)
+        else:
+            with long_operation(source, **sizes):
+                expected = source.count_documents({})
         checks.insert(0, count_check(action.name, expected, count))
     checks.append(index_check(ctx, action, target))
+    checks.append(options_check(ctx, action, target))
     return count, checks, found.hexdigest() if found is not None else None

@@ -75,9 +75,9 @@ def test_refresh_staging_json(tmp_path: Path) -> None:
     result = invoke(["refresh-staging", "-p", path, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["status"] == "ok" and data["commands"][0]["output"].strip() == "pulled"
+    assert data["status"] == "succeeded" and data["commands"][0]["output"].strip() == "pulled"
     result = invoke(["refresh-staging", "-p", path, "--json", "--dry-run"])
-    assert json.loads(result.stdout)["status"] == "dry-run"
+    assert json.loads(result.stdout)["status"] == "dry_run"
 
 
 def test_commands_that_connect_still_need_the_uris(tmp_path: Path) -> None:
@@ -94,4 +94,35 @@ def test_meeshy_refresh_dry_run_needs_no_uris() -> None:
     )
     assert result.exit_code == 0, result.output
     # the command as the shell will get it: the variable is expanded there (see test_plan_env)
-    assert "ssh ${MEESHY_REMOTE_HOST:-root@meeshy.me} 'cd /opt/meeshy/staging" in result.output
+    assert "ssh ${MEESHY_REMOTE_HOST} 'cd /opt/meeshy/staging" in result.output
+
+
+def test_health_prints_each_attempt_as_it_goes_and_takes_retries(
+    tmp_path: Path, http_server: LocalHTTP
+) -> None:
+    """Issue 19: `health` with the gateway down was silent for minutes, then one table."""
+    url = http_server.url("/status/503")
+    path = plan(tmp_path, f'health: [{{name: gateway, url: "{url}", retries: 10, backoff: 50ms}}]\n')
+    result = invoke(["health", "-p", path, "--retries", "2"])
+    assert result.exit_code == 1, result.output
+    attempts = [line for line in result.stdout.splitlines() if line.startswith("gateway: attempt")]
+    assert attempts == [
+        "gateway: attempt 1/3 FAIL status 503, expected 200; next attempt in 0.05s",
+        "gateway: attempt 2/3 FAIL status 503, expected 200; next attempt in 0.1s",
+        "gateway: attempt 3/3 FAIL status 503, expected 200",
+    ]
+    assert result.stdout.index(attempts[-1]) < result.stdout.index("health checks")  # then the table
+    assert http_server.counts["/status/503"] == 3  # --retries 2, not the plan's 10
+    once = invoke(["health", "-p", path, "--retries", "0", "--json"])
+    data = json.loads(once.stdout)
+    assert once.exit_code == 1 and data["checks"][0]["attempts"] == 1
+    assert data["error"]["code"] == "failed" and data["schema_version"] == 1
+
+
+def test_bundled_health_needs_its_urls_set_and_never_guesses_production() -> None:
+    unset = {"MEESHY_GATEWAY_URL": None, "MEESHY_FRONTEND_URL": None}
+    result = invoke(["health", "--plan", "meeshy"], unset)  # type: ignore[arg-type]
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert "MEESHY_GATEWAY_URL (health[0].url, line " in line and "MEESHY_FRONTEND_URL" in line
+    assert "gateway: attempt" not in result.output and "meeshy.me" not in result.output

@@ -31,7 +31,9 @@ def test_inspect_with_an_unreachable_target_exits_3_and_hides_the_password(
     plan = orders_plan(tmp_path, dbs)
     result = invoke(["inspect", "--plan", str(plan), "--target-uri", UNREACHABLE, "--json"])
     assert result.exit_code == 3, explain(result)
-    assert result.stdout == ""  # no half JSON on stdout
+    error = json.loads(result.stdout)["error"]  # the error, as JSON: no half result
+    assert error["code"] == "unreachable" and error["exit"] == 3
+    assert f"error: {error['message']}" == result.stderr.strip().splitlines()[-1]
     assert "s3cretPW" not in result.output
     assert "admin:***@127.0.0.1:1" in result.stderr
 

@@ -21,7 +21,7 @@ def test_dry_run_lists_the_copy_and_writes_nothing(dbs: Any, tmp_path: Path) -> 
     result = invoke(["run", "--plan", str(plan), "--dry-run", "--json"])
     assert result.exit_code == 0, explain(result)
     data = json.loads(result.stdout)
-    assert data["status"] == "dry-run" and data["run_id"] is None
+    assert data["status"] == "dry_run" and data["run_id"] is None
     assert data["actions"]["documents_to_copy"] == 5
     assert "Orders" in json.dumps(data["actions"])
     assert snapshot(dbs.target) == before

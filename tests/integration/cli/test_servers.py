@@ -15,15 +15,18 @@ pytestmark = pytest.mark.integration
 def test_status_without_servers_exits_1(tmp_path: Path) -> None:
     result = invoke(["servers", "status", "--state-dir", str(tmp_path)])
     assert result.exit_code == 1, explain(result)
-    assert "no local servers: `mongo-promote servers start`" in result.stdout
+    assert f"no local servers (looked in {tmp_path}): `mongo-promote servers start`" in (
+        result.stdout
+    )
     as_json = invoke(["servers", "status", "--state-dir", str(tmp_path), "--json"])
-    assert as_json.exit_code == 1 and json.loads(as_json.stdout) == {"running": False}
+    assert as_json.exit_code == 1
+    assert json.loads(as_json.stdout) == {"schema_version": 1, "running": False}
 
 
 def test_stop_without_servers_says_so(tmp_path: Path) -> None:
     result = invoke(["servers", "stop", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, explain(result)
-    assert "no local servers running" in result.stdout
+    assert f"no local servers running (looked in {tmp_path})" in result.stdout
 
 
 def test_an_unknown_subcommand_is_a_usage_error() -> None:

@@ -19,10 +19,12 @@ def test_validate_exits_1_when_the_target_differs(dbs: Any, tmp_path: Path) -> N
     plan = orders_plan(tmp_path, dbs)
     result = invoke(["validate", "--plan", str(plan)])
     assert result.exit_code == 1, explain(result)
-    assert "validation: FAILED" in result.stdout
+    assert "validation FAILED: " in result.stdout
     assert "validation found differences" in result.stderr and "Orders" in result.stderr
     as_json = invoke(["validate", "--plan", str(plan), "--json"])
-    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["passed"] is False
+    data = json.loads(as_json.stdout)  # one document: the report, the error inside it
+    assert as_json.exit_code == 1 and data["passed"] is False
+    assert data["error"]["code"] == "validation_failed" and data["error"]["exit"] == 1
 
 
 def test_validate_passes_on_an_identical_target(dbs: Any, tmp_path: Path) -> None:
@@ -30,7 +32,7 @@ def test_validate_passes_on_an_identical_target(dbs: Any, tmp_path: Path) -> Non
     dbs.target.Orders.insert_many(list(dbs.source.Orders.find()))
     result = invoke(["validate", "--plan", str(orders_plan(tmp_path, dbs))])
     assert result.exit_code == 0, explain(result)
-    assert "validation: passed" in result.stdout
+    assert "validation passed: " in result.stdout
 
 
 def test_validate_with_an_unreachable_target_exits_3(dbs: Any, tmp_path: Path) -> None:

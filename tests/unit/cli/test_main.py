@@ -3,6 +3,7 @@ MONGO_PROMOTE_DEBUG=1) adds the traceback, scrubbed too."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,31 @@ def test_main_maps_what_is_raised_around_the_commands(
     err = capsys.readouterr().err
     assert err.startswith(line) and len(err.strip().splitlines()) == 1
     assert PASSWORD not in err and "Traceback" not in err
+
+
+def test_with_json_a_failure_is_also_one_document_on_stdout(
+    plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: with --json, errors left stdout empty."""
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        raise LockHeld("the lock is held by run r-1\n(since 2025)")
+
+    monkeypatch.setattr(api, "history", held)
+    result = CliRunner().invoke(cli.app, ["history", "--plan", plan, "--json"])
+    assert result.exit_code == 4
+    assert json.loads(result.stdout) == {
+        "schema_version": 1,
+        "error": {
+            "code": "lock_held",
+            "exit": 4,
+            "message": "the lock is held by run r-1 (since 2025)",
+        },
+    }
+    assert result.stderr.strip() == "error: the lock is held by run r-1 (since 2025)"
+    monkeypatch.setattr(api, "history", broken)
+    result = CliRunner().invoke(
+        cli.app, ["history", "--plan", plan, "--json"], env={"MONGO_PROMOTE_DEBUG": ""}
+    )
+    assert json.loads(result.stdout)["error"]["code"] == "internal"
+    assert PASSWORD not in result.stdout

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mongo_promote import api
-from mongo_promote.cli.render import checks, cleanup, dryrun, summary
+from mongo_promote.cli.render import checks, cleanup, dryrun, plan, summary
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import Actions, CollectionAction, LeftAlone
 from mongo_promote.domain.plan import Hook
@@ -46,7 +46,34 @@ def a_dry_run(*, lock: str | None = None) -> api.DryRun:
         api.PlannedAction(3, "copy", Action(3, "copy:more", "and read them back")),
     ]
     embed = {"embed": "MessageTranslation", "into": "Message", "children_read": 5, "folded": 4}
-    return api.DryRun(analysis, planned, [embed], {}, lock, ["dropTarget"], False)
+    summary = api.PlanSummary(
+        "mongodb://h/ database 'm'",
+        ["User"],
+        ["Message"],
+        ["old_calls"],
+        "/s/backups/r-1",
+        2048,
+        "after_cutover `ssh ${HOST} restart` (2m)",
+    )
+    bounds = {
+        "network": {"source": "2m (the default)", "target": "30s (the URI's socketTimeoutMS)"},
+        "network_s": {"source": 120, "target": 30},
+        "long_operations": {"Message": 250.0, "User": 120.0},
+        "long_operations_set_by_plan": False,
+    }
+    losses = {"Message": {"options": ["collation"], "policy": "exact"}}
+    return api.DryRun(
+        summary, analysis, planned, [embed], {}, lock, ["dropTarget"], False, losses, bounds
+    )
+
+
+def indexes(*names: str, built: int = 0) -> list[api.PlannedAction]:
+    return [
+        api.PlannedAction(
+            4, "indexes", Action(4, f"indexes:{n}", f"{n}: build {built} index(es)", n)
+        )
+        for n in names
+    ]
 
 
 def test_the_actions_table_has_a_row_per_collection_and_per_one_left_alone() -> None:
@@ -65,13 +92,20 @@ def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
     dryrun.dry_run(Output(), a_dry_run(lock="run 1 (host h)"))
     shown = capsys.readouterr()
     lines = shown.out.splitlines()
-    assert lines[:2] == ["STEP 1: preflight", "  - check both servers"]
-    assert lines[2:5] == ["STEP 3: copy", "  - copy 2 collection(s)", "  - and read them back"]
+    assert lines[:4] == [
+        "Plan: 1 to create, 1 to replace, 1 left alone in mongodb://h/ database 'm'",
+        "  backup: to /s/backups/r-1 (about 2.0 KB before compression)",
+        "  hooks: after_cutover `ssh ${HOST} restart` (2m)",
+        "STEP 1: preflight",
+    ]
+    assert lines[4:7] == ["  - check both servers", "STEP 3: copy", "  - copy 2 collection(s)"]
     order = [
         "leave alone (legacy)",
-        "transforms, expected effect:",
-        "MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
-        "fallbacks expected from buildInfo, not probed",
+        "expected: MessageTranslation -> Message: 5 children, 4 (parent, key) pairs",
+        "bounds: network timeout: source 2m (the default), target 30s (the URI's "
+        "socketTimeoutMS); index builds, counting scans, sorted reads (from each size): "
+        "Message 4m10s, User 2m",
+        "fallbacks, expected from buildInfo",
         "dry-run: nothing was written",
     ]
     at = [shown.out.index(text) for text in order]
@@ -79,33 +113,69 @@ def test_the_dry_run_prints_steps_table_effects_lock_and_fallbacks_in_order(
     assert "the lock is held now: run 1 (host h); `run` would exit 4" in shown.err
 
 
-def test_the_run_summary_has_a_row_per_collection_then_the_report_and_the_undo(
+def test_identical_actions_are_grouped_naming_a_few_collections_and_all_with_verbose(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    names = [f"C{i}" for i in range(24)]
+    planned = indexes(*names) + indexes("Message", built=1)
+    assert plan.grouped(planned) == [
+        ("build 0 index(es)", names),
+        ("Message: build 1 index(es)", []),
+    ]
+    plan.plan_list(Output(), planned)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "STEP 4: indexes",
+        "  - 24 collections: build 0 index(es) (C0, C1, C2, C3, … 20 more)",
+        "  - Message: build 1 index(es)",
+    ]
+    plan.plan_list(Output(verbose=True), planned)
+    assert ", ".join(names) in capsys.readouterr().out
+
+
+def a_report() -> RunReport:
     report = RunReport("20250101-000000-abcd", "p.yaml", "f00", {}, {}, status="succeeded")
+    report.started_at, report.finished_at = "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:04+00:00"
     report.collection("Message").update(action="replace", source_count=1200, bytes=4096)
     report.collection("Attachment").update(action="create", copy_seconds=1.5, check="ok")
-    report.undo = "mongo-promote rollback --run 20250101-000000-abcd"
+    report.collection("User").update(action="replace", target_count_after=3, check="FAILED count")
+    report.steps = [{"number": 3, "title": "copy into shadows: all", "seconds": 2.5}]
+    report.undo = "mongo-promote rollback --run 20250101-000000-abcd --plan /p.yaml"
+    return report
+
+
+def test_the_run_summary_shows_steps_totals_and_only_the_rows_not_ok(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = a_report()
     got = cells(summary.summary_table(report))
-    assert got["collection"] == ["Attachment", "Message"]
-    assert got["source"] == ["-", "1,200"] and got["bytes"] == ["-", "4.0 KB"]
-    assert got["copy s"] == ["1.50", "-"] and got["check"] == ["ok", "-"]
+    assert got["collection"] == ["Attachment", "Message", "User"]
+    assert got["source"] == ["-", "1,200", "-"] and got["bytes"] == ["-", "4.0 KB", "-"]
+    assert got["copy s"] == ["1.50", "-", "-"] and got["check"] == ["ok", "-", "FAILED count"]
     summary.run_summary(Output(), RunSummary(report, "/runs/x/report.md"))
     out = capsys.readouterr().out
-    assert "run 20250101-000000-abcd: succeeded" in out
-    assert out.index("Attachment") < out.index("report: /runs/x/report.md")
-    assert out.rstrip().endswith("to undo: mongo-promote rollback --run 20250101-000000-abcd")
+    assert out.startswith("run 20250101-000000-abcd: succeeded in 4.0 s")
+    assert "3 copy into shadows" in out and "2.5" in out
+    assert (
+        "3 collection(s): 2 replace, 1 create; 3 documents, 4.0 KB written; 1 collection(s) not ok"
+        in out
+    )
+    assert "User" in out and "Attachment" not in out and "Message" not in out.split("not ok")[1]
+    assert out.index("User") < out.index("report: /runs/x/report.md")
+    assert out.rstrip().endswith(f"to undo: {report.undo}")
+    summary.run_summary(Output(verbose=True), RunSummary(report, "/runs/x/report.md"))
+    assert "Attachment" in capsys.readouterr().out
 
 
 def test_a_run_whose_post_checks_failed_still_shows_its_summary_before_the_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report = RunReport("r-1", "p.yaml", "f00", {}, {}, status="failed")
+    report = RunReport("r-1", "p.yaml", "f00", {}, {}, status="post_checks_failed")
     report.collection("Message")["action"] = "replace"
     failed = api.PostChecksFailed("post-cutover checks failed", RunSummary(report, "r.md"))
     with pytest.raises(api.PostChecksFailed), summary.summary_on_failure(Output()):
         raise failed
-    assert "run r-1: failed" in capsys.readouterr().out
+    assert "run r-1: post checks failed" in capsys.readouterr().out
 
 
 def test_the_cleanup_table_names_each_collection_and_its_guard() -> None:
@@ -125,22 +195,41 @@ def test_the_cleanup_table_names_each_collection_and_its_guard() -> None:
 
 
 def test_cleanup_says_a_dry_run_wrote_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    result = api.CleanupResult("r-1", "dry-run", {}, [])
+    result = api.CleanupResult("r-1", api.Status.DRY_RUN, {}, [])
     cleanup.cleaned(Output(), result, json_out=False)
     assert capsys.readouterr().out.strip() == "dry-run: nothing was written"
 
 
-def test_the_history_table_links_the_runs() -> None:
+def test_the_history_table_links_the_runs_and_never_cuts_an_id_at_80_columns() -> None:
+    first, second = "20250101-000000-abcd", "refresh-20250101-000500-ef01"
+    attempts = [{"outcome": "failed"}, {"outcome": "succeeded"}]
     entries = [
-        RunEntry("r-1", "run", "succeeded", "2025-01-01T00:00:00+00:00", 12.34, "/b/r-1"),
-        RunEntry("r-2", "rollback", "succeeded", None, None, None, acted_on="r-1"),
+        RunEntry(
+            first,
+            "run",
+            "succeeded",
+            "2025-01-01T00:00:00+00:00",
+            12.34,
+            "/b/r-1",
+            attempts=attempts,
+        ),
+        RunEntry(second, "rollback", "cut_over_hook_failed", None, None, None, acted_on=first),
     ]
-    entries[0].acted_on_by.append({"command": "rollback", "run_id": "r-2"})
-    got = cells(cleanup.history_table(entries))
-    assert got["run"] == ["r-1", "r-2"]
-    assert got["started"] == ["2025-01-01 00:00:00", "-"]
-    assert got["duration"] == ["12.3s", "-"]
-    assert got["links"] == ["rollback: r-2", "acted on r-1"]
+    entries[0].acted_on_by.append({"command": "rollback", "run_id": second})
+    table = cleanup.history_table(entries)
+    got = cells(table)
+    assert got["run"] == [first, second]
+    assert got["status"] == ["succeeded (2 attempts: failed, succeeded)", "cut over hook failed"]
+    assert got["started"] == ["01-01 00:00", "-"]
+    assert got["took"] == ["12.3s", "-"]
+    assert got["links"] == [f"rollback {second}", f"undoes {first}"]
+    console = Console(width=80, record=True)
+    console.print(table)
+    shown = console.export_text()
+    assert first in shown and second in shown
+    assert cleanup.current_line({"A": first, "B": first}) == (
+        f"production holds now: run {first} (2 collection(s))"
+    )
 
 
 def test_the_staging_refresh_plan_shows_commands_as_written(
@@ -158,7 +247,9 @@ def test_the_staging_refresh_plan_shows_commands_as_written(
     assert out[2:] == ["then wait 5s", "then check gw: GET https://g/health"]
 
 
-def test_the_validation_table_says_ok_warning_or_failed() -> None:
+def test_validation_shows_its_totals_then_only_the_checks_not_ok(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     report = api.ValidationReport(
         [
             Check("count", "Message", True, "10 = 10"),
@@ -166,6 +257,10 @@ def test_the_validation_table_says_ok_warning_or_failed() -> None:
             Check("checksum", "User", False, "differs"),
         ]
     )
-    table = checks.validation_table(report)
-    assert cells(table)["result"] == ["ok", "warning", "FAILED"]
-    assert "validation: FAILED" in text_of(table)
+    assert cells(checks.validation_table(report.checks))["result"] == ["ok", "warning", "FAILED"]
+    checks.validation(Output(), report)
+    out = capsys.readouterr().out
+    assert out.startswith("validation FAILED: 3 checks, 1 ok, 1 warning(s), 1 failed")
+    assert "2 dangling" in out and "differs" in out and "10 = 10" not in out
+    checks.validation(Output(verbose=True), report)
+    assert "10 = 10" in capsys.readouterr().out

@@ -5,7 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from pymongo.errors import AutoReconnect, OperationFailure, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    NetworkTimeout,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.run.failures import classify
@@ -17,7 +22,7 @@ def ctx() -> Any:
         source=side(uri="mongodb://u:s3cret@src:1/", database="staging"),
         target=side(uri="mongodb://u:s3cret@prod:1/", database="meeshy"),
     )
-    return SimpleNamespace(plan=plan, run_id="R1")
+    return SimpleNamespace(plan=plan, run_id="R1", source_client=None, target_client=None)
 
 
 def named(exc: BaseException, where: str = "before") -> Any:
@@ -25,7 +30,11 @@ def named(exc: BaseException, where: str = "before") -> Any:
 
 
 def test_network_loss_is_exit_3_with_the_resume_command_even_when_wrapped() -> None:
-    for cause in (AutoReconnect("connection closed"), ServerSelectionTimeoutError("no server")):
+    for cause, said in (
+        (AutoReconnect("connection closed"), "lost the connection"),
+        (ServerSelectionTimeoutError("no server"), "cannot reach a server"),
+        (NetworkTimeout("127.0.0.1:1: timed out"), "did not answer"),
+    ):
         try:
             try:
                 raise cause
@@ -34,7 +43,7 @@ def test_network_loss_is_exit_3_with_the_resume_command_even_when_wrapped() -> N
         except OperationFailed as wrapped:
             error = named(wrapped)
         assert error.exit_code == 3
-        assert "lost the connection" in error.message and "run --resume R1" in error.message
+        assert said in error.message and "run --resume R1" in error.message
         assert "production untouched" in error.message
 
 

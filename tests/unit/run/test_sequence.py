@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mongo_promote.adapters.mongo import Capabilities, expected_capabilities
-from mongo_promote.cli.render.dryrun import plan_list
+from mongo_promote.cli.render.plan import plan_list
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import analyse
 from mongo_promote.domain.inventory import CollectionInfo, Inventory, SideInventory
@@ -45,9 +45,19 @@ MONGOD = expected_capabilities("mongod", "7.0.0")
 FERRET = expected_capabilities("ferretdb", "7.0.42")
 
 
-def context(tmp_path: Path, caps: Capabilities, extra: str = "") -> RunContext:
+FREEZE = """\
+freeze:
+  start: ["touch /tmp/x", {run: "sleep 1", timeout: 5s}]
+  end: ["rm -f /tmp/x"]
+  max_window: 30s
+"""
+
+
+def context(
+    tmp_path: Path, caps: Capabilities, extra: str = "", *, plan: str = PLAN
+) -> RunContext:
     path = tmp_path / "promote.yaml"
-    path.write_text(PLAN + extra)
+    path.write_text(plan + extra)
     loaded = load_plan(path, env={})
     return RunContext(
         loaded=loaded,
@@ -88,6 +98,7 @@ def keys(ctx: RunContext, *, hooks: bool = True) -> list[str]:
 def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
     assert keys(context(tmp_path, MONGOD)) == [
         "preflight",
+        "precheck",
         "hook:before_backup:0",
         "backup",
         "copy",
@@ -105,6 +116,62 @@ def test_a_run_plans_every_step_in_order_on_mongod(tmp_path: Path) -> None:
     ]
 
 
+def test_with_a_freeze_the_frozen_section_follows_validation_in_the_decided_order(
+    tmp_path: Path,
+) -> None:
+    ctx = context(tmp_path, MONGOD, plan=PLAN + FREEZE)
+    assert keys(ctx) == [
+        "preflight",
+        "precheck",
+        "hook:before_backup:0",
+        "backup",
+        "copy",
+        "indexes:People",
+        "indexes:Orders",
+        "validate",
+        "pre-pass",
+        "freeze:start",
+        "catch-up",
+        "hook:before_cutover:0",
+        "cutover:People",
+        "cutover:Orders",
+        "post-checks",
+        "freeze:end",
+        "hook:after_cutover:0",
+        "hook:after_cutover:1",
+        "caught-up",
+        "hook:on_failure:0",
+    ]
+    planned = {p.action.key: p.action.description for p in plan_actions(ctx, run_steps(ctx))}
+    assert "`touch /tmp/x` (timeout 300 s); then `sleep 1` (timeout 5 s)" in planned["freeze:start"]
+    assert "`rm -f /tmp/x`" in planned["freeze:end"]
+    assert "max_window (30 s)" in planned["pre-pass"]
+    assert "compared with the catch-up's read" in planned["cutover:People"]
+
+
+def test_no_hooks_skips_the_freeze_commands_and_says_the_application_is_not_stopped(
+    tmp_path: Path,
+) -> None:
+    ctx = context(tmp_path, FERRET, plan=PLAN + FREEZE)
+    planned = {
+        p.action.key: p.action.description for p in plan_actions(ctx, run_steps(ctx, hooks=False))
+    }
+    assert (
+        "skip 2 freeze.start command(s) (--no-hooks): the application is NOT stopped"
+        in planned["freeze:start"]
+    )
+    assert planned["freeze:end"].startswith("skip 1 freeze.end command(s) (--no-hooks)")
+    assert "catch-up" in planned and "drift-guard" not in planned
+
+
+def test_without_a_freeze_nothing_of_it_is_planned(tmp_path: Path) -> None:
+    found = keys(context(tmp_path, MONGOD))
+    assert not {"pre-pass", "freeze:start", "catch-up", "freeze:end", "caught-up"} & set(found)
+    steps = run_steps(context(tmp_path, MONGOD))
+    (cutover,) = [s for s in steps if isinstance(s, CutoverStep)]
+    assert not cutover.frozen
+
+
 def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
     tmp_path: Path,
 ) -> None:
@@ -115,7 +182,7 @@ def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
         "post-checks",
         "hooks:on_failure",
     ]
-    assert found[1] == "hooks:before_backup" and "hooks:before_cutover" in found
+    assert found[2] == "hooks:before_backup" and "hooks:before_cutover" in found
 
 
 @pytest.mark.parametrize("caps", [MONGOD, FERRET], ids=["mongod", "ferretdb"])
@@ -211,6 +278,7 @@ def test_a_step_is_numbered_by_its_stage_in_run_order(tmp_path: Path) -> None:
     """The numbers `STEP n: title` prints, which DESIGN.md's commands and the README name."""
     assert numbered(run_steps(context(tmp_path, MONGOD))) == [
         (1, PREFLIGHT),
+        (1, "pre-checks: collection options kept, folded parents within 16 MB"),
         (2, "before_backup hooks"),
         (2, "backup the target"),
         (3, "copy into shadows, transforming on the way"),

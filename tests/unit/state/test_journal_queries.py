@@ -13,16 +13,21 @@ import pytest
 from mongo_promote.errors import UsageError
 from mongo_promote.state.context import RunPaths
 from mongo_promote.state.journal import (
+    CAUGHT_UP,
     COPIED,
     CUTOVER_FINGERPRINT,
     CUTOVER_RENAMES,
     CUTOVER_UNDONE,
+    FREEZE_ENDED,
+    FREEZE_STARTED,
     RUN_FAILED,
     RUN_FINISHED,
+    RUN_RESUMED,
     SHADOWS_DROPPED,
     ActionRef,
     Backup,
     Change,
+    Freeze,
     Journal,
     Kind,
     journal_of,
@@ -305,3 +310,77 @@ def test_renames_undone_by_the_run_itself_count_as_never_made(tmp_path: Path) ->
     assert not journal.started_cutover()
     _kept_cutover(journal, "A", "A__prev_r1", finished=True)  # the resume cuts over again
     assert [c.collection for c in journal.acted_on()] == ["A"]
+
+
+# ---------------------------------------------------------------- attempts, spans, windows (issue 19)
+
+
+def test_attempts_keep_every_go_a_resume_appends_and_a_kill_is_interrupted(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    journal.record(RUN_FAILED, status="failed", error="hook exited 1")
+    journal.record(RUN_RESUMED)  # a second go ... killed without a word
+    journal.record(COPIED, collection="A", started_at=NOW, finished_at=NOW, worker="copy_0")
+    journal.record(RUN_RESUMED)
+    journal.record(RUN_FINISHED, status="succeeded")
+    attempts = journal.attempts()
+    assert [a.outcome for a in attempts] == ["failed", "interrupted", "succeeded"]
+    assert attempts[0].error == "hook exited 1" and attempts[2].error is None
+    assert attempts[1].finished_at is not None  # its last record's time
+    assert all(a.started_at for a in attempts)
+    running = _start(tmp_path, "r2")
+    assert [(a.outcome, a.finished_at) for a in running.attempts()] == [(None, None)]
+
+
+def test_spans_and_windows_say_what_ran_when_and_on_which_worker(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    copy = ActionRef("copy", 3, "copy", "before", None)
+    backup = ActionRef("backup", 2, "backup", "before", None)
+    timings = {"A": {"started_at": NOW, "finished_at": NOW, "worker": "backup_1"}}
+    _act(journal, backup, {"backup": BACKUP, "timings": timings})
+    journal.action_started(copy)
+    journal.record(COPIED, collection="B", started_at=NOW, finished_at=NOW, worker="copy_0")
+    journal.action_finished(copy, shadow=True, result={})
+    _cutover(journal, "A", "3:aa", finished=True)
+    journal.record(FREEZE_STARTED)
+    _cutover(journal, "B", "4:bb", finished=False)  # interrupted mid-cutover
+    spans = journal.spans()
+    lanes = [(s.step, s.lane, s.label, s.finished_at is None) for s in spans]
+    assert (2, "backup", "", False) in lanes and (3, "copy", "", False) in lanes
+    assert (2, "backup_1", "A", False) in lanes and (3, "copy_0", "B", False) in lanes
+    assert (1, "cutover", "B", True) in lanes  # started, never finished
+    windows = journal.windows()
+    assert windows["cutover"][0] <= windows["cutover"][1]  # type: ignore[operator]
+    assert windows["freeze"][1] is None  # the freeze never ended (yet)
+# ---------------------------------------------------------------- the write freeze
+
+
+def test_a_freeze_span_runs_from_its_first_start_to_its_end_and_holds_its_catch_up(
+    tmp_path: Path,
+) -> None:
+    journal = _promotion(tmp_path)
+    assert journal.freeze() == Freeze(None, None, {}) and not journal.freeze().holding
+
+    journal.record(FREEZE_STARTED, again=False)
+    journal.record(CAUGHT_UP, collection="A", changed=True, content_hash="4:a2", stats=[4, 9])
+    first = journal.freeze()
+    assert first.holding and first.caught_up == {
+        "A": {"changed": True, "content_hash": "4:a2", "stats": [4, 9]}
+    }
+    journal.record(FREEZE_STARTED, again=True)  # a resume runs freeze.start again: same span
+    assert journal.freeze().started_at == first.started_at and "A" in journal.freeze().caught_up
+
+    journal.record(FREEZE_ENDED)
+    ended = journal.freeze()
+    assert not ended.holding and ended.ended_at is not None and "A" in ended.caught_up
+
+    journal.record(FREEZE_STARTED, again=False)  # a new freeze: a new catch-up
+    again = journal.freeze()
+    assert again.holding and again.started_at != first.started_at and again.caught_up == {}
+
+
+def test_the_backup_of_a_run_has_the_hashes_its_catch_up_wrote(tmp_path: Path) -> None:
+    journal = _promotion(tmp_path)
+    journal.record(FREEZE_STARTED, again=False)
+    journal.record(CAUGHT_UP, collection="A", changed=True, content_hash="4:a2", stats=[4, 9])
+    backup = journal.backup_of()
+    assert backup is not None and backup.content_hashes == {"A": "4:a2", "B": "4:bb"}

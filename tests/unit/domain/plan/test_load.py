@@ -11,7 +11,11 @@ import pytest
 from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from mongo_promote.errors import PlanError
 
-ENV = {"STAGING_MONGO_URI": "mongodb://staging:27017", "PROD_MONGO_URI": "mongodb://prod:27017"}
+ENV = {
+    "STAGING_MONGO_URI": "mongodb://staging:27017",
+    "PROD_MONGO_URI": "mongodb://prod:27017",
+    "MEESHY_REMOTE_HOST": "ops@meeshy-host.invalid",  # the freeze's ssh has no default
+}
 
 HEADER = """\
 version: 1
@@ -146,6 +150,17 @@ def test_uri_override_wins_over_unset_variable(tmp_path: Path) -> None:
             "validate.references[0].from",
             "pattern",
         ),
+        ("freeze:\n  start: [stop-app]\n", 4, "freeze.end", "required field is missing"),
+        ("freeze:\n  end: [start-app]\n", 4, "freeze.start", "required field is missing"),
+        ("freeze:\n  end: [x]\n  start: []\n", 6, "freeze.start", "at least 1"),
+        ("freeze: {start: [x], end: [y], max_window: soon}\n", 4, "freeze.max_window", "duration"),
+        (
+            "freeze: {start: [{run: x, timeout: 0s}], end: [y]}\n",
+            4,
+            "freeze.start[0].timeout",
+            "positive",
+        ),
+        ("freeze: {start: [x], end: [y], hold: 1}\n", 4, "freeze.hold", "unknown key"),
     ],
 )
 def test_invalid_plans_name_file_line_and_field(
@@ -225,6 +240,32 @@ def test_fingerprint_ignores_uris_but_not_content(tmp_path: Path) -> None:
     assert a == b != c
 
 
+def test_freeze_commands_are_hooks_with_their_own_default_timeout(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + "freeze:\n"
+        + '  start: ["ssh ${HOST} stop", {run: "wait-for-it", timeout: 5s}]\n'
+        + "  end: start-it\n"
+        + "  max_window: 90s\n"
+        + "  timeout: 1m\n",
+    )
+    loaded = load_plan(path, env={"HOST": "ops@h.invalid"})
+    freeze = loaded.plan.freeze
+    assert freeze is not None and freeze.max_window == timedelta(seconds=90)
+    assert [(h.stage, h.command, h.timeout_s) for h in freeze.start] == [
+        ("freeze.start", "ssh ${HOST} stop", 60.0),  # kept as written: the shell expands it
+        ("freeze.start", "wait-for-it", 5.0),
+    ]
+    assert [h.command for h in freeze.end] == ["start-it"]
+    assert loaded.command_variables == {"HOST": "ops@h.invalid"}
+    unset = load_plan(path, env={})  # the variable it needs, unset: missing, by line (`run`
+    assert [(m.name, m.field, m.line) for m in unset.missing_for("freeze")] == [  # refuses it)
+        ("HOST", "freeze.start[0]", 5)
+    ]
+    assert load_plan(write(tmp_path, HEADER), env={}).plan.freeze is None
+
+
 # ---------------------------------------------------------------- secrets: hooks, URI sources
 
 
@@ -245,9 +286,11 @@ def test_hook_commands_keep_their_text_and_get_variables_through_the_environment
     assert loaded.command_env({"PATH": "/bin"}) == {"PATH": "/bin", "SECRET": "p@ss/word:1"}
     assert "p@ss/word:1" in loaded.secrets and "/srv/b" not in loaded.secrets
     assert "p@ss/word:1" not in repr(loaded)
-    # an unset variable without a default in a hook is still refused, by line
-    err = error_of(path, {"BACKUPS": "/b"})
-    assert err.line == 4 and "SECRET" in err.message
+    # an unset variable without a default in a hook: loaded, recorded by line (`run` refuses it)
+    unset = load_plan(path, env={"BACKUPS": "/b"})
+    assert [(m.name, m.field, m.line) for m in unset.missing] == [
+        ("SECRET", "hooks.after_cutover[0]", 4)
+    ]
 
 
 def test_uri_passwords_and_secret_named_variables_are_secrets(tmp_path: Path) -> None:

@@ -30,7 +30,11 @@ from mongo_promote.domain.transforms.stream import FoldMerge
 NOW = dt.datetime(2026, 1, 27, 12, 0, 0, 123456, tzinfo=dt.UTC)
 T1 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 T2 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
-ENV = {"STAGING_MONGO_URI": "mongodb://staging:27017", "PROD_MONGO_URI": "mongodb://prod:27017"}
+ENV = {
+    "STAGING_MONGO_URI": "mongodb://staging:27017",
+    "PROD_MONGO_URI": "mongodb://prod:27017",
+    "MEESHY_REMOTE_HOST": "ops@meeshy-host.invalid",  # the freeze's ssh has no default
+}
 
 
 @pytest.fixture(scope="module")

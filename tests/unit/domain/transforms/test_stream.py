@@ -21,7 +21,11 @@ from mongo_promote.domain.transforms.rewrite import RewriteStats
 from mongo_promote.domain.transforms.stream import FoldMerge, StreamTransformer
 
 NOW = dt.datetime(2026, 1, 27, 12, 0, tzinfo=dt.UTC)
-ENV = {"STAGING_MONGO_URI": "mongodb://s:1", "PROD_MONGO_URI": "mongodb://p:1"}
+ENV = {
+    "STAGING_MONGO_URI": "mongodb://s:1",
+    "PROD_MONGO_URI": "mongodb://p:1",
+    "MEESHY_REMOTE_HOST": "ops@meeshy-host.invalid",  # the freeze's ssh has no default
+}
 IDS = [ObjectId(f"{i:024x}") for i in range(1, 40)]
 LANGS = ["fr", "en", "de"]
 
