@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,7 @@ def _plan_promotion(ctx: RunContext, options: DryRunOptions, *, resumed: bool) -
         allow_target_drift=options.allow_target_drift,
         run_hooks=options.run_hooks,
         health_gate=options.health_gate,
-        undo=_gate_rollback,
+        undo=partial(_gate_rollback, run_hooks=options.run_hooks),
     )
     return _Promotion(inventory, analysis, plan_actions(ctx, steps), state)
 
@@ -318,9 +319,10 @@ def _refuse_moved(
         )
 
 
-def _gate_rollback(ctx: RunContext, state: RunState) -> str:
+def _gate_rollback(ctx: RunContext, state: RunState, *, run_hooks: bool = True) -> str:
     """The health gate's rollback of run ctx.run_id: a rollback run of its own (id, journal,
-    report), under the lock the run holds; its run id."""
+    report), under the lock the run holds, inside the plan's write freeze (started again: the
+    run's ended before its after_cutover hooks); its run id."""
     if state.journal is None:
         raise OperationFailed("the health gate's rollback needs the run's journal")
     rollback_ctx = another_run(ctx)
@@ -328,7 +330,13 @@ def _gate_rollback(ctx: RunContext, state: RunState) -> str:
     if header is None:
         raise OperationFailed(f"run {ctx.run_id} changed nothing in production to roll back")
     try:
-        asked = _Asked(None, True, None, None, None, False)
+        if ctx.plan.freeze is not None:
+            ctx.out.info(
+                "the write freeze ended after the cutover: the rollback starts it again for its "
+                "swap (freeze.start, the renames, freeze.end)"
+                + ("" if run_hooks else "; its commands skipped (--no-hooks)")
+            )
+        asked = _Asked(None, True, None, None, None, False, run_hooks)
         done = _restore_in(rollback_ctx, header, asked, lock=state.lock)
     except PromoteError as exc:
         begun = rollback_ctx.paths.journal.exists()
@@ -421,6 +429,7 @@ class RollbackOptions:
     identity: Path | None = None
     allow_target_drift: bool = False
     dry_run: bool = False  # say what would happen to each collection; write nothing
+    run_hooks: bool = True  # the plan's freeze commands around the swap (False: skipped)
     yes: bool = False
     confirm: Callable[[str], bool] | None = None
 
@@ -482,6 +491,12 @@ def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> Rollb
     `dry_run` says what would happen to each collection and writes nothing."""
     state_dir = options.state_dir
     asked = _Asked.of(options)
+    if loaded.plan.freeze is not None and options.run_hooks and not options.dry_run:
+        loaded.require(
+            "freeze",
+            doing="rollback: the plan's freeze commands need variables",
+            otherwise="pass --no-hooks to roll back without stopping the application",
+        )
     if options.resume:
         header = _header_of(loaded, state_dir, options.resume)
         return _restore_run(loaded, out, lambda ctx: header.fields, asked)
@@ -509,6 +524,7 @@ class _Asked:
     state_dir: Path | None
     identity: Path | None
     dry_run: bool
+    run_hooks: bool = True  # a rollback's freeze commands
 
     @classmethod
     def of(cls, options: RestoreOptions | RollbackOptions) -> _Asked:
@@ -519,6 +535,7 @@ class _Asked:
             options.state_dir,
             options.identity,
             options.dry_run,
+            getattr(options, "run_hooks", True),
         )
 
 
@@ -585,7 +602,9 @@ def _restore_in(
     present = collection_names(ctx.target_db)
     drop = [n for n in header.get("drop") or [] if n not in names]
     artifacts = list(header.get("artifacts") or [])
-    plan = _restore_summary(ctx, header, dump, present, drop, artifacts, swaps)
+    plan = _restore_summary(
+        ctx, header, dump, present, drop, artifacts, swaps, run_hooks=asked.run_hooks
+    )
     result = RestoreResult(
         run_id=ctx.run_id,
         status=Status.DRY_RUN,
@@ -612,6 +631,7 @@ def _restore_in(
         artifacts=artifacts,
         swaps=swaps,
         rollback=rollback,
+        run_hooks=asked.run_hooks,
     )
     planned = plan_actions(ctx, steps)
     question = (
@@ -644,6 +664,8 @@ def _restore_summary(
     drop: list[str],
     artifacts: list[str],
     swaps: list[Swap],
+    *,
+    run_hooks: bool = True,
 ) -> RestoreSummary:
     """Each collection and what the restore (or rollback) does to it."""
     rolled_back = header.get("rolls_back")
@@ -669,12 +691,20 @@ def _restore_summary(
     rows += [(name, f"dropped ({why})") for name in drop if name not in artifacts]
     rows += [(name, f"dropped (left over by run {rolled_back})") for name in artifacts]
     touched = {name for name, _ in rows}
+    notes = []
+    if rolled_back and ctx.plan.freeze is not None:
+        notes.append(
+            "inside the plan's write freeze: freeze.start before the renames, freeze.end after "
+            "(whatever happens once it started)"
+            + ("" if run_hooks else "; its commands skipped (--no-hooks)")
+        )
     return RestoreSummary(
         title=title,
         target=f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}",
         rows=rows,
         backup_dir=str(ctx.paths.backup_dir),
         left_alone=len([n for n in present if n not in touched]),
+        notes=notes,
     )
 
 

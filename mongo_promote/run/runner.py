@@ -183,11 +183,11 @@ class Runner:
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
-            whole, error = self.frozen.cutover_failed(
+            status, error = self.frozen.cutover_failed(
                 exc, error, lambda: self._finish_cutover(received)
             )
-            if not whole:
-                self._fail(Status.FAILED_DURING_CUTOVER, error)
+            if status is not None:
+                self._fail(status, error)
                 raise error from exc
         if received:
             error = Interrupted(

@@ -156,11 +156,19 @@ def _seconds(duration: timedelta | None) -> float | None:
     return None if duration is None else duration.total_seconds()
 
 
-def inside_freeze(ctx: RunContext, state: RunState, stages: list[list[Step]]) -> list[list[Step]]:
-    """The stages that change production in a rollback (its swap, restore cutover and drops),
-    where the plan's freeze goes once it exists: freeze.start before them, freeze.end after
-    (always ended). Until then, the stages as they are."""
-    return stages
+def inside_freeze(
+    ctx: RunContext, state: RunState, stages: list[list[Step]], *, run_hooks: bool
+) -> list[list[Step]]:
+    """The stages that change production in a rollback (its swap, restore cutover and drops)
+    inside the plan's write freeze: freeze.start before them, freeze.end after (the runner ends
+    it whatever happens once it started). Without a freeze, or nothing to change: as they are."""
+    if ctx.plan.freeze is None or not stages:
+        return stages
+    return [
+        [FreezeStartStep(state, enabled=run_hooks)],
+        *stages,
+        [FreezeEndStep(state, enabled=run_hooks)],
+    ]
 
 
 def restore_steps(
@@ -173,6 +181,7 @@ def restore_steps(
     artifacts: list[str] | None = None,
     swaps: list[Swap] | None = None,
     rollback: bool = False,
+    run_hooks: bool = True,
 ) -> list[Step]:
     """`restore` and `rollback`: preflight; a backup of what they replace or drop; the load into
     shadows (checked against the backup); indexes; cutover; the drops (rollback); post-checks.
@@ -182,7 +191,8 @@ def restore_steps(
     A rollback (`rollback`) keeps aside what its cutover replaces (`<name>__undone_<id>`, unless
     the plan says keep_previous: false) and swaps back by renames every collection in `swaps`
     (its previous one kept): with nothing to load or drop, it is preflight and the swap alone
-    (no backup, no read of the data)."""
+    (no backup, no read of the data). With a `freeze` in the plan, a rollback's renames and drops
+    run inside it (`inside_freeze`)."""
     loaded = [d.name for d in dump.collections] if dump is not None else []
     replaced = sorted(n for n in {*loaded, *drop} if n in present)
     drop = drop + [a for a in artifacts or [] if a not in drop]
@@ -209,7 +219,7 @@ def restore_steps(
         production.append([SwapStep(state, swaps)])
     if drop or not rollback:
         production.append([DropStep(state, drop)])
-    stages += inside_freeze(ctx, state, production) if rollback else production
+    stages += inside_freeze(ctx, state, production, run_hooks=run_hooks) if rollback else production
     if loaded or not rollback:
         stages.append([PostChecksStep(state, loaded)])
     return in_stages(*stages)

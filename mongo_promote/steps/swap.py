@@ -165,7 +165,7 @@ def _put_back(ctx: RunContext, name: str, put_back: str) -> list[str]:
     )
 
 
-def undo_renames(ctx: RunContext, state: RunState) -> list[str]:
+def undo_renames(ctx: RunContext, state: RunState, *, fenced: bool = True) -> list[str]:
     """Undo the renames run ctx.run_id made so far, newest first, from its own journal and what
     the server shows: each installed collection goes back to its shadow (so `--resume` can cut
     over again), each previous collection (kept, or `__old_` renamed aside) back under its name.
@@ -175,7 +175,8 @@ def undo_renames(ctx: RunContext, state: RunState) -> list[str]:
 
     A collection replaced by one atomic dropTarget rename (keep_previous: false) has no previous
     collection left: OperationFailed names it, after the others are undone (`rollback` restores
-    it from the backup)."""
+    it from the backup). `fenced=False` (the lock was lost meanwhile: the renames of this run
+    are put back all the same, each only while its name holds what this run installed there)."""
     journal = state.journal
     if journal is None:
         raise OperationFailed("undo_renames needs the run's journal")
@@ -195,7 +196,8 @@ def undo_renames(ctx: RunContext, state: RunState) -> list[str]:
         if replaced and previous is None and name in present and shadow not in present:
             lost.append(name)  # installed over the previous one with dropTarget: it is gone
             continue
-        state.fence()
+        if fenced:
+            state.fence()
         swap = Swap(name, shadow, previous, renames.installed_uuid if renames else None)
         swap_one(ctx, swap)
         undone.append(name)
@@ -207,6 +209,6 @@ def undo_renames(ctx: RunContext, state: RunState) -> list[str]:
         raise OperationFailed(
             f"renames undone for {', '.join(undone) or 'no collection'}; {', '.join(lost)} "
             "replaced with dropTarget (keep_previous: false) cannot be put back by a rename: "
-            f"`mongo-promote rollback --run {ctx.run_id}` restores it from the backup"
+            f"`{ctx.rollback_command()}` restores it from the backup"
         )
     return undone
