@@ -45,6 +45,7 @@ from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.freeze import FreezeEndFailed
 from mongo_promote.steps.gate import gate_failures
+from mongo_promote.steps.held import not_held_line
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -60,6 +61,12 @@ class PostChecksFailed(OperationFailed):
 
 class HealthGateFailed(PostChecksFailed):
     """The run went to its end but its health gate failed (and, with `rollback`, undid it)."""
+
+
+class FreezeDidNotHold(PostChecksFailed):
+    """The run went to its end, but the application wrote during the freeze (steps/held.py)."""
+
+    code = "freeze_not_held"
 
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
@@ -407,15 +414,33 @@ class Runner:
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
         gate = self.report.health_gate
-        gate_failed = self.report.status == Status.SUCCEEDED and bool(gate) and not gate.get("passed")
+        gate_failed = (
+            self.report.status == Status.SUCCEEDED and bool(gate) and not gate.get("passed")
+        )
         if gate_failed:
             self.report.status, message = self._gate_failed(gate)
+        not_held = (
+            self.report.freeze.get("not_held") if self.report.freeze.get("held") is False else None
+        )
+        if not_held:
+            line = not_held_line(not_held)
+            if gate_failed:
+                message += f"; {line}"
+            elif self.report.status == Status.SUCCEEDED:
+                self.report.status, message = (
+                    Status.FREEZE_NOT_HELD,
+                    (
+                        f"{line} (production is cut over; `{self.rollback_command}` undoes the cutover)"
+                    ),
+                )
         self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
         summary = RunSummary(self.report, str(self.ctx.paths.report_md))
         if gate_failed:
             self._on_failure(self.report.status)
             raise HealthGateFailed(message, summary)
+        if self.report.status == Status.FREEZE_NOT_HELD:
+            raise FreezeDidNotHold(message, summary)
         if self.report.status != Status.SUCCEEDED:
             raise PostChecksFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
@@ -435,9 +460,7 @@ class Runner:
                 f"(`{self.ctx.rollback_command(undone_by)}` undoes that rollback)"
             )
         if error:
-            return Status.HEALTH_GATE_ROLLBACK_FAILED, (
-                f"{why}, and rolling back failed: {error}"
-            )
+            return Status.HEALTH_GATE_ROLLBACK_FAILED, (f"{why}, and rolling back failed: {error}")
         return Status.HEALTH_GATE_FAILED, (
             f"{why}: production stays cut over (health_gate: {gate.get('mode')}); "
             f"`{self.rollback_command}` undoes the cutover"
@@ -501,7 +524,9 @@ def _failed(exc: BaseException) -> Status:
     """The status of a run that failed after its cutover."""
     if isinstance(exc, FreezeEndFailed):
         return Status.CUT_OVER_FREEZE_END_FAILED
-    return Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
+    return (
+        Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
+    )
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

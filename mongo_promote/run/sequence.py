@@ -20,6 +20,7 @@ from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.drift import DriftStep
 from mongo_promote.steps.freeze import FreezeEndStep, FreezeStartStep
 from mongo_promote.steps.gate import HealthGateStep, Undo
+from mongo_promote.steps.held import FreezeHeldStep
 from mongo_promote.steps.hooks import HooksStep
 from mongo_promote.steps.indexes import IndexStep
 from mongo_promote.steps.postchecks import PostChecksStep
@@ -119,7 +120,12 @@ def promotion_steps(
             "commands": "run" if run_hooks else "skipped (--no-hooks)",
         }
         frozen = frozen_stages(
-            state, analysis, cutover, allow=allow_target_drift, run_hooks=run_hooks
+            state,
+            analysis,
+            cutover,
+            allow=allow_target_drift,
+            run_hooks=run_hooks,
+            keep=keep is not None,
         )
         return in_stages(*live, *frozen, *gated, listed_last=on_failure)
     return in_stages(
@@ -134,12 +140,20 @@ def promotion_steps(
 
 
 def frozen_stages(
-    state: RunState, analysis: Actions, cutover: list[Step], *, allow: bool, run_hooks: bool
+    state: RunState,
+    analysis: Actions,
+    cutover: list[Step],
+    *,
+    allow: bool,
+    run_hooks: bool,
+    keep: bool = False,
 ) -> list[list[Step]]:
     """A run with a write freeze, after validation: the pre-pass (live); freeze.start; the
     catch-up; the before_cutover hooks and the cutover; the post-checks; freeze.end; the
-    after_cutover hooks; the caught-up writes counted (outside the window)."""
+    after_cutover hooks; the caught-up writes counted (outside the window); with `keep`
+    (keep_previous), whether the freeze held: the kept previous collections against the backup."""
     names = [a.name for a in analysis.collections]
+    held: list[list[Step]] = [[FreezeHeldStep(state)]] if keep else []
     return [
         [PrePassStep(state, analysis.replaced, analysis.created)],
         [FreezeStartStep(state, enabled=run_hooks)],
@@ -149,6 +163,7 @@ def frozen_stages(
         [FreezeEndStep(state, enabled=run_hooks)],
         [HooksStep(state, "after_cutover", enabled=run_hooks)],
         [CaughtUpStep(state, analysis.replaced)],
+        *held,
     ]
 
 

@@ -34,6 +34,7 @@ class Status(StrEnum):
     ROLLED_BACK_BY_HEALTH_GATE = "rolled_back_by_health_gate"  # production as before the run
     HEALTH_GATE_FAILED = "health_gate_failed"  # still cut over (health_gate: report)
     HEALTH_GATE_ROLLBACK_FAILED = "health_gate_rollback_failed"
+    FREEZE_NOT_HELD = "freeze_not_held"  # cut over; written to during the freeze (backup fixed)
     DRY_RUN = "dry_run"  # nothing written
     NOTHING_TO_DO = "nothing_to_do"
     REFUSED = "refused"

@@ -572,8 +572,8 @@ def test_the_run_journalled_exactly_the_actions_the_dry_run_listed(done: MeeshyR
     assert order.index(("action_finished", "backup")) < order.index(("action_started", "pre-pass"))
     keys = [a["key"] for a in planned]
     assert keys[:4] == ["preflight", "precheck", "backup", "copy"]
-    # the bundled plan freezes, then gates with rollback
-    assert keys[-2:] == ["caught-up", "health-gate"]
+    # the bundled plan freezes (and checks the freeze held), then gates with rollback
+    assert keys[-3:] == ["caught-up", "freeze-held", "health-gate"]
     assert {f"indexes:{n}" for n in COPIED} | {f"cutover:{n}" for n in COPIED} <= set(keys)
     # the frozen section, in the decided order, the freeze commands listed
     frozen = ["validate", "pre-pass", "freeze:start", "catch-up", f"cutover:{COPIED[0]}",

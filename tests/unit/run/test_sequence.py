@@ -140,6 +140,7 @@ def test_with_a_freeze_the_frozen_section_follows_validation_in_the_decided_orde
         "hook:after_cutover:0",
         "hook:after_cutover:1",
         "caught-up",
+        "freeze-held",  # keep_previous (the default): did the freeze hold
         "hook:on_failure:0",
     ]
     planned = {p.action.key: p.action.description for p in plan_actions(ctx, run_steps(ctx))}
@@ -364,3 +365,24 @@ def test_reordering_stages_renumbers_every_step() -> None:
     a, b, c, d = (Named(t) for t in "abcd")
     steps = in_stages([b], [a, c], listed_last=[d])  # type: ignore[list-item]
     assert [(s.number, s.title) for s in steps] == [(1, "b"), (2, "a"), (2, "c"), (2, "d")]
+
+
+def test_with_a_freeze_the_gate_comes_last_and_without_kept_collections_no_held_check(
+    tmp_path: Path,
+) -> None:
+    """The order of issue 17: ... post-checks, freeze.end, after_cutover, then the health gate;
+    the freeze-held check needs the previous collections kept (keep_previous)."""
+    gated = 'health: [{name: gw, url: "http://127.0.0.1:9/"}]\nhealth_gate: report\n'
+    ctx = context(tmp_path, MONGOD, plan=PLAN + FREEZE + gated)
+    assert keys(ctx)[-7:] == [
+        "freeze:end",
+        "hook:after_cutover:0",
+        "hook:after_cutover:1",
+        "caught-up",
+        "freeze-held",
+        "health-gate",
+        "hook:on_failure:0",  # listed last, run only on failure
+    ]
+    unkept_plan = PLAN + FREEZE + gated + "cutover: {keep_previous: false}\n"
+    unkept = context(tmp_path, MONGOD, plan=unkept_plan)
+    assert "freeze-held" not in keys(unkept) and "health-gate" in keys(unkept)
