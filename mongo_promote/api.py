@@ -23,6 +23,7 @@ from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
 from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
+from mongo_promote.demo.gateway import local_gateway
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.domain.analysis import Actions, analyse
 from mongo_promote.domain.inventory import (
@@ -883,7 +884,7 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
     """
     view = options.view
     state_dir = Path(options.state_dir).absolute()
-    with showcase.demo_servers(out, options) as pair:
+    with showcase.demo_servers(out, options) as pair, local_gateway() as gateway:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
         timeout = options.network_timeout
@@ -903,18 +904,19 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
             source_uri=source_uri,
             target_uri=target_uri,
             network_timeout=timeout,
-            env=freeze.env(),
+            env=freeze.env(gateway),
         )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        dry = DryRunOptions(state_dir=state_dir, run_hooks=False, health_gate="off")
+        dry = DryRunOptions(state_dir=state_dir, run_hooks=False)
         view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
             "demo 5",
             "the promotion, while an application writes to production: the plan's write freeze "
             "stops it for the catch-up and the cutover (its commands are local: a flag-file "
-            "handshake with that application, an echo for the gateway's restart)",
+            "handshake with that application, an echo for the gateway's restart); then the health "
+            f"gate against a local stand-in for the gateway ({gateway})",
         )
         with freeze.writer(target_uri) as writer:
             outcome = _demo_run(loaded, out, view, state_dir)
@@ -944,7 +946,7 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
 def _demo_run(loaded: LoadedPlan, out: Output, view: DemoView, state_dir: Path) -> RunResult:
     """The demo's promotion, hooks and freeze on (every command a local one); its summary is
     shown by the view at the end (at once when its post-checks fail)."""
-    options = RunOptions(yes=True, state_dir=state_dir, health_gate="off")
+    options = RunOptions(yes=True, state_dir=state_dir)
     try:
         return run(loaded, out, options)
     except PostChecksFailed as exc:
