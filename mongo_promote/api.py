@@ -483,13 +483,16 @@ def restore(loaded: LoadedPlan, out: Output, options: RestoreOptions) -> Restore
 
 
 def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> RollbackResult:
-    """Undo a run, and only what it did: the collections it cut over come back from its backup,
-    the ones it created go, its leftovers (shadows, asides) too. Nothing cut over: says so and
-    touches nothing. Production changed since the cutover (count + content hash against the
-    fingerprint journalled at cutover): refused, unless `allow_target_drift`, and then the
-    current state is in the rollback's own verified backup (`rollback --run <rollback id>`
-    undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one;
-    `dry_run` says what would happen to each collection and writes nothing."""
+    """Undo a run, and only what it did: the collections whose previous one it kept are swapped
+    back by renames (what they held since is kept aside), the others come back from its backup,
+    the ones it created go, its leftovers (shadows, asides) too; with a `freeze` in the plan,
+    inside it (`run_hooks=False`: its commands skipped). Nothing cut over: says so and touches
+    nothing. Production changed since the cutover (a name replaced since: another UUID; for what
+    comes back from the backup, count + content hash against the fingerprint journalled at
+    cutover): refused, unless `allow_target_drift`, and then the current state is in the
+    rollback's own verified backup (`rollback --run <rollback id>` undoes the rollback).
+    `resume=RUN_ID` (the rollback's own run id) continues one; `dry_run` says what would happen
+    to each collection and writes nothing."""
     state_dir = options.state_dir
     asked = _Asked.of(options)
     if loaded.plan.freeze is not None and options.run_hooks and not options.dry_run:
