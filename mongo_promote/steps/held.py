@@ -32,10 +32,16 @@ from mongo_promote.steps.caughtup import diff_by_id
 def not_held_line(changed: dict[str, dict[str, Any]]) -> str:
     """`the freeze did not hold: People changed during the window (3 documents differ); ...`"""
     parts = [
-        f"{name} changed during the window ({c.get('documents_differ', '?')} documents differ)"
+        f"{name} changed during the window ({_differ(c.get('documents_differ'))})"
         for name, c in sorted(changed.items())
     ]
     return f"the freeze did not hold: {'; '.join(parts)}; the backup holds it as replaced"
+
+
+def _differ(count: int | None) -> str:
+    if count is None:  # an encrypted backup: the run has no identity to read its old files
+        return "the documents that differ not counted: the backup is encrypted"
+    return f"{count:,} documents differ"
 
 
 class FreezeHeldStep(StepBase):
