@@ -58,6 +58,9 @@ def test_a_rollback_runs_inside_the_freeze_and_keeps_aside_what_the_application_
         run = only_report(tmp_path)
         writer.wait_for_writes_after(moment(run["freeze"]["end_launched_at"]), 8)
         args = ["rollback", "--plan", str(plan), "--state-dir", str(tmp_path), "--yes"]
+        dry = invoke([*args, "--dry-run", "--run", run["run_id"]])
+        assert dry.exit_code == 0, explain(dry)
+        assert "inside the plan's write freeze: freeze.start before the renames" in dry.stdout
         undo = invoke([*args, "--json", "--allow-target-drift", "--run", run["run_id"]])
         assert undo.exit_code == 0, explain(undo)
         rb = json_out(undo)["run_id"]
