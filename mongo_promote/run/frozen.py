@@ -164,8 +164,6 @@ class FrozenSection:
             if why is None:
                 return None, error
             return Status.FAILED_DURING_CUTOVER, self._keep(error, why, renamed, pending)
-        if not renamed:  # no rename was made: production untouched
-            return Status.FAILED, self.end_after(error, Status.FAILED)
         return Status.FAILED_DURING_CUTOVER, self.end_after(error, "failed")
 
     def _swapped_back(self, error: PromoteError, undone: list[str]) -> PromoteError:
