@@ -11,6 +11,7 @@ _._valid_directions  # IndexSpec
 _._age_recipients  # BackupSpec
 _._head_has_no_body  # HealthCheck
 _._not_negative  # StagingRefresh
+_._gate_has_checks  # Plan (health_gate needs health checks)
 # pydantic: plan fields of the contract (DESIGN.md §4), parsed and validated by pydantic; the hook
 # stages are read through HooksSpec.stage() (getattr), the properties by readers of the plan.
 _.before_backup_
@@ -40,6 +41,8 @@ _.tool  # adapters/dump/manifest.Manifest
 _.created_at
 _.final_url  # adapters/health.CheckResult (health --json)
 _.dump_database  # api.RestoreResult
+_.put_back_uuid  # steps/swap.Swap: in a rollback's journal header, read back by state/journal.py
+_.put_back_fingerprint
 _.target_size  # domain/analysis.CollectionAction
 _.oversize_skipped  # domain/transforms/fold.EmbedStats (report.json, the dry-run's --json)
 _.children_read  # domain/transforms/fold.EmbedStats
@@ -65,3 +68,11 @@ _.pids
 # Not a framework's name: issue 16 (item 7) asks for such names to leave this list; it stays until
 # someone decides whether the tests or demo/generator.py should own it.
 _.build_manifest
+
+# A reader outside the package: steps/swap.undo_renames is the function a frozen cutover's failure
+# calls to undo the renames made so far (the freeze, issue 17); tests call it today.
+_.undo_renames
+
+# http.server calls these by name (demo/gateway.py: the demo's local stand-in for the gateway)
+_.do_GET
+_.log_message

@@ -498,7 +498,7 @@ def _run(spec: dict[str, Any], state: Path) -> tuple[str | None, dict[str, Any] 
 
     loaded = _plan(spec)
     options = api.RunOptions(
-        yes=True, run_hooks=False, state_dir=state,
+        yes=True, run_hooks=False, state_dir=state, health_gate="off",
         allow_target_drift=bool(spec.get("allow_target_drift")),
     )  # fmt: skip
     try:
@@ -557,8 +557,9 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
     """`ours`, then `api.rollback` of that run, then a restore of production from the run's
     backup (`api.restore`): the rollback against the run's wall and against a restore.
 
-    Today's rollback restores from the backup; issue 17's keeps the replaced collections aside
-    (report.json `kept_previous`) and swaps them back by renames: the same call, timed the same."""
+    Issue 17's run keeps the replaced collections aside (report.json `kept_previous`) and the
+    rollback swaps them back by renames; like `ours`, without the plan's hooks and freeze commands
+    (run_hooks=False)."""
     out = contender_ours(spec)
     if not out["cutover"]["collections"]:  # stopped before its cutover: production untouched
         return {"run": out, "wall_s": out["wall_s"], "error": "the run cut nothing over"}
@@ -571,7 +572,7 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
         with Clock(spec) as back:
             rolled = _attempt(
                 api.rollback, loaded, api.RollbackOptions(
-                    run_id=out["run_id"], state_dir=state, yes=True,
+                    run_id=out["run_id"], state_dir=state, yes=True, run_hooks=False,
                     allow_target_drift=bool(spec.get("allow_target_drift")),
                 ),
             )  # fmt: skip

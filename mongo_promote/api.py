@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
 from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
 from mongo_promote.demo import showcase
+from mongo_promote.demo.gateway import local_gateway
 from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
 from mongo_promote.domain.analysis import Actions, analyse
 from mongo_promote.domain.inventory import (
@@ -32,7 +34,14 @@ from mongo_promote.domain.inventory import (
 )
 from mongo_promote.domain.plan import LoadedPlan, MissingVariable, bundled_plan_path, load_plan
 from mongo_promote.domain.plan import describe_missing as describe_missing
-from mongo_promote.errors import LockHeld, PathError, PlanMoved, PromoteError, UsageError
+from mongo_promote.errors import (
+    LockHeld,
+    OperationFailed,
+    PathError,
+    PlanMoved,
+    PromoteError,
+    UsageError,
+)
 from mongo_promote.files import directory_problem
 from mongo_promote.redact import redact_uri
 from mongo_promote.run.dryrun import DryRun, dry_run_of
@@ -68,11 +77,13 @@ from mongo_promote.run.sequence import backup_steps, new_state, promotion_steps,
 from mongo_promote.state.context import (
     RunContext,
     RunPaths,
+    another_run,
     base_dir,
     command_line,
     connected,
     new_run_id,
     open_context,
+    probe_target,
 )
 from mongo_promote.state.history import RunEntry, current_holders, read_history
 from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
@@ -92,9 +103,15 @@ from mongo_promote.steps.cleanup import (
     refuse_changed,
     resumed_candidates,
 )
-from mongo_promote.steps.restore import read_dump
+from mongo_promote.steps.restore import Dump, read_dump
+from mongo_promote.steps.swap import Swap
 from mongo_promote.steps.validate import Check as Check
-from mongo_promote.steps.validate import ValidationReport, monitor, validate_live
+from mongo_promote.steps.validate import (
+    ValidationReport,
+    kept_aside_changes,
+    monitor,
+    validate_live,
+)
 
 # ------------------------------------------------------------------ run and dry-run
 
@@ -107,6 +124,7 @@ class DryRunOptions:
     allow_target_drift: bool = False
     run_hooks: bool = True
     state_dir: Path | None = None
+    health_gate: str | None = None  # off, report, rollback: instead of the plan's health_gate
     save: Path | None = None  # the dry-run: write the reviewed plan here (`run --from` applies it)
 
 
@@ -239,6 +257,9 @@ class _Promotion:
 
 def _plan_promotion(ctx: RunContext, options: DryRunOptions, *, resumed: bool) -> _Promotion:
     """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
+    gate = options.health_gate or ctx.plan.health_gate
+    if gate != "off" and not ctx.plan.health:
+        raise UsageError(f"health gate {gate}: the plan has no health checks to run")
     inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
     analysis = analyse(ctx.plan, inventory)
     state = new_state(ctx, [a.name for a in analysis.collections], resumed=resumed)
@@ -248,6 +269,8 @@ def _plan_promotion(ctx: RunContext, options: DryRunOptions, *, resumed: bool) -
         analysis,
         allow_target_drift=options.allow_target_drift,
         run_hooks=options.run_hooks,
+        health_gate=options.health_gate,
+        undo=partial(_gate_rollback, run_hooks=options.run_hooks),
     )
     return _Promotion(inventory, analysis, plan_actions(ctx, steps), state)
 
@@ -258,6 +281,7 @@ def _options(options: DryRunOptions) -> dict[str, Any]:
         "workers": options.workers,
         "allow_target_drift": options.allow_target_drift,
         "run_hooks": options.run_hooks,
+        "health_gate": options.health_gate,
     }
 
 
@@ -296,6 +320,39 @@ def _refuse_moved(
         )
 
 
+def _gate_rollback(ctx: RunContext, state: RunState, *, run_hooks: bool = True) -> str:
+    """The health gate's rollback of run ctx.run_id: a rollback run of its own (id, journal,
+    report), under the lock the run holds, inside the plan's write freeze (started again: the
+    run's ended before its after_cutover hooks); its run id."""
+    if state.journal is None:
+        raise OperationFailed("the health gate's rollback needs the run's journal")
+    rollback_ctx = another_run(ctx)
+    header = rollback_header(rollback_ctx, state.journal, ctx.run_id, allow_target_drift=False)
+    if header is None:
+        raise OperationFailed(f"run {ctx.run_id} changed nothing in production to roll back")
+    try:
+        if ctx.plan.freeze is not None:
+            ctx.out.info(
+                "the write freeze ended after the cutover: the rollback starts it again for its "
+                "swap (freeze.start, the renames, freeze.end)"
+                + ("" if run_hooks else "; its commands skipped (--no-hooks)")
+            )
+        asked = _Asked(None, True, None, None, None, False, run_hooks)
+        done = _restore_in(rollback_ctx, header, asked, lock=state.lock)
+    except PromoteError as exc:
+        begun = rollback_ctx.paths.journal.exists()
+        raise OperationFailed(
+            exc.message
+            + (
+                f" (rollback run {rollback_ctx.run_id}: "
+                f"`{ctx.command('rollback', '--resume', rollback_ctx.run_id)}` finishes it)"
+                if begun
+                else f" (`{ctx.rollback_command()}` rolls back)"
+            )
+        ) from exc
+    return done.run_id
+
+
 def _execute(
     ctx: RunContext,
     planned: list[Planned],
@@ -305,13 +362,19 @@ def _execute(
     keep_shadows: bool,
     *,
     locked: bool = True,
+    lock: RunLock | None = None,
 ) -> RunSummary:
     """Under the lock (`locked`: every command that writes to the target): the journal (new or
     resumed), then the runner. A lease lost meanwhile is journalled as it happens; the runner
-    stops before cutover, and before any rename."""
+    stops before cutover, and before any rename. `lock`: a lease already held by the run this
+    one runs inside (the health gate's rollback), kept."""
     problem = directory_problem(ctx.paths.run_dir)
     if problem:  # --state-dir under a file, a read-only place: before the lock, before anything
         raise PathError(f"cannot write the run's records to {ctx.paths.run_dir}: {problem}")
+    if lock is not None:
+        journal = start_journal(ctx, header, resume=bool(resume))
+        state.journal = journal
+        return Runner(ctx, planned, journal, state, keep_shadows=keep_shadows, lock=lock).execute()
     journals: list[Journal] = []
 
     def lost(reason: str) -> None:
@@ -367,6 +430,7 @@ class RollbackOptions:
     identity: Path | None = None
     allow_target_drift: bool = False
     dry_run: bool = False  # say what would happen to each collection; write nothing
+    run_hooks: bool = True  # the plan's freeze commands around the swap (False: skipped)
     yes: bool = False
     confirm: Callable[[str], bool] | None = None
 
@@ -385,6 +449,8 @@ class RestoreResult:
     backup_dir: str | None  # the backup of what this restore replaced
     report: str
     undo: str | None = None  # the command that undoes this restore or rollback
+    swapped: list[str] = field(default_factory=list)  # rollback: put back by renames only
+    kept_aside: dict[str, str] = field(default_factory=dict)  # rollback: what it took out, where
     nothing_to_do: str | None = None  # why nothing was touched (a rollback of a run that cut
     # over nothing)
     plan: RestoreSummary | None = None  # what it does (did, or would do: dry_run)
@@ -417,15 +483,24 @@ def restore(loaded: LoadedPlan, out: Output, options: RestoreOptions) -> Restore
 
 
 def rollback(loaded: LoadedPlan, out: Output, options: RollbackOptions) -> RollbackResult:
-    """Undo a run, and only what it did: the collections it cut over come back from its backup,
-    the ones it created go, its leftovers (shadows, asides) too. Nothing cut over: says so and
-    touches nothing. Production changed since the cutover (count + content hash against the
-    fingerprint journalled at cutover): refused, unless `allow_target_drift`, and then the
-    current state is in the rollback's own verified backup (`rollback --run <rollback id>`
-    undoes the rollback). `resume=RUN_ID` (the rollback's own run id) continues one;
-    `dry_run` says what would happen to each collection and writes nothing."""
+    """Undo a run, and only what it did: the collections whose previous one it kept are swapped
+    back by renames (what they held since is kept aside), the others come back from its backup,
+    the ones it created go, its leftovers (shadows, asides) too; with a `freeze` in the plan,
+    inside it (`run_hooks=False`: its commands skipped). Nothing cut over: says so and touches
+    nothing. Production changed since the cutover (a name replaced since: another UUID; for what
+    comes back from the backup, count + content hash against the fingerprint journalled at
+    cutover): refused, unless `allow_target_drift`, and then the current state is in the
+    rollback's own verified backup (`rollback --run <rollback id>` undoes the rollback).
+    `resume=RUN_ID` (the rollback's own run id) continues one; `dry_run` says what would happen
+    to each collection and writes nothing."""
     state_dir = options.state_dir
     asked = _Asked.of(options)
+    if loaded.plan.freeze is not None and options.run_hooks and not options.dry_run:
+        loaded.require(
+            "freeze",
+            doing="rollback: the plan's freeze commands need variables",
+            otherwise="pass --no-hooks to roll back without stopping the application",
+        )
     if options.resume:
         header = _header_of(loaded, state_dir, options.resume)
         return _restore_run(loaded, out, lambda ctx: header.fields, asked)
@@ -453,6 +528,7 @@ class _Asked:
     state_dir: Path | None
     identity: Path | None
     dry_run: bool
+    run_hooks: bool = True  # a rollback's freeze commands
 
     @classmethod
     def of(cls, options: RestoreOptions | RollbackOptions) -> _Asked:
@@ -463,6 +539,7 @@ class _Asked:
             options.state_dir,
             options.identity,
             options.dry_run,
+            getattr(options, "run_hooks", True),
         )
 
 
@@ -480,9 +557,12 @@ def _restore_run(
     make_header: Callable[[RunContext], dict[str, Any] | None],
     asked: _Asked,
 ) -> RestoreResult:
+    """A restore or rollback run: the source is not connected (they read nothing from it: a
+    rollback works while staging is down), and the target is probed only once a backup is to be
+    loaded (a rollback that swaps by renames writes nothing else)."""
     resume = asked.resume
     with open_context(
-        loaded, out, run_id=resume, state_dir=asked.state_dir, probe=not asked.dry_run
+        loaded, out, run_id=resume, state_dir=asked.state_dir, source_needed=False
     ) as ctx:
         if resume:
             resumable_journal(ctx)
@@ -502,50 +582,82 @@ def _restore_run(
                 "",
                 nothing_to_do="the run changed nothing in production: nothing to roll back",
             )
-        backup_dir, only = Path(header["backup"]), header["only"]
-        artifacts = list(header.get("artifacts", []))
-        dump = read_dump(out, backup_dir, ctx.plan.target.database, only, asked.identity)
-        names = [d.name for d in dump.collections]
-        state = new_state(ctx, names, resumed=bool(resume))
-        present = collection_names(ctx.target_db)
-        drop = [n for n in header["drop"] if n not in names]
-        plan = _restore_summary(ctx, header, dump, present, drop, artifacts)
-        result = RestoreResult(
-            run_id=ctx.run_id,
-            status=Status.DRY_RUN,
-            dir=str(backup_dir),
-            dump_database=dump.database,
-            collections=names,
-            documents=0,
-            verified=dump.manifest is not None,
-            dropped=[],
-            cutover=[],
-            backup_dir=None,
-            report="",
-            plan=plan,
-        )
-        if asked.dry_run:
-            return replace(result, run_id="")
-        steps = restore_steps(ctx, state, dump, present=present, drop=drop, artifacts=artifacts)
-        planned = plan_actions(ctx, steps)
-        question = (
-            f"Roll back run {header['rolls_back']}?"
-            if header.get("rolls_back")
-            else f"Restore {backup_dir} into {plan.target}?"
-        )
-        confirm_once(question, asked.confirm, yes=asked.yes, details=plan.lines())
-        summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
-        return replace(
-            result,
-            status=state.report.status,
-            documents=sum(state.counts.get(n, 0) for n in names),
-            dropped=state.dropped,
-            cutover=state.report.cutover,
-            backup_dir=state.report.backup.get("dir"),
-            report=str(ctx.paths.report_json),
-            undo=state.report.undo,
-            summary=summary,
-        )
+        return _restore_in(ctx, header, asked)
+
+
+def _restore_in(
+    ctx: RunContext, header: dict[str, Any], asked: _Asked, *, lock: RunLock | None = None
+) -> RestoreResult:
+    """The run a restore or rollback `header` asks for, in `ctx` (asks once unless `yes`, after
+    the plan's summary; `dry_run`: only that summary). `lock`: the lease of the run this one
+    runs inside (the health gate's rollback)."""
+    resume = asked.resume
+    rollback = header.get("command") == "rollback"
+    swaps = [Swap.from_json(s) for s in header.get("swaps") or []]
+    backup_dir = Path(header["backup"]) if header.get("backup") else None
+    only = header.get("only")
+    dump: Dump | None = None
+    if backup_dir is not None and (only is None or only or not rollback):
+        dump = read_dump(ctx.out, backup_dir, ctx.plan.target.database, only, asked.identity)
+    if not asked.dry_run and (dump is not None or header.get("drop")):
+        probe_target(ctx)  # the load, its indexes and the cutover's renames need it
+    names = [d.name for d in dump.collections] if dump is not None else []
+    state = new_state(ctx, names, resumed=bool(resume))
+    present = collection_names(ctx.target_db)
+    drop = [n for n in header.get("drop") or [] if n not in names]
+    artifacts = list(header.get("artifacts") or [])
+    plan = _restore_summary(
+        ctx, header, dump, present, drop, artifacts, swaps, run_hooks=asked.run_hooks
+    )
+    result = RestoreResult(
+        run_id=ctx.run_id,
+        status=Status.DRY_RUN,
+        dir=str(backup_dir or ""),
+        dump_database=dump.database if dump is not None else "",
+        collections=names,
+        documents=0,
+        verified=dump is not None and dump.manifest is not None,
+        dropped=[],
+        cutover=[],
+        backup_dir=None,
+        report="",
+        swapped=[s.collection for s in swaps if s.put_back],
+        plan=plan,
+    )
+    if asked.dry_run:
+        return replace(result, run_id="")
+    steps = restore_steps(
+        ctx,
+        state,
+        dump,
+        present=present,
+        drop=drop,
+        artifacts=artifacts,
+        swaps=swaps,
+        rollback=rollback,
+        run_hooks=asked.run_hooks,
+    )
+    planned = plan_actions(ctx, steps)
+    question = (
+        f"Roll back run {header['rolls_back']}?"
+        if header.get("rolls_back")
+        else f"Restore {backup_dir} into {plan.target}?"
+    )
+    confirm_once(question, asked.confirm, yes=asked.yes, details=plan.lines())
+    summary = _execute(ctx, planned, state, header, resume, keep_shadows=False, lock=lock)
+    report = state.report
+    return replace(
+        result,
+        status=report.status,
+        documents=sum(state.counts.get(n, 0) for n in names),
+        dropped=state.dropped,
+        cutover=report.cutover,
+        backup_dir=report.backup.get("dir"),
+        report=str(ctx.paths.report_json),
+        undo=report.undo,
+        kept_aside=dict(report.kept_aside),
+        summary=summary,
+    )
 
 
 def _restore_summary(
@@ -555,16 +667,27 @@ def _restore_summary(
     present: list[str],
     drop: list[str],
     artifacts: list[str],
+    swaps: list[Swap],
+    *,
+    run_hooks: bool = True,
 ) -> RestoreSummary:
     """Each collection and what the restore (or rollback) does to it."""
     rolled_back = header.get("rolls_back")
-    title = (
-        f"rollback of run {rolled_back} from its backup {dump.dir}"
-        if rolled_back
-        else f"restore of {dump.dir}"
-    )
-    rows = []
-    for action in dump.actions():
+    if not rolled_back:
+        title = f"restore of {dump.dir}"
+    elif dump is None:
+        title = f"rollback of run {rolled_back} by renames (the collections it replaced were kept)"
+    else:
+        kept = " and by renames" if swaps else ""
+        title = f"rollback of run {rolled_back} from its backup {dump.dir}{kept}"
+    rows = [
+        (
+            s.collection,
+            ("swapped back: " if s.put_back else "taken out: ") + s.describe().split(": ", 1)[1],
+        )
+        for s in swaps
+    ]
+    for action in dump.actions() if dump is not None else []:
         count = f"{action.source_count:,} documents" if dump.manifest else "documents"
         verb = "replaced by" if action.name in present else "created from"
         rows.append((action.name, f"{verb} the backup's copy ({count})"))
@@ -572,12 +695,20 @@ def _restore_summary(
     rows += [(name, f"dropped ({why})") for name in drop if name not in artifacts]
     rows += [(name, f"dropped (left over by run {rolled_back})") for name in artifacts]
     touched = {name for name, _ in rows}
+    notes = []
+    if rolled_back and ctx.plan.freeze is not None:
+        notes.append(
+            "inside the plan's write freeze: freeze.start before the renames, freeze.end after "
+            "(whatever happens once it started)"
+            + ("" if run_hooks else "; its commands skipped (--no-hooks)")
+        )
     return RestoreSummary(
         title=title,
         target=f"{redact_uri(ctx.plan.target.uri)} database {ctx.plan.target.database!r}",
         rows=rows,
         backup_dir=str(ctx.paths.backup_dir),
         left_alone=len([n for n in present if n not in touched]),
+        notes=notes,
     )
 
 
@@ -603,10 +734,12 @@ class InspectResult:
 
 
 def inspect(loaded: LoadedPlan, out: Output, options: InspectOptions) -> InspectResult:
-    """Inventory of both sides under the plan's classification; reads only."""
+    """Inventory of both sides under the plan's classification, and the target's collections the
+    tool keeps until cleanup (classes `previous`, `kept_aside`); reads only."""
     plan = loaded.plan
     with connected(plan) as (source, target, _, _):
-        inventory = take_inventory(plan, source[plan.source.database], target[plan.target.database])
+        source_db, target_db = source[plan.source.database], target[plan.target.database]
+        inventory = take_inventory(plan, source_db, target_db, with_kept=True)
     return InspectResult(inventory, list(loaded.missing))
 
 
@@ -631,6 +764,9 @@ def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> Valid
     base = base_dir(loaded, state_dir)
     run_id = options.run_id or latest_run(base, command="run")
     with open_context(loaded, out, state_dir=state_dir) as ctx:
+        header = open_journal(base, run_id).header() if run_id else None
+        if header is not None and header.command == "rollback":
+            return _validate_rollback(ctx, header)
         if run_id:
             ctx.now = open_journal(base, run_id).header().now
             out.detail(f"$now of run {run_id}: {ctx.now.isoformat()}")
@@ -639,6 +775,28 @@ def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> Valid
         inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
         analysis = analyse(ctx.plan, inventory)
         return monitor(ctx, analysis, validate_live(ctx, analysis))
+
+
+def _validate_rollback(ctx: RunContext, header: Header) -> ValidateResult:
+    """`validate --run <rollback>`: what the application wrote to each collection the rollback
+    took out of production (kept aside) between the cutover and the rollback, document by
+    document against the source (the rolled-back run's $now). A rollback of a rollback took out
+    production's previous data: nothing to compare it with here (cleanup --dry-run says whether
+    it changed)."""
+    base = ctx.paths.base
+    journal = open_journal(base, header.run_id)
+    undone = open_journal(base, header.rolls_back).header() if header.rolls_back else None
+    kept = {r.collection: name for name, r in journal.kept().items()}
+    if undone is None or undone.command != "run":
+        ctx.out.warn(
+            f"rollback {header.run_id} undid a {undone.command if undone else 'missing'} run: "
+            "what it took out is production's previous data, not compared with the source"
+        )
+        kept = {}
+    else:
+        ctx.now = undone.now
+    inventory = take_inventory(ctx.plan, ctx.source_db, ctx.target_db)
+    return kept_aside_changes(ctx, analyse(ctx.plan, inventory), kept)
 
 
 @dataclass
@@ -729,14 +887,18 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
     """
     view = options.view
     state_dir = Path(options.state_dir).absolute()
-    with showcase.demo_servers(out, options) as pair:
+    with showcase.demo_servers(out, options) as pair, local_gateway() as gateway:
         source_uri, target_uri = pair[0].uri, pair[1].uri
         out.step("demo 2", f"seeding realistic Meeshy data at scale {options.scale:g}")
         timeout = options.network_timeout
         seed(
             out,
             SeedOptions(
-                source_uri, target_uri, scale=options.scale, seed=options.seed, network_timeout=timeout
+                source_uri,
+                target_uri,
+                scale=options.scale,
+                seed=options.seed,
+                network_timeout=timeout,
             ),
         )
         freeze = showcase.DemoFreeze.under(state_dir)
@@ -745,17 +907,19 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
             source_uri=source_uri,
             target_uri=target_uri,
             network_timeout=timeout,
-            env=freeze.env(),
+            env=freeze.env(gateway),
         )
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        view.dry_run(dry_run(loaded, out, DryRunOptions(state_dir=state_dir)).dry_run)
+        dry = DryRunOptions(state_dir=state_dir, run_hooks=False)
+        view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
             "demo 5",
             "the promotion, while an application writes to production: the plan's write freeze "
             "stops it for the catch-up and the cutover (its commands are local: a flag-file "
-            "handshake with that application, an echo for the gateway's restart)",
+            "handshake with that application, an echo for the gateway's restart); then the health "
+            f"gate against a local stand-in for the gateway ({gateway})",
         )
         with freeze.writer(target_uri) as writer:
             outcome = _demo_run(loaded, out, view, state_dir)
@@ -935,7 +1099,7 @@ def _resume_cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) ->
     after = after_run(open_journal(base, header.cleans_up), loaded.plan.target.database)
     with open_context(loaded, out, run_id=header.run_id, state_dir=options.state_dir) as ctx:
         journal = resumable_journal(ctx)
-        found = resumed_candidates(journal, header, after)
+        found = resumed_candidates(journal, header, after, base)
         confirm_once(
             f"Continue cleanup {header.run_id}: back up (unless done), then drop what remains of "
             f"{', '.join(header.drop)} in {redact_uri(ctx.plan.target.uri)} database "

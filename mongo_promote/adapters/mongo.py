@@ -375,6 +375,55 @@ def collection_options(db: Database[Any], name: str) -> dict[str, Any]:
     return {}
 
 
+def collection_uuids(db: Database[Any], names: list[str] | None = None) -> dict[str, str | None]:
+    """Each collection of `db` (or of `names` that exist) with its `info.uuid` from one
+    listCollections, as hex (None where the server gives none). A rename keeps the UUID; a
+    collection dropped and created again, or another run's, has another one."""
+    filter_ = {"name": {"$in": names}} if names is not None else {}
+    found: dict[str, str | None] = {}
+    for spec in db.list_collections(filter=filter_):
+        if spec.get("type", "collection") != "collection":
+            continue
+        uuid = (spec.get("info") or {}).get("uuid")
+        raw = getattr(uuid, "bytes", uuid)
+        found[str(spec["name"])] = raw.hex() if isinstance(raw, bytes) and raw else None
+    return found
+
+
+NOT_CONNECTED = "not connected"  # Capabilities.flavour of a server a command never talks to
+
+
+def not_connected() -> Capabilities:
+    """The capabilities of a server left unconnected (a rollback reads nothing from the source)."""
+    return Capabilities(
+        version="",
+        flavour=NOT_CONNECTED,
+        topology="",
+        rename_drop_target=False,
+        full_bson=False,
+        collation=False,
+        partial_indexes=False,
+        server=NOT_CONNECTED,
+        notes=["not connected: this command reads nothing from it"],
+    )
+
+
+def unconnected(uri: str, *, role: str, bounds: Bounds | None = None) -> Client:
+    """A client that has not connected (and will not, unless used): for a server the command
+    does not need, so that it runs while that server is down."""
+    try:
+        return Client(
+            uri,
+            role=role,
+            bounds=(bounds or Bounds()).for_uri(uri),
+            connect=False,
+            serverSelectionTimeoutMS=DEFAULT_TIMEOUT_MS,
+        )
+    except (InvalidURI, ConfigurationError) as exc:
+        raise UsageError(
+            f"{role} URI {redact_uri(uri)} is invalid: {redact_text(str(exc), uri)}"
+        ) from None
+
 # ---------------------------------------------------------------- how long a server is waited for
 
 NETWORK_TIMEOUT_S = 120.0  # the default bound on one request's answer (--network-timeout)

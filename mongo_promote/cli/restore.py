@@ -19,7 +19,8 @@ from mongo_promote.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from mongo_promote.cli.render.summary import restored, summary_on_failure
+from mongo_promote.cli.render.restored import restored
+from mongo_promote.cli.render.summary import summary_on_failure
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH

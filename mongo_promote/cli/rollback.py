@@ -19,7 +19,8 @@ from mongo_promote.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from mongo_promote.cli.render.summary import restored, summary_on_failure
+from mongo_promote.cli.render.restored import restored
+from mongo_promote.cli.render.summary import summary_on_failure
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -64,12 +65,21 @@ def rollback(
             "--dry-run", help="Each collection and what would happen to it; write nothing."
         ),
     ] = False,
+    hooks: Annotated[
+        bool,
+        typer.Option(
+            "--hooks/--no-hooks",
+            help="Run the plan's freeze commands around the swap (--no-hooks: the application "
+            "is not stopped).",
+        ),
+    ] = True,
     network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
     verbose: VerboseOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Undo a run: restore what it replaced from its backup, drop what it created.
+    """Undo a run: swap back what it kept by renames (else restore it from its backup), take
+    out what it created; inside the plan's write freeze, if it has one.
 
     It shows each collection and what happens to it, and asks once; --dry-run shows it and
     writes nothing."""
@@ -81,6 +91,7 @@ def rollback(
         identity=identity,
         allow_target_drift=allow_target_drift,
         dry_run=dry_run,
+        run_hooks=hooks,
         yes=yes,
         confirm=confirmer(),
     )

@@ -64,6 +64,14 @@ def run(
     hooks: Annotated[
         bool, typer.Option("--hooks/--no-hooks", help="Run the plan's hooks (every stage).")
     ] = True,
+    health_gate: Annotated[
+        str | None,
+        typer.Option(
+            "--health-gate",
+            help="off, report or rollback: instead of the plan's health_gate (checks after the "
+            "cutover; rollback: an instant rollback if they fail).",
+        ),
+    ] = None,
     state_dir: StateDirRunOpt = None,
     network_timeout: NetworkTimeoutOpt = None,
     json_out: JsonOpt = False,
@@ -75,6 +83,8 @@ def run(
     It shows the plan's summary (what it creates, replaces, leaves alone, the backup, the
     commands it runs) and asks once; --dry-run shows it and writes nothing."""
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
+    if health_gate not in (None, "off", "report", "rollback"):
+        raise UsageError(f"--health-gate {health_gate}: one of off, report, rollback")
     if save is not None and not dry_run:
         raise UsageError("--save goes with --dry-run: it saves the plan the dry-run shows")
     loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
@@ -85,6 +95,7 @@ def run(
         keep_shadows=keep_shadows,
         allow_target_drift=allow_target_drift,
         run_hooks=hooks,
+        health_gate=health_gate,
         state_dir=state_dir,
         save=save,
         from_file=from_file,

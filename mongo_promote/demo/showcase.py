@@ -196,15 +196,18 @@ class DemoFreeze:
         freeze.ack.unlink(missing_ok=True)
         return freeze
 
-    def env(self) -> dict[str, str]:
+    def env(self, gateway: str) -> dict[str, str]:
         """The environment the demo loads the bundled plan with (`demo_environment`: no MEESHY_*
-        variable of this shell), its freeze commands the handshake."""
+        variable of this shell), its freeze commands the handshake, its health checks (the
+        gate) pointed at the demo's local `gateway` (demo/gateway.py)."""
         start, end = handshake_commands(self.flag, self.ack)
         return {
             **demo_environment(),
             "MEESHY_FREEZE_START": start,
             "MEESHY_FREEZE_END": end,
             "MEESHY_BACKUP_DIR": str(self.backups),
+            "MEESHY_GATEWAY_URL": gateway,
+            "MEESHY_FRONTEND_URL": gateway,
         }
 
     def writer(self, target_uri: str, database: str = "meeshy") -> HandshakeWriter:

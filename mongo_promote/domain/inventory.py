@@ -10,7 +10,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from mongo_promote.adapters.mongo import collection_options, collection_stats, long_operation
-from mongo_promote.domain.names import is_tool_collection
+from mongo_promote.domain.names import is_tool_collection, kept
 from mongo_promote.domain.plan import Plan
 from mongo_promote.redact import redact_uri
 
@@ -60,14 +60,15 @@ class Inventory:
         return {"source": self.source.to_json(), "target": self.target.to_json()}
 
 
-def collection_names(db: Database[Any]) -> list[str]:
-    """Application collections only: no system.* namespaces, no views, no shadows of a run."""
+def collection_names(db: Database[Any], *, with_kept: bool = False) -> list[str]:
+    """Application collections only: no system.* namespaces, no views, no collection of the
+    tool (shadows, asides; the kept ones too unless `with_kept`: previous, kept aside)."""
     names = []
     for spec in db.list_collections():
         name = spec["name"]
         if name.startswith("system.") or spec.get("type", "collection") != "collection":
             continue
-        if not is_tool_collection(name):
+        if not is_tool_collection(name) or (with_kept and kept(name) is not None):
             names.append(name)
     return sorted(names)
 
@@ -97,9 +98,10 @@ def describe(
     coll = db[name]
     index_specs = [dict(ix) for ix in coll.list_indexes()]
     stored, size = collection_stats(db, name)
+    kept_one = kept(name)
     return CollectionInfo(
         name=name,
-        cls=plan.classify(name),
+        cls=kept_one.cls if kept_one is not None else plan.classify(name),
         count=stored if stored is not None else _count(coll, size),
         size=size,
         indexes=[ix["name"] for ix in index_specs],
@@ -116,9 +118,13 @@ def _count(coll: Collection[Any], size: int) -> int:
         return coll.count_documents({})
 
 
-def take_inventory(plan: Plan, source_db: Database[Any], target_db: Database[Any]) -> Inventory:
+def take_inventory(
+    plan: Plan, source_db: Database[Any], target_db: Database[Any], *, with_kept: bool = False
+) -> Inventory:
+    """Both sides' application collections, classified by the plan; `with_kept` (inspect): the
+    target's previous and kept-aside collections too, each under its own class."""
     source_names = set(collection_names(source_db))
-    target_names = set(collection_names(target_db))
+    target_names = set(collection_names(target_db, with_kept=with_kept))
 
     def side(db: Database[Any], uri: str, names: set[str]) -> SideInventory:
         # A few round trips per collection: asked side by side, they cost one collection's worth.

@@ -1,8 +1,8 @@
 """The runner's side of a write freeze (issue 17): which actions hold only while the freeze that
 ran them holds (a resume redoes them), and the guarantee that the freeze always ends once
 freeze.start has run, whatever happens next, but only once production is consistent: untouched,
-fully cut over, or put back. A cutover stopped part-way that cannot be made whole at once keeps
-the freeze (the application stays stopped rather than write to a half-built production), says so
+fully cut over, or put back (with keep_previous, a cutover stopped part-way is swapped back by
+renames). A cutover stopped part-way that cannot be made whole at once keeps the freeze (the application stays stopped rather than write to a half-built production), says so
 and gives the exact commands."""
 
 from __future__ import annotations
@@ -16,29 +16,53 @@ from mongo_promote.run.failures import with_message
 from mongo_promote.run.signals import signals_deferred
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import FREEZE_KEPT, Journal, Kind
+from mongo_promote.state.report import Status
 from mongo_promote.state.step import Planned, Result, RunState
 from mongo_promote.steps.cutover import CutoverDrift, CutoverStep
 from mongo_promote.steps.freeze import FreezeEndFailed, FreezeEndStep, by_hand
+from mongo_promote.steps.swap import undo_renames
 
 
 def undo_partial_cutover(
-    ctx: RunContext, cause: BaseException, finish: Callable[[], None]
-) -> str | None:
-    """Hook point: a cutover stopped part-way inside a freeze. Issue 17 item 7 (the replaced
-    collections kept aside) makes this a swap back by renames; for now production is made whole
-    by finishing the cutover, when the failure allows it: not a rename's guard (production
-    changed during the freeze: finishing would replace what was written), not a lost lock (another
-    run may act now). None once production is fully cut over; otherwise why it is not."""
+    ctx: RunContext, state: RunState, cause: BaseException, finish: Callable[[], None]
+) -> tuple[list[str] | None, str | None]:
+    """A cutover stopped part-way inside a freeze, made consistent before the freeze may end:
+    (undone, None) once production is as it was before the run, (None, None) once it is fully cut
+    over, (None, why) when it is neither.
+
+    With keep_previous (the cutover kept what it replaced) the renames made are swapped back
+    (`undo_renames`), whatever stopped the cutover: a rename's guard (production was written to
+    during the freeze: the previous collection, back under its name, holds that write), a lost
+    lock (each rename is put back only while its name holds what this run installed), any error.
+    Without a kept previous collection production is made whole by finishing the cutover, when
+    the failure allows it: not a rename's guard (finishing would replace what was written), not a
+    lost lock (another run may act now)."""
+    if _keeps_previous(state):
+        try:
+            return undo_renames(ctx, state, fenced=not isinstance(cause, LockLost)), None
+        except Exception as exc:
+            text = redact_text(str(exc) or type(exc).__name__)
+            return None, f"swapping back the renames made failed ({text})"
     if isinstance(cause, CutoverDrift):
-        return "a rename's guard stopped it: production was written to during the freeze"
+        return None, "a rename's guard stopped it: production was written to during the freeze"
     if isinstance(cause, LockLost):
-        return "the run lost its lock: it writes nothing more"
+        return None, "the run lost its lock: it writes nothing more"
     try:
         finish()
     except Exception as exc:
-        return f"finishing the cutover failed too ({redact_text(str(exc) or type(exc).__name__)})"
+        return (
+            None,
+            f"finishing the cutover failed too ({redact_text(str(exc) or type(exc).__name__)})",
+        )
     ctx.out.warn("the cutover stopped part-way and was finished: production is fully cut over")
-    return None
+    return None, None
+
+
+def _keeps_previous(state: RunState) -> bool:
+    """Whether this run's cutover keeps what it replaces (cutover.keep_previous)."""
+    return bool(state.report.kept_previous) or bool(
+        state.journal is not None and state.journal.renames()
+    )
 
 
 class FrozenSection:
@@ -116,25 +140,46 @@ class FrozenSection:
 
     def cutover_failed(
         self, cause: BaseException, error: PromoteError, finish: Callable[[], None]
-    ) -> tuple[bool, PromoteError]:
-        """A failure inside the cutover. (True, _): production was made whole again (the run goes
-        on); (False, error): the run stops, the freeze ended when production is consistent and
-        kept, saying so, when it is not."""
+    ) -> tuple[Status | None, PromoteError]:
+        """A failure inside the cutover. (None, _): production was made whole again (the run goes
+        on); (status, error): the run stops with that status, the freeze ended when production is
+        consistent (its renames swapped back: `failed`, production as before the run) and kept,
+        saying so, when it is not."""
         if not self.active or not self.state.freeze_span().holding:
-            return False, error
+            return Status.FAILED_DURING_CUTOVER, error
+        if self.journal.header().command != "run":  # a rollback's swap: the freeze always ends
+            return Status.FAILED_DURING_CUTOVER, self.end_after(error, Status.FAILED_DURING_CUTOVER)
         renamed, pending = self._cutover_progress()
         present = set(self.ctx.target_db.list_collection_names())
         missing = [n for n in pending if n in self.state.backed_up and n not in present]
-        if missing:  # a rename stopped between its two halves: the message says where it is
-            return False, self._keep(
+        kept = _keeps_previous(self.state)
+        if missing and not kept:  # a rename stopped between its two halves: the message says where
+            return Status.FAILED_DURING_CUTOVER, self._keep(
                 error, f"{', '.join(missing)} not under its name", renamed, pending
             )
-        if renamed and pending:
-            why = undo_partial_cutover(self.ctx, cause, finish)
+        if (renamed and pending) or (kept and (renamed or missing)):
+            undone, why = undo_partial_cutover(self.ctx, self.state, cause, finish)
+            if undone is not None:
+                return Status.FAILED, self._swapped_back(error, undone)
             if why is None:
-                return True, error
-            return False, self._keep(error, why, renamed, pending)
-        return False, self.end_after(error, "failed")
+                return None, error
+            return Status.FAILED_DURING_CUTOVER, self._keep(error, why, renamed, pending)
+        return Status.FAILED_DURING_CUTOVER, self.end_after(error, "failed")
+
+    def _swapped_back(self, error: PromoteError, undone: list[str]) -> PromoteError:
+        """The renames made were swapped back: production is as before the run; the freeze ends."""
+        self.ctx.out.warn(
+            "the cutover stopped part-way inside the write freeze: the renames it made were "
+            f"swapped back ({', '.join(undone) or 'none'}): production is as it was before the run"
+        )
+        self.state.report.freeze["swapped_back"] = undone
+        error = with_message(
+            error,
+            f"{error.message}. The renames made ({', '.join(undone) or 'none'}) were swapped back: "
+            "production is as it was before the run, the shadows are kept "
+            f"(`{self.ctx.resume_command()}` cuts over again: a new freeze, a new catch-up)",
+        )
+        return self.end_after(error, Status.FAILED)
 
     def _cutover_progress(self) -> tuple[list[str], list[str]]:
         """The collections renamed in, and those not yet."""

@@ -139,14 +139,19 @@ class RestoreSummary:
     rows: list[tuple[str, str]] = field(default_factory=list)  # (collection, what happens)
     backup_dir: str = ""  # where what it replaces is backed up first
     left_alone: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. the plan's write freeze around it
 
     def lines(self) -> list[str]:
-        restored = sum(1 for _, what in self.rows if not what.startswith("dropped"))
-        dropped = len(self.rows) - restored
+        renamed = sum(1 for _, what in self.rows if what.startswith(("swapped back", "taken out")))
+        dropped = sum(1 for _, what in self.rows if what.startswith("dropped"))
+        restored = len(self.rows) - renamed - dropped
+        counts = f"{restored} to restore, {dropped} to drop"
+        if renamed:
+            counts = f"{renamed} by renames (kept, never dropped), " + counts
         return [
-            f"Plan: {self.title}: {restored} to restore, {dropped} to drop, "
-            f"{self.left_alone} left alone in {self.target}",
-            f"backup of what it replaces: to {self.backup_dir}",
+            f"Plan: {self.title}: {counts}, {self.left_alone} left alone in {self.target}",
+            *self.notes,
+            *([f"backup of what it replaces: to {self.backup_dir}"] if restored or dropped else []),
             *(f"  {name}: {what}" for name, what in self.rows),
         ]
 
@@ -157,5 +162,6 @@ class RestoreSummary:
             "collections": [{"collection": n, "what": w} for n, w in self.rows],
             "backup_dir": self.backup_dir,
             "left_alone": self.left_alone,
+            "notes": self.notes,
             "lines": self.lines(),
         }

@@ -44,6 +44,8 @@ from mongo_promote.state.report import RunSummary, Status, seconds_between
 from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.freeze import FreezeEndFailed
+from mongo_promote.steps.gate import gate_failures
+from mongo_promote.steps.held import not_held_line
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -55,6 +57,16 @@ class PostChecksFailed(OperationFailed):
     def __init__(self, message: str, summary: RunSummary) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class HealthGateFailed(PostChecksFailed):
+    """The run went to its end but its health gate failed (and, with `rollback`, undid it)."""
+
+
+class FreezeDidNotHold(PostChecksFailed):
+    """The run went to its end, but the application wrote during the freeze (steps/held.py)."""
+
+    code = "freeze_not_held"
 
 
 def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
@@ -155,6 +167,7 @@ class Runner:
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
             state.fence = lock.check
+            state.lock = lock
         self.frozen = FrozenSection(ctx, state, journal, planned, self._apply_act)
 
     def execute(self) -> RunSummary:
@@ -177,11 +190,11 @@ class Runner:
                 self._apply_phase("cutover", done)
         except Exception as exc:
             error = self._error(exc, "cutover")
-            whole, error = self.frozen.cutover_failed(
+            status, error = self.frozen.cutover_failed(
                 exc, error, lambda: self._finish_cutover(received)
             )
-            if not whole:
-                self._fail(Status.FAILED_DURING_CUTOVER, error)
+            if status is not None:
+                self._fail(status, error)
                 raise error from exc
         if received:
             error = Interrupted(
@@ -400,15 +413,58 @@ class Runner:
         self.report.finished_at = datetime.now(UTC).isoformat()
         if self.report.cutover or self.state.dropped:
             self.report.undo = self.rollback_command
+        gate = self.report.health_gate
+        gate_failed = (
+            self.report.status == Status.SUCCEEDED and bool(gate) and not gate.get("passed")
+        )
+        if gate_failed:
+            self.report.status, message = self._gate_failed(gate)
+        not_held = (
+            self.report.freeze.get("not_held") if self.report.freeze.get("held") is False else None
+        )
+        if not_held:
+            line = not_held_line(not_held)
+            if gate_failed:
+                message += f"; {line}"
+            elif self.report.status == Status.SUCCEEDED:
+                self.report.status, message = (
+                    Status.FREEZE_NOT_HELD,
+                    (
+                        f"{line} (production is cut over; `{self.rollback_command}` undoes the cutover)"
+                    ),
+                )
         self.journal.record(RUN_FINISHED, status=self.report.status)
         self.save()
         summary = RunSummary(self.report, str(self.ctx.paths.report_md))
+        if gate_failed:
+            self._on_failure(self.report.status)
+            raise HealthGateFailed(message, summary)
+        if self.report.status == Status.FREEZE_NOT_HELD:
+            raise FreezeDidNotHold(message, summary)
         if self.report.status != Status.SUCCEEDED:
             raise PostChecksFailed(
                 f"post-cutover checks failed: {checks}; `{self.rollback_command}` undoes the cutover",
                 summary,
             )
         return summary
+
+    def _gate_failed(self, gate: dict[str, Any]) -> tuple[str, str]:
+        """The status and the one line of a run whose health gate failed (its rollback done, or
+        failing, or none asked for). A finished run: `--resume` would not undo that rollback."""
+        why = f"health gate failed ({gate_failures(gate)})"
+        undone_by, error = gate.get("rollback_run_id"), gate.get("rollback_error")
+        if undone_by and not error:
+            self.report.undo = None
+            return Status.ROLLED_BACK_BY_HEALTH_GATE, (
+                f"{why}: rolled back by run {undone_by}, production is as before the run "
+                f"(`{self.ctx.rollback_command(undone_by)}` undoes that rollback)"
+            )
+        if error:
+            return Status.HEALTH_GATE_ROLLBACK_FAILED, (f"{why}, and rolling back failed: {error}")
+        return Status.HEALTH_GATE_FAILED, (
+            f"{why}: production stays cut over (health_gate: {gate.get('mode')}); "
+            f"`{self.rollback_command}` undoes the cutover"
+        )
 
     def save(self) -> None:
         """The report as the journal has it now: every attempt (the first start stays the run's
@@ -468,7 +524,9 @@ def _failed(exc: BaseException) -> Status:
     """The status of a run that failed after its cutover."""
     if isinstance(exc, FreezeEndFailed):
         return Status.CUT_OVER_FREEZE_END_FAILED
-    return Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
+    return (
+        Status.CUT_OVER_HOOK_FAILED if isinstance(exc, HookFailed) else Status.FAILED_AFTER_CUTOVER
+    )
 
 
 def stale_shadows(ctx: RunContext, state: RunState) -> list[str]:

@@ -8,7 +8,7 @@ import shlex
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,10 @@ from mongo_promote.adapters.mongo import (
     describe_network_failure,
     detect_capabilities,
     network_cause,
+    not_connected,
     probe_capabilities,
     refuse_sharded,
+    unconnected,
 )
 from mongo_promote.console import Output
 from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
@@ -185,6 +187,23 @@ class RunContext:
             self.out.warn(note)
 
 
+def another_run(ctx: RunContext) -> RunContext:
+    """A run of its own (id, paths, cancel flag, fallbacks) on the same connections and
+    capabilities: the health gate's rollback, inside the run whose lock it runs under."""
+    rid = new_run_id()
+    paths = RunPaths.of(ctx.loaded, ctx.paths.base, rid)
+    return replace(
+        ctx, run_id=rid, paths=paths, now=run_clock(), cancel=threading.Event(), fallbacks=[]
+    )
+
+
+def probe_target(ctx: RunContext) -> None:
+    """Probe the target now if its capabilities were only expected (`connected`): a rollback
+    that swaps by renames needs none, one that loads a backup does."""
+    if not ctx.target_caps.probed:
+        ctx.target_caps = probe_capabilities(ctx.target_client, TOOL_DATABASE)
+
+
 def plan_bounds(plan: Plan) -> Bounds:
     """How long the plan's servers are waited for (adapters/mongo.Bounds): its `network_timeout`
     (already replaced by --network-timeout) and `long_operation_timeout`."""
@@ -200,14 +219,22 @@ def plan_bounds(plan: Plan) -> Bounds:
 
 @contextmanager
 def open_clients(
-    source_uri: str, target_uri: str, bounds: Bounds | None = None
+    source_uri: str,
+    target_uri: str,
+    bounds: Bounds | None = None,
+    *,
+    source_needed: bool = True,
 ) -> Iterator[tuple[Client, Client]]:
     """Both clients (exit 3 within seconds if one is unreachable); closed whatever happens.
+    `source_needed=False`: the source's client does not connect (restore, rollback).
 
     A connection lost, or a request unanswered within its bound, in the block becomes
     ServerUnreachable (exit 3) naming the server, the request and the time waited (a run's
     runner says more: how far it got and the command that continues)."""
-    source = connect(source_uri, role="source", bounds=bounds)
+    if source_needed:
+        source = connect(source_uri, role="source", bounds=bounds)
+    else:
+        source = unconnected(source_uri, role="source", bounds=bounds)
     try:
         target = connect(target_uri, role="target", bounds=bounds)
     except BaseException:
@@ -227,7 +254,7 @@ def open_clients(
 
 @contextmanager
 def connected(
-    plan: Plan, *, probe: bool = False
+    plan: Plan, *, probe: bool = False, source_needed: bool = True
 ) -> Iterator[tuple[MongoClient[Any], MongoClient[Any], Capabilities, Capabilities]]:
     """The plan's two servers and their capabilities; a sharded target is refused (exit 2).
 
@@ -235,12 +262,14 @@ def connected(
     collections; otherwise they are expected from buildInfo/hello and nothing is written. The
     source is only ever read, so its capabilities are always the expected ones.
     """
-    with open_clients(plan.source.uri, plan.target.uri, plan_bounds(plan)) as (source, target):
+    uris = plan.source.uri, plan.target.uri
+    with open_clients(*uris, plan_bounds(plan), source_needed=source_needed) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:
             target_caps = probe_capabilities(target, TOOL_DATABASE)
-        yield source, target, detect_capabilities(source), target_caps
+        source_caps = detect_capabilities(source) if source_needed else not_connected()
+        yield source, target, source_caps, target_caps
 
 
 _M_ARENA_MAX = -8
@@ -268,12 +297,20 @@ def open_context(
     state_dir: Path | None = None,
     workers: int = 4,
     probe: bool = False,
+    source_needed: bool = True,
 ) -> Iterator[RunContext]:
     """Connections, capabilities (probed when `probe`: see `connected`) and the run's paths:
-    the only place a RunContext is built."""
+    the only place a RunContext is built. `source_needed=False`: the source is not connected
+    (a command that reads nothing from it runs while it is down)."""
     fewer_malloc_arenas()
     rid = run_id or new_run_id()
-    with connected(loaded.plan, probe=probe) as (source, target, source_caps, target_caps):
+    plan = loaded.plan
+    with connected(plan, probe=probe, source_needed=source_needed) as (
+        source,
+        target,
+        source_caps,
+        target_caps,
+    ):
         yield RunContext(
             loaded=loaded,
             run_id=rid,

@@ -34,6 +34,13 @@ SHADOWS_STALE = "shadows_stale"  # collections: shadows a resume found stale (dr
 COPIED = "copied"  # collection, and the copy step's entry (count, content_hash, ...)
 CUTOVER_FINGERPRINT = "cutover_fingerprint"  # collection, content_hash: right before its rename
 CUTOVER_DRIFT = "cutover_drift"  # collection, problem, overridden
+# collection, kept_as, kept_uuid, installed_uuid, installed_count, kept_fingerprint (`Renames`),
+# installed_fingerprint (a swap's, when known): right before the renames of a cutover that keeps
+# what it replaces (a rollback's swaps are planned in its header, which stands for these records)
+CUTOVER_RENAMES = "cutover_renames"
+# collections: this run's own renames were undone (steps.swap.undo_renames); its cutover
+# actions count as not done (`--resume` cuts over again) and it acted on nothing
+CUTOVER_UNDONE = "cutover_undone"
 LOCK_LOST = "lock_lost"  # reason
 # The write freeze (issue 17): a span runs from the first FREEZE_STARTED after the last
 # FREEZE_ENDED (a resume runs freeze.start again inside the same span) to FREEZE_ENDED.
@@ -125,6 +132,37 @@ class Cutover:
 
 
 @dataclass(frozen=True)
+class Renames:
+    """The renames of one collection that keep what they replace (a cutover with keep_previous,
+    a rollback's swap), journalled before the first of them: where the live collection goes and
+    what the name holds after. UUIDs are listCollections' `info.uuid` (hex), None where the
+    server gives none or there is no such collection."""
+
+    collection: str
+    kept_as: str | None  # where the live collection is kept (None: the name was free)
+    kept_uuid: str | None
+    installed_uuid: str | None  # what the name holds after (None: nothing, a rollback took it out)
+    installed_count: int | None
+    # the kept collection's content hash "<count>:<hex>", when known without reading it (the
+    # run's backup of it; what the rolled-back run installed): cleanup's "changed since" baseline
+    kept_fingerprint: str | None
+    at: datetime  # when the renames were about to start
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> Renames:
+        count = event.get("installed_count")
+        return cls(
+            str(event.get("collection")),
+            _text(event.get("kept_as")),
+            _text(event.get("kept_uuid")),
+            _text(event.get("installed_uuid")),
+            None if count is None else int(count),
+            _text(event.get("kept_fingerprint")),
+            datetime.fromisoformat(str(event["at"])),
+        )
+
+
+@dataclass(frozen=True)
 class Change:
     """A collection whose cutover or drop a run started: the journal's part of what it changed
     in production (an unfinished one: the server tells how far it got)."""
@@ -134,6 +172,7 @@ class Change:
     finished: bool
     dropped: bool  # a finished drop that found the collection there
     fingerprint: str | None  # a cutover's content hash journalled before its rename
+    renames: Renames | None = None  # renames that kept what they replaced
 
 
 @dataclass(frozen=True)
@@ -371,11 +410,13 @@ class Journal:
                 done[_action(event).key] = event
             elif event["event"] == SHADOWS_DROPPED:
                 done = {k: e for k, e in done.items() if not e.get("shadow")}
+            elif event["event"] == CUTOVER_UNDONE:
+                done = {k: e for k, e in done.items() if _action(e).phase != _CUTOVER_PHASE}
         return {key: _dict(e.get("result")) for key, e in done.items()}
 
     def started_cutover(self) -> bool:
         """An action that changes production (a rename, a drop) was started."""
-        started = (_action(e) for e in self.events() if e["event"] == ACTION_STARTED)
+        started = (_action(e) for e in self._current() if e["event"] == ACTION_STARTED)
         return any(a.phase == _CUTOVER_PHASE for a in started)
 
     def copied(self) -> dict[str, dict[str, Any]]:
@@ -400,11 +441,22 @@ class Journal:
 
     def fingerprint_of(self, collection: str) -> str | None:
         """The content hash journalled right before `collection`'s rename, if any."""
-        return _fingerprints(self.events()).get(collection)
+        return _fingerprints(self._current()).get(collection)
+
+    def renames(self) -> dict[str, Renames]:
+        """The renames that kept what they replaced, latest per collection."""
+        return {
+            r.collection: r
+            for r in (Renames.of(e) for e in self._current() if e["event"] == CUTOVER_RENAMES)
+        }
+
+    def kept(self) -> dict[str, Renames]:
+        """Each collection this run kept (previous or taken out), by the name it is kept under."""
+        return {r.kept_as: r for r in self.renames().values() if r.kept_as is not None}
 
     def cutovers(self) -> list[Cutover]:
         """The collections the run renamed in, journalled as done, in order."""
-        events = self.events()
+        events = self._current()
         prints = _fingerprints(events)
         done = [(_action(e), e) for e in events if e["event"] == ACTION_FINISHED]
         return [
@@ -437,8 +489,9 @@ class Journal:
 
     def acted_on(self) -> list[Change]:
         """Every collection whose cutover or drop the run started, once, in the order started."""
-        events = self.events()
+        events = self._current()
         prints = _fingerprints(events)
+        renames = self.renames()
         finished = {_action(e).key: e for e in events if e["event"] == ACTION_FINISHED}
         started = [_action(e) for e in events if e["event"] == ACTION_STARTED]
         changes: dict[str, Change] = {}
@@ -448,8 +501,20 @@ class Journal:
             done = finished.get(a.key)
             dropped = a.kind == Kind.DROP and bool(_dict((done or {}).get("result")).get("dropped"))
             fingerprint = prints.get(a.collection) if a.kind == Kind.CUTOVER else None
-            changes[a.key] = Change(a.collection, a.kind, done is not None, dropped, fingerprint)
+            kept = renames.get(a.collection) if a.kind == Kind.CUTOVER else None
+            changes[a.key] = Change(
+                a.collection, a.kind, done is not None, dropped, fingerprint, kept
+            )
         return list(changes.values())
+
+    def _current(self) -> list[dict[str, Any]]:
+        """The records since this run last undid its own renames (all of them if it never did,
+        with the renames a rollback's header plans: see `_planned_renames`)."""
+        events = self.events()
+        undone = [i for i, e in enumerate(events) if e["event"] == CUTOVER_UNDONE]
+        if undone:
+            return events[undone[-1] + 1 :]
+        return [*_planned_renames(events), *events]
 
 
 def _header(record: dict[str, Any]) -> Header:
@@ -486,13 +551,42 @@ def _action(event: dict[str, Any]) -> ActionRef:
     return ActionRef(key, step, kind, phase, collection)
 
 
+def _planned_renames(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A rollback's header lists its swaps (`steps/swap.Swap.to_json`: collection, take_out,
+    put_back, live_uuid, put_back_uuid, put_back_count, kept_fingerprint, put_back_fingerprint),
+    journalled before any rename: each is that collection's `cutover_renames` record."""
+    header = next((e for e in events if e["event"] == RUN_STARTED), None)
+    if header is None:
+        return []
+    records = []
+    for swap in header.get("swaps") or []:
+        take, put = swap.get("take_out"), swap.get("put_back")
+        records.append(
+            {
+                "event": CUTOVER_RENAMES,
+                "at": header.get("at"),
+                "collection": swap.get("collection"),
+                "kept_as": take,
+                "kept_uuid": swap.get("live_uuid") if take else None,
+                "installed_uuid": swap.get("put_back_uuid") if put else None,
+                "installed_count": swap.get("put_back_count") if put else None,
+                "kept_fingerprint": swap.get("kept_fingerprint") if take else None,
+                "installed_fingerprint": swap.get("put_back_fingerprint") if put else None,
+            }
+        )
+    return records
+
+
 def _fingerprints(events: list[dict[str, Any]]) -> dict[str, str]:
-    """The latest fingerprint journalled before each collection's rename."""
-    return {
-        str(e.get("collection")): str(e.get("content_hash"))
-        for e in events
-        if e["event"] == CUTOVER_FINGERPRINT
-    }
+    """The latest fingerprint journalled before each collection's rename: a cutover's (the
+    shadow's content hash), or a swap's (`installed_fingerprint` of its renames, when known)."""
+    found = {}
+    for e in events:
+        if e["event"] == CUTOVER_FINGERPRINT:
+            found[str(e.get("collection"))] = str(e.get("content_hash"))
+        elif e["event"] == CUTOVER_RENAMES and e.get("installed_fingerprint"):
+            found[str(e.get("collection"))] = str(e["installed_fingerprint"])
+    return found
 
 
 def _span(record: dict[str, Any]) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.console import human_bytes, to_json
+from mongo_promote.domain.names import PREVIOUS_INFIX
 from mongo_promote.files import private_dir, write_private
 from mongo_promote.redact import redact_data, redact_text
 
@@ -30,6 +31,10 @@ class Status(StrEnum):
     CUT_OVER_FREEZE_END_FAILED = "cut_over_freeze_end_failed"  # the application not restarted
     FAILED_AFTER_CUTOVER = "failed_after_cutover"
     POST_CHECKS_FAILED = "post_checks_failed"
+    ROLLED_BACK_BY_HEALTH_GATE = "rolled_back_by_health_gate"  # production as before the run
+    HEALTH_GATE_FAILED = "health_gate_failed"  # still cut over (health_gate: report)
+    HEALTH_GATE_ROLLBACK_FAILED = "health_gate_rollback_failed"
+    FREEZE_NOT_HELD = "freeze_not_held"  # cut over; written to during the freeze (backup fixed)
     DRY_RUN = "dry_run"  # nothing written
     NOTHING_TO_DO = "nothing_to_do"
     REFUSED = "refused"
@@ -67,8 +72,15 @@ class RunReport:
     validation: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)
     cutover: list[dict[str, Any]] = field(default_factory=list)
+    # a run's cutover with keep_previous: each replaced collection and where it is kept
+    kept_previous: dict[str, str] = field(default_factory=dict)
+    # a rollback: each collection it took out of production and where it is kept
+    kept_aside: dict[str, str] = field(default_factory=dict)
     hooks: list[dict[str, Any]] = field(default_factory=list)
     post_checks: dict[str, Any] = field(default_factory=dict)
+    health_gate: dict[str, Any] = field(
+        default_factory=dict
+    )  # mode, passed, checks, rollback_run_id
     # the write freeze (issue 17): started_at, ended_at, window_s, caught_up, estimate_s, commands...
     freeze: dict[str, Any] = field(default_factory=dict)
     left_alone: list[dict[str, Any]] = field(default_factory=list)
@@ -77,6 +89,10 @@ class RunReport:
 
     def collection(self, name: str) -> dict[str, Any]:
         return self.collections.setdefault(name, {})
+
+    def keep(self, infix: str, collection: str, kept_as: str) -> None:
+        """A live collection renamed aside and kept (`infix`: names.KEPT_INFIXES)."""
+        (self.kept_previous if infix == PREVIOUS_INFIX else self.kept_aside)[collection] = kept_as
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Status) else v for k, v in self.__dict__.items()}
@@ -141,6 +157,17 @@ def render_markdown(report: RunReport) -> str:
     lines += _details("Steps", _steps_table(report.steps), len(report.steps))
     lines += _details("Drift guard", _bullets(report.drift))
     lines += _details("Write freeze", _bullets(report.freeze))
+    lines += _details(
+        "Kept previous collections (rollback swaps them back)",
+        _bullets(report.kept_previous),
+        len(report.kept_previous),
+    )
+    lines += _details(
+        "Kept aside (taken out of production by this rollback)",
+        _bullets(report.kept_aside),
+        len(report.kept_aside),
+    )
+    lines += _details("Health gate", _bullets(report.health_gate))
     lines += _details("Left alone", _left_alone_table(report.left_alone), len(report.left_alone))
     lines += _details("Preflight", _bullets(report.preflight))
     lines += _details("Capabilities", _capabilities_table(report.capabilities))
@@ -174,6 +201,8 @@ def _summary(report: RunReport) -> list[str]:
         rows.append(("freeze", freeze_line(report.freeze)))
     if report.hooks:
         rows.append(("hooks", _hooks_line(report.hooks)))
+    if report.health_gate:
+        rows.append(("health gate", health_gate_line(report.health_gate)))
     if report.fallbacks:
         rows.append(("fallbacks", "; ".join(report.fallbacks)))
     if report.error:
@@ -229,6 +258,17 @@ def _hooks_line(hooks: list[dict[str, Any]]) -> str:
         result = "skipped" if h.get("skipped") else ("ok" if h.get("ok") else "FAILED")
         parts.append(f"{h.get('stage')} {result}")
     return ", ".join(parts)
+
+
+def health_gate_line(gate: dict[str, Any]) -> str:
+    """The health gate in one line: its mode, its verdict, the rollback it made (if any)."""
+    verdict = "passed" if gate.get("passed") else "FAILED"
+    text = f"{gate.get('mode')}: {verdict}"
+    if gate.get("rollback_run_id"):
+        text += f"; rolled back by run {gate['rollback_run_id']}"
+    if gate.get("rollback_error"):
+        text += f"; rollback failed: {gate['rollback_error']}"
+    return text
 
 
 def _cell(value: Any) -> str:

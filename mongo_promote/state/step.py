@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import ActionRef, Freeze, Journal
+from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunReport
 
 # JSON data an applied action hands back: journalled with its finish, and given back on resume.
@@ -95,6 +96,8 @@ class RunState:
     journal: Journal | None = None  # set by the runner: steps journal their sub-units in it
     # set by the runner to the lock's check: raises LockLost unless this run still holds its lease
     fence: Callable[[], None] = field(default=lambda: None)
+    # set by the runner: the lease this run holds (the health gate's rollback runs under it)
+    lock: RunLock | None = None
 
     def record(self, event: str, **data: Any) -> None:
         if self.journal is not None:

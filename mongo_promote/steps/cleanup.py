@@ -1,4 +1,5 @@
-"""`cleanup`: which target collections go (legacy, replaced embed sources), its guards, and its steps."""
+"""`cleanup`: which target collections go (legacy, replaced embed sources, the previous and kept-aside
+collections of runs and rollbacks), its guards, and its steps."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 from mongo_promote.adapters.dump import Manifest
 from mongo_promote.checksum import collection_content_hash, hashed_count
 from mongo_promote.domain.inventory import collection_names, collection_size
+from mongo_promote.domain.names import UNDONE_INFIX, kept
 from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed, UsageError
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import Backup, Header, Journal
+from mongo_promote.state.journal import Backup, Header, Journal, journal_of
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.step import Action, Result, RunState, Step, StepBase, in_stages
 from mongo_promote.steps.backup import BackupStep
@@ -61,6 +63,49 @@ def backup_hashes(backup: Backup, database: str) -> dict[str, str]:
     return {e.name: e.content_hash for e in manifest.collections if e.database == database}
 
 
+def kept_collections(ctx: RunContext, run_id: str) -> dict[str, str | None]:
+    """The collections the tool kept (names.KEPT_INFIXES) that cleanup after run `run_id` drops:
+    the previous collections of that run and of earlier ones, and what the rollbacks of those
+    runs took out of production (their rollbacks' too). Each with its content hash when it was
+    kept, from the journal of the run that kept it (None: no such journal in this state
+    directory: refused unless forced). Reads only."""
+    base = ctx.paths.base
+    found: dict[str, str | None] = {}
+    for name in ctx.target_db.list_collection_names():
+        k = kept(name)
+        if k is None:
+            continue
+        owner = _owner(base, k.run_id) if k.cls == KEPT_ASIDE else k.run_id
+        if owner is not None and owner > run_id:
+            continue  # a later run's: cleaned up after that one
+        found[name] = kept_hash(base, name)
+    return found
+
+
+def kept_hash(base: Path, name: str) -> str | None:
+    """A kept collection's content hash when it was kept, from the journal of the run that kept
+    it (None: not a kept name, or no such journal in this state directory)."""
+    k = kept(name)
+    record = journal_of(base, k.run_id).kept().get(name) if k is not None else None
+    return record.kept_fingerprint if record is not None else None
+
+
+KEPT_ASIDE = "kept_aside"  # names.KEPT_CLASSES: what a rollback took out of production
+
+
+def _owner(base: Path, rollback_id: str) -> str | None:
+    """The run a rollback (of a rollback ...) undid in the end (None: no journal to tell)."""
+    run_id = rollback_id
+    for _ in range(16):
+        header = journal_of(base, run_id).find_header()
+        if header is None:
+            return None
+        if header.rolls_back is None:
+            return run_id
+        run_id = header.rolls_back
+    return None
+
+
 @dataclass
 class Candidate:
     """A collection cleanup would drop, and what each guard says about it."""
@@ -68,9 +113,10 @@ class Candidate:
     name: str
     count: int
     size: int
-    at_backup: str | None  # its content hash in the run's backup (None: not in it)
+    at_backup: str | None  # its content hash in the run's backup, or when kept (None: unknown)
     now: str
     forced: bool
+    cls: str = "legacy"  # legacy (and replaced embed sources), previous, kept_aside
 
     @property
     def changed(self) -> bool:
@@ -78,6 +124,8 @@ class Candidate:
 
     @property
     def guard(self) -> str:
+        if self.cls != "legacy":
+            return self._kept_guard()
         if not self.changed:
             return "unchanged since the run's backup"
         what = (
@@ -88,6 +136,30 @@ class Candidate:
         if self.forced:
             return f"{what}: dropped anyway (--force-collection)"
         return f"{what}: refused (something may still use it; --force-collection {self.name})"
+
+    def _kept_guard(self) -> str:
+        """A previous or kept-aside collection: unchanged since it was kept, or not."""
+        if not self.changed:
+            return "unchanged since it was kept" + (
+                " (what the run installed: the application wrote nothing to it before the "
+                "rollback took it out)"
+                if self.cls == KEPT_ASIDE
+                else " (as the run's backup holds it)"
+            )
+        if self.at_backup is None:
+            what = "kept by a run whose journal is not in this state directory"
+        elif self.cls == KEPT_ASIDE:
+            rollback = self.name.rpartition(UNDONE_INFIX)[2]
+            what = (
+                f"written to since the cutover ({hashed_count(self.at_backup):,} document(s) then, "
+                f"{self.count:,} now): the application's writes the rollback took out of "
+                f"production (`validate --run {rollback}` lists them)"
+            )
+        else:
+            what = "changed since it was kept"
+        if self.forced:
+            return f"{what}: dropped anyway (--force-collection)"
+        return f"{what}: refused (--force-collection {self.name})"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "changed": self.changed, "guard": self.guard}
@@ -149,7 +221,8 @@ def choose(
     """The collections cleanup drops after `after`, guarded: `forced` must name some of them, and
     the run's cutover must be cleanup.min_age old (unless `ignore_age`; a dry-run only says so).
     Reads only."""
-    names = cleanup_names(ctx.plan, collection_names(ctx.target_db))
+    kept_ones = kept_collections(ctx, after.run_id)
+    names = cleanup_names(ctx.plan, collection_names(ctx.target_db)) + sorted(kept_ones)
     if forced - set(names):
         raise UsageError(
             f"--force-collection {', '.join(sorted(forced - set(names)))}: not a collection "
@@ -158,7 +231,7 @@ def choose(
     age = AgeGuard(after.cutover_at, ctx.plan.cleanup.min_age, datetime.now(UTC), ignore_age)
     if age.refuses and not dry_run:
         raise OperationFailed(f"cleanup refused: {age.describe()} (or pass --ignore-age)")
-    return Chosen(names, age, candidates(ctx, names, after, forced))
+    return Chosen(names, age, candidates(ctx, names, {**after.hashes, **kept_ones}, forced))
 
 
 def refuse_changed(found: list[Candidate]) -> None:
@@ -173,38 +246,53 @@ def refuse_changed(found: list[Candidate]) -> None:
 
 
 def candidates(
-    ctx: RunContext, names: list[str], after: AfterRun, forced: set[str]
+    ctx: RunContext, names: list[str], hashes: dict[str, str | None], forced: set[str]
 ) -> list[Candidate]:
-    """Count, size and content hash of each collection now (reads only, streaming raw BSON)."""
+    """Count, size and content hash of each collection now (reads only, streaming raw BSON),
+    against `hashes` (the run's backup; a kept collection's hash when it was kept)."""
     found = []
     for name in names:
         ctx.check_cancelled()
         now = collection_content_hash(ctx.target_db[name])
+        k = kept(name)
         found.append(
             Candidate(
                 name,
                 now.count,
                 collection_size(ctx.target_db, name),
-                after.hashes.get(name),
+                hashes.get(name),
                 now.hexdigest(),
                 name in forced,
+                k.cls if k is not None else "legacy",
             )
         )
     return found
 
 
-def resumed_candidates(journal: Journal, header: Header, after: AfterRun) -> list[Candidate]:
+def resumed_candidates(
+    journal: Journal, header: Header, after: AfterRun, base: Path
+) -> list[Candidate]:
     """An interrupted cleanup's collections as it chose them (its journal's header: names and
-    --force-collection), with what its own backup holds of each when it got that far."""
+    --force-collection), with what its own backup holds of each when it got that far (a kept
+    collection against its hash when it was kept, as the first go compared it)."""
     backup = journal.backup_of()
     held = backup.content_hashes if backup is not None else {}
     forced = set(header.fields.get("force") or [])
     found = []
     for name in header.drop:
-        at_backup = after.hashes.get(name)
+        k = kept(name)
+        at_backup = kept_hash(base, name) if k is not None else after.hashes.get(name)
         now = held.get(name) or at_backup or ""
         found.append(
-            Candidate(name, hashed_count(now) if now else 0, 0, at_backup, now, name in forced)
+            Candidate(
+                name,
+                hashed_count(now) if now else 0,
+                0,
+                at_backup,
+                now,
+                name in forced,
+                k.cls if k is not None else "legacy",
+            )
         )
     return found
 
@@ -256,7 +344,7 @@ class DropLegacyStep(DropStep):
     only while it holds what the cleanup's backup holds: a write since (a cleanup resumed
     hours later, a writer racing it) stops the cleanup before that drop."""
 
-    title = "drop the legacy and replaced collections (backed up)"
+    title = "drop the legacy, replaced and kept collections (backed up)"
 
     def apply(self, ctx: RunContext, action: Action) -> Result:
         name = str(action.collection)

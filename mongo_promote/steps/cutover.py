@@ -5,25 +5,27 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
 
 from pymongo.errors import OperationFailure, PyMongoError
 
+from mongo_promote.adapters.mongo import collection_uuids
 from mongo_promote.checksum import collection_content_hash, hashed_count
-from mongo_promote.domain.names import RECREATED_INFIX
+from mongo_promote.domain.names import kept_name, recreated_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
-from mongo_promote.state.journal import CUTOVER_DRIFT, CUTOVER_FINGERPRINT, Kind
+from mongo_promote.state.journal import CUTOVER_DRIFT, CUTOVER_FINGERPRINT, CUTOVER_RENAMES, Kind
 from mongo_promote.state.step import Action, Phase, Result, RunState, StepBase
 
 # Test hook, never set in production: `MONGO_PROMOTE_TEST_CRASH_AT=cutover:<collection>:<point>`
 # ends the process at once (os._exit(137), as kill -9 would) at that point of that collection's
 # cutover, so the tests can resume and roll back from every intermediate state. Points:
 # `before_rename` (guard passed, fingerprint journalled), `after_aside` (live renamed aside, shadow
-# not yet in: FerretDB's fallback only), `after_install` (shadow in, not yet journalled).
+# not yet in: the two renames of keep_previous, or of FerretDB's fallback), `after_install` (shadow
+# in, not yet journalled). steps/swap.py has the same points for a rollback's swap.
 CRASH_ENV = "MONGO_PROMOTE_TEST_CRASH_AT"
-_NAMESPACE_EXISTS = 48
+NAMESPACE_EXISTS = 48  # renameCollection's answer when the target name exists
 _MERGE_ATTEMPTS = 5
 
 
@@ -36,42 +38,60 @@ class CutoverDrift(OperationFailed):
 @dataclass
 class CutoverResult:
     collection: str
-    # "rename dropTarget" (atomic), "rename aside" (FerretDB fallback), "rename" (a new name),
-    # or "already done"
+    # "rename dropTarget" (atomic), "rename aside" (FerretDB fallback), "rename aside, kept"
+    # (keep_previous: the replaced collection stays), "rename" (a new name), or "already done"
     method: str
-    window_ms: float | None  # how long the name did not exist (fallback only)
-    aside: str | None
+    window_ms: float | None  # how long the name did not exist (two renames only)
+    aside: str | None  # where the replaced collection is now (dropped after success unless kept)
     fingerprint: str | None = None  # content hash "<count>:<hex>" of what was installed
     drift: str | None = None  # a change since the backup, overridden by --allow-target-drift
+    kept: bool = False  # `aside` is kept until cleanup (keep_previous, or a rollback's restore)
 
 
 class CutoverStep(StepBase):
     """One action per collection (journalled one by one, so a resume finishes a cutover), then,
-    where the server has no dropTarget, one that drops the old live copies renamed aside.
+    where the server has no dropTarget and nothing is kept, one that drops the old live copies
+    renamed aside.
 
     Before each rename: the lock is checked (`state.fence`), the live collection is compared with
     its backup (or must still be absent when the run creates it), and the shadow's fingerprint is
     journalled (`cutover_fingerprint`), so a rollback can tell whether production changed since.
+
+    `keep` (names.KEPT_INFIXES): the live collection each rename replaces is renamed aside as
+    `<name><keep><run-id>` and kept (two renames, the window reported), with its UUID and the
+    installed one's journalled (`cutover_renames`), so a rollback can swap them back. None: one
+    atomic dropTarget rename where the server has it, else renamed aside and dropped after success.
     """
 
     kind = Kind.CUTOVER
     phase: Phase = "cutover"
 
     def __init__(
-        self, state: RunState, names: list[str], *, allow_drift: bool = False, frozen: bool = False
+        self,
+        state: RunState,
+        names: list[str],
+        *,
+        allow_drift: bool = False,
+        keep: str | None = None,
+        frozen: bool = False,
     ) -> None:
         super().__init__(state)
         self.names = names
         self.allow_drift = allow_drift
+        self.keep = keep
         self.frozen = frozen  # inside a write freeze: the catch-up leaves the guard (steps/catchup.py)
         self.title = f"cutover: {len(names)} rename(s), one per collection"
 
     def plan(self, ctx: RunContext) -> list[Action]:
-        how = (
-            "one atomic rename (dropTarget)"
-            if ctx.target_caps.rename_drop_target
-            else "renamed aside, then the shadow in (no dropTarget: window reported)"
-        )
+        if self.keep:
+            how = (
+                f"the live one renamed aside and kept as <name>{self.keep}{ctx.run_id}, then "
+                "the shadow in (two renames: window reported)"
+            )
+        elif ctx.target_caps.rename_drop_target:
+            how = "one atomic rename (dropTarget)"
+        else:
+            how = "renamed aside, then the shadow in (no dropTarget: window reported)"
         guard = (
             "a change since the backup is reported (--allow-target-drift)"
             if self.allow_drift
@@ -90,7 +110,7 @@ class CutoverStep(StepBase):
             )
             for n in self.names
         ]
-        if self.names and not ctx.target_caps.rename_drop_target:
+        if self.names and not self.keep and not ctx.target_caps.rename_drop_target:
             actions.append(
                 self.action("cutover:asides", "drop the old live copies renamed aside (backed up)")
             )
@@ -102,60 +122,98 @@ class CutoverStep(StepBase):
             if dropped:
                 ctx.out.detail(f"dropped the old live copies: {', '.join(dropped)} (in the backup)")
             return {"dropped": dropped}
-        installed = install(ctx, self.state, action.collection, allow_drift=self.allow_drift)
+        installed = install(
+            ctx, self.state, action.collection, allow_drift=self.allow_drift, keep=self.keep
+        )
         result = {"result": asdict(installed)}
         self.resume(ctx, action, result)
         return result
 
     def resume(self, ctx: RunContext, action: Action, result: Result) -> None:
-        if action.collection is not None:
-            self.state.report.cutover.append(result["result"])
-            # what the live collection holds from now on (post-checks count it again)
-            fingerprint = result["result"].get("fingerprint")
-            installed = hashed_count(fingerprint) if fingerprint else None
-            if installed is not None:
-                self.state.report.collection(action.collection)["target_count_after"] = installed
+        if action.collection is None:
+            return
+        done = result["result"]
+        self.state.report.cutover.append(done)
+        if self.keep and done.get("kept") and done.get("aside"):
+            self.state.report.keep(self.keep, action.collection, done["aside"])
+        # what the live collection holds from now on (post-checks count it again)
+        fingerprint = done.get("fingerprint")
+        installed = hashed_count(fingerprint) if fingerprint else None
+        if installed is not None:
+            self.state.report.collection(action.collection)["target_count_after"] = installed
 
 
 # ---------------------------------------------------------------- one collection
 
 
-def install(ctx: RunContext, state: RunState, name: str, *, allow_drift: bool) -> CutoverResult:
+def install(
+    ctx: RunContext, state: RunState, name: str, *, allow_drift: bool, keep: str | None = None
+) -> CutoverResult:
     """Shadow over live. Idempotent from every intermediate state, so `--resume` finishes it:
     shadow gone and name present (done), live renamed aside and the shadow not yet in (finish),
-    the name re-created meanwhile (put production back, stop)."""
-    shadow, aside = ctx.shadow_name(name), ctx.aside_name(name)
+    the name re-created meanwhile (put production back, stop). `keep`: see CutoverStep."""
+    shadow = ctx.shadow_name(name)
+    aside = kept_name(name, keep, ctx.run_id) if keep else ctx.aside_name(name)
+    kept = keep is not None
     present = _present(ctx, name, shadow, aside)
     if shadow not in present:
         if name in present:
-            return CutoverResult(name, "already done", None, aside if aside in present else None)
+            there = aside if aside in present else None
+            return CutoverResult(name, "already done", None, there, kept=kept and bool(there))
         if aside in present:
             _stop_with_recovery(
-                ctx, name, f"its shadow {shadow} is gone and production's data is in {aside}"
+                ctx, name, aside, f"its shadow {shadow} is gone and production's data is in {aside}"
             )
         raise OperationFailed(f"cutover of {name}: neither its shadow {shadow} nor {name} exists")
     if aside in present:
         if name in present:  # written to after the aside rename: production's name came back
             _recreated(ctx, name, shadow, aside)
-        return _finish_aside(ctx, state, name, shadow, aside)  # crashed between the two renames
+        finished = _finish_aside(ctx, state, name, shadow, aside)  # crashed between the renames
+        return replace(
+            finished, kept=kept, method="rename aside, kept" if kept else finished.method
+        )
     fingerprint = _fingerprint(ctx, state, name, shadow)
     state.fence()
     # the last look at production, as close to the rename as it can be (MongoDB has no lock on
     # a collection: a write in the few milliseconds between this hash and the rename is the
     # one case no guard can see)
     drift = guard(ctx, state, name, present=name in present, allow=allow_drift)
-    _crash_point(name, "before_rename")
-    if ctx.target_caps.rename_drop_target:
-        _rename(ctx, shadow, name, drop_target=True)
-        method, window, kept = "rename dropTarget", None, None
+    if kept:
+        _record_renames(ctx, state, name, shadow, aside if name in present else None, fingerprint)
+    crash_point(name, "before_rename")
+    if not kept and ctx.target_caps.rename_drop_target:
+        rename(ctx, shadow, name, drop_target=True)
+        method, window, there = "rename dropTarget", None, None
     elif name not in present:
         _rename_new(ctx, state, name, shadow)
-        method, window, kept = "rename", 0.0, None
+        method, window, there = "rename", 0.0, None
     else:
-        window = _install_aside(ctx, name, shadow, aside)
-        method, kept = "rename aside", aside
-    _crash_point(name, "after_install")
-    return CutoverResult(name, method, window, kept, fingerprint, drift)
+        window = _install_aside(ctx, name, shadow, aside, fallback=not kept)
+        method, there = ("rename aside, kept" if kept else "rename aside"), aside
+    crash_point(name, "after_install")
+    return CutoverResult(name, method, window, there, fingerprint, drift, kept=there is not None)
+
+
+def _record_renames(
+    ctx: RunContext,
+    state: RunState,
+    name: str,
+    shadow: str,
+    kept_as: str | None,
+    fingerprint: str,
+) -> None:
+    """Before renames that keep the live collection: where it goes, and both UUIDs (a rollback
+    checks them instead of reading the collections), the installed count, the kept one's hash."""
+    uuids = collection_uuids(ctx.target_db, [name, shadow])
+    state.record(
+        CUTOVER_RENAMES,
+        collection=name,
+        kept_as=kept_as,
+        kept_uuid=uuids.get(name) if kept_as else None,
+        installed_uuid=uuids.get(shadow),
+        installed_count=hashed_count(fingerprint),
+        kept_fingerprint=state.backed_up.get(name) if kept_as else None,
+    )
 
 
 def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: bool) -> str | None:
@@ -232,43 +290,47 @@ def _finish_aside(
     fingerprint = state.journalled_fingerprint(name) or _fingerprint(ctx, state, name, shadow)
     state.fence()
     try:
-        _rename(ctx, shadow, name)
+        rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             _recreated(ctx, name, shadow, aside)
         raise
     return CutoverResult(name, "rename aside", None, aside, fingerprint)
 
 
 def _rename_new(ctx: RunContext, state: RunState, name: str, shadow: str) -> None:
-    """A collection the run creates, on a server without dropTarget: the name must still be free."""
+    """A collection the run creates, renamed in without dropTarget: the name must still be free."""
     try:
-        _rename(ctx, shadow, name)
+        rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             guard(ctx, state, name, present=True, allow=False)
         raise
 
 
-def _install_aside(ctx: RunContext, name: str, shadow: str, aside: str) -> float:
-    """No dropTarget (FerretDB): live -> aside, shadow -> live; the aside copy goes only after
-    success. Returns the window in ms during which the name did not exist."""
-    ctx.fallback(
-        "renameCollection dropTarget unsupported: cutover renames each live collection aside "
-        "(<name>__old_<run>) then the shadow in; the window without the name is reported"
-    )
+def _install_aside(
+    ctx: RunContext, name: str, shadow: str, aside: str, *, fallback: bool = True
+) -> float:
+    """Live -> aside, shadow -> live: kept (keep_previous), or, with no dropTarget (FerretDB,
+    `fallback`), the aside copy dropped only after success. Returns the window in ms during
+    which the name did not exist."""
+    if fallback:
+        ctx.fallback(
+            "renameCollection dropTarget unsupported: cutover renames each live collection aside "
+            "(<name>__old_<run>) then the shadow in; the window without the name is reported"
+        )
     started = time.perf_counter()
-    _rename(ctx, name, aside)
-    _crash_point(name, "after_aside")
+    rename(ctx, name, aside)
+    crash_point(name, "after_aside")
     try:
-        _rename(ctx, shadow, name)
+        rename(ctx, shadow, name)
     except OperationFailure as exc:
-        if exc.code == _NAMESPACE_EXISTS or _present(ctx, name):
+        if exc.code == NAMESPACE_EXISTS or _present(ctx, name):
             _recreated(ctx, name, shadow, aside)
         try:
-            _rename(ctx, aside, name)  # put production back as it was
+            rename(ctx, aside, name)  # put production back as it was
         except PyMongoError:
-            _stop_with_recovery(ctx, name, f"renaming the shadow in failed ({_reason(exc)})")
+            _stop_with_recovery(ctx, name, aside, f"renaming the shadow in failed ({_reason(exc)})")
         raise OperationFailed(f"cutover of {name} failed and was undone: {_reason(exc)}") from exc
     return round((time.perf_counter() - started) * 1000, 2)
 
@@ -281,18 +343,18 @@ def _recreated(ctx: RunContext, name: str, shadow: str, aside: str) -> NoReturn:
     try:
         for attempt in range(_MERGE_ATTEMPTS):
             if _present(ctx, name):  # the window's writes out of the way
-                held.append(f"{name}{RECREATED_INFIX}{ctx.run_id}_{attempt}")
-                _rename(ctx, name, held[-1])
+                held.append(recreated_name(name, ctx.run_id, attempt))
+                rename(ctx, name, held[-1])
             try:
-                _rename(ctx, aside, name)  # production's collection back under its name
+                rename(ctx, aside, name)  # production's collection back under its name
                 break
             except OperationFailure:
                 continue  # written again meanwhile: once more
         else:
-            _stop_with_recovery(ctx, name, "it was re-created again at every attempt")
+            _stop_with_recovery(ctx, name, aside, "it was re-created again at every attempt")
         merged = sum(_merge(ctx, h, name) for h in held)  # oldest first: the newest write wins
     except PyMongoError as exc:
-        _stop_with_recovery(ctx, name, f"putting it back failed ({_reason(exc)})")
+        _stop_with_recovery(ctx, name, aside, f"putting it back failed ({_reason(exc)})")
     raise CutoverDrift(
         f"production wrote to {name} during its cutover (the name was re-created between the "
         f"two renames): {name} is put back as it was, with the {merged} document(s) written "
@@ -314,11 +376,10 @@ def _merge(ctx: RunContext, source: str, into: str) -> int:
     return moved
 
 
-def _stop_with_recovery(ctx: RunContext, name: str, why: str) -> NoReturn:
+def _stop_with_recovery(ctx: RunContext, name: str, aside: str, why: str) -> NoReturn:
     """A state the tool will not guess its way out of: say exactly where production's data is
     and the commands that put it back."""
     db = ctx.plan.target.database
-    aside = ctx.aside_name(name)
     present = sorted(c for c in ctx.target_db.list_collection_names() if c.startswith(name))
     raise OperationFailed(
         f"cutover of {name} stopped: {why}. Production's data before this run is in "
@@ -334,13 +395,15 @@ def _reason(exc: PyMongoError) -> str:
     return str(details.get("errmsg") or exc).split(", full error:")[0]
 
 
-def _crash_point(name: str, point: str) -> None:
-    """The test hook described at CRASH_ENV: the one place the variable is read."""
+def crash_point(name: str, point: str) -> None:
+    """The test hook described at CRASH_ENV: the one place the variable is read (the swap of
+    steps/swap.py calls it too)."""
     if os.environ.get(CRASH_ENV) == f"cutover:{name}:{point}":
         os._exit(137)
 
 
-def _rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = False) -> None:
+def rename(ctx: RunContext, source: str, target: str, *, drop_target: bool = False) -> None:
+    """One renameCollection in the target database (majority on a replica set)."""
     db = ctx.plan.target.database
     command: dict[str, Any] = {"renameCollection": f"{db}.{source}", "to": f"{db}.{target}"}
     if drop_target:

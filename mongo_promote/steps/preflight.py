@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mongo_promote.adapters.mongo import NOT_CONNECTED
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
@@ -20,12 +21,13 @@ class PreflightStep(StepBase):
 
     def plan(self, ctx: RunContext) -> list[Action]:
         s, t = ctx.source_caps, ctx.target_caps
+        source = (
+            "the source is not needed (not connected)"
+            if s.flavour == NOT_CONNECTED
+            else f"source {s.flavour} {s.version} ({s.topology}), only read"
+        )
         return [
-            self.action(
-                "preflight",
-                f"source {s.flavour} {s.version} ({s.topology}), target {t.flavour} {t.version} "
-                f"({t.topology}); the source is only read",
-            )
+            self.action("preflight", f"target {t.flavour} {t.version} ({t.topology}); {source}")
         ]
 
     def apply(self, ctx: RunContext, action: Action) -> Result:

@@ -28,7 +28,14 @@ from typer.testing import CliRunner, Result
 from mongo_promote.adapters.mongo import RAW
 from mongo_promote.cli import app
 from mongo_promote.demo.generator import generate
-from mongo_promote.domain.names import ASIDE_INFIX, SHADOW_INFIX
+from mongo_promote.domain.names import (
+    ASIDE_INFIX,
+    RECREATED_INFIX,
+    SHADOW_INFIX,
+    is_tool_collection,
+    kept,
+)
+from tests.integration.localhttp import serve
 
 Snapshot = dict[str, list[bytes]]
 
@@ -36,7 +43,8 @@ SAFE_ENV = {
     # The bundled plan runs this after cutover; unset it would be `ssh root@meeshy.me ...`.
     "MEESHY_RESTART_GATEWAY": "echo gateway-restart",
     # Health checks would otherwise go to https://gate.meeshy.me, https://meeshy.me and
-    # https://gate.staging.meeshy.me (port 9: discard, nothing listens).
+    # https://gate.staging.meeshy.me (port 9: discard, nothing listens). The session fixture
+    # below points the gateway and the frontend at a local server that answers 200.
     "MEESHY_GATEWAY_URL": "http://127.0.0.1:9",
     "MEESHY_FRONTEND_URL": "http://127.0.0.1:9",
     "MEESHY_STAGING_GATEWAY_URL": "http://127.0.0.1:9",
@@ -52,7 +60,11 @@ SAFE_ENV = {
 
 @pytest.fixture(scope="session", autouse=True)
 def _never_leave_localhost() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
+    """SAFE_ENV in the environment, the Meeshy gateway and frontend URLs pointed at a local HTTP
+    server that answers 200 (the bundled plan's health gate then passes: a test that wants it to
+    fail points MEESHY_GATEWAY_URL elsewhere)."""
+    with serve() as http, pytest.MonkeyPatch.context() as mp:
+        SAFE_ENV["MEESHY_GATEWAY_URL"] = SAFE_ENV["MEESHY_FRONTEND_URL"] = http.url("/up")
         for key, value in SAFE_ENV.items():
             mp.setenv(key, value)
         yield
@@ -62,16 +74,36 @@ def _never_leave_localhost() -> Iterator[None]:
 
 
 def is_run_artifact(name: str) -> bool:
-    return SHADOW_INFIX in name or ASIDE_INFIX in name
+    """What a run must not leave behind: shadows, asides dropped after success, re-created names."""
+    return SHADOW_INFIX in name or ASIDE_INFIX in name or RECREATED_INFIX in name
+
+
+def kept_collections(db: Database[Any]) -> dict[str, str]:
+    """The collections the tool keeps until cleanup (previous, kept aside), by their own name:
+    the application's name each was kept from."""
+    found = (kept(n) for n in db.list_collection_names())
+    return {k.name: k.collection for k in found if k is not None}
+
+
+def by_kept_collection(snap: Snapshot) -> dict[str, list[bytes]]:
+    """The kept collections of a snapshot by the name they were kept from (what two runs' kept
+    collections are compared by: their names hold their own run ids)."""
+    return {k.collection: docs for n, docs in snap.items() if (k := kept(n)) is not None}
+
+
+def live_part(snap: Snapshot) -> Snapshot:
+    """The application's collections of a snapshot (no tool collection)."""
+    return {n: docs for n, docs in snap.items() if not is_tool_collection(n)}
 
 
 def snapshot(db: Database[Any], *, live_only: bool = False) -> Snapshot:
-    """Every collection (or only the live ones) as its documents' raw bytes, sorted."""
+    """Every collection (or only the application's live ones: no tool collection, not even a
+    kept one) as its documents' raw bytes, sorted."""
     raw = db.client.get_database(db.name, codec_options=RAW)
     return {
         name: sorted(bytes(doc.raw) for doc in raw[name].find())
         for name in sorted(raw.list_collection_names())
-        if not (live_only and is_run_artifact(name))
+        if not (live_only and is_tool_collection(name))
     }
 
 
@@ -97,7 +129,7 @@ def index_specs(db: Database[Any], *, live_only: bool = True) -> dict[str, list[
     """Indexes of every collection: (name, key, unique), sorted by name."""
     found = {}
     for name in sorted(db.list_collection_names()):
-        if live_only and is_run_artifact(name):
+        if live_only and is_tool_collection(name):
             continue
         found[name] = sorted(
             (ix["name"], tuple(ix["key"].items()), bool(ix.get("unique", False)))

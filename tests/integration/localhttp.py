@@ -20,6 +20,7 @@ from typing import Any
 #   /flaky/KEY/N    503 for the first N requests of KEY, then 200 "service healthy"
 #   /redirect       302 to /ok
 #   /gate/FILE      200 when FILE exists on disk, else 503 (a service a command brings up)
+#   /up/...         200 "service healthy", whatever follows (a healthy application's every URL)
 
 
 @dataclass
@@ -72,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
             seen = state.counts[path]
         parts = path.strip("/").split("/")
         status, body, headers = 404, "not found", {}
-        if parts[0] == "ok":
+        if parts[0] in ("ok", "up"):
             status, body = 200, "service healthy"
         elif parts[0] == "status":
             status, body = int(parts[1]), f"status {parts[1]}"

@@ -19,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from mongo_promote.adapters.dump import DumpWriter, verify_dump
 from mongo_promote.demo.generator import NEW_IN_SOURCE
+from mongo_promote.domain.plan import bundled_plan_path
 from mongo_promote.state.context import new_run_id
 from tests.integration.conftest import (
     explain,
@@ -81,13 +82,15 @@ def change_target(servers: Any, name: str) -> None:
     target.Log.insert_one({"_id": 0, "line": "rewritten"})
 
 
-def touched(servers: Any, name: str) -> tuple[Any, ...]:
-    """Everything a restore could write: the database (documents, indexes, options), its lock."""
+def touched(servers: Any, name: str, *, live_only: bool = False) -> tuple[Any, ...]:
+    """Everything a restore could write: the database (documents, indexes, options), its lock
+    (`live_only`: the application's collections only, none the tool keeps)."""
     db = servers.target[name]
+    names = [n for n in sorted(db.list_collection_names()) if not live_only or "__" not in n]
     return (
-        snapshot(db),
-        index_specs(db, live_only=False),
-        {n: db[n].options() for n in sorted(db.list_collection_names())},
+        snapshot(db, live_only=live_only),
+        index_specs(db, live_only=live_only),
+        {n: db[n].options() for n in names},
         servers.target.mongo_promote.locks.find_one({"_id": name}),
     )
 
@@ -199,30 +202,59 @@ def test_restore_accepts_a_mongodump_directory_without_manifest(
     assert run_artifacts(servers.target[name]) == []
 
 
-def test_rollback_restores_replaced_collections_and_drops_created_ones(
-    servers: Any, fresh_name: Any, tmp_path: Path
+@pytest.mark.parametrize("keep", [True, False], ids=["keep-previous", "no-keep"])
+def test_rollback_of_a_meeshy_run_brings_back_replaced_collections_and_removes_created_ones(
+    servers: Any, fresh_name: Any, tmp_path: Path, keep: bool
 ) -> None:
+    """The bundled plan keeps the previous collections: the rollback swaps them back and takes
+    the created ones out (kept aside); with keep_previous false, as before: the replaced ones
+    from the backup, the created ones dropped."""
     name = fresh_name("rb")
     seed_meeshy(servers, name, scale=0.2)
     env = meeshy_env(servers, name, tmp_path / "backups")
     before = touched(servers, name)
-    common = ["--plan", "meeshy", "--state-dir", str(tmp_path), "--yes", "--json"]
+    plan = tmp_path / "meeshy.yaml"
+    plan.write_text(
+        bundled_plan_path()
+        .read_text()
+        .replace(
+            "cutover: {keep_previous: true}", f"cutover: {{keep_previous: {str(keep).lower()}}}"
+        )
+    )
+    common = ["--plan", str(plan), "--state-dir", str(tmp_path), "--yes", "--json"]
 
     ran = invoke(["run", *common], env)
     assert ran.exit_code == 0, explain(ran)
     run_id = json_out(ran)["run_id"]
-    promoted = snapshot(servers.target[name])
+    promoted = snapshot(servers.target[name], live_only=True)
     assert promoted != before[0] and set(NEW_IN_SOURCE) <= set(promoted)
 
     result = invoke(["rollback", *common], env)
 
     assert result.exit_code == 0, explain(result)
     out = json_out(result)
-    assert sorted(out["dropped"]) == sorted(NEW_IN_SOURCE)
-    assert out["dir"] == str(tmp_path / "backups" / run_id)
+    if keep:
+        assert out["dropped"] == [] and out["dir"] == "" and out["collections"] == []
+        # the replaced ones swapped back; the created ones taken out, kept aside, not dropped
+        assert "Message" in out["swapped"] and set(out["swapped"]) <= set(before[0])
+        assert set(out["kept_aside"]) == set(out["swapped"]) | set(NEW_IN_SOURCE)
+    else:
+        assert sorted(out["dropped"]) == sorted(NEW_IN_SOURCE)
+        assert out["dir"] == str(tmp_path / "backups" / run_id) and out["swapped"] == []
     # replaced collections byte-identical, created ones gone, legacy untouched, indexes back
-    assert touched(servers, name) == before
+    assert touched(servers, name, live_only=True) == _live(before)
     assert run_artifacts(servers.target[name]) == []
+
+
+def _live(found: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`touched` of a state without tool collections, as `touched(live_only=True)` sees it."""
+    snap, indexes, options, lock = found
+    return (
+        {n: v for n, v in snap.items() if "__" not in n},
+        {n: v for n, v in indexes.items() if "__" not in n},
+        {n: v for n, v in options.items() if "__" not in n},
+        lock,
+    )
 
 
 def test_rollback_without_any_run_is_a_usage_error(

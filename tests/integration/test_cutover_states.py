@@ -21,11 +21,18 @@ from tests.integration.conftest import (
     index_specs,
     invoke,
     json_out,
+    kept_collections,
     run_artifacts,
     snapshot,
     write_plan,
 )
-from tests.integration.test_run_safety import PEOPLE_PLAN, run_args, seed_small
+from tests.integration.test_run_safety import (
+    KEEP_MODES,
+    PEOPLE_PLAN,
+    people_plan,
+    run_args,
+    seed_small,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,15 +67,17 @@ CRASH_POINTS = [
 ]
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 @pytest.mark.parametrize("then", ["resume", "rollback"])
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_a_crash_at_every_point_of_the_cutover_is_finished_or_undone_exactly(
-    servers: Any, fresh_name: Any, tmp_path: Path, point: str, then: str
+    servers: Any, fresh_name: Any, tmp_path: Path, point: str, then: str, keep: bool
 ) -> None:
-    no_window = "after_aside" in point and servers.caps.rename_drop_target
+    # with one atomic rename (dropTarget, nothing kept) the name is never missing
+    no_window = "after_aside" in point and servers.caps.rename_drop_target and not keep
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target, source = servers.target[name], servers.source[name]
     before = (snapshot(target), index_specs(target))
 
@@ -88,10 +97,12 @@ def test_a_crash_at_every_point_of_the_cutover_is_finished_or_undone_exactly(
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert json.loads(resumed.stdout)["status"] == "succeeded"
         after = snapshot(target)
+        kept = {f"{c}__prev_{run_id}": before[0][c] for c in ("People", "Orders")} if keep else {}
         assert after == {
             **before[0],
             "People": snapshot(source)["People"],
             "Orders": snapshot(source)["Orders"],
+            **kept,  # the previous collections, byte for byte
         }
     else:
         rolled = cli(rollback_args(plan, tmp_path, "--run", run_id))
@@ -101,18 +112,24 @@ def test_a_crash_at_every_point_of_the_cutover_is_finished_or_undone_exactly(
             assert "nothing to roll back" in rolled.stderr
             assert all("__promote_" in a for a in run_artifacts(target))  # shadows: untouched
             return
+        taken_out = kept_collections(target)  # what the rollback took out: the run's own data
+        installed = point.startswith("People:")  # Orders, first in order, was cut over
+        assert all("__undone_" in k for k in taken_out) and bool(taken_out) == (keep and installed)
+        for aside, collection in taken_out.items():
+            assert snapshot(target)[aside] == snapshot(source)[collection]
     assert run_artifacts(target) == []
     assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 def test_drift_right_before_a_rename_stops_there_and_rollback_undoes_the_renames_made(
-    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
 ) -> None:
     """A production write lands in the second collection after the first one's cutover began:
     the second is not cut over (the write would be lost), the first is; rollback undoes it only."""
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target = servers.target[name]
     before = snapshot(target)
     original = cutover_step._fingerprint
@@ -145,6 +162,7 @@ def test_drift_right_before_a_rename_stops_there_and_rollback_undoes_the_renames
     assert after[first] == before[first]
     assert len(after[second]) == was + 1  # the write is still there
     assert run_artifacts(target) == []
+    assert list(kept_collections(target).values()) == ([first] if keep else [])
 
 
 def test_a_collection_production_created_meanwhile_is_not_replaced(
@@ -170,18 +188,19 @@ def test_a_collection_production_created_meanwhile_is_not_replaced(
     assert [d["_id"] for d in target.People.find()] == ["prod"]
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 def test_a_name_recreated_between_the_two_renames_is_put_back_with_its_writes(
-    servers: Any, fresh_name: Any, tmp_path: Path
+    servers: Any, fresh_name: Any, tmp_path: Path, keep: bool
 ) -> None:
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target = servers.target[name]
-    before = snapshot(target)
+    before = snapshot(target, live_only=True)
     crashed = cli(
         run_args(plan, tmp_path, "--yes"), {cutover_step.CRASH_ENV: "cutover:People:after_aside"}
     )
-    if servers.caps.rename_drop_target:  # one atomic rename: no window, no re-created name
+    if servers.caps.rename_drop_target and not keep:  # one atomic rename: no re-created name
         assert crashed.returncode == 0, crashed.stderr[-3000:]
         assert snapshot(target)["People"] == snapshot(servers.source[name])["People"]
         return
@@ -200,7 +219,7 @@ def test_a_name_recreated_between_the_two_renames_is_put_back_with_its_writes(
 
     rolled = cli(rollback_args(plan, tmp_path, "--run", run_id))
     assert rolled.returncode == 0, rolled.stderr[-3000:]
-    after = snapshot(target)
+    after = snapshot(target, live_only=True)
     assert after["People"] == people and after["Orders"] == before["Orders"]
     assert run_artifacts(target) == []
 
@@ -232,9 +251,11 @@ def test_rollback_after_a_run_that_failed_before_cutover_touches_nothing(
 def test_rollback_refuses_to_lose_production_writes_unless_told_and_can_itself_be_undone(
     servers: Any, fresh_name: Any, tmp_path: Path
 ) -> None:
+    """keep_previous: false, the rollback from the backup (with the previous collections kept,
+    nothing is lost and nothing refused: test_instant_rollback.py)."""
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep=False))
     target = servers.target[name]
     before = snapshot(target)
     ran = invoke(run_args(plan, tmp_path, "--yes"))

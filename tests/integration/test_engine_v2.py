@@ -72,7 +72,10 @@ def test_cutover_is_one_atomic_rename_where_the_probe_finds_drop_target(
     source.Orders.insert_many([{"_id": i, "p": i % 5} for i in range(80)])
     target.People.insert_many([{"_id": 100 + i, "old": True} for i in range(5)])
     target.Orders.insert_many([{"_id": 500 + i, "old": True} for i in range(5)])
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, CUTOVER_PLAN)
+    # nothing kept: the cutover is then one dropTarget rename where the server has it
+    plan = write_plan(
+        tmp_path / "plan.yaml", servers, name, CUTOVER_PLAN + "cutover: {keep_previous: false}\n"
+    )
     seen: set[str] = set()
     stop = threading.Event()
 

@@ -200,8 +200,9 @@ def test_the_writer_is_stopped_only_for_the_window_and_none_of_its_writes_is_los
         c.name: sorted(c.iter_raw()) for c in iter_dump_collections(backup) if c.database == name
     }
     assert again == files
+    # the writer is gone: nobody answers the freeze's handshake (--no-hooks skips its commands)
     undo = invoke(["rollback", "--plan", str(plan), "--state-dir", str(tmp_path), "--yes",
-                   "--allow-target-drift", "--run", report["run_id"]])  # fmt: skip
+                   "--allow-target-drift", "--no-hooks", "--run", report["run_id"]])  # fmt: skip
     assert undo.exit_code == 0, explain(undo)
     live = snapshot(target, live_only=True)
     assert {n: live[n] for n in ("People", "Orders", "Tasks")} == {
@@ -366,7 +367,11 @@ def test_a_freeze_that_does_not_hold_stops_the_run_before_any_rename(
     target = servers.target[name]
     people = {d["_id"] for d in target.People.find({}, {"_id": 1})}
     assert {w.id for w in writer.writes if w.op == "insert"} <= people and {1000} <= people
-    assert run_artifacts(target) == [] and "Fresh" not in target.list_collection_names()
+    # seen before the first rename: the shadows go; seen after one (the guard of a later rename),
+    # the renames made are swapped back (keep_previous) and the shadows kept for --resume
+    assert run_artifacts(target) == [] or "were swapped back" in err
+    names = target.list_collection_names()
+    assert "Fresh" not in names and not [n for n in names if "__prev_" in n]
     assert not flag.exists()
 
 
@@ -473,13 +478,17 @@ def test_a_plan_without_a_freeze_runs_as_before(
 MANY = [f"C{i:02d}" for i in range(16)]  # renamed one after the other before Zeta
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["keep_previous", "no kept previous"])
 @pytest.mark.parametrize("cause", ["write", "lost lock"])
-def test_a_cutover_stopped_part_way_keeps_the_freeze_and_resume_finishes_it(
-    servers: Any, fresh_name: Any, tmp_path: Path, cause: str
+def test_a_cutover_stopped_part_way_inside_the_freeze(
+    servers: Any, fresh_name: Any, tmp_path: Path, cause: str, keep: bool
 ) -> None:
     """Once the first collection is renamed in, something stops the cutover before the last
     (Zeta): a write to Zeta inside the freeze (its rename's guard sees it), or the lock taken by
-    another run. Production is part-way cut over and cannot be made whole at once: the freeze is
+    another run. With keep_previous the renames made are swapped back at once: production is as
+    it was before the run (Zeta with the write), freeze.end runs, exit 1 (4: the lock), and
+    `--resume` cuts over again with a new freeze and a new catch-up. Without a kept previous
+    collection production is part-way cut over and cannot be made whole at once: the freeze is
     NOT ended (the application stays stopped), the message says so with the commands; `--resume`
     reads what moved into the backup again, finishes the cutover and ends the freeze."""
     name = fresh_name()
@@ -487,10 +496,14 @@ def test_a_cutover_stopped_part_way_keeps_the_freeze_and_resume_finishes_it(
     for coll in [*MANY, "Zeta"]:
         source[coll].insert_many([{"_id": i, "new": True} for i in range(3)])
         target[coll].insert_many([{"_id": 100 + i, "old": True} for i in range(3)])
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, 'collections: {include: ["re:.*"]}\n')
+    extra = "" if keep else "cutover: {keep_previous: false}\n"
+    plan = write_plan(
+        tmp_path / "plan.yaml", servers, name, 'collections: {include: ["re:.*"]}\n' + extra
+    )
     flag, ack = handshake(tmp_path)
     plan.write_text(plan.read_text() + freeze_yaml(flag, ack))
     first = f"cutover:{MANY[0]}"
+    before = snapshot(target, live_only=True)
 
     def meddle() -> None:
         deadline = time.monotonic() + 120
@@ -518,15 +531,34 @@ def test_a_cutover_stopped_part_way_keeps_the_freeze_and_resume_finishes_it(
 
         assert result.exit_code == (1 if cause == "write" else 4), explain(result)
         err = " ".join(result.stderr.split())
-        assert "The write freeze was NOT ended: production is part-way cut over" in err, err[-3000:]
-        assert "--resume" in err and f"rm -f {flag}" in err  # the commands, to paste
         report = only_report(tmp_path)
-        assert report["freeze"]["kept"] and not report["freeze"].get("ended_at")
-        renamed = [c["collection"] for c in report["cutover"]]
-        assert MANY[0] in renamed and "Zeta" not in renamed
-        assert flag.exists()  # the application is still stopped
         kinds = events(tmp_path, report["run_id"])
-        assert "freeze_kept" in kinds and "freeze_ended" not in kinds
+        if keep:
+            assert "were swapped back: production is as it was before the run" in err, err[-3000:]
+            assert "the write freeze ended" in err
+            assert report["status"] == "failed" and report["cutover"] == []
+            assert MANY[0] in report["freeze"]["swapped_back"]
+            assert report["freeze"]["ended_at"] and not flag.exists()  # the application runs
+            assert "cutover_undone" in kinds and kinds.index("cutover_undone") < kinds.index(
+                "freeze_ended"
+            )
+            now = snapshot(target, live_only=True)
+            if cause == "write":  # the previous Zeta is back, with the write made in the freeze
+                ids = {d["_id"] for d in target.Zeta.find()}
+                assert ids == {100, 101, 102, "written during the freeze"}
+                now.pop("Zeta"), before.pop("Zeta")
+            assert now == before  # production as it was before the run
+            assert not [n for n in target.list_collection_names() if "__prev_" in n]
+        else:
+            assert "The write freeze was NOT ended: production is part-way cut over" in err, err[
+                -3000:
+            ]
+            assert "--resume" in err and f"rm -f {flag}" in err  # the commands, to paste
+            assert report["freeze"]["kept"] and not report["freeze"].get("ended_at")
+            renamed = [c["collection"] for c in report["cutover"]]
+            assert MANY[0] in renamed and "Zeta" not in renamed
+            assert flag.exists()  # the application is still stopped
+            assert "freeze_kept" in kinds and "freeze_ended" not in kinds
 
         if cause == "lost lock":  # the other run is gone: its lease expires
             servers.target.mongo_promote.locks.update_one(
@@ -543,7 +575,8 @@ def test_a_cutover_stopped_part_way_keeps_the_freeze_and_resume_finishes_it(
     assert all(len(live[c]) == 3 for c in [*MANY, "Zeta"])  # every one cut over
     assert {d["_id"] for d in target.Zeta.find()} == {0, 1, 2}
     if cause == "write":  # the write made inside the freeze is in the backup: nothing lost
-        assert "read again into the backup" in " ".join(again.stderr.split())
         held = backup_documents(Path(final["backup"]["dir"]), name)
         assert "written during the freeze" in held["Zeta"]
-        assert final["freeze"]["caught_up"]["Zeta"]["inserted"] == 1
+        if not keep:
+            assert "read again into the backup" in " ".join(again.stderr.split())
+            assert final["freeze"]["caught_up"]["Zeta"]["inserted"] == 1

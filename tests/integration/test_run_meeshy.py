@@ -29,10 +29,12 @@ from mongo_promote.domain.plan import bundled_plan_path, load_plan
 from tests.integration.conftest import (
     SOURCE_INDEXES,
     MeeshyRun,
+    by_kept_collection,
     explain,
     index_specs,
     invoke,
     json_out,
+    live_part,
     run_artifacts,
     snapshot,
 )
@@ -456,7 +458,11 @@ def test_legacy_and_target_only_collections_untouched(done: MeeshyRun, servers: 
     for name in UNTOUCHED:
         assert indexes[name] == done.target_indexes_before[name], name
     # every collection the plan does not copy is left exactly as it was
-    assert set(done.target_after) == set(done.target_before) | set(NEW_IN_SOURCE)
+    assert set(live_part(done.target_after)) == set(done.target_before) | set(NEW_IN_SOURCE)
+    # each one it replaced is kept, byte for byte, until cleanup (keep_previous)
+    replaced = {n for n in done.target_before if n in done.source_before and n not in UNTOUCHED}
+    kept = by_kept_collection(done.target_after)
+    assert set(kept) == replaced and kept == {n: done.target_before[n] for n in replaced}
 
 
 def test_new_collections_created(done: MeeshyRun) -> None:
@@ -565,7 +571,9 @@ def test_the_run_journalled_exactly_the_actions_the_dry_run_listed(done: MeeshyR
     order = [(e["event"], e["key"]) for e in events if e["event"].startswith("action_")]
     assert order.index(("action_finished", "backup")) < order.index(("action_started", "pre-pass"))
     keys = [a["key"] for a in planned]
-    assert keys[:4] == ["preflight", "precheck", "backup", "copy"] and keys[-1] == "caught-up"
+    assert keys[:4] == ["preflight", "precheck", "backup", "copy"]
+    # the bundled plan freezes (and checks the freeze held), then gates with rollback
+    assert keys[-3:] == ["caught-up", "freeze-held", "health-gate"]
     assert {f"indexes:{n}" for n in COPIED} | {f"cutover:{n}" for n in COPIED} <= set(keys)
     # the frozen section, in the decided order, the freeze commands listed
     frozen = ["validate", "pre-pass", "freeze:start", "catch-up", f"cutover:{COPIED[0]}",

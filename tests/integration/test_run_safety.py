@@ -26,6 +26,7 @@ from mongo_promote.steps.validate import step as validate_step
 from tests.integration.conftest import (
     SAFE_ENV,
     MeeshyRun,
+    by_kept_collection,
     environment_without_uris,
     explain,
     footprint,
@@ -34,6 +35,7 @@ from tests.integration.conftest import (
     journal_events,
     json_out,
     kill_when_journalled,
+    live_part,
     lock_doc,
     meeshy_env,
     run_artifacts,
@@ -52,6 +54,15 @@ indexes:
   People:
     - {keys: {email: 1}, unique: true, name: uniq_people_email}
 """
+
+
+# The cutover keeps each replaced collection as <name>__prev_<run> (the default) or replaces it
+# as before (one dropTarget rename where the server has it): every recovery path, both ways.
+KEEP_MODES = [pytest.param(True, id="keep-previous"), pytest.param(False, id="no-keep")]
+
+
+def people_plan(keep: bool) -> str:
+    return PEOPLE_PLAN + ("" if keep else "cutover: {keep_previous: false}\n")
 
 
 def seed_small(servers: Any, name: str, *, duplicate_emails: bool = False) -> None:
@@ -193,7 +204,9 @@ def test_kill_mid_copy_leaves_production_and_resume_matches_uninterrupted(
     # the result is the uninterrupted run's result on the same data, byte for byte
     assert run_artifacts(target) == []
     assert servers.target.mongo_promote.locks.find_one({"_id": name}) is None
-    assert snapshot(target) == meeshy_run.target_after
+    after = snapshot(target)
+    assert live_part(after) == live_part(meeshy_run.target_after)
+    assert by_kept_collection(after) == by_kept_collection(meeshy_run.target_after)
     assert index_specs(target) == index_specs(servers.target[meeshy_run.name])
 
 
@@ -438,6 +451,7 @@ class _Killed(BaseException):
     """Escapes every handler, like SIGKILL: nothing of the run gets to clean up after it."""
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 @pytest.mark.parametrize(
     "kill_at",
     [
@@ -446,15 +460,20 @@ class _Killed(BaseException):
     ],
 )
 def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
-    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kill_at: int
+    servers: Any,
+    fresh_name: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kill_at: int,
+    keep: bool,
 ) -> None:
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target = servers.target[name]
     before = (snapshot(target), index_specs(target))
     renames: list[tuple[str, str]] = []
-    original = cutover_step._rename
+    original = cutover_step.rename
 
     def rename(ctx: Any, old: str, new: str, **kwargs: Any) -> None:
         renames.append((old, new))
@@ -462,7 +481,7 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
             raise _Killed
         original(ctx, old, new, **kwargs)
 
-    monkeypatch.setattr(cutover_step, "_rename", rename)
+    monkeypatch.setattr(cutover_step, "rename", rename)
     # The states between the two renames of the fallback, on every engine: no dropTarget.
     probed = context_module.probe_capabilities
     monkeypatch.setattr(
@@ -474,7 +493,7 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
     )
     with pytest.raises(_Killed):
         invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(cutover_step, "_rename", original)
+    monkeypatch.setattr(cutover_step, "rename", original)
     assert len(renames) == kill_at
     (run_dir,) = (tmp_path / "runs").iterdir()
 
@@ -483,7 +502,10 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
     assert resumed.exit_code == 0, explain(resumed)
     assert json_out(resumed)["status"] == "succeeded"
     after, source = snapshot(target), snapshot(servers.source[name])
-    assert after == {**before[0], "People": source["People"], "Orders": source["Orders"]}
+    expected = {**before[0], "People": source["People"], "Orders": source["Orders"]}
+    assert live_part(after) == expected
+    kept = {"People": before[0]["People"], "Orders": before[0]["Orders"]} if keep else {}
+    assert by_kept_collection(after) == kept  # the previous collections, byte for byte
     assert "uniq_people_email" in {ix[0] for ix in index_specs(target)["People"]}
 
     rolled = invoke(
@@ -500,7 +522,8 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
         ]
     )
     assert rolled.exit_code == 0, explain(rolled)
-    assert (snapshot(target), index_specs(target)) == before
+    assert (snapshot(target, live_only=True), index_specs(target)) == before
+    assert run_artifacts(target) == []
 
 
 # ---------------------------------------------------------------- every recovery path
@@ -585,15 +608,16 @@ def test_resume_recopies_a_shadow_whose_source_changed_since_it_was_copied(
     assert snapshot(servers.target[name])["Orders"] == snapshot(servers.source[name])["Orders"]
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 def test_sigterm_during_cutover_waits_for_the_renames_then_stops_with_130(
-    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
 ) -> None:
     import signal as signals
 
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
-    original = cutover_step._rename
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
+    original = cutover_step.rename
     sent: list[int] = []
 
     def rename(ctx: Any, old: str, new: str, **kwargs: Any) -> None:
@@ -602,9 +626,9 @@ def test_sigterm_during_cutover_waits_for_the_renames_then_stops_with_130(
             os.kill(os.getpid(), signals.SIGTERM)
         original(ctx, old, new, **kwargs)
 
-    monkeypatch.setattr(cutover_step, "_rename", rename)
+    monkeypatch.setattr(cutover_step, "rename", rename)
     result = invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(cutover_step, "_rename", original)
+    monkeypatch.setattr(cutover_step, "rename", original)
 
     assert result.exit_code == 130, explain(result)
     assert "cutover in progress: finishing the renames" in result.stderr
@@ -640,14 +664,17 @@ def test_a_lost_lease_stops_the_run_before_cutover(
     assert servers.target.mongo_promote.locks.find_one({"_id": name})["run_id"] == "thief"
 
 
+@pytest.mark.parametrize("keep", KEEP_MODES)
 def test_an_interrupted_rollback_cutover_is_finished_by_its_resume(
-    servers: Any, fresh_name: Any, tmp_path: Path
+    servers: Any, fresh_name: Any, tmp_path: Path, keep: bool
 ) -> None:
+    """Killed before its first rename (the swap back with keep_previous, the restore's cutover
+    without), a rollback is finished by `rollback --resume`."""
     from tests.integration.test_cutover_states import cli
 
     name = fresh_name()
     seed_small(servers, name)
-    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target = servers.target[name]
     before = snapshot(target)
     ran = invoke(run_args(plan, tmp_path, "--yes"))
@@ -661,8 +688,11 @@ def test_an_interrupted_rollback_cutover_is_finished_by_its_resume(
     resumed = cli([*rollback, "--resume", rollback_id])
 
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert snapshot(target) == before
+    assert snapshot(target, live_only=True) == before
     assert run_artifacts(target) == []
+    source = snapshot(servers.source[name])
+    taken_out = by_kept_collection(snapshot(target))  # the run's data, kept aside
+    assert taken_out == ({"People": source["People"], "Orders": source["Orders"]} if keep else {})
 
 
 EMBED_PLAN = """\

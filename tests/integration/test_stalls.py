@@ -19,10 +19,17 @@ from mongo_promote.adapters.mongo import Bounds, connect
 from mongo_promote.steps import copy as copy_step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.validate import step as validate_step
-from tests.integration.conftest import explain, invoke, json_out, run_artifacts, snapshot
+from tests.integration.conftest import (
+    explain,
+    invoke,
+    json_out,
+    live_part,
+    run_artifacts,
+    snapshot,
+)
 from tests.integration.test_faults import (
     Proxy,
-    expected_after,
+    assert_promoted,
     only_run,
     plan_via,
     port_of,
@@ -89,7 +96,11 @@ def assert_stalled(result: Any, elapsed: float, proxy: Proxy, bound_s: int, *sai
 
 
 def stalled_run(
-    servers: Any, name: str, tmp_path: Path, arrange: Callable[[Proxy], None], timeout: str = TIMEOUT
+    servers: Any,
+    name: str,
+    tmp_path: Path,
+    arrange: Callable[[Proxy], None],
+    timeout: str = TIMEOUT,
 ) -> tuple[Any, float, Proxy, Path]:
     """A run of the small plan through a proxied target that `arrange` stalls at some point."""
     proxy = Proxy(port_of(servers.target_uri))
@@ -121,9 +132,7 @@ def test_a_stall_before_cutover_ends_in_the_bound_exit_3_and_resume_is_exact(
     try:
         monkeypatch.undo()
         run_id = only_run(tmp_path)
-        assert_stalled(
-            result, elapsed, proxy, 5, f"run --resume {run_id}", "production untouched"
-        )
+        assert_stalled(result, elapsed, proxy, 5, f"run --resume {run_id}", "production untouched")
         assert snapshot(target, live_only=True) == before
 
         proxy.heal()
@@ -131,7 +140,7 @@ def test_a_stall_before_cutover_ends_in_the_bound_exit_3_and_resume_is_exact(
         assert resumed.exit_code == 0, explain(resumed)
     finally:
         proxy.stop()
-    assert snapshot(target) == expected_after(before, source)
+    assert_promoted(snapshot(target), before, source)  # the replaced ones kept (keep_previous)
     assert run_artifacts(target) == []
 
 
@@ -144,7 +153,8 @@ def test_a_stall_between_two_renames_ends_in_the_bound_and_resume_finishes_the_c
     before, source = snapshot(target), snapshot(servers.source[name])
 
     def arrange(proxy: Proxy) -> None:
-        stall_on(monkeypatch, cutover_step, "_rename", proxy, after=True)
+        # the rollback's swap renames through cutover.rename (its previous collections kept)
+        stall_on(monkeypatch, cutover_step, "rename", proxy, after=True)
 
     result, elapsed, proxy, plan = stalled_run(servers, name, tmp_path, arrange)
     try:
@@ -163,7 +173,7 @@ def test_a_stall_between_two_renames_ends_in_the_bound_and_resume_finishes_the_c
         assert resumed.exit_code == 0, explain(resumed)
     finally:
         proxy.stop()
-    assert snapshot(target) == expected_after(before, source)
+    assert_promoted(snapshot(target), before, source)  # the replaced ones kept (keep_previous)
     assert run_artifacts(target) == []
 
 
@@ -180,8 +190,11 @@ def test_a_stall_during_rollback_ends_in_the_bound_and_its_resume_restores_exact
         assert done.exit_code == 0, explain(done)
         run_id = json_out(done)["run_id"]
 
-        stall_on(monkeypatch, cutover_step, "_rename", proxy, after=True)
-        failed, elapsed = timed([*rollback_args(plan, tmp_path, run_id), "--network-timeout", TIMEOUT])
+        # the rollback's swap renames through cutover.rename (its previous collections kept)
+        stall_on(monkeypatch, cutover_step, "rename", proxy, after=True)
+        failed, elapsed = timed(
+            [*rollback_args(plan, tmp_path, run_id), "--network-timeout", TIMEOUT]
+        )
         monkeypatch.undo()
         rollback_id = next(p.name for p in (tmp_path / "runs").iterdir() if p.name != run_id)
         assert_stalled(failed, elapsed, proxy, 5, f"rollback --resume {rollback_id}")
@@ -192,7 +205,9 @@ def test_a_stall_during_rollback_ends_in_the_bound_and_its_resume_restores_exact
              "--resume", rollback_id]
         )  # fmt: skip
         assert resumed.exit_code == 0, explain(resumed)
-    assert snapshot(target) == before
+    assert snapshot(target, live_only=True) == live_part(
+        before
+    )  # what the run installed: kept aside
     assert run_artifacts(target) == []
 
 
@@ -239,7 +254,7 @@ def test_a_relay_that_keeps_connections_the_server_closed_open_delays_the_probe_
     assert elapsed < 5 + MARGIN_S, f"took {elapsed:.1f}s"
     report = json.loads(Path(json_out(result)["report"]).read_text())
     assert report["capabilities"]["target"]["full_bson"] == servers.caps.full_bson
-    assert snapshot(target) == expected_after(before, source)
+    assert_promoted(snapshot(target), before, source)  # the replaced ones kept (keep_previous)
 
 
 # ---------------------------------------------------------------- the issue's own figure
@@ -268,7 +283,7 @@ def test_with_a_15s_network_timeout_a_stalled_run_ends_within_a_minute_and_resum
         assert resumed.exit_code == 0, explain(resumed)
     finally:
         proxy.stop()
-    assert snapshot(target) == expected_after(before, source)
+    assert_promoted(snapshot(target), before, source)  # the replaced ones kept (keep_previous)
     assert run_artifacts(target) == []
 
 

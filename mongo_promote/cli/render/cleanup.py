@@ -20,10 +20,10 @@ def candidates(out: Output, chosen: api.Chosen) -> None:
 def candidates_table(found: list[api.Candidate], age: api.AgeGuard) -> Table:
     """What cleanup drops, and which guard applies to each collection."""
     table = Table(title=f"cleanup after run: {age.describe()}")
-    for column in ("collection", "documents", "size", "guard"):
+    for column in ("collection", "class", "documents", "size", "guard"):
         table.add_column(column, justify="right" if column in ("documents", "size") else "left")
     for c in found:
-        table.add_row(c.name, f"{c.count:,}", human_bytes(c.size), c.guard)
+        table.add_row(c.name, c.cls, f"{c.count:,}", human_bytes(c.size), c.guard)
     return table
 
 

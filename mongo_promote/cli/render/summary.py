@@ -1,12 +1,11 @@
 """What a finished run shows (run, backup, restore, rollback, cleanup), summary first: its status,
 the time each step took (like pgcopydb's summary), the totals, only the collections that are not ok
-(-v: every one), where its report is and how to undo it; and restore's and rollback's plan."""
+(-v: every one), where its report is and how to undo it. Restore's and rollback's: restored.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
 
 from rich.markup import escape
 from rich.table import Table
@@ -107,35 +106,3 @@ def summary_on_failure(out: Output) -> Iterator[None]:
     except api.PostChecksFailed as exc:
         run_summary(out, exc.summary)
         raise
-
-
-class Restored(Protocol):
-    status: str
-    collections: list[str]
-    documents: int
-    dropped: list[str]
-    plan: api.RestoreSummary | None
-    summary: RunSummary | None
-
-    def to_json(self) -> dict[str, object]: ...
-
-
-def restored(out: Output, result: Restored, json_out: bool) -> None:
-    """What `restore` and `rollback` print: the plan (what would happen: --dry-run), or the
-    run's summary and a line."""
-    if json_out:
-        out.emit_json(result.to_json())
-    if result.status == api.Status.DRY_RUN and result.plan is not None:
-        lines = result.plan.lines()
-        out.info(f"[bold]{escape(lines[0])}[/]")
-        for line in lines[1:]:
-            out.info(escape(line))
-        out.info("[bold]dry-run: nothing was written[/]")
-        return
-    run_summary(out, result.summary)
-    if json_out or getattr(result, "nothing_to_do", None):
-        return  # the command said why it touched nothing
-    out.info(
-        f"restored {len(result.collections)} collection(s), {result.documents:,} documents"
-        + (f"; dropped {', '.join(result.dropped)}" if result.dropped else "")
-    )

@@ -274,6 +274,17 @@ class CleanupSpec(_Model):
     min_age: Duration = timedelta(hours=48)
 
 
+class CutoverSpec(_Model):
+    """How the cutover replaces a live collection. `keep_previous` (default): renamed aside as
+    `<name>__prev_<run-id>` and kept until cleanup, so a rollback is a swap of names; false: one
+    atomic `dropTarget` rename where the server has it, and a rollback restores from the backup."""
+
+    keep_previous: bool = True
+
+
+HealthGate = Literal["off", "report", "rollback"]
+
+
 HOOK_STAGES = ("before_backup", "before_cutover", "after_cutover", "on_failure")
 
 
@@ -449,7 +460,11 @@ class Plan(_Model):
     backup: BackupSpec = Field(default_factory=BackupSpec)
     cleanup: CleanupSpec = Field(default_factory=CleanupSpec)
     hooks: HooksSpec = Field(default_factory=HooksSpec)
+    cutover: CutoverSpec = Field(default_factory=CutoverSpec)
     health: list[HealthCheck] = Field(default_factory=list)
+    # after the after_cutover hooks: the health checks, and on failure nothing (off), exit 1
+    # (report) or an instant rollback then exit 1 (rollback)
+    health_gate: HealthGate = "off"
     staging_refresh: StagingRefresh | None = None
     # the longest wait for a server's answer to one request (--network-timeout wins; a URI's
     # own socketTimeoutMS/timeoutMS is honoured for its server): adapters/mongo.Bounds
@@ -457,6 +472,15 @@ class Plan(_Model):
     # index builds, counting scans, sorted reads: this bound instead of one from the collection's size
     long_operation_timeout: PositiveDuration | None = None
     freeze: FreezeSpec | None = None
+
+    @model_validator(mode="after")
+    def _gate_has_checks(self) -> Plan:
+        if self.health_gate != "off" and not self.health:
+            raise ValueError(
+                f"health_gate: {self.health_gate} needs health checks (a `health:` list of "
+                "{name, url, ...})"
+            )
+        return self
 
     # -- derived views used by every step
 

@@ -8,7 +8,12 @@ ValidationReport), `content` (counts, content hashes, transformed documents), `i
 
 from mongo_promote.steps.validate.checks import Check, ValidationReport
 from mongo_promote.steps.validate.indexes import compare_indexes
-from mongo_promote.steps.validate.live import MonitoringReport, monitor, validate_live
+from mongo_promote.steps.validate.live import (
+    MonitoringReport,
+    kept_aside_changes,
+    monitor,
+    validate_live,
+)
 from mongo_promote.steps.validate.step import ValidateStep, validate_shadows
 
 __all__ = [
@@ -17,6 +22,7 @@ __all__ = [
     "ValidateStep",
     "ValidationReport",
     "compare_indexes",
+    "kept_aside_changes",
     "monitor",
     "validate_live",
     "validate_shadows",

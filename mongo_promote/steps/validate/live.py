@@ -76,12 +76,16 @@ class Changes:
         )
 
 
-def changes_since_cutover(ctx: RunContext, action: CollectionAction) -> Changes:
+def changes_since_cutover(
+    ctx: RunContext, action: CollectionAction, live: str | None = None
+) -> Changes:
     """Two scans in the same order, merged: raw bytes compared for plain collections, the source
-    with the plan's transforms applied for transformed ones (the run's own `$now`: ctx.now)."""
+    with the plan's transforms applied for transformed ones (the run's own `$now`: ctx.now).
+    `live`: the target collection to read instead of the one named like the source (a rollback's
+    kept-aside one)."""
     ctx.check_cancelled()
     changes = Changes(action.name)
-    target = ctx.target_db[action.name]
+    target = ctx.target_db[live or action.name]
     pairs: Iterator[tuple[bytes | None, bytes | None, Any]]
     if action.transformed:
         pairs = _transformed_pairs(ctx, action, target)
@@ -271,3 +275,39 @@ def _locate(doc: dict[str, Any], hits: list[str], findings: dict[str, UrlFinding
                 finding.paths[path] = finding.paths.get(path, 0) + 1
         if len(finding.samples) < SAMPLES:
             finding.samples.append({"_id": doc["_id"], "path": paths[0]})
+
+
+# ------------------------------------------------------------------ what a rollback took out
+
+
+def kept_aside_changes(ctx: RunContext, actions: Actions, kept: dict[str, str]) -> MonitoringReport:
+    """`validate --run <rollback>`: each collection the rollback took out of production (`kept`:
+    collection -> where it is kept) against the source with the plan's transforms (the rolled-back
+    run's `$now`: ctx.now), by `_id`: what the application added, changed and deleted between the
+    cutover and the rollback (the source as it is now: a change to staging since shows too).
+    Informative: it never fails."""
+    by_name = {a.name: a for a in actions.collections}
+    report = MonitoringReport()
+    for name, aside in sorted(kept.items()):
+        action = by_name.get(name)
+        if action is None:
+            report.checks.append(
+                Check("kept_aside", name, True, f"{aside}: not promoted from the source: not compared")
+            )
+            continue
+        c = changes_since_cutover(ctx, action, live=aside)
+        report.changes[name] = c
+        samples = {k: v for k, v in c.samples.items() if k != "unchanged"}
+        report.checks.append(
+            Check(
+                "kept_aside",
+                name,
+                True,
+                f"{aside} (kept aside, not in production): since the cutover the application "
+                f"added {c.added}, changed {c.changed} and deleted {c.missing} document(s); "
+                f"{c.unchanged} as the run installed them",
+                [samples] if samples else [],
+                severity="warning",
+            )
+        )
+    return report

@@ -30,6 +30,11 @@ pytestmark = pytest.mark.integration
 DROPPED = ["Child", "legacy_notes", "old_calls"]  # the embed source, and both legacy matches
 
 
+def previous(promoted: Promoted) -> str:
+    """The production Parent the run replaced, kept until cleanup (keep_previous)."""
+    return f"Parent__prev_{promoted.run_id}"
+
+
 def live(dbs: Any) -> list[str]:
     return sorted(n for n in dbs.target.list_collection_names() if "__" not in n)
 
@@ -50,9 +55,15 @@ def test_dry_run_lists_and_writes_nothing(promoted: Promoted) -> None:
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
     assert data["status"] == "dry_run" and data["age"]["refuses"] is True
-    assert [c["name"] for c in data["collections"]] == DROPPED
+    assert [c["name"] for c in data["collections"]] == [*DROPPED, previous(promoted)]
     counts = {c["name"]: (c["count"], c["changed"]) for c in data["collections"]}
-    assert counts == {"Child": (4, False), "legacy_notes": (1, False), "old_calls": (3, False)}
+    assert counts == {
+        "Child": (4, False),
+        "legacy_notes": (1, False),
+        "old_calls": (3, False),
+        previous(promoted): (1, False),  # as the run's backup holds it
+    }
+    assert {c["name"]: c["cls"] for c in data["collections"]}[previous(promoted)] == "previous"
     assert (snapshot(promoted.dbs.target), sorted(promoted.state.rglob("*"))) == before
     assert list(promoted.dbs.servers.target.mongo_promote.locks.find()) == locks
 
@@ -65,10 +76,11 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
     result = promoted.cli("cleanup", "--ignore-age", "--yes", "--json")
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
-    assert sorted(data["dropped"]) == DROPPED and data["status"] == "succeeded"
+    assert sorted(data["dropped"]) == sorted([*DROPPED, previous(promoted)])
+    assert data["status"] == "succeeded"
     assert live(dbs) == ["Parent", "Plain", "Unrelated"]
-    assert {k: v for k, v in snapshot(dbs.target).items() if "__" not in k} == {
-        k: v for k, v in before.items() if k not in DROPPED
+    assert snapshot(dbs.target) == {
+        k: v for k, v in before.items() if k not in DROPPED and k != previous(promoted)
     }
     journal = Path(data["report"]).parent / "journal.jsonl"
     assert '"command": "cleanup"' in journal.read_text()
@@ -80,7 +92,7 @@ def test_cleanup_drops_exactly_legacy_and_replaced_and_its_backup_restores_them(
     assert restore[4:] == ["--plan", str(promoted.plan), "--state-dir", str(promoted.state)]
     result = invoke([*restore[1:], "--yes"])
     assert result.exit_code == 0, explain(result)
-    assert snapshot(dbs.target, live_only=True) == before
+    assert snapshot(dbs.target) == before  # the kept previous collection too
     assert index_specs(dbs.target) == indexes
 
 
@@ -95,6 +107,7 @@ def test_cleanup_refuses_a_legacy_collection_written_after_the_run(promoted: Pro
     result = promoted.cli("cleanup", "--ignore-age", "--yes", "--force-collection", "old_calls")
     assert result.exit_code == 0, explain(result)
     assert live(dbs) == ["Parent", "Plain", "Unrelated"]
+    assert previous(promoted) not in dbs.target.list_collection_names()
 
 
 def test_force_collection_must_name_a_cleanup_candidate(promoted: Promoted) -> None:
@@ -154,7 +167,7 @@ def test_a_killed_cleanup_resumes_to_exactly_what_an_uninterrupted_one_does(
     promoted: Promoted, after: str
 ) -> None:
     dbs = promoted.dbs
-    before, indexes = snapshot(dbs.target), index_specs(dbs.target)
+    before, indexes = snapshot(dbs.target, live_only=True), index_specs(dbs.target)
     cleanup_id = killed_cleanup(promoted, after)
     dropped_then = [n for n in DROPPED if n not in live(dbs)]
     assert len(dropped_then) == (1 if after == "drop:" else 0), dropped_then
@@ -164,11 +177,12 @@ def test_a_killed_cleanup_resumes_to_exactly_what_an_uninterrupted_one_does(
     assert result.exit_code == 0, explain(result)
     data = json_out(result)
     assert data["run_id"] == cleanup_id and data["status"] == "succeeded"
-    assert sorted(data["dropped"]) == DROPPED
+    dropped = sorted([*DROPPED, previous(promoted)])  # the run's previous Parent too
+    assert sorted(data["dropped"]) == dropped
     assert live(dbs) == ["Parent", "Plain", "Unrelated"]
     keys = started(promoted, cleanup_id)
     assert keys.count("backup") == 1, keys  # the finished backup is not taken again
-    assert all(keys.count(f"drop:{n}") == 1 for n in DROPPED), keys  # nothing dropped twice
+    assert all(keys.count(f"drop:{n}") == 1 for n in dropped), keys  # nothing dropped twice
 
     # its backup holds every collection it dropped, before and after the kill
     result = promoted.cli("restore", "--backup", data["backup_dir"], "--yes")

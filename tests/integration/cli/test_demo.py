@@ -36,6 +36,13 @@ def test_demo_runs_every_stage_points_at_nothing_and_fits(tmp_path: Path) -> Non
     [hook] = report["hooks"]
     assert hook["ok"] and "demo: here production would restart its gateway" in hook["output"]
     assert "not set" not in result.output and "refuses without them" not in result.output
+    # the health gate ran against the demo's local gateway, and passed; the stand-in is stopped
+    gate = report["health_gate"]
+    assert (gate["mode"], gate["passed"]) == ("rollback", True)
+    urls = {c["url"] for c in gate["checks"]}
+    assert len(gate["checks"]) == 3 and all(u.startswith("http://127.0.0.1:") for u in urls)
+    assert "health check gateway: ok" in result.stdout
+    assert report["freeze"]["held"] is True  # the demo's writer obeys the freeze
     # summary last, and everything before it in 80 lines
     lines = result.stdout.splitlines()
     summary = lines.index(next(x for x in lines if x.startswith(f"run {run_dir.name}: succeeded")))

@@ -35,10 +35,11 @@ def test_rollback_dry_run_lists_each_collection_and_writes_nothing(
     assert (footprint(servers, promoted.dbs.name), files(promoted.state)) == before
     lines = result.stdout.splitlines()
     lines = lines[next(i for i, line in enumerate(lines) if line.startswith("Plan: ")) :]
-    assert lines[0].startswith(f"Plan: rollback of run {promoted.run_id} from its backup ")
-    assert ": 1 to restore, 1 to drop, " in lines[0]
-    assert "  Parent: replaced by the backup's copy (1 documents)" in lines
-    assert f"  Plain: dropped (created by run {promoted.run_id})" in lines
+    assert lines[0].startswith(f"Plan: rollback of run {promoted.run_id} by renames ")
+    assert ": 2 by renames (kept, never dropped), 0 to restore, 0 to drop, " in lines[0]
+    parent = next(line for line in lines if line.startswith("  Parent: swapped back: "))
+    assert f"Parent__prev_{promoted.run_id} renamed back in" in parent
+    assert any(line.startswith("  Plain: taken out: renamed aside and kept as ") for line in lines)
     assert lines[-1] == "dry-run: nothing was written"
     as_json = json_out(promoted.cli("rollback", "--dry-run", "--json"))
     assert as_json["status"] == "dry_run" and as_json["run_id"] == ""

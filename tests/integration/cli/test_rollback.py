@@ -31,5 +31,5 @@ def test_rollback_after_a_run_brings_the_target_back(dbs: Any, tmp_path: Path) -
     assert refused.exit_code == 2, explain(refused)
     result = invoke(["rollback", "--plan", str(plan), "--yes", "--json"])
     assert result.exit_code == 0, explain(result)
-    assert json.loads(result.stdout)["collections"] == ["Orders"]
+    assert json.loads(result.stdout)["swapped"] == ["Orders"]  # its previous one, put back
     assert snapshot(dbs.target, live_only=True) == before

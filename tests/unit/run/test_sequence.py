@@ -22,6 +22,7 @@ from mongo_promote.steps.cleanup import Candidate, cleanup_steps
 from mongo_promote.steps.cutover import CutoverStep
 from mongo_promote.steps.indexes import index_models, planned_index_names
 from mongo_promote.steps.restore import Dump
+from mongo_promote.steps.swap import Swap
 
 PLAN = """\
 version: 1
@@ -52,9 +53,11 @@ freeze:
 """
 
 
-def context(tmp_path: Path, caps: Capabilities, *, plan: str = PLAN) -> RunContext:
+def context(
+    tmp_path: Path, caps: Capabilities, extra: str = "", *, plan: str = PLAN
+) -> RunContext:
     path = tmp_path / "promote.yaml"
-    path.write_text(plan)
+    path.write_text(plan + extra)
     loaded = load_plan(path, env={})
     return RunContext(
         loaded=loaded,
@@ -137,6 +140,7 @@ def test_with_a_freeze_the_frozen_section_follows_validation_in_the_decided_orde
         "hook:after_cutover:0",
         "hook:after_cutover:1",
         "caught-up",
+        "freeze-held",  # keep_previous (the default): did the freeze hold
         "hook:on_failure:0",
     ]
     planned = {p.action.key: p.action.description for p in plan_actions(ctx, run_steps(ctx))}
@@ -172,7 +176,7 @@ def test_without_a_freeze_nothing_of_it_is_planned(tmp_path: Path) -> None:
 def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
     tmp_path: Path,
 ) -> None:
-    found = keys(context(tmp_path, FERRET), hooks=False)
+    found = keys(context(tmp_path, FERRET, "cutover: {keep_previous: false}\n"), hooks=False)
     assert found[found.index("cutover:Orders") + 1 :] == [
         "cutover:asides",
         "hooks:after_cutover",
@@ -180,6 +184,35 @@ def test_without_drop_target_the_asides_are_dropped_and_no_hooks_is_one_action(
         "hooks:on_failure",
     ]
     assert found[2] == "hooks:before_backup" and "hooks:before_cutover" in found
+
+
+@pytest.mark.parametrize("caps", [MONGOD, FERRET], ids=["mongod", "ferretdb"])
+def test_keep_previous_keeps_every_replaced_collection_and_drops_nothing(
+    tmp_path: Path, caps: Capabilities
+) -> None:
+    """The default: two renames on every server (dropTarget or not), nothing dropped after."""
+    ctx = context(tmp_path, caps)
+    planned = plan_actions(ctx, run_steps(ctx))
+    cutover = [p.action for p in planned if p.action.key.startswith("cutover")]
+    assert [a.key for a in cutover] == ["cutover:People", "cutover:Orders"]
+    assert all(f"kept as <name>__prev_{ctx.run_id}" in a.description for a in cutover)
+    assert planned[0].step.checks["keep_previous"] is True  # type: ignore[attr-defined]
+
+
+def test_the_health_gate_comes_last_and_the_dry_run_says_what_it_does(tmp_path: Path) -> None:
+    extra = "health: [{name: gw, url: 'http://127.0.0.1:9/health', retries: 2}]\n"
+    for mode, then in (
+        ("report", "exit 1, production stays cut over"),
+        ("rollback", "rolled back"),
+    ):
+        ctx = context(tmp_path, MONGOD, extra + f"health_gate: {mode}\n")
+        planned = plan_actions(ctx, run_steps(ctx))
+        gate = planned[-2]  # the on_failure hook is listed last
+        assert (gate.action.key, gate.step.number) == ("health-gate", 10)
+        assert f"health gate ({mode}): 1 check(s) (gw)" in gate.action.description
+        assert then in gate.action.description
+    ctx = context(tmp_path, MONGOD, extra)  # health_gate: off (the default)
+    assert "health-gate" not in [p.action.key for p in plan_actions(ctx, run_steps(ctx))]
 
 
 def test_the_backup_goes_where_the_plan_says_under_the_run_id(tmp_path: Path) -> None:
@@ -277,12 +310,25 @@ def test_restore_rollback_and_cleanup_number_their_stages(tmp_path: Path) -> Non
     assert numbered(restore_steps(ctx, state, dump, present=["People"], drop=[])) == restore
     rollback = restore_steps(ctx, state, dump, present=["People"], drop=["People"], artifacts=["x"])
     assert numbered(rollback) == restore
+    swaps = [Swap("People", "People__undone_x", "People__prev_y")]
+    instant = restore_steps(
+        ctx, state, None, present=["People"], drop=[], swaps=swaps, rollback=True
+    )
+    assert numbered(instant) == [(1, PREFLIGHT), (2, "swap back: 1 collection(s), renames only")]
+    mixed = restore_steps(
+        ctx, state, dump, present=["People", "Made"], drop=["Made"], swaps=swaps, rollback=True
+    )
+    assert numbered(mixed) == [
+        *restore[:5],
+        (6, "swap back: 1 collection(s), renames only"),
+        (7, "drop the collections the rolled-back run created"),
+    ]
     chosen = [Candidate("old", 1, 10, "1:ab", "1:ab", forced=False)]
     assert numbered(cleanup_steps(ctx, state, chosen)) == [
         (1, PREFLIGHT),
         (2, "backup the target"),
         (3, "check the backup against the run's backup"),
-        (4, "drop the legacy and replaced collections (backed up)"),
+        (4, "drop the legacy, replaced and kept collections (backed up)"),
     ]
 
 
@@ -319,3 +365,24 @@ def test_reordering_stages_renumbers_every_step() -> None:
     a, b, c, d = (Named(t) for t in "abcd")
     steps = in_stages([b], [a, c], listed_last=[d])  # type: ignore[list-item]
     assert [(s.number, s.title) for s in steps] == [(1, "b"), (2, "a"), (2, "c"), (2, "d")]
+
+
+def test_with_a_freeze_the_gate_comes_last_and_without_kept_collections_no_held_check(
+    tmp_path: Path,
+) -> None:
+    """The order of issue 17: ... post-checks, freeze.end, after_cutover, then the health gate;
+    the freeze-held check needs the previous collections kept (keep_previous)."""
+    gated = 'health: [{name: gw, url: "http://127.0.0.1:9/"}]\nhealth_gate: report\n'
+    ctx = context(tmp_path, MONGOD, plan=PLAN + FREEZE + gated)
+    assert keys(ctx)[-7:] == [
+        "freeze:end",
+        "hook:after_cutover:0",
+        "hook:after_cutover:1",
+        "caught-up",
+        "freeze-held",
+        "health-gate",
+        "hook:on_failure:0",  # listed last, run only on failure
+    ]
+    unkept_plan = PLAN + FREEZE + gated + "cutover: {keep_previous: false}\n"
+    unkept = context(tmp_path, MONGOD, plan=unkept_plan)
+    assert "freeze-held" not in keys(unkept) and "health-gate" in keys(unkept)

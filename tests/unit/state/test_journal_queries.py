@@ -16,6 +16,8 @@ from mongo_promote.state.journal import (
     CAUGHT_UP,
     COPIED,
     CUTOVER_FINGERPRINT,
+    CUTOVER_RENAMES,
+    CUTOVER_UNDONE,
     FREEZE_ENDED,
     FREEZE_STARTED,
     RUN_FAILED,
@@ -227,6 +229,87 @@ def test_the_runs_of_a_state_directory(tmp_path: Path) -> None:
     assert rolled_back_by(tmp_path, "20250101-000000-aaaa") == "20250104-000000-cccc"
     assert journal_of(tmp_path, "refresh-20250103").find_header() is None
     assert run.is_finished() and run.ended_at() == run.events()[-1]["at"]
+
+
+def _kept_cutover(journal: Journal, name: str, kept_as: str | None, *, finished: bool) -> None:
+    """A cutover that keeps what it replaces, as steps/cutover.py journals it."""
+    journal.record(CUTOVER_FINGERPRINT, collection=name, content_hash="2:ff")
+    journal.record(
+        CUTOVER_RENAMES,
+        collection=name,
+        kept_as=kept_as,
+        kept_uuid="aa" if kept_as else None,
+        installed_uuid="bb",
+        installed_count=2,
+        kept_fingerprint="3:aa" if kept_as else None,
+    )
+    ref = _ref(f"cutover:{name}", Kind.CUTOVER, name, "cutover")
+    _act(journal, ref, {"result": {"collection": name}} if finished else None)
+
+
+def test_the_renames_that_kept_what_they_replaced_are_read_back_typed(tmp_path: Path) -> None:
+    journal = _start(tmp_path, "r1")
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)
+    _kept_cutover(journal, "B", None, finished=False)  # created by the run, crashed
+
+    renames = journal.renames()
+    assert (renames["A"].kept_as, renames["A"].kept_uuid, renames["A"].installed_uuid) == (
+        "A__prev_r1",
+        "aa",
+        "bb",
+    )
+    assert renames["A"].installed_count == 2 and renames["A"].kept_fingerprint == "3:aa"
+    assert renames["B"].kept_as is None
+    assert set(journal.kept()) == {"A__prev_r1"}
+    changes = {c.collection: c for c in journal.acted_on()}
+    assert changes["A"].renames == renames["A"] and changes["B"].renames == renames["B"]
+    assert changes["A"].finished and not changes["B"].finished
+
+
+def test_a_rollback_s_header_stands_for_the_renames_of_its_swaps(tmp_path: Path) -> None:
+    """What a rollback of that rollback reads: its swaps, planned in its header (Swap.to_json)."""
+    swap = {
+        "collection": "A",
+        "take_out": "A__undone_rb1",
+        "put_back": "A__prev_r1",
+        "live_uuid": "bb",
+        "put_back_uuid": "aa",
+        "put_back_count": 3,
+        "kept_fingerprint": "2:ff",
+        "put_back_fingerprint": "3:aa",
+        "written_since": "unknown: same count, content not compared",
+    }
+    created = {"collection": "C", "take_out": "C__undone_rb1", "put_back": None, "live_uuid": "cc"}
+    journal = _start(tmp_path, "rb1", command="rollback", rolls_back="r1", swaps=[swap, created])
+    _act(journal, _ref("swap:A", Kind.CUTOVER, "A", "cutover"), {"result": {}})
+
+    renames = journal.renames()
+    a, c = renames["A"], renames["C"]
+    assert (a.kept_as, a.kept_uuid, a.installed_uuid, a.installed_count) == (
+        "A__undone_rb1",
+        "bb",
+        "aa",
+        3,
+    )
+    assert a.kept_fingerprint == "2:ff" and journal.fingerprint_of("A") == "3:aa"
+    assert (c.kept_as, c.installed_uuid, c.installed_count) == ("C__undone_rb1", None, None)
+    assert set(journal.kept()) == {"A__undone_rb1", "C__undone_rb1"}
+    (change,) = journal.acted_on()  # only A's swap was started
+    assert change.fingerprint == "3:aa" and change.renames == a
+
+
+def test_renames_undone_by_the_run_itself_count_as_never_made(tmp_path: Path) -> None:
+    """undo_renames (a failure inside a freeze): the cutover is to be made again on --resume."""
+    journal = _start(tmp_path, "r1")
+    _act(journal, _ref("copy", "copy"), {"copied": {}}, shadow=True)
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)
+    journal.record(CUTOVER_UNDONE, collections=["A"])
+
+    assert set(journal.finished_actions()) == {"copy"}  # the shadows' work still stands
+    assert journal.acted_on() == [] and journal.cutovers() == [] and journal.renames() == {}
+    assert not journal.started_cutover()
+    _kept_cutover(journal, "A", "A__prev_r1", finished=True)  # the resume cuts over again
+    assert [c.collection for c in journal.acted_on()] == ["A"]
 
 
 # ---------------------------------------------------------------- attempts, spans, windows (issue 19)

@@ -344,3 +344,25 @@ def test_backup_encrypt_to_takes_age_recipients(tmp_path: Path) -> None:
     assert load_plan(ok, env={}).plan.backup.encrypt_to == [recipient]
     bad = write(tmp_path, HEADER + "backup: {encrypt_to: [ssh-ed25519 AAAA]}\n")
     assert "age recipient" in error_of(bad).message
+
+
+def test_cutover_keeps_the_previous_collections_unless_told_and_the_gate_is_off_by_default(
+    tmp_path: Path,
+) -> None:
+    plan = load_plan(write(tmp_path, HEADER), env={}).plan
+    assert plan.cutover.keep_previous is True and plan.health_gate == "off"
+    told = HEADER + "cutover: {keep_previous: false}\nhealth_gate: report\n"
+    told += "health: [{name: gw, url: 'http://127.0.0.1:9/health'}]\n"
+    plan = load_plan(write(tmp_path, told), env={}).plan
+    assert plan.cutover.keep_previous is False and plan.health_gate == "report"
+    bundled = load_plan(bundled_plan_path(), env=ENV).plan
+    assert bundled.cutover.keep_previous is True and bundled.health_gate == "rollback"
+
+
+def test_a_health_gate_needs_health_checks_and_a_known_mode(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, HEADER + "health_gate: rollback\n"))
+    assert "health_gate: rollback needs health checks" in error.message
+    error = error_of(write(tmp_path, HEADER + "health_gate: sometimes\n"))
+    assert "health_gate" in error.message and error.line == 4
+    error = error_of(write(tmp_path, HEADER + "cutover: {keep_prev: true}\n"))
+    assert "keep_prev" in error.message  # a typo does not silently keep nothing
