@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mongo_promote.redact import redact_text, redact_url
+
+if TYPE_CHECKING:
+    import httpx  # imported where a check runs: a plan without checks never loads it
 
 MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
 MAX_BODY_BYTES = 1 << 20  # `contains` looks at the first MiB of the body
@@ -120,6 +121,8 @@ def run_check(
 ) -> CheckResult:
     """Attempts until one passes or `retries` more have failed, waiting backoff, 2x, 4x… (capped).
     `on_attempt` hears of each attempt as it ends, with the wait before the next (None: last)."""
+    import httpx
+
     attempts = check.retries + 1
     with httpx.Client(
         verify=check.verify,
@@ -145,6 +148,8 @@ def backoff_delay(base_s: float, attempt: int) -> float:
 
 
 def _attempt(client: httpx.Client, check: HealthCheck) -> CheckResult:
+    import httpx
+
     timeout_s = check.timeout.total_seconds()
     result = CheckResult(check.name, check.method, redact_url(check.url), False, None, None, 0)
     started = time.monotonic()
