@@ -28,7 +28,7 @@ from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
 from mongo_promote.run.frozen import FrozenSection
 from mongo_promote.run.signals import signals_cancel, signals_deferred
-from mongo_promote.state.context import RunContext
+from mongo_promote.state.context import RunContext, save_capabilities
 from mongo_promote.state.journal import (
     ON_FAILURE_HOOK,
     RUN_FAILED,
@@ -68,7 +68,7 @@ def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
 def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> Journal:
     """A new journal, or the existing one of the run being resumed (same plan, not finished)."""
     if not resume:
-        return Journal.create(
+        journal = Journal.create(
             ctx.paths.journal,
             {
                 "run_id": ctx.run_id,
@@ -79,6 +79,8 @@ def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> J
                 **header,
             },
         )
+        save_capabilities(ctx)  # --resume uses them again (state.context.connected)
+        return journal
     journal = resumable_journal(ctx)
     ctx.now = journal.header().now  # one $now per run, across resumes
     journal.record(RUN_RESUMED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import secrets
 import shlex
 import threading
@@ -34,6 +35,7 @@ from mongo_promote.console import Output
 from mongo_promote.domain.names import TOOL_DATABASE, aside_name, shadow_name
 from mongo_promote.domain.plan import LoadedPlan, Plan, bundled_plan_path
 from mongo_promote.errors import Interrupted, PromoteError, ServerUnreachable
+from mongo_promote.files import write_private
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -91,6 +93,7 @@ class RunPaths:
     journal: Path
     report_json: Path
     report_md: Path
+    capabilities: Path  # the target's probed capabilities, reused by --resume (`connected`)
     backup_dir: Path  # where this run's backup goes
 
     @classmethod
@@ -109,6 +112,7 @@ class RunPaths:
             journal=run_dir / "journal.jsonl",
             report_json=run_dir / "report.json",
             report_md=run_dir / "report.md",
+            capabilities=run_dir / "capabilities.json",
             backup_dir=backup_dir or base / "backups" / run_id,
         )
 
@@ -227,20 +231,53 @@ def open_clients(
 
 @contextmanager
 def connected(
-    plan: Plan, *, probe: bool = False
+    plan: Plan, *, probe: bool = False, probed: Path | None = None
 ) -> Iterator[tuple[MongoClient[Any], MongoClient[Any], Capabilities, Capabilities]]:
     """The plan's two servers and their capabilities; a sharded target is refused (exit 2).
 
     probe=True (commands that write to the target) tries the target's capabilities on scratch
     collections; otherwise they are expected from buildInfo/hello and nothing is written. The
-    source is only ever read, so its capabilities are always the expected ones.
+    source is only ever read, so its capabilities are always the expected ones. `probed`: a
+    run's `capabilities.json` (`--resume`): what its first attempt probed is used again, without
+    scratch writes, when the target is the same server (hosts, version, topology).
     """
     with open_clients(plan.source.uri, plan.target.uri, plan_bounds(plan)) as (source, target):
         target_caps = detect_capabilities(target)
         refuse_sharded(target_caps, "target")
         if probe:
-            target_caps = probe_capabilities(target, TOOL_DATABASE)
+            known = _probed_before(probed, target, target_caps)
+            target_caps = known or probe_capabilities(target, TOOL_DATABASE)
         yield source, target, detect_capabilities(source), target_caps
+
+
+def save_capabilities(ctx: RunContext) -> None:
+    """The target's probed capabilities into the run's directory, for a `--resume` (`connected`)."""
+    if ctx.target_caps.probed:
+        record = {"nodes": _nodes(ctx.target_client), "capabilities": ctx.target_caps.to_dict()}
+        write_private(ctx.paths.capabilities, json.dumps(record, indent=1) + "\n")
+
+
+def _probed_before(
+    path: Path | None, client: MongoClient[Any], expected: Capabilities
+) -> Capabilities | None:
+    """The capabilities a run probed (`save_capabilities`), if `client` is that same server."""
+    if path is None or not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        caps = Capabilities(**record["capabilities"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # unreadable or of another version: probed again
+    same = (caps.server, caps.version, caps.topology) == (
+        expected.server,
+        expected.version,
+        expected.topology,
+    )
+    return caps if same and caps.probed and record.get("nodes") == _nodes(client) else None
+
+
+def _nodes(client: MongoClient[Any]) -> list[str]:
+    return sorted(f"{host}:{port}" for host, port in client.nodes)
 
 
 _M_ARENA_MAX = -8
@@ -273,7 +310,14 @@ def open_context(
     the only place a RunContext is built."""
     fewer_malloc_arenas()
     rid = run_id or new_run_id()
-    with connected(loaded.plan, probe=probe) as (source, target, source_caps, target_caps):
+    paths = RunPaths.of(loaded, state_dir, rid)
+    probed = paths.capabilities if run_id else None  # a resumed run's own probe
+    with connected(loaded.plan, probe=probe, probed=probed) as (
+        source,
+        target,
+        source_caps,
+        target_caps,
+    ):
         yield RunContext(
             loaded=loaded,
             run_id=rid,
@@ -282,6 +326,6 @@ def open_context(
             source_caps=source_caps,
             target_caps=target_caps,
             out=out,
-            paths=RunPaths.of(loaded, state_dir, rid),
+            paths=paths,
             workers=workers,
         )
