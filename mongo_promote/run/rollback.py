@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.domain.names import aside_name, made_by_run, shadow_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
@@ -128,7 +129,7 @@ def _changed_since(ctx: RunContext, acted: list[Acted], present: set[str]) -> li
                 f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, now dropped"
             )
         else:
-            now = collection_content_hash(ctx.target_db[a.name]).hexdigest()
+            now = content_hash(ctx.target_db[a.name]).hexdigest()
             if now != a.expected:
                 changed.append(
                     f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, {hashed_count(now):,} "

@@ -13,8 +13,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from mongo_promote.adapters.mongo import network_cause
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.adapters.mongo import content_hash, network_cause
 from mongo_promote.domain.inventory import counted
 from mongo_promote.domain.transforms.stream import children_hash
 from mongo_promote.errors import (
@@ -508,4 +507,4 @@ def _children_changed(ctx: RunContext, name: str, read: dict[str, str] | None) -
 
 
 def _source_hash(ctx: RunContext, name: str) -> str:
-    return collection_content_hash(ctx.source_db[name]).hexdigest()
+    return content_hash(ctx.source_db[name]).hexdigest()

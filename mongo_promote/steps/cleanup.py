@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.adapters.dump import Manifest
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.domain.inventory import collection_names, collection_size
 from mongo_promote.domain.plan import Plan
 from mongo_promote.errors import OperationFailed, UsageError
@@ -179,7 +180,7 @@ def candidates(
     found = []
     for name in names:
         ctx.check_cancelled()
-        now = collection_content_hash(ctx.target_db[name])
+        now = content_hash(ctx.target_db[name])
         found.append(
             Candidate(
                 name,
@@ -263,7 +264,7 @@ class DropLegacyStep(DropStep):
         backed_up = self.state.backed_up.get(name)
         present = bool(ctx.target_db.list_collection_names(filter={"name": name}))
         if present and backed_up is not None:
-            now = collection_content_hash(ctx.target_db[name]).hexdigest()
+            now = content_hash(ctx.target_db[name]).hexdigest()
             if now != backed_up:
                 raise OperationFailed(
                     f"{name} was written to since the cleanup's backup ({hashed_count(backed_up):,} "
