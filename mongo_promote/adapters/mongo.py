@@ -473,7 +473,7 @@ def collection_stats(db: Database[Any], name: str) -> tuple[int | None, int]:
     return (int(count) if isinstance(count, int | float) else None), int(stats.get("size", 0))
 
 
-REPLY_BYTES = 2 * 1024 * 1024  # what a streaming read asks the server for per reply
+REPLY_BYTES = 1024 * 1024  # what a streaming read asks the server for per reply (steps/copy.py)
 
 
 def docs_per_reply(size: int, count: int | None, reply_bytes: int = REPLY_BYTES) -> int:

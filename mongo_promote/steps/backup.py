@@ -20,8 +20,6 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import Kind
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
-BACKUP_REPLY_BYTES = 1024 * 1024  # the dump's reads: it runs beside the copy's workers
-
 
 @dataclass
 class BackupResult:
@@ -151,7 +149,7 @@ def live_documents(ctx: RunContext, name: str) -> Iterator[bytes]:
     """A target collection's documents as raw bytes, streaming (replies of about 1 MB: a backup
     runs beside the copy, memory stays low), stopping promptly on Ctrl-C."""
     coll = ctx.target_db[name]
-    with coll.find({}, batch_size=reply_batch(coll, BACKUP_REPLY_BYTES)) as cursor:
+    with coll.find({}, batch_size=reply_batch(coll)) as cursor:
         for n, doc in enumerate(cursor):
             if n % 500 == 0:
                 ctx.check_cancelled()

@@ -27,9 +27,11 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import COPIED
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
-# was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each); 4 -> 2 MB (with replies of 2 MB,
-# adapters.mongo.REPLY_BYTES): documentdb peak RSS at scale 10 99.5 -> 91 MB, at 100 148 -> 120 MB
-DEFAULT_BATCH_BYTES = 2 * 1024 * 1024
+# was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each). Then (replies sized alike,
+# adapters.mongo.REPLY_BYTES), documentdb peak RSS at scales 10 / 100: 4 MB 99.5 / 148 MB,
+# 2 MB 91 / 120 MB, 1 MB 84 / 103 MB (one run each); 1 MB against 2 MB at scale 10, 4 runs
+# interleaved: client CPU 0.98x, wall 0.98x
+DEFAULT_BATCH_BYTES = 1024 * 1024
 # FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
 # documents ("Write batch sizes must be between 1 and 25000"): 8 MB of small documents is more.
 MAX_BATCH_DOCS = 10_000
