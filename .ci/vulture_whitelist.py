@@ -76,3 +76,7 @@ _.undo_renames
 # http.server calls these by name (demo/gateway.py: the demo's local stand-in for the gateway)
 _.do_GET
 _.log_message
+
+# Python calls a module's __getattr__ for a name it lacks (PEP 562): domain/plan/__init__.py loads
+# its modules on first use.
+__getattr__

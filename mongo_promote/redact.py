@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from pymongo.errors import ConfigurationError, InvalidURI
-from pymongo.uri_parser import parse_uri
-
 _HTTP_USERINFO = re.compile(r"(?i)(https?://)([^@/\s]+)@")
 _HTTP_SCHEME = re.compile(r"(?i)https?://")
 _SCHEME = re.compile(r"(?i)mongodb(?:\+srv)?://")
@@ -41,6 +38,9 @@ def _split_uri(uri: str) -> _UriParts | None:
     if not scheme_match:
         return None
     scheme, body = uri[: scheme_match.end()], uri[scheme_match.end() :]
+    from pymongo.errors import ConfigurationError, InvalidURI  # the driver: only with a URI to cut
+    from pymongo.uri_parser import parse_uri
+
     try:
         # Parse as mongodb:// so that an SRV name never triggers a DNS lookup.
         parsed = parse_uri("mongodb://" + body, validate=False, warn=True, normalize=False)
@@ -169,6 +169,9 @@ def same_server(uri_a: str, uri_b: str) -> bool:
 
 
 def _hosts(uri: str) -> set[str]:
+    from pymongo.errors import ConfigurationError, InvalidURI
+    from pymongo.uri_parser import parse_uri
+
     try:
         nodes = parse_uri(uri, validate=False, warn=True, connect_timeout=1)["nodelist"]
     except (InvalidURI, ConfigurationError, ValueError):
@@ -179,7 +182,6 @@ def _hosts(uri: str) -> set[str]:
 def _canonical_host(host: str) -> str:
     host = host.lower()
     return "127.0.0.1" if host in ("localhost", "::1", "[::1]") else host
-
 
 
 # ---------------------------------------------------------------- http(s) URLs
@@ -220,5 +222,3 @@ def _secrets_of(url: str) -> list[str]:
     if len(parts.fragment) >= 4:
         found.append(parts.fragment)
     return sorted(found, key=len, reverse=True)
-
-

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mongo_promote.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx  # imported where a check runs: a plan without checks never loads it
 
 MAX_BACKOFF_S = 30.0  # the doubling wait between attempts never exceeds this
 MAX_BODY_BYTES = 1 << 20  # `contains` looks at the first MiB of the body

@@ -37,6 +37,7 @@ from pymongo.errors import (
 )
 from pymongo.uri_parser import parse_uri
 
+from mongo_promote.checksum import ContentHash, collection_content_hash
 from mongo_promote.console import human_duration
 from mongo_promote.errors import ServerUnreachable, UsageError
 from mongo_promote.redact import redact_text, redact_uri
@@ -519,6 +520,32 @@ def collection_stats(db: Database[Any], name: str) -> tuple[int | None, int]:
         return None, 0
     count = stats.get("count")
     return (int(count) if isinstance(count, int | float) else None), int(stats.get("size", 0))
+
+
+REPLY_BYTES = 1024 * 1024  # what a streaming read asks the server for per reply (steps/copy.py)
+
+
+def docs_per_reply(size: int, count: int | None, reply_bytes: int = REPLY_BYTES) -> int:
+    """A cursor's batch_size for replies of about `reply_bytes` (a collection of `size` bytes in
+    `count` documents): memory bounded by bytes, not by a count of documents of any size (the
+    server's own cap is 16 MB a reply, per cursor, and several cursors read at once)."""
+    average = size // count if count else 0
+    if average <= 0:
+        return 1_000
+    return max(101, min(100_000, reply_bytes // average))
+
+
+def reply_batch(coll: Collection[Any], reply_bytes: int = REPLY_BYTES) -> int:
+    """`docs_per_reply` for `coll`, from its collStats (one round trip, no scan)."""
+    count, size = collection_stats(coll.database, coll.name)
+    return docs_per_reply(size, count, reply_bytes)
+
+
+def content_hash(coll: Collection[Any], *, each: Callable[[bytes], None] | None = None) -> ContentHash:
+    """`collection_content_hash` read in replies of about REPLY_BYTES (`reply_batch`): what the
+    steps hash is bounded in memory by bytes, whatever its documents' size (a count of 10,000
+    documents was up to the server's 16 MB a reply, per reader, with four readers at once)."""
+    return collection_content_hash(coll, batch_size=reply_batch(coll), each=each)
 
 
 def first_reply_bounded(

@@ -18,9 +18,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
-
 from mongo_promote.adapters.shell import process_alive
 from mongo_promote.errors import OperationFailed, UsageError
 
@@ -387,6 +384,9 @@ def _wait_ready(server: LocalServer, proc: subprocess.Popen[bytes]) -> bool:
 
 
 def _responds(uri: str, *, timeout_ms: int) -> bool:
+    from pymongo import MongoClient  # the driver: not for `servers --help`
+    from pymongo.errors import PyMongoError
+
     client: MongoClient[dict[str, object]] = MongoClient(
         uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
     )

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -41,6 +40,8 @@ def backup(
     """A verified, mongorestore-compatible backup of the target database (reads only).
 
     A run of its own (journal, report, `history`); `restore --backup DIR` loads it back."""
+    from mongo_promote import api
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.BackupOptions(out_dir=out_dir, state_dir=state_dir)
     loaded = load(plan, source_uri, target_uri, timeout=network_timeout)

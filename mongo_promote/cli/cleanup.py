@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import confirmer, handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -18,7 +17,6 @@ from mongo_promote.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from mongo_promote.cli.render.cleanup import candidates, cleaned
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -63,6 +61,9 @@ def cleanup(
 
     Not before cleanup.min_age since the run's cutover, not a collection written since the run's
     backup, and only after a verified backup of each (`restore --backup` brings them back)."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.cleanup import candidates, cleaned
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.CleanupOptions(
         run_id=run_id,

@@ -9,23 +9,18 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pymongo.errors import PyMongoError
 
-from mongo_promote.adapters.mongo import server_error
 from mongo_promote.cli.options import DEBUG_ENV
 from mongo_promote.cli.timeouts import network_timeout
 from mongo_promote.console import Output
-from mongo_promote.domain.plan import (
-    LoadedPlan,
-    argv_password_warning,
-    bundled_plan_path,
-    load_plan,
-)
 from mongo_promote.errors import PromoteError
 from mongo_promote.redact import redact_text
+
+if TYPE_CHECKING:
+    from mongo_promote.domain.plan import LoadedPlan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,6 +78,10 @@ def describe_failure(exc: BaseException) -> tuple[str, int, str]:
         return exc.code, exc.exit_code, scrub(" ".join(exc.message.split()))
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130, "interrupted"
+    from pymongo.errors import PyMongoError
+
+    from mongo_promote.adapters.mongo import server_error
+
     # a server's refusal: its message and code name, one line (never the driver's error dict)
     text = server_error(exc) if isinstance(exc, PyMongoError) else " ".join(str(exc).split())
     return "internal", 1, scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
@@ -117,6 +116,8 @@ def load(
     URI, `env:NAME` or `file:PATH`: the last two keep a password out of the process list; a URI
     with a password given here is warned about) and --network-timeout (`timeout`). `servers=False`:
     the command never connects, so unset URI variables are no error."""
+    from mongo_promote.domain.plan import argv_password_warning, bundled_plan_path, load_plan
+
     path = Path(plan)
     if plan == "meeshy" and not path.exists():
         path = bundled_plan_path()

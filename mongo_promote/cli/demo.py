@@ -8,11 +8,8 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import handles_errors
 from mongo_promote.cli.options import STATE_DIR_ENV, EngineOpt, QuietOpt, VerboseOpt
-from mongo_promote.cli.render.demo import DemoTables
-from mongo_promote.cli.render.inventory import server_pair
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
 from mongo_promote.console import Output
 
@@ -42,6 +39,10 @@ def demo(
 
     Nothing points at production: the plan's hooks run local commands, and no MEESHY_* variable
     of this shell is read."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.demo import DemoTables
+    from mongo_promote.cli.render.inventory import server_pair
+
     out = Output(verbose=verbose, quiet=quiet)
     options = api.DemoOptions(
         scale=scale,

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import conclude, handles_errors, load
 from mongo_promote.cli.options import JsonOpt, PlanOpt, QuietOpt, VerboseOpt
-from mongo_promote.cli.render.checks import attempt_line, health_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import OperationFailed
@@ -33,6 +31,9 @@ def health(
 
     Connects to no database: the plan's URIs need not be set. Each attempt is printed as it
     ends (with the wait before the next one); --retries overrides the plan's."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.checks import attempt_line, health_table
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.HealthOptions(
         on_attempt=lambda result, wait: attempt_line(out, result, wait), retries=retries

@@ -3,10 +3,8 @@ collections production holds now (reads files only)."""
 
 from __future__ import annotations
 
-from mongo_promote import api
 from mongo_promote.cli.common import handles_errors, load
 from mongo_promote.cli.options import JsonOpt, PlanOpt, QuietOpt, StateDirRunOpt, VerboseOpt
-from mongo_promote.cli.render.cleanup import current_line, history_table
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 
@@ -23,6 +21,9 @@ def history(
     which run's collections production holds now, from the journals.
 
     Connects to no database: the plan's URIs need not be set."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.cleanup import current_line, history_table
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.HistoryOptions(state_dir=state_dir)
     result = api.history(load(plan, None, None, servers=False), out, options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mongo_promote import api
 from mongo_promote.cli.common import handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -12,7 +11,6 @@ from mongo_promote.cli.options import (
     TargetUriOpt,
     VerboseOpt,
 )
-from mongo_promote.cli.render.inventory import inventory_table
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -29,6 +27,9 @@ def inspect(
     quiet: QuietOpt = False,
 ) -> None:
     """Inventory and classification of both sides (reads only)."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.inventory import inventory_table
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     loaded = load(plan, source_uri, target_uri, timeout=network_timeout)
     result = api.inspect(loaded, out, api.InspectOptions())

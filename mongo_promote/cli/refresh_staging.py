@@ -6,10 +6,8 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import conclude, handles_errors, load
 from mongo_promote.cli.options import JsonOpt, PlanOpt, QuietOpt, StateDirRunOpt, VerboseOpt
-from mongo_promote.cli.render.checks import health_table, refresh_event, refresh_plan
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import OperationFailed
@@ -29,6 +27,9 @@ def refresh_staging(
     """Run the plan's staging_refresh: commands in order, a wait, its health checks. Exit 1 on failure.
 
     Connects to no database: the plan's URIs need not be set."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.checks import health_table, refresh_event, refresh_plan
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     loaded = load(plan, None, None, servers=False)
     options = api.RefreshStagingOptions(

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import confirmer, handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -19,8 +18,6 @@ from mongo_promote.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from mongo_promote.cli.render.restored import restored
-from mongo_promote.cli.render.summary import summary_on_failure
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -72,6 +69,10 @@ def restore(
 
     It shows each collection and what happens to it, and asks once; --dry-run shows it and
     writes nothing."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.restored import restored
+    from mongo_promote.cli.render.summary import summary_on_failure
+
     if backup_dir is None and resume is None:
         raise UsageError("restore needs --backup DIR (or --resume RUN_ID)")
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)

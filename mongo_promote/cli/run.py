@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import conclude, confirmer, handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -19,12 +18,13 @@ from mongo_promote.cli.options import (
     VerboseOpt,
     YesOpt,
 )
-from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
-from mongo_promote.cli.render.summary import run_summary, summary_on_failure
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
 from mongo_promote.errors import UsageError
+
+if TYPE_CHECKING:
+    from mongo_promote import api
 
 
 @handles_errors
@@ -82,6 +82,9 @@ def run(
 
     It shows the plan's summary (what it creates, replaces, leaves alone, the backup, the
     commands it runs) and asks once; --dry-run shows it and writes nothing."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.summary import run_summary, summary_on_failure
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     if health_gate not in (None, "off", "report", "rollback"):
         raise UsageError(f"--health-gate {health_gate}: one of off, report, rollback")
@@ -114,6 +117,9 @@ def run(
 def _dry_run(out: Output, planned: api.DryRunResult, json_out: bool) -> None:
     """The dry-run; then, when another run holds the lock, the error `run` would stop with
     (exit 4), after it (in the same JSON document with --json)."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.dryrun import dry_run as render_dry_run
+
     render_dry_run(out, planned.dry_run)
     if planned.saved:
         out.info(

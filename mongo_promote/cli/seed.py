@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import handles_errors
 from mongo_promote.cli.options import JsonOpt, QuietOpt, VerboseOpt
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt, network_timeout
@@ -34,6 +33,8 @@ def seed(
     quiet: QuietOpt = False,
 ) -> None:
     """Fill both servers with realistic, deterministic Meeshy data (drops what it rewrites)."""
+    from mongo_promote import api
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.SeedOptions(
         source_uri,

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote.domain.plan import parse_duration
 from mongo_promote.errors import UsageError
 
 NetworkTimeoutOpt = Annotated[
@@ -28,6 +27,8 @@ def network_timeout(text: str | None) -> timedelta | None:
     """--network-timeout's DURATION, or a usage error (exit 2) saying how to write one."""
     if text is None:
         return None
+    from mongo_promote.domain.plan import parse_duration  # pydantic: only when given
+
     try:
         value = parse_duration(text)
     except ValueError as exc:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from mongo_promote import api
 from mongo_promote.cli.common import conclude, handles_errors, load
 from mongo_promote.cli.options import (
     JsonOpt,
@@ -17,7 +16,6 @@ from mongo_promote.cli.options import (
     TargetUriOpt,
     VerboseOpt,
 )
-from mongo_promote.cli.render.checks import validation
 from mongo_promote.cli.timeouts import NetworkTimeoutOpt
 from mongo_promote.console import Output
 from mongo_promote.domain.plan import DEFAULT_PLAN_PATH
@@ -45,6 +43,9 @@ def validate(
 
     After a cutover, documents the application added or changed since are warnings (in every
     check); a document the source has and production lost fails."""
+    from mongo_promote import api
+    from mongo_promote.cli.render.checks import validation
+
     out = Output(json_mode=json_out, verbose=verbose, quiet=quiet)
     options = api.ValidateOptions(run_id=run_id, state_dir=state_dir)
     loaded = load(plan, source_uri, target_uri, timeout=network_timeout)

@@ -9,7 +9,7 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from mongo_promote.adapters.mongo import collection_options, collection_stats, long_operation
+from mongo_promote.adapters.mongo import collection_stats, long_operation
 from mongo_promote.domain.names import is_tool_collection, kept
 from mongo_promote.domain.plan import Plan
 from mongo_promote.redact import redact_uri
@@ -63,14 +63,20 @@ class Inventory:
 def collection_names(db: Database[Any], *, with_kept: bool = False) -> list[str]:
     """Application collections only: no system.* namespaces, no views, no collection of the
     tool (shadows, asides; the kept ones too unless `with_kept`: previous, kept aside)."""
-    names = []
+    return sorted(collection_specs(db, with_kept=with_kept))
+
+
+def collection_specs(db: Database[Any], *, with_kept: bool = False) -> dict[str, dict[str, Any]]:
+    """Application collections (as `collection_names`) and the options the server kept for each,
+    from one listCollections."""
+    found = {}
     for spec in db.list_collections():
         name = spec["name"]
         if name.startswith("system.") or spec.get("type", "collection") != "collection":
             continue
         if not is_tool_collection(name) or (with_kept and kept(name) is not None):
-            names.append(name)
-    return sorted(names)
+            found[name] = dict(spec.get("options", {}))
+    return found
 
 
 def collection_size(db: Database[Any], name: str) -> int:
@@ -91,10 +97,17 @@ def counted(coll: Collection[Any], expected: int) -> int:
 
 
 def describe(
-    db: Database[Any], name: str, plan: Plan, *, in_source: bool, in_target: bool
+    db: Database[Any],
+    name: str,
+    plan: Plan,
+    *,
+    in_source: bool,
+    in_target: bool,
+    options: dict[str, Any],
 ) -> CollectionInfo:
     """What the analysis shows of one collection. Its count is the server's stored one when it
-    has one (informative: shown, and used to order and size the work; every check counts again)."""
+    has one (informative: shown, and used to order and size the work; every check counts again).
+    `options`: what listCollections shows for it (read once for the whole database)."""
     coll = db[name]
     index_specs = [dict(ix) for ix in coll.list_indexes()]
     stored, size = collection_stats(db, name)
@@ -105,7 +118,7 @@ def describe(
         count=stored if stored is not None else _count(coll, size),
         size=size,
         indexes=[ix["name"] for ix in index_specs],
-        options=collection_options(db, name),
+        options=options,
         in_source=in_source,
         in_target=in_target,
         index_specs=index_specs,
@@ -121,25 +134,31 @@ def _count(coll: Collection[Any], size: int) -> int:
 def take_inventory(
     plan: Plan, source_db: Database[Any], target_db: Database[Any], *, with_kept: bool = False
 ) -> Inventory:
-    """Both sides' application collections, classified by the plan; `with_kept` (inspect): the
-    target's previous and kept-aside collections too, each under its own class."""
-    source_names = set(collection_names(source_db))
-    target_names = set(collection_names(target_db, with_kept=with_kept))
+    """One listCollections per side (names and options), then per collection its collStats and
+    listIndexes, asked side by side; `with_kept` (inspect): the target's previous and kept-aside
+    collections too, each under its own class."""
+    source_specs = collection_specs(source_db)
+    target_specs = collection_specs(target_db, with_kept=with_kept)
 
-    def side(db: Database[Any], uri: str, names: set[str]) -> SideInventory:
-        # A few round trips per collection: asked side by side, they cost one collection's worth.
+    def side(db: Database[Any], uri: str, specs: dict[str, dict[str, Any]]) -> SideInventory:
+        # Two round trips per collection: asked side by side, they cost one collection's worth.
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="inventory") as pool:
             infos = list(
                 pool.map(
                     lambda n: describe(
-                        db, n, plan, in_source=n in source_names, in_target=n in target_names
+                        db,
+                        n,
+                        plan,
+                        in_source=n in source_specs,
+                        in_target=n in target_specs,
+                        options=specs[n],
                     ),
-                    sorted(names),
+                    sorted(specs),
                 )
             )
         return SideInventory(redact_uri(uri), db.name, infos)
 
     return Inventory(
-        side(source_db, plan.source.uri, source_names),
-        side(target_db, plan.target.uri, target_names),
+        side(source_db, plan.source.uri, source_specs),
+        side(target_db, plan.target.uri, target_specs),
     )

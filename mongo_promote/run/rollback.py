@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from mongo_promote.adapters.mongo import collection_uuids
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import collection_uuids, content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.domain.inventory import collection_stats
 from mongo_promote.domain.names import aside_name, made_by_run, shadow_name, undone_name
 from mongo_promote.errors import OperationFailed
@@ -264,7 +264,7 @@ def _changed_since(ctx: RunContext, acted: list[Acted], present: set[str]) -> li
                 f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, now dropped"
             )
         else:
-            now = collection_content_hash(ctx.target_db[a.name]).hexdigest()
+            now = content_hash(ctx.target_db[a.name]).hexdigest()
             if now != a.expected:
                 changed.append(
                     f"{a.name}: {hashed_count(a.expected):,} document(s) at cutover, "

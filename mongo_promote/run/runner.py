@@ -13,8 +13,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from mongo_promote.adapters.mongo import network_cause
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.adapters.mongo import content_hash, network_cause
 from mongo_promote.domain.inventory import counted
 from mongo_promote.domain.transforms.stream import children_hash
 from mongo_promote.errors import (
@@ -28,7 +27,7 @@ from mongo_promote.redact import redact_text
 from mongo_promote.run.failures import classify
 from mongo_promote.run.frozen import FrozenSection
 from mongo_promote.run.signals import signals_cancel, signals_deferred
-from mongo_promote.state.context import RunContext
+from mongo_promote.state.context import RunContext, save_capabilities
 from mongo_promote.state.journal import (
     ON_FAILURE_HOOK,
     RUN_FAILED,
@@ -80,7 +79,7 @@ def plan_actions(ctx: RunContext, steps: list[Step]) -> list[Planned]:
 def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> Journal:
     """A new journal, or the existing one of the run being resumed (same plan, not finished)."""
     if not resume:
-        return Journal.create(
+        journal = Journal.create(
             ctx.paths.journal,
             {
                 "run_id": ctx.run_id,
@@ -91,6 +90,8 @@ def start_journal(ctx: RunContext, header: dict[str, Any], *, resume: bool) -> J
                 **header,
             },
         )
+        save_capabilities(ctx)  # --resume uses them again (state.context.connected)
+        return journal
     journal = resumable_journal(ctx)
     ctx.now = journal.header().now  # one $now per run, across resumes
     journal.record(RUN_RESUMED)
@@ -564,4 +565,4 @@ def _children_changed(ctx: RunContext, name: str, read: dict[str, str] | None) -
 
 
 def _source_hash(ctx: RunContext, name: str) -> str:
-    return collection_content_hash(ctx.source_db[name]).hexdigest()
+    return content_hash(ctx.source_db[name]).hexdigest()

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.console import to_json
 from mongo_promote.domain.analysis import Actions
 from mongo_promote.domain.inventory import Inventory
@@ -86,7 +87,7 @@ def fingerprints(ctx: RunContext, analysis: Actions) -> dict[str, dict[str, str]
     def hashed(job: tuple[str, str]) -> str:
         side, name = job
         db = ctx.source_db if side == "source" else ctx.target_db
-        return collection_content_hash(db[name]).hexdigest()
+        return content_hash(db[name]).hexdigest()
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="saved") as pool:
         found = list(pool.map(hashed, jobs))

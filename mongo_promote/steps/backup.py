@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.adapters.dump import MANIFEST_NAME, DumpWriter, Manifest, verify_dump
+from mongo_promote.adapters.mongo import reply_batch
 from mongo_promote.console import human_bytes
 from mongo_promote.errors import OperationFailed, PathError
 from mongo_promote.files import directory_problem, existing_ancestor, free_bytes
@@ -145,9 +146,10 @@ def collection_metadata(ctx: RunContext, name: str) -> Metadata | None:
 
 
 def live_documents(ctx: RunContext, name: str) -> Iterator[bytes]:
-    """A target collection's documents as raw bytes, streaming (batches of 2,000: a backup runs
-    beside the copy, memory stays low), stopping promptly on Ctrl-C."""
-    with ctx.target_db[name].find({}, batch_size=2_000) as cursor:
+    """A target collection's documents as raw bytes, streaming (replies of about 1 MB: a backup
+    runs beside the copy, memory stays low), stopping promptly on Ctrl-C."""
+    coll = ctx.target_db[name]
+    with coll.find({}, batch_size=reply_batch(coll)) as cursor:
         for n, doc in enumerate(cursor):
             if n % 500 == 0:
                 ctx.check_cancelled()

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from mongo_promote.adapters.dump import Manifest
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.domain.inventory import collection_names, collection_size
 from mongo_promote.domain.names import UNDONE_INFIX, kept
 from mongo_promote.domain.plan import Plan
@@ -253,7 +254,7 @@ def candidates(
     found = []
     for name in names:
         ctx.check_cancelled()
-        now = collection_content_hash(ctx.target_db[name])
+        now = content_hash(ctx.target_db[name])
         k = kept(name)
         found.append(
             Candidate(
@@ -351,7 +352,7 @@ class DropLegacyStep(DropStep):
         backed_up = self.state.backed_up.get(name)
         present = bool(ctx.target_db.list_collection_names(filter={"name": name}))
         if present and backed_up is not None:
-            now = collection_content_hash(ctx.target_db[name]).hexdigest()
+            now = content_hash(ctx.target_db[name]).hexdigest()
             if now != backed_up:
                 raise OperationFailed(
                     f"{name} was written to since the cleanup's backup ({hashed_count(backed_up):,} "

@@ -16,7 +16,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options, first_reply_bounded
+from mongo_promote.adapters.mongo import collection_options, docs_per_reply, first_reply_bounded
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
@@ -27,8 +27,11 @@ from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import COPIED
 from mongo_promote.state.step import Action, Result, RunState, StepBase
 
-# was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each)
-DEFAULT_BATCH_BYTES = 4 * 1024 * 1024
+# was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each). Then (replies sized alike,
+# adapters.mongo.REPLY_BYTES), documentdb peak RSS at scales 10 / 100: 4 MB 99.5 / 148 MB,
+# 2 MB 91 / 120 MB, 1 MB 84 / 103 MB (one run each); 1 MB against 2 MB at scale 10, 4 runs
+# interleaved: client CPU 0.98x, wall 0.98x
+DEFAULT_BATCH_BYTES = 1024 * 1024
 # FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
 # documents ("Write batch sizes must be between 1 and 25000"): 8 MB of small documents is more.
 MAX_BATCH_DOCS = 10_000
@@ -218,7 +221,11 @@ def copy_collection(
     docs = size = 0
     source = ctx.source_db[action.name]
     sort = transformer.sort if transformer else None
-    cursor = source.find({}, sort=sort, batch_size=_cursor_batch(action, batch_bytes))
+    cursor = source.find(
+        {},
+        sort=sort,
+        batch_size=docs_per_reply(action.source_size, action.source_count, batch_bytes),
+    )
     # sorted, the server reads everything before its first reply: a longer bound for that one
     sizes = {"size": action.source_size, "documents": action.source_count}
     stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
@@ -251,12 +258,6 @@ def copy_collection(
         started_at=started_at,
         worker=threading.current_thread().name,
     )
-
-
-def _cursor_batch(action: CollectionAction, batch_bytes: int) -> int:
-    """Ask the server for about one insert batch per getMore (it caps replies at 16 MB anyway)."""
-    average = action.source_size // action.source_count if action.source_count else 0
-    return max(101, min(100_000, batch_bytes // max(average, 1)))
 
 
 def _batches(

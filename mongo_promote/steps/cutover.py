@@ -10,8 +10,8 @@ from typing import Any, NoReturn
 
 from pymongo.errors import OperationFailure, PyMongoError
 
-from mongo_promote.adapters.mongo import collection_uuids
-from mongo_promote.checksum import collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import collection_uuids, content_hash
+from mongo_promote.checksum import hashed_count
 from mongo_promote.domain.names import kept_name, recreated_name
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
@@ -263,7 +263,7 @@ def _content_changed(ctx: RunContext, state: RunState, name: str, expected: str)
     otherwise the collection is re-hashed whole."""
     if state.rename_guard is not None:
         return state.rename_guard.problem(ctx, name)
-    now = collection_content_hash(ctx.target_db[name]).hexdigest()
+    now = content_hash(ctx.target_db[name]).hexdigest()
     if now == expected:
         return None
     return (
@@ -277,7 +277,7 @@ def _fingerprint(ctx: RunContext, state: RunState, name: str, shadow: str) -> st
     rollback can tell production's later writes from the run's own data."""
     # validation has just read the shadow whole (nothing writes to a shadow but this run)
     fingerprint = state.shadow_hashes.get(name) or (
-        collection_content_hash(ctx.target_db[shadow]).hexdigest()
+        content_hash(ctx.target_db[shadow]).hexdigest()
     )
     state.record(CUTOVER_FINGERPRINT, collection=name, content_hash=fingerprint)
     return fingerprint

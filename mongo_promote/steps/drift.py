@@ -5,7 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from mongo_promote.checksum import ContentHash, collection_content_hash
+from mongo_promote.adapters.mongo import content_hash
+from mongo_promote.checksum import ContentHash
 from mongo_promote.errors import OperationFailed
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.step import Action, Result, RunState, StepBase
@@ -23,7 +24,7 @@ def rehash(ctx: RunContext, names: list[str]) -> dict[str, ContentHash]:
 
     def one(name: str) -> ContentHash:
         ctx.check_cancelled()
-        return collection_content_hash(ctx.target_db[name])
+        return content_hash(ctx.target_db[name])
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="drift") as pool:
         return dict(zip(names, pool.map(one, names), strict=True))

@@ -21,7 +21,7 @@ from mongo_promote.adapters.dump import (
     iter_file_documents,
     remove_side,
 )
-from mongo_promote.checksum import collection_content_hash
+from mongo_promote.adapters.mongo import content_hash
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import CAUGHT_UP, CUTOVER_RENAMES
 from mongo_promote.state.step import Action, Phase, Result, StepBase
@@ -69,7 +69,7 @@ class FreezeHeldStep(StepBase):
             hashes = dict(
                 zip(
                     kept,
-                    pool.map(lambda n: collection_content_hash(ctx.target_db[kept[n]]), kept),
+                    pool.map(lambda n: content_hash(ctx.target_db[kept[n]]), kept),
                     strict=True,
                 )
             )

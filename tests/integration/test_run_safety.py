@@ -556,6 +556,51 @@ def test_ctrl_c_after_indexes_then_resume_rebuilds_indexes_and_validates(
     assert snapshot(target)["People"] == snapshot(servers.source[name])["People"]
 
 
+def test_resume_uses_the_capabilities_its_run_probed_unless_the_server_changed(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One probe per server per run (issue 20): the run keeps what it probed in its directory,
+    its --resume uses that without scratch writes; another server (version) is probed again."""
+    from mongo_promote.domain.plan import load_plan
+
+    name = fresh_name()
+    seed_small(servers, name)
+    plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
+    original = validate_step.validate_shadows
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(validate_step, "validate_shadows", interrupt)
+    stopped = invoke(run_args(plan, tmp_path, "--yes"))
+    monkeypatch.setattr(validate_step, "validate_shadows", original)
+    assert stopped.exit_code == 130, explain(stopped)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    saved = run_dir / "capabilities.json"
+    record = json.loads(saved.read_text())
+    assert record["capabilities"] == dataclasses.asdict(servers.caps)
+    assert saved.stat().st_mode & 0o777 == 0o600
+    probes: list[str] = []
+    probe = context_module.probe_capabilities
+
+    def counted(client: Any, database: str) -> Any:
+        probes.append(database)
+        return probe(client, database)
+
+    monkeypatch.setattr(context_module, "probe_capabilities", counted)
+    loaded = load_plan(plan)
+    moved = {**record, "capabilities": {**record["capabilities"], "server": "another server"}}
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    with context_module.connected(loaded.plan, probe=True, probed=tmp_path / "moved.json"):
+        assert len(probes) == 1, "a server other than the run's is probed again"
+
+    resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
+
+    assert resumed.exit_code == 0, explain(resumed)
+    assert len(probes) == 1, "the resume used its run's probe"
+    assert snapshot(servers.target[name])["People"] == snapshot(servers.source[name])["People"]
+
+
 def test_ctrl_c_during_backup_verification_then_resume_reuses_the_finished_backup(
     servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,7 +41,7 @@ def test_a_clean_run_reads_each_shadow_once_and_fingerprints_it_from_validation(
     seed_existing(dbs.source)
     plan = existing_plan(tmp_path, dbs, "latest")
     reads: list[str] = []
-    hashing = validate_content.collection_content_hash
+    hashing = validate_content.content_hash
 
     def counting(coll: Any, **kwargs: Any) -> Any:
         started = [
@@ -50,7 +50,7 @@ def test_a_clean_run_reads_each_shadow_once_and_fingerprints_it_from_validation(
         reads.append(f"{coll.name} (after {started[-1]})")
         return hashing(coll, **kwargs)
 
-    monkeypatch.setattr(validate_content, "collection_content_hash", counting)
+    monkeypatch.setattr(validate_content, "content_hash", counting)
 
     result = run(plan, tmp_path / "state")
 
@@ -206,13 +206,13 @@ def test_counts_only_validation_reads_back_only_the_transformed_shadows(
     text = plan.read_text().replace("include: [Parent]", "include: [Parent, Other]")
     plan.write_text(text + "validate: {checksums: false}\n")
     reads: list[str] = []
-    hashing = validate_content.collection_content_hash
+    hashing = validate_content.content_hash
 
     def counting(coll: Any, **kwargs: Any) -> Any:
         reads.append(coll.name.split("__")[0])
         return hashing(coll, **kwargs)
 
-    monkeypatch.setattr(validate_content, "collection_content_hash", counting)
+    monkeypatch.setattr(validate_content, "content_hash", counting)
 
     result = run(plan, tmp_path / "state")
 

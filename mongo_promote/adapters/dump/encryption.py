@@ -15,9 +15,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import pyrage
-from pyrage import x25519
-
 from mongo_promote.errors import UsageError
 
 SUFFIX = ".age"
@@ -28,6 +25,8 @@ Identity = Any  # pyrage.x25519.Identity
 
 def parse_recipients(texts: Sequence[str]) -> list[Recipient]:
     """`age1...` public keys; a malformed one is a UsageError naming it."""
+    from pyrage import x25519  # loaded only when a backup is encrypted
+
     recipients = []
     for text in texts:
         try:
@@ -43,6 +42,8 @@ def load_identities(path: Path) -> list[Identity]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the identity file {path}: {exc}") from None
+    from pyrage import x25519
+
     identities = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -76,6 +77,8 @@ class EncryptingWriter:
         self._thread.start()
 
     def _encrypt(self, out: Any, recipients: list[Recipient]) -> None:
+        import pyrage
+
         try:
             pyrage.encrypt_io(self._reader, out, recipients)
         except BaseException as exc:
@@ -125,6 +128,8 @@ def decrypting_reader(source: IO[bytes] | Any, identities: Sequence[Identity]) -
     failure: list[BaseException] = []
 
     def decrypt() -> None:
+        import pyrage
+
         try:
             pyrage.decrypt_io(source, writer, list(identities))
         except BaseException as exc:

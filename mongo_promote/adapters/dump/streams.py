@@ -18,6 +18,7 @@ from typing import IO, Any
 import bson
 from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
+from isal import igzip
 
 from mongo_promote.adapters.dump import encryption
 from mongo_promote.adapters.dump.errors import DumpDiskFull, DumpEncrypted, DumpFormatError
@@ -29,7 +30,10 @@ MIN_DOC = 5  # int32 length + terminating NUL: the empty document
 _MAX_DOC = 16 * 1024 * 1024 + 16 * 1024  # server's internal maximum (user docs: 16 MiB)
 _MAX_FILENAME = 255  # bytes, on the file systems mongodump targets
 INT32 = struct.Struct("<i")
-_GZIP_LEVEL = 1  # fastest: 4x less CPU than level 6 (mongodump's), files about 18% larger
+# ISA-L's level 1 (isal.igzip): files as large as zlib's level 1 (about 18% larger than level 6,
+# mongodump's) for a quarter of its CPU; the standard gzip format, read back with the standard
+# library's zlib (`_plain_stream`), so every verified backup is proven readable by gzip -d
+_GZIP_LEVEL = 1
 
 
 class Tally:
@@ -154,7 +158,7 @@ def tap_error(exc: BaseException, tap: _HashingWriter | None) -> OSError | None:
 
 def _produce(out: Any, produce: Callable[[Any], object], gz: bool) -> None:
     if gz:
-        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as z:
+        with igzip.IGzipFile(fileobj=out, mode="wb", compresslevel=_GZIP_LEVEL, mtime=0) as z:
             produce(z)
     else:
         produce(out)

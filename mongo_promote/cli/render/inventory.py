@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from mongo_promote import api
 from mongo_promote.adapters.servers import LocalServer
 from mongo_promote.console import Output, human_bytes
+
+if TYPE_CHECKING:
+    from mongo_promote import api
 
 INVENTORY_COLUMNS = (
     "collection",

@@ -21,8 +21,6 @@ from mongo_promote.domain.plan.uris import override_uri, read_plan_uri_file, uri
 from mongo_promote.errors import PlanError, UsageError
 from mongo_promote.redact import remember_secrets
 
-DEFAULT_PLAN_PATH = "promote.yaml"
-
 
 def load_plan(
     path: str | Path,
@@ -77,7 +75,9 @@ def load_plan(
         _refuse_same_database(shown, tree, plan)
     if network_timeout is not None:
         if network_timeout <= timedelta(0):
-            raise UsageError(f"--network-timeout must be a positive duration, not {network_timeout}")
+            raise UsageError(
+                f"--network-timeout must be a positive duration, not {network_timeout}"
+            )
         plan = plan.model_copy(update={"network_timeout": network_timeout})
     secrets = plan_secrets(plan, seen)
     remember_secrets(*secrets)

@@ -10,8 +10,8 @@ import bson
 from bson.errors import InvalidBSON
 from pymongo.collection import Collection
 
-from mongo_promote.adapters.mongo import first_reply_bounded
-from mongo_promote.checksum import ContentHash, collection_content_hash, hashed_count
+from mongo_promote.adapters.mongo import content_hash, first_reply_bounded
+from mongo_promote.checksum import ContentHash, hashed_count
 from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.plan import EmbedSpec, RewriteSpec
 from mongo_promote.domain.transforms.bsonbytes import CODEC, bson_key, get_path
@@ -37,8 +37,8 @@ def checksum_check(
     """Order-independent hash of raw BSON: equal means byte-identical documents, types and order.
     The target's hash is the one read right after its copy (`done`), else it is read now; the
     source's is the one its copy computed as the bytes passed, else it is read now."""
-    found = done.content if done is not None else collection_content_hash(target)
-    expected = copied or collection_content_hash(source).hexdigest()
+    found = done.content if done is not None else content_hash(target)
+    expected = copied or content_hash(source).hexdigest()
     digest = found.hexdigest()
     return found, Check(
         "checksum", name, expected == digest, f"source {expected[:24]}…, target {digest[:24]}…"
@@ -264,4 +264,4 @@ def read_back(ctx: RunContext, name: str) -> ReadBack:
 
 def _read(target: Collection[Any], rewrites: Sequence[RewriteSpec]) -> ReadBack:
     remaining = [_Remaining(r) for r in rewrites]
-    return ReadBack(collection_content_hash(target, each=_seeing(remaining)), remaining)
+    return ReadBack(content_hash(target, each=_seeing(remaining)), remaining)
