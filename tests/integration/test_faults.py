@@ -235,7 +235,10 @@ def test_connections_cut_mid_copy_exit_3_with_the_resume_command_and_resume_is_e
         assert failed.exit_code == 3, explain(failed)
         run_id = only_run(tmp_path)
         err = " ".join(failed.stderr.split())
-        assert "lost the connection" in err and f"run --resume {run_id}" in err
+        # how the driver met the cut depends on timing (the request's own socket, or its monitor
+        # first, pausing the pool, or a new connection refused): each is named, exit 3
+        lost = ("lost the connection to", "stopped answering", "cannot reach")
+        assert any(w in err for w in lost) and f"run --resume {run_id}" in err, err
         assert "production untouched" in err and "Traceback" not in failed.stderr
         assert snapshot(target, live_only=True) == before
 
