@@ -182,7 +182,7 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
         saved, options = _saved_run(loaded, options)
     if options.run_hooks:
         loaded.require(
-            *run_needs(loaded.plan),
+            *run_needs(loaded.plan, options.health_gate),
             doing="run: the plan's commands need variables",
             otherwise="pass --no-hooks to run without the hooks",
         )

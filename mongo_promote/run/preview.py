@@ -72,10 +72,11 @@ def plan_summary(
     )
 
 
-def run_needs(plan: Plan) -> list[str]:
+def run_needs(plan: Plan, gate: str | None = None) -> list[str]:
     """What a run's commands read from the environment: its hooks, its freeze commands, and,
-    with a health gate (issue 17's `health_gate: report|rollback`), its health checks' URLs."""
-    gate = getattr(plan, "health_gate", None)
+    with a health gate (issue 17's `health_gate: report|rollback`; `gate`: the run's
+    `--health-gate`, instead of the plan's), its health checks' URLs."""
+    gate = gate or getattr(plan, "health_gate", None)
     return ["hooks", "freeze", *(["health"] if gate not in (None, "off") else [])]
 
 
