@@ -140,7 +140,7 @@ def _raise_failed(beside: list[tuple[Planned, Future[None]]], *, real_only: bool
 class Runner:
     """Applies planned actions in order; the steps do the work, the runner the bookkeeping.
 
-    With a `lock`, every rename is fenced by `RunLock.check()` (through `state.fence`) and the
+    With a `lock`, every rename is fenced by `RunLock.fence()` (through `state.fence`) and the
     lease is checked once more before the cutover starts: a lost lease stops the run there.
     Failures are mapped to their exit code with the command that continues or undoes the run;
     the `on_failure` hooks run on any failure or interrupt, their own failure reported only.
@@ -167,7 +167,7 @@ class Runner:
         ctx.verb = self.command
         self._announced: set[tuple[int, str]] = set()
         if lock is not None:
-            state.fence = lock.check
+            state.fence = lock.fence
             state.lock = lock
         self.frozen = FrozenSection(ctx, state, journal, planned, self._apply_act)
 
@@ -283,7 +283,9 @@ class Runner:
     def _apply_one(self, p: Planned, *, save: bool) -> None:
         self.journal.action_started(p.ref)
         result = p.step.apply(self.ctx, p.action)
-        self.journal.action_finished(p.ref, shadow=p.step.builds_shadows, result=result)
+        self.journal.action_finished(
+            p.ref, shadow=p.step.builds_shadows, result=result, sync=not p.step.finish_unsynced
+        )
         # The journal is the record of each action; the report is rewritten when a step's
         # last action is done (and on failure and at the end): rewriting it after each of a
         # step's many actions (one per collection) cost most of a small run's time.

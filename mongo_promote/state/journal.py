@@ -242,8 +242,17 @@ class Journal:
     # ------------------------------------------------------------ writing
 
     def record(self, event: str, **data: Any) -> None:
-        line = json.dumps(
-            redact_data({"event": event, "at": datetime.now(UTC).isoformat(), **data}), default=str
+        self.record_all([(event, data)])
+
+    def record_all(self, records: list[tuple[str, dict[str, Any]]], *, sync: bool = True) -> None:
+        """Records appended in order, one line each, written and fsynced together (a cutover
+        journals every collection's fingerprint before its first rename with one fsync).
+        `sync=False`: not fsynced now (the next synced record makes it durable): only for a
+        record whose loss a resume recovers from the server's state."""
+        at = datetime.now(UTC).isoformat()
+        lines = "".join(
+            json.dumps(redact_data({"event": event, "at": at, **data}), default=str) + "\n"
+            for event, data in records
         )
         with self._lock:
             repaired = self._repair_torn_tail() if not self._checked else None
@@ -252,16 +261,22 @@ class Journal:
                 if repaired is not None:
                     note = {"event": JOURNAL_REPAIRED, "at": datetime.now(UTC).isoformat()}
                     fh.write(json.dumps({**note, "dropped_bytes": repaired}) + "\n")
-                fh.write(line + "\n")
+                fh.write(lines)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
 
     def action_started(self, action: ActionRef) -> None:
         self.record(ACTION_STARTED, **asdict(action))
 
-    def action_finished(self, action: ActionRef, *, shadow: bool, result: dict[str, Any]) -> None:
-        """`shadow`: the action's work lives in shadows (forgotten once they are dropped)."""
-        self.record(ACTION_FINISHED, **asdict(action), shadow=shadow, result=result)
+    def action_finished(
+        self, action: ActionRef, *, shadow: bool, result: dict[str, Any], sync: bool = True
+    ) -> None:
+        """`shadow`: the action's work lives in shadows (forgotten once they are dropped).
+        `sync=False`: see `record_all` (a rename's, redone or recognised on resume)."""
+        self.record_all(
+            [(ACTION_FINISHED, {**asdict(action), "shadow": shadow, "result": result})], sync=sync
+        )
 
     def _repair_torn_tail(self) -> int | None:
         """A crash mid-write leaves a last line without its newline: complete it when it is a whole

@@ -23,6 +23,9 @@ from mongo_promote.errors import LockHeld, LockLost, UsageError
 
 LOCKS = "locks"
 LEASE = timedelta(seconds=60)
+# `fence()` renews on the server at most this often (seconds): a cutover's renames are fenced
+# by one renewal per second, not one each
+FENCE_INTERVAL = 1.0
 
 
 @dataclass
@@ -79,8 +82,11 @@ class RunLock:
       lease taken, or that cannot reach the server before the lease ends, marks the lock lost:
       `lost` says why, `on_lost(reason)` is called once (the runner journals `lock.lost`), and
       `check()` raises LockLost from then on.
-    - `check()` is the fence: call it before cutover and before each rename. It renews the lease
-      on the server only if this run still holds it unexpired, and raises LockLost otherwise.
+    - `check()` is the fence: call it before cutover. It renews the lease on the server only if
+      this run still holds it unexpired, and raises LockLost otherwise.
+    - `fence()` is the same check before each rename, by time: it asks the server only when the
+      last renewal there is older than FENCE_INTERVAL (a cutover's renames follow one another
+      within milliseconds; no other run can take a lease renewed that recently).
     """
 
     def __init__(
@@ -102,6 +108,7 @@ class RunLock:
         self.lost: str | None = None
         self._held = False
         self._valid_until = 0.0  # time.monotonic() by which the last renewal's lease ends
+        self._renewed_at = 0.0  # time.monotonic() when the last renewal was asked
         self._state = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -136,6 +143,7 @@ class RunLock:
         with self._state:
             self._held, self.lost = True, None
             self._valid_until = asked + self.lease.total_seconds()
+            self._renewed_at = asked
         self._start_renewing()
 
     def _take_over(self, doc: dict[str, Any], now: datetime) -> None:
@@ -195,6 +203,7 @@ class RunLock:
             raise LockLost(self._lost_message())
         with self._state:
             self._valid_until = asked + self.lease.total_seconds()
+            self._renewed_at = asked
 
     def _mark_lost(self, reason: str) -> None:
         with self._state:
@@ -226,6 +235,17 @@ class RunLock:
                 self._mark_lost(f"lease not renewable ({type(exc).__name__})")
                 raise LockLost(self._lost_message()) from None
             raise
+
+    def fence(self) -> None:
+        """`check()` before one rename of many: the server is asked again only when the last
+        renewal there is older than FENCE_INTERVAL (and still leaves most of the lease)."""
+        if self._held and self.lost is None:
+            with self._state:
+                since = time.monotonic() - self._renewed_at
+                left = self._valid_until - time.monotonic()
+            if since < FENCE_INTERVAL and left > self.lease.total_seconds() / 2:
+                return
+        self.check()
 
     def abandon(self) -> None:
         """The run is over and the server unreachable: no release is tried (`release` then does

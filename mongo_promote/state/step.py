@@ -41,6 +41,9 @@ class Step(Protocol):
     builds_shadows: bool  # its work is lost when the shadows are dropped
     overlaps: bool  # may run beside the following actions that only build shadows
     uninterruptible: bool  # Ctrl-C and SIGTERM wait until its action is done (freeze.end)
+    # its action's finish may be journalled without an fsync of its own (the next record's makes
+    # it durable): a resume that does not find it sees from the server that it is done (a rename)
+    finish_unsynced: bool
 
     def plan(self, ctx: RunContext) -> list[Action]: ...
 
@@ -135,6 +138,7 @@ class StepBase:
     builds_shadows = False
     overlaps = False
     uninterruptible = False
+    finish_unsynced = False
 
     def __init__(self, state: RunState) -> None:
         self.state = state

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NoReturn
 
 from pymongo.errors import OperationFailure, PyMongoError
@@ -53,9 +54,12 @@ class CutoverStep(StepBase):
     where the server has no dropTarget and nothing is kept, one that drops the old live copies
     renamed aside.
 
-    Before each rename: the lock is checked (`state.fence`), the live collection is compared with
-    its backup (or must still be absent when the run creates it), and the shadow's fingerprint is
-    journalled (`cutover_fingerprint`), so a rollback can tell whether production changed since.
+    Before the first rename (of this process): one listCollections says where every collection
+    stands, and every shadow's fingerprint (`cutover_fingerprint`, so a rollback can tell whether
+    production changed since) and, with `keep`, its renames (`cutover_renames`) are journalled
+    together, one fsync (`Prepared`). Before each rename: the lock is checked (`state.fence`, by
+    time) and the live collection is compared with its backup (or must still be absent when the
+    run creates it).
 
     `keep` (names.KEPT_INFIXES): the live collection each rename replaces is renamed aside as
     `<name><keep><run-id>` and kept (two renames, the window reported), with its UUID and the
@@ -81,6 +85,10 @@ class CutoverStep(StepBase):
         self.keep = keep
         self.frozen = frozen  # inside a write freeze: the catch-up leaves the guard (steps/catchup.py)
         self.title = f"cutover: {len(names)} rename(s), one per collection"
+        self.prepared: Prepared | None = None  # taken at the first rename of this process
+
+    # a rename's finish is found again on the server by `install` (shadow gone, name there)
+    finish_unsynced = True
 
     def plan(self, ctx: RunContext) -> list[Action]:
         if self.keep:
@@ -122,9 +130,20 @@ class CutoverStep(StepBase):
             if dropped:
                 ctx.out.detail(f"dropped the old live copies: {', '.join(dropped)} (in the backup)")
             return {"dropped": dropped}
-        installed = install(
-            ctx, self.state, action.collection, allow_drift=self.allow_drift, keep=self.keep
-        )
+        if self.prepared is None:
+            self.prepared = prepare(ctx, self.state, self.names, self.keep)
+        try:
+            installed = install(
+                ctx,
+                self.state,
+                action.collection,
+                allow_drift=self.allow_drift,
+                keep=self.keep,
+                seen=self.prepared.take(action.collection),
+            )
+        except BaseException:
+            self.prepared = None  # a failure: whatever comes next looks at the server again
+            raise
         result = {"result": asdict(installed)}
         self.resume(ctx, action, result)
         return result
@@ -143,19 +162,88 @@ class CutoverStep(StepBase):
             self.state.report.collection(action.collection)["target_count_after"] = installed
 
 
+# ---------------------------------------------------------------- every collection at once
+
+
+@dataclass
+class Seen:
+    """One collection as `prepare` found it, its fingerprint and renames already journalled."""
+
+    present: set[str]  # which of the name, its shadow, its aside existed
+    fingerprint: str
+
+
+@dataclass
+class Prepared:
+    """Where each collection to cut over stood before the first rename, handed out once each
+    (`take`): a collection asked for again, or after a failure, is looked at again."""
+
+    seen: dict[str, Seen] = field(default_factory=dict)
+
+    def take(self, name: str) -> Seen | None:
+        return self.seen.pop(name, None)
+
+
+def prepare(ctx: RunContext, state: RunState, names: list[str], keep: str | None) -> Prepared:
+    """Before the first rename: one listCollections for every collection (and UUID), each shadow's
+    fingerprint (validation's read of it, or read now, `ctx.workers` at once), then every
+    collection still to install journalled in one write and one fsync: its `cutover_fingerprint`
+    and, with `keep`, its `cutover_renames` (what `_fingerprint` and `_record_renames` journal one
+    by one for a collection looked at again). A collection part-way done is left to `install`."""
+    uuids = collection_uuids(ctx.target_db)
+    renamed = state.renamed()
+    fresh: dict[str, tuple[str, str]] = {}
+    for name in names:
+        shadow = ctx.shadow_name(name)
+        aside = kept_name(name, keep, ctx.run_id) if keep else ctx.aside_name(name)
+        if name not in renamed and shadow in uuids and aside not in uuids:
+            fresh[name] = (shadow, aside)
+    unread = [n for n in fresh if not state.shadow_hashes.get(n)]
+    with ThreadPoolExecutor(max_workers=max(1, ctx.workers), thread_name_prefix="print") as pool:
+        read = dict(
+            zip(
+                unread,
+                pool.map(lambda n: content_hash(ctx.target_db[fresh[n][0]]).hexdigest(), unread),
+                strict=True,
+            )
+        )
+    prepared, records = Prepared(), []
+    for name, (shadow, aside) in fresh.items():
+        fingerprint = state.shadow_hashes.get(name) or read[name]
+        records.append((CUTOVER_FINGERPRINT, {"collection": name, "content_hash": fingerprint}))
+        if keep:
+            kept_as = aside if name in uuids else None
+            records.append(
+                (CUTOVER_RENAMES, _renames(state, name, kept_as, uuids, shadow, fingerprint))
+            )
+        present = {n for n in (name, shadow, aside) if n in uuids}
+        prepared.seen[name] = Seen(present, fingerprint)
+    if records and state.journal is not None:
+        state.journal.record_all(records)
+    return prepared
+
+
 # ---------------------------------------------------------------- one collection
 
 
 def install(
-    ctx: RunContext, state: RunState, name: str, *, allow_drift: bool, keep: str | None = None
+    ctx: RunContext,
+    state: RunState,
+    name: str,
+    *,
+    allow_drift: bool,
+    keep: str | None = None,
+    seen: Seen | None = None,
 ) -> CutoverResult:
     """Shadow over live. Idempotent from every intermediate state, so `--resume` finishes it:
     shadow gone and name present (done), live renamed aside and the shadow not yet in (finish),
-    the name re-created meanwhile (put production back, stop). `keep`: see CutoverStep."""
+    the name re-created meanwhile (put production back, stop). `keep`: see CutoverStep. `seen`:
+    where it stood before the first rename, its fingerprint and renames journalled (`prepare`);
+    None: looked at now, and journalled here."""
     shadow = ctx.shadow_name(name)
     aside = kept_name(name, keep, ctx.run_id) if keep else ctx.aside_name(name)
     kept = keep is not None
-    present = _present(ctx, name, shadow, aside)
+    present = seen.present if seen is not None else _present(ctx, name, shadow, aside)
     if shadow not in present:
         if name in present:
             there = aside if aside in present else None
@@ -172,16 +260,18 @@ def install(
         return replace(
             finished, kept=kept, method="rename aside, kept" if kept else finished.method
         )
-    fingerprint = _fingerprint(ctx, state, name, shadow)
+    fingerprint = seen.fingerprint if seen is not None else _fingerprint(ctx, state, name, shadow)
     state.fence()
     # the last look at production, as close to the rename as it can be (MongoDB has no lock on
     # a collection: a write in the few milliseconds between this hash and the rename is the
     # one case no guard can see)
     drift = guard(ctx, state, name, present=name in present, allow=allow_drift)
-    if kept:
+    if kept and seen is None:
         _record_renames(ctx, state, name, shadow, aside if name in present else None, fingerprint)
     crash_point(name, "before_rename")
-    if not kept and ctx.target_caps.rename_drop_target:
+    # a name absent when looked at is renamed into without dropTarget: one the application
+    # created since makes the rename fail (and the guard stop the run), never dropped
+    if not kept and ctx.target_caps.rename_drop_target and name in present:
         rename(ctx, shadow, name, drop_target=True)
         method, window, there = "rename dropTarget", None, None
     elif name not in present:
@@ -205,15 +295,26 @@ def _record_renames(
     """Before renames that keep the live collection: where it goes, and both UUIDs (a rollback
     checks them instead of reading the collections), the installed count, the kept one's hash."""
     uuids = collection_uuids(ctx.target_db, [name, shadow])
-    state.record(
-        CUTOVER_RENAMES,
-        collection=name,
-        kept_as=kept_as,
-        kept_uuid=uuids.get(name) if kept_as else None,
-        installed_uuid=uuids.get(shadow),
-        installed_count=hashed_count(fingerprint),
-        kept_fingerprint=state.backed_up.get(name) if kept_as else None,
-    )
+    state.record(CUTOVER_RENAMES, **_renames(state, name, kept_as, uuids, shadow, fingerprint))
+
+
+def _renames(
+    state: RunState,
+    name: str,
+    kept_as: str | None,
+    uuids: dict[str, str | None],
+    shadow: str,
+    fingerprint: str,
+) -> dict[str, Any]:
+    """A `cutover_renames` record's fields (journal.Renames)."""
+    return {
+        "collection": name,
+        "kept_as": kept_as,
+        "kept_uuid": uuids.get(name) if kept_as else None,
+        "installed_uuid": uuids.get(shadow),
+        "installed_count": hashed_count(fingerprint),
+        "kept_fingerprint": state.backed_up.get(name) if kept_as else None,
+    }
 
 
 def guard(ctx: RunContext, state: RunState, name: str, *, present: bool, allow: bool) -> str | None:

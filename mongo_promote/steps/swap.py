@@ -69,18 +69,23 @@ class Swapped:
 
 
 class SwapStep(StepBase):
-    """One action per collection: fenced by the lock, the live collection checked to be the one
-    planned (its UUID), then the renames. Idempotent from every intermediate state (a crash
-    between the two renames: `--resume` finishes it)."""
+    """One action per collection: fenced by the lock (by time), the live collection checked to be
+    the one planned (its UUID, from one listCollections of every collection taken before the
+    first swap of this process), then the renames. Idempotent from every intermediate state (a
+    crash between the two renames: `--resume` finishes it)."""
 
     kind = Kind.CUTOVER  # what a rollback of this rollback finds in its journal
     phase: Phase = "cutover"
+    finish_unsynced = True  # a swap's finish is found again on the server by `swap_one`
 
     def __init__(self, state: RunState, swaps: list[Swap], *, keep: str = UNDONE_INFIX) -> None:
         super().__init__(state)
         self.swaps = {s.collection: s for s in swaps}
         self.keep = keep
         self.title = f"swap back: {len(swaps)} collection(s), renames only"
+        # every collection's UUID before the first swap of this process; each swap takes its own
+        # names out of it once (its renames touch no other swap's), a failure drops it
+        self.present: dict[str, str | None] | None = None
 
     def plan(self, ctx: RunContext) -> list[Action]:
         return [self.action(f"swap:{n}", s.describe(), n) for n, s in self.swaps.items()]
@@ -88,7 +93,15 @@ class SwapStep(StepBase):
     def apply(self, ctx: RunContext, action: Action) -> Result:
         swap = self.swaps[str(action.collection)]
         self.state.fence()
-        done = swap_one(ctx, swap)
+        if self.present is None:
+            self.present = collection_uuids(ctx.target_db)
+        names = [n for n in (swap.collection, swap.take_out, swap.put_back) if n]
+        seen = {n: self.present.pop(n) for n in names if n in self.present}
+        try:
+            done = swap_one(ctx, swap, seen)
+        except BaseException:
+            self.present = None
+            raise
         result = {"result": asdict(done)}
         self.resume(ctx, action, result)
         return result
@@ -109,13 +122,15 @@ class SwapStep(StepBase):
                 entry["written_since_cutover"] = swap.written_since
 
 
-def swap_one(ctx: RunContext, swap: Swap) -> Swapped:
+def swap_one(ctx: RunContext, swap: Swap, present: dict[str, str | None] | None = None) -> Swapped:
     """The renames of one swap, from whatever state a crash left: the name taken out (unless it
     is already, or free), then `put_back` renamed in (unless it is already). What a rollback of
     this rollback checks is in the rollback's header (the journal reads its swaps as their
-    `cutover_renames`): nothing is journalled here."""
+    `cutover_renames`): nothing is journalled here. `present`: which of its names exist, with
+    their UUIDs, as just listed (None: one listCollections now)."""
     name, take_out, put_back = swap.collection, swap.take_out, swap.put_back
-    present = collection_uuids(ctx.target_db, [n for n in (name, take_out, put_back) if n])
+    if present is None:
+        present = collection_uuids(ctx.target_db, [n for n in (name, take_out, put_back) if n])
     took_out: str | None = take_out if take_out in present else None
     taking_out = bool(take_out and not took_out and name in present)
     putting_back = bool(put_back and put_back in present)

@@ -132,19 +132,19 @@ def test_drift_right_before_a_rename_stops_there_and_rollback_undoes_the_renames
     plan = write_plan(tmp_path / "plan.yaml", servers, name, people_plan(keep))
     target = servers.target[name]
     before = snapshot(target)
-    original = cutover_step._fingerprint
+    original = cutover_step.guard
     order: list[str] = []
 
-    def fingerprint_then_write(ctx: Any, state: Any, coll: str, shadow: str) -> str:
-        order.append(coll)
+    def write_then_guard(ctx: Any, state: Any, coll: str, **how: Any) -> str | None:
+        order.append(coll)  # the first collection's cutover began: its guard's look
         if len(order) == 1:
             other = "Orders" if coll == "People" else "People"
             target[other].insert_one({"_id": 7777, "email": "during@the.cutover"})
-        return original(ctx, state, coll, shadow)
+        return original(ctx, state, coll, **how)
 
-    monkeypatch.setattr(cutover_step, "_fingerprint", fingerprint_then_write)
+    monkeypatch.setattr(cutover_step, "guard", write_then_guard)
     result = invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(cutover_step, "_fingerprint", original)
+    monkeypatch.setattr(cutover_step, "guard", original)
 
     assert result.exit_code == 1, explain(result)
     first, second = order[0], ("Orders" if order[0] == "People" else "People")
@@ -173,14 +173,14 @@ def test_a_collection_production_created_meanwhile_is_not_replaced(
     servers.target[name].People.drop()  # the run will create People (cut over after Orders)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
     target = servers.target[name]
-    original = cutover_step._fingerprint
+    original = cutover_step.guard
 
-    def production_creates_people(ctx: Any, state: Any, coll: str, shadow: str) -> str:
-        if coll == "Orders":
+    def production_creates_people(ctx: Any, state: Any, coll: str, **how: Any) -> str | None:
+        if coll == "Orders":  # after every collection was looked at, before People's rename
             target.People.insert_one({"_id": "prod", "made": "by the application"})
-        return original(ctx, state, coll, shadow)
+        return original(ctx, state, coll, **how)
 
-    monkeypatch.setattr(cutover_step, "_fingerprint", production_creates_people)
+    monkeypatch.setattr(cutover_step, "guard", production_creates_people)
     result = invoke(run_args(plan, tmp_path, "--yes"))
 
     assert result.exit_code == 1, explain(result)
