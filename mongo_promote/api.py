@@ -9,23 +9,19 @@ imported `X as X` are the types the CLI renders or catches, re-exported: it reac
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from pymongo.errors import PyMongoError
 
-from mongo_promote.adapters.health import CheckResult, HealthReport, run_checks
 from mongo_promote.adapters.mongo import network_cause
 from mongo_promote.console import Output, confirm_once
-from mongo_promote.demo import showcase
-from mongo_promote.demo.gateway import local_gateway
-from mongo_promote.demo.showcase import DemoOptions, DemoResult, DemoView
-from mongo_promote.domain.analysis import Actions, analyse
 from mongo_promote.domain.inventory import (
     Inventory,
     collection_names,
@@ -44,18 +40,9 @@ from mongo_promote.errors import (
 )
 from mongo_promote.files import directory_problem
 from mongo_promote.redact import redact_uri
-from mongo_promote.run.dryrun import DryRun, dry_run_of
-from mongo_promote.run.dryrun import PlannedAction as PlannedAction
 from mongo_promote.run.failures import classify
 from mongo_promote.run.preview import PlanSummary as PlanSummary
 from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs
-from mongo_promote.run.refresh import COMMAND_DONE as COMMAND_DONE
-from mongo_promote.run.refresh import COMMAND_STARTED as COMMAND_STARTED
-from mongo_promote.run.refresh import HEALTH_CHECK as HEALTH_CHECK
-from mongo_promote.run.refresh import WAITING as WAITING
-from mongo_promote.run.refresh import CommandResult as CommandResult
-from mongo_promote.run.refresh import OnEvent, RefreshReport
-from mongo_promote.run.refresh import refresh_staging as run_runbook
 from mongo_promote.run.rollback import rollback_header
 from mongo_promote.run.runner import (
     Planned,
@@ -65,14 +52,6 @@ from mongo_promote.run.runner import (
     start_journal,
 )
 from mongo_promote.run.runner import PostChecksFailed as PostChecksFailed
-from mongo_promote.run.saved import (
-    SavedPlan,
-    read_saved,
-    refuse_changed_plan,
-    reviewed,
-    save,
-    what_moved,
-)
 from mongo_promote.run.sequence import backup_steps, new_state, promotion_steps, restore_steps
 from mongo_promote.state.context import (
     RunContext,
@@ -85,33 +64,213 @@ from mongo_promote.state.context import (
     open_context,
     probe_target,
 )
-from mongo_promote.state.history import RunEntry, current_holders, read_history
 from mongo_promote.state.journal import LOCK_LOST, Header, Journal, latest_run, open_journal
 from mongo_promote.state.lock import RunLock
 from mongo_promote.state.report import RunSummary
 from mongo_promote.state.report import Status as Status
 from mongo_promote.state.step import RunState
-from mongo_promote.steps.backup import BackupResult, check_backup_dir
-from mongo_promote.steps.cleanup import AgeGuard as AgeGuard
-from mongo_promote.steps.cleanup import Candidate as Candidate
-from mongo_promote.steps.cleanup import (
-    Chosen,
-    CleanupResult,
-    after_run,
-    choose,
-    cleanup_steps,
-    refuse_changed,
-    resumed_candidates,
-)
-from mongo_promote.steps.restore import Dump, read_dump
 from mongo_promote.steps.swap import Swap
-from mongo_promote.steps.validate import Check as Check
-from mongo_promote.steps.validate import (
-    ValidationReport,
-    kept_aside_changes,
-    monitor,
-    validate_live,
-)
+
+if TYPE_CHECKING:
+    from mongo_promote.adapters.health import (
+        CheckResult as CheckResult,
+    )
+    from mongo_promote.adapters.health import (
+        HealthReport as HealthReport,
+    )
+    from mongo_promote.adapters.health import (
+        run_checks as run_checks,
+    )
+    from mongo_promote.demo.showcase import (
+        DemoOptions as DemoOptions,
+    )
+    from mongo_promote.demo.showcase import (
+        DemoResult as DemoResult,
+    )
+    from mongo_promote.demo.showcase import (
+        DemoView as DemoView,
+    )
+    from mongo_promote.domain.analysis import (
+        Actions as Actions,
+    )
+    from mongo_promote.domain.analysis import (
+        analyse as analyse,
+    )
+    from mongo_promote.run.dryrun import (
+        DryRun as DryRun,
+    )
+    from mongo_promote.run.dryrun import (
+        PlannedAction as PlannedAction,
+    )
+    from mongo_promote.run.dryrun import (
+        dry_run_of as dry_run_of,
+    )
+    from mongo_promote.run.refresh import (
+        COMMAND_DONE as COMMAND_DONE,
+    )
+    from mongo_promote.run.refresh import (
+        COMMAND_STARTED as COMMAND_STARTED,
+    )
+    from mongo_promote.run.refresh import (
+        HEALTH_CHECK as HEALTH_CHECK,
+    )
+    from mongo_promote.run.refresh import (
+        WAITING as WAITING,
+    )
+    from mongo_promote.run.refresh import (
+        CommandResult as CommandResult,
+    )
+    from mongo_promote.run.refresh import (
+        OnEvent as OnEvent,
+    )
+    from mongo_promote.run.refresh import (
+        RefreshReport as RefreshReport,
+    )
+    from mongo_promote.run.saved import (
+        SavedPlan as SavedPlan,
+    )
+    from mongo_promote.run.saved import (
+        read_saved as read_saved,
+    )
+    from mongo_promote.run.saved import (
+        refuse_changed_plan as refuse_changed_plan,
+    )
+    from mongo_promote.run.saved import (
+        reviewed as reviewed,
+    )
+    from mongo_promote.run.saved import (
+        save as save,
+    )
+    from mongo_promote.run.saved import (
+        what_moved as what_moved,
+    )
+    from mongo_promote.state.history import (
+        RunEntry as RunEntry,
+    )
+    from mongo_promote.state.history import (
+        current_holders as current_holders,
+    )
+    from mongo_promote.state.history import (
+        read_history as read_history,
+    )
+    from mongo_promote.steps.backup import (
+        BackupResult as BackupResult,
+    )
+    from mongo_promote.steps.backup import (
+        check_backup_dir as check_backup_dir,
+    )
+    from mongo_promote.steps.cleanup import (
+        AgeGuard as AgeGuard,
+    )
+    from mongo_promote.steps.cleanup import (
+        Candidate as Candidate,
+    )
+    from mongo_promote.steps.cleanup import (
+        Chosen as Chosen,
+    )
+    from mongo_promote.steps.cleanup import (
+        CleanupResult as CleanupResult,
+    )
+    from mongo_promote.steps.cleanup import (
+        after_run as after_run,
+    )
+    from mongo_promote.steps.cleanup import (
+        choose as choose,
+    )
+    from mongo_promote.steps.cleanup import (
+        cleanup_steps as cleanup_steps,
+    )
+    from mongo_promote.steps.cleanup import (
+        refuse_changed as refuse_changed,
+    )
+    from mongo_promote.steps.cleanup import (
+        resumed_candidates as resumed_candidates,
+    )
+    from mongo_promote.steps.restore import (
+        Dump as Dump,
+    )
+    from mongo_promote.steps.restore import (
+        read_dump as read_dump,
+    )
+    from mongo_promote.steps.validate import (
+        Check as Check,
+    )
+    from mongo_promote.steps.validate import (
+        ValidationReport as ValidationReport,
+    )
+    from mongo_promote.steps.validate import (
+        kept_aside_changes as kept_aside_changes,
+    )
+    from mongo_promote.steps.validate import (
+        monitor as monitor,
+    )
+    from mongo_promote.steps.validate import (
+        validate_live as validate_live,
+    )
+
+# Modules only some commands need: each command imports its own (a rollback by renames loads
+# none of the analysis, dry-run, validation, cleanup, demo or dump code); the CLI's `api.X` of
+# their names goes through `__getattr__`.
+_LAZY = {
+    "ValidateResult": "mongo_promote.steps.validate:ValidationReport",
+    "HealthResult": "mongo_promote.adapters.health:HealthReport",
+    "RefreshStagingResult": "mongo_promote.run.refresh:RefreshReport",
+    "CheckResult": "mongo_promote.adapters.health",
+    "HealthReport": "mongo_promote.adapters.health",
+    "run_checks": "mongo_promote.adapters.health",
+    "DemoOptions": "mongo_promote.demo.showcase",
+    "DemoResult": "mongo_promote.demo.showcase",
+    "DemoView": "mongo_promote.demo.showcase",
+    "Actions": "mongo_promote.domain.analysis",
+    "analyse": "mongo_promote.domain.analysis",
+    "DryRun": "mongo_promote.run.dryrun",
+    "PlannedAction": "mongo_promote.run.dryrun",
+    "dry_run_of": "mongo_promote.run.dryrun",
+    "COMMAND_DONE": "mongo_promote.run.refresh",
+    "COMMAND_STARTED": "mongo_promote.run.refresh",
+    "HEALTH_CHECK": "mongo_promote.run.refresh",
+    "WAITING": "mongo_promote.run.refresh",
+    "CommandResult": "mongo_promote.run.refresh",
+    "OnEvent": "mongo_promote.run.refresh",
+    "RefreshReport": "mongo_promote.run.refresh",
+    "SavedPlan": "mongo_promote.run.saved",
+    "read_saved": "mongo_promote.run.saved",
+    "refuse_changed_plan": "mongo_promote.run.saved",
+    "reviewed": "mongo_promote.run.saved",
+    "save": "mongo_promote.run.saved",
+    "what_moved": "mongo_promote.run.saved",
+    "RunEntry": "mongo_promote.state.history",
+    "current_holders": "mongo_promote.state.history",
+    "read_history": "mongo_promote.state.history",
+    "BackupResult": "mongo_promote.steps.backup",
+    "check_backup_dir": "mongo_promote.steps.backup",
+    "AgeGuard": "mongo_promote.steps.cleanup",
+    "Candidate": "mongo_promote.steps.cleanup",
+    "Chosen": "mongo_promote.steps.cleanup",
+    "CleanupResult": "mongo_promote.steps.cleanup",
+    "after_run": "mongo_promote.steps.cleanup",
+    "choose": "mongo_promote.steps.cleanup",
+    "cleanup_steps": "mongo_promote.steps.cleanup",
+    "refuse_changed": "mongo_promote.steps.cleanup",
+    "resumed_candidates": "mongo_promote.steps.cleanup",
+    "Dump": "mongo_promote.steps.restore",
+    "read_dump": "mongo_promote.steps.restore",
+    "Check": "mongo_promote.steps.validate",
+    "ValidationReport": "mongo_promote.steps.validate",
+    "kept_aside_changes": "mongo_promote.steps.validate",
+    "monitor": "mongo_promote.steps.validate",
+    "validate_live": "mongo_promote.steps.validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A name of `_LAZY` ("module" or "module:its name there"), imported on first use."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, _, attr = where.partition(":")
+    return getattr(importlib.import_module(module), attr or name)
+
 
 # ------------------------------------------------------------------ run and dry-run
 
@@ -177,6 +336,8 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
     `from_file`: the saved plan is applied as reviewed (its run id and options), or refused
     (exit 1) when the plan file, the inventory or any fingerprint moved since. Post-checks that
     fail after the cutover raise PostChecksFailed, which carries the run's summary."""
+    from mongo_promote.steps.backup import check_backup_dir
+
     saved = None
     if options.from_file is not None:
         saved, options = _saved_run(loaded, options)
@@ -225,6 +386,10 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
 def dry_run(loaded: LoadedPlan, out: Output, options: DryRunOptions) -> DryRunResult:
     """Every read-only check and the exact actions `run` would apply, with the plan's summary.
     Writes nothing to any server; with `save`, the reviewed plan goes to that file (0600)."""
+    from mongo_promote.run.dryrun import dry_run_of
+    from mongo_promote.run.saved import reviewed, save
+    from mongo_promote.steps.backup import check_backup_dir
+
     with open_context(loaded, out, state_dir=options.state_dir, workers=options.workers) as ctx:
         promotion = _plan_promotion(ctx, options, resumed=False)
         check_backup_dir(ctx.paths.backup_dir, promotion.analysis.backup_bytes)
@@ -257,6 +422,8 @@ class _Promotion:
 
 def _plan_promotion(ctx: RunContext, options: DryRunOptions, *, resumed: bool) -> _Promotion:
     """Inventory, analysis and the runner's action list: the same for the dry-run and the run."""
+    from mongo_promote.domain.analysis import analyse
+
     gate = options.health_gate or ctx.plan.health_gate
     if gate != "off" and not ctx.plan.health:
         raise UsageError(f"health gate {gate}: the plan has no health checks to run")
@@ -288,6 +455,8 @@ def _options(options: DryRunOptions) -> dict[str, Any]:
 def _saved_run(loaded: LoadedPlan, options: RunOptions) -> tuple[SavedPlan, RunOptions]:
     """The saved plan `options.from_file` and the options it was reviewed with; refused before
     any connection when the plan file changed or it was applied already."""
+    from mongo_promote.run.saved import read_saved, refuse_changed_plan
+
     path = options.from_file
     assert path is not None
     if options.resume:
@@ -308,6 +477,8 @@ def _refuse_moved(
     ctx: RunContext, promotion: _Promotion, saved: SavedPlan, options: RunOptions
 ) -> None:
     """The saved plan, computed again now: the same inventory, fingerprints and actions."""
+    from mongo_promote.run.saved import reviewed, what_moved
+
     now = reviewed(
         ctx, promotion.inventory, promotion.analysis, promotion.planned, _options(options)
     )
@@ -598,6 +769,8 @@ def _restore_in(
     only = header.get("only")
     dump: Dump | None = None
     if backup_dir is not None and (only is None or only or not rollback):
+        from mongo_promote.steps.restore import read_dump  # a rollback by renames reads none
+
         dump = read_dump(ctx.out, backup_dir, ctx.plan.target.database, only, asked.identity)
     if not asked.dry_run and (dump is not None or header.get("drop")):
         probe_target(ctx)  # the load, its indexes and the cutover's renames need it
@@ -749,7 +922,8 @@ class ValidateOptions:
     state_dir: Path | None = None
 
 
-ValidateResult = ValidationReport
+if TYPE_CHECKING:
+    ValidateResult = ValidationReport
 
 
 def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> ValidateResult:
@@ -760,6 +934,9 @@ def validate(loaded: LoadedPlan, out: Output, options: ValidateOptions) -> Valid
     `$now` defaults were filled with the run's own timestamp, so the check takes it from that
     run's journal (the latest run when none is named).
     """
+    from mongo_promote.domain.analysis import analyse
+    from mongo_promote.steps.validate import monitor, validate_live
+
     state_dir = options.state_dir
     base = base_dir(loaded, state_dir)
     run_id = options.run_id or latest_run(base, command="run")
@@ -783,6 +960,9 @@ def _validate_rollback(ctx: RunContext, header: Header) -> ValidateResult:
     document against the source (the rolled-back run's $now). A rollback of a rollback took out
     production's previous data: nothing to compare it with here (cleanup --dry-run says whether
     it changed)."""
+    from mongo_promote.domain.analysis import analyse
+    from mongo_promote.steps.validate import kept_aside_changes
+
     base = ctx.paths.base
     journal = open_journal(base, header.run_id)
     undone = open_journal(base, header.rolls_back).header() if header.rolls_back else None
@@ -821,6 +1001,8 @@ class BackupRunResult:
 def backup(loaded: LoadedPlan, out: Output, options: BackupOptions) -> BackupRunResult:
     """A verified backup of every application collection of the target database; reads the
     target only. A directory that cannot be written (or lacks room) is refused first (exit 2)."""
+    from mongo_promote.steps.backup import BackupResult, check_backup_dir
+
     with open_context(loaded, out, state_dir=options.state_dir) as ctx:
         if options.out_dir is not None:
             ctx.paths = replace(ctx.paths, backup_dir=Path(options.out_dir).absolute())
@@ -858,6 +1040,8 @@ class SeedResult:
 def seed(out: Output, options: SeedOptions) -> SeedResult:
     """Fill staging and production with the synthetic Meeshy data; progress shows as a status
     line on `out`, then a one-line summary."""
+    from mongo_promote.demo import showcase
+
     return SeedResult(
         showcase.seed_servers(
             options.source_uri,
@@ -885,6 +1069,10 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
     them). With `options.keep` the servers stay up (listed in the result); otherwise they are
     stopped and their data deleted.
     """
+    from mongo_promote.demo import showcase
+    from mongo_promote.demo.gateway import local_gateway
+    from mongo_promote.demo.showcase import DemoResult
+
     view = options.view
     state_dir = Path(options.state_dir).absolute()
     with showcase.demo_servers(out, options) as pair, local_gateway() as gateway:
@@ -969,12 +1157,15 @@ class HealthOptions:
     retries: int | None = None  # instead of each check's own `retries`
 
 
-HealthResult = HealthReport
+if TYPE_CHECKING:
+    HealthResult = HealthReport
 
 
 def health(loaded: LoadedPlan, out: Output, options: HealthOptions) -> HealthResult:
     """The plan's HTTP health checks, in order, each with its retries; touches no database.
     Refused (exit 2) when a check's URL needs a variable that is unset."""
+    from mongo_promote.adapters.health import run_checks
+
     checks = loaded.plan.health
     if not checks:
         raise UsageError("the plan has no health checks (a `health:` list of {name, url, ...})")
@@ -991,13 +1182,16 @@ class RefreshStagingOptions:
     on_event: OnEvent | None = None  # (kind, payload) as each command, wait and check happens
 
 
-RefreshStagingResult = RefreshReport
+if TYPE_CHECKING:
+    RefreshStagingResult = RefreshReport
 
 
 def refresh_staging(
     loaded: LoadedPlan, out: Output, options: RefreshStagingOptions
 ) -> RefreshStagingResult:
     """The plan's staging_refresh runbook; its report is saved under runs/refresh-<id>/ (0600)."""
+    from mongo_promote.run.refresh import refresh_staging as run_runbook
+
     dry = options.dry_run
     if not dry:
         loaded.require("staging_refresh", doing="refresh-staging: the runbook needs variables")
@@ -1029,6 +1223,8 @@ def cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) -> Cleanup
     cutover (`ignore_age`), not a collection written since its backup (`force` names those), and
     never without a verified backup of what goes. A run of its own (journal, report, lock);
     `dry_run` writes nothing; `resume=RUN_ID` (the cleanup's own id) continues an interrupted one."""
+    from mongo_promote.steps.cleanup import CleanupResult, after_run, choose, refuse_changed
+
     if options.resume:
         return _resume_cleanup(loaded, out, options)
     base = base_dir(loaded, options.state_dir)
@@ -1071,6 +1267,8 @@ def _cleanup_run(
     resume: str | None,
 ) -> CleanupResult:
     """The cleanup's own run under the lock: backup, the check against the run's backup, drops."""
+    from mongo_promote.steps.cleanup import cleanup_steps
+
     state = new_state(ctx, [], resumed=bool(resume))
     planned = plan_actions(ctx, cleanup_steps(ctx, state, found))
     result.summary = _execute(ctx, planned, state, header, resume, keep_shadows=False)
@@ -1086,6 +1284,8 @@ def _resume_cleanup(loaded: LoadedPlan, out: Output, options: CleanupOptions) ->
     """An interrupted cleanup, continued exactly: its backup (taken again only if it never
     finished), its check against the run's backup, then the drops that remain, each one only
     while the collection still holds what the cleanup's backup holds."""
+    from mongo_promote.steps.cleanup import CleanupResult, after_run, resumed_candidates
+
     if options.dry_run:
         raise UsageError("cleanup --resume continues a cleanup: it has no --dry-run")
     header = _header_of(loaded, options.state_dir, str(options.resume))
@@ -1136,6 +1336,8 @@ def history(loaded: LoadedPlan, out: Output, options: HistoryOptions) -> History
     """Every run under the state directory (run, backup, restore, rollback, cleanup, refresh),
     oldest first, each with its attempts and what acted on what, and which run's collections
     production holds now; reads files only (no database), tolerating torn journals and reports."""
+    from mongo_promote.state.history import current_holders, read_history
+
     base = base_dir(loaded, options.state_dir)
     runs = read_history(base)
     return HistoryResult(runs, current_holders(base, runs))

@@ -15,7 +15,6 @@ from pymongo.errors import (
 
 from mongo_promote.adapters.mongo import content_hash, network_cause
 from mongo_promote.domain.inventory import counted
-from mongo_promote.domain.transforms.stream import children_hash
 from mongo_promote.errors import (
     Interrupted,
     LockLost,
@@ -43,8 +42,6 @@ from mongo_promote.state.report import RunSummary, Status, seconds_between
 from mongo_promote.state.step import Phase, Planned, Result, RunState, Step
 from mongo_promote.steps import cutover as cutover_step
 from mongo_promote.steps.freeze import FreezeEndFailed
-from mongo_promote.steps.gate import gate_failures
-from mongo_promote.steps.held import not_held_line
 from mongo_promote.steps.hooks import HookFailed, HooksStep
 
 
@@ -426,6 +423,8 @@ class Runner:
             self.report.freeze.get("not_held") if self.report.freeze.get("held") is False else None
         )
         if not_held:
+            from mongo_promote.steps.held import not_held_line  # only a freeze that kept
+
             line = not_held_line(not_held)
             if gate_failed:
                 message += f"; {line}"
@@ -454,6 +453,8 @@ class Runner:
     def _gate_failed(self, gate: dict[str, Any]) -> tuple[str, str]:
         """The status and the one line of a run whose health gate failed (its rollback done, or
         failing, or none asked for). A finished run: `--resume` would not undo that rollback."""
+        from mongo_promote.steps.gate import gate_failures  # only a run with a gate
+
         why = f"health gate failed ({gate_failures(gate)})"
         undone_by, error = gate.get("rollback_run_id"), gate.get("rollback_error")
         if undone_by and not error:
@@ -563,6 +564,8 @@ def _children_changed(ctx: RunContext, name: str, read: dict[str, str] | None) -
         return False
     if read is None:
         return True  # journalled before children were recorded: nothing to compare with
+    from mongo_promote.domain.transforms.stream import children_hash  # only a resumed run
+
     return any(children_hash(ctx.source_db, e) != read.get(e.source) for e in embeds)
 
 

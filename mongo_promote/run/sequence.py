@@ -4,33 +4,26 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mongo_promote.domain.analysis import Actions
 from mongo_promote.domain.names import PREVIOUS_INFIX, UNDONE_INFIX
 from mongo_promote.redact import redact_uri
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.report import RunReport
 from mongo_promote.state.step import RunState, Step, in_stages
-from mongo_promote.steps.backup import BackupStep
-from mongo_promote.steps.catchup import CatchUpStep
-from mongo_promote.steps.caughtup import CaughtUpStep
-from mongo_promote.steps.copy import CopyStep
 from mongo_promote.steps.cutover import CutoverStep
-from mongo_promote.steps.drift import DriftStep
 from mongo_promote.steps.freeze import FreezeEndStep, FreezeStartStep
-from mongo_promote.steps.gate import HealthGateStep, Undo
-from mongo_promote.steps.held import FreezeHeldStep
 from mongo_promote.steps.hooks import HooksStep
-from mongo_promote.steps.indexes import IndexStep
-from mongo_promote.steps.postchecks import PostChecksStep
-from mongo_promote.steps.precheck import PrecheckStep
 from mongo_promote.steps.preflight import PreflightStep
-from mongo_promote.steps.prepass import PrePassStep
-from mongo_promote.steps.restore import DropStep, Dump, LoadStep
 from mongo_promote.steps.swap import Swap, SwapStep
-from mongo_promote.steps.validate import ValidateStep
 
+if TYPE_CHECKING:
+    from mongo_promote.domain.analysis import Actions
+    from mongo_promote.steps.gate import Undo
+    from mongo_promote.steps.restore import Dump
+
+# The steps only a promotion (or a load from a backup) needs are imported by the function that
+# builds them: a rollback by renames loads none of the copy, transforms, validation or dump code.
 
 def new_state(ctx: RunContext, shadows: list[str], *, resumed: bool) -> RunState:
     """An empty report for this run, and the collections whose shadows it builds."""
@@ -67,6 +60,15 @@ def promotion_steps(
     and the cutover, the post-checks, freeze.end, the after_cutover hooks, the caught-up writes
     counted and the kept previous collections checked against the backup, then the health gate
     (see `frozen_stages`)."""
+    from mongo_promote.steps.backup import BackupStep
+    from mongo_promote.steps.copy import CopyStep
+    from mongo_promote.steps.drift import DriftStep
+    from mongo_promote.steps.gate import HealthGateStep
+    from mongo_promote.steps.indexes import IndexStep
+    from mongo_promote.steps.postchecks import PostChecksStep
+    from mongo_promote.steps.precheck import PrecheckStep
+    from mongo_promote.steps.validate import ValidateStep
+
     report = state.report
     report.left_alone = [asdict(x) for x in analysis.left_alone]
     for a in analysis.collections:
@@ -152,6 +154,12 @@ def frozen_stages(
     catch-up; the before_cutover hooks and the cutover; the post-checks; freeze.end; the
     after_cutover hooks; the caught-up writes counted (outside the window); with `keep`
     (keep_previous), whether the freeze held: the kept previous collections against the backup."""
+    from mongo_promote.steps.catchup import CatchUpStep
+    from mongo_promote.steps.caughtup import CaughtUpStep
+    from mongo_promote.steps.held import FreezeHeldStep
+    from mongo_promote.steps.postchecks import PostChecksStep
+    from mongo_promote.steps.prepass import PrePassStep
+
     names = [a.name for a in analysis.collections]
     held: list[list[Step]] = [[FreezeHeldStep(state)]] if keep else []
     return [
@@ -222,8 +230,13 @@ def restore_steps(
     created = [n for n in loaded if n not in present]
     stages: list[list[Step]] = [[PreflightStep(state, checks)]]
     if replaced or not rollback:
+        from mongo_promote.steps.backup import BackupStep
+
         stages.append([BackupStep(state, replaced, replaced=replaced, created=created)])
     if dump is not None:
+        from mongo_promote.steps.indexes import IndexStep
+        from mongo_promote.steps.restore import LoadStep
+
         stages += [[LoadStep(state, dump)], [IndexStep(state, dump.actions(), declared=False)]]
     production: list[list[Step]] = []
     if dump is not None:
@@ -233,9 +246,13 @@ def restore_steps(
         checks["collections_to_swap_back"] = [s.collection for s in swaps]
         production.append([SwapStep(state, swaps)])
     if drop or not rollback:
+        from mongo_promote.steps.restore import DropStep
+
         production.append([DropStep(state, drop)])
     stages += inside_freeze(ctx, state, production, run_hooks=run_hooks) if rollback else production
     if loaded or not rollback:
+        from mongo_promote.steps.postchecks import PostChecksStep
+
         stages.append([PostChecksStep(state, loaded)])
     return in_stages(*stages)
 
@@ -244,6 +261,8 @@ def backup_steps(
     ctx: RunContext, state: RunState, names: list[str], *, expected_bytes: int
 ) -> list[Step]:
     """`backup`: preflight; the verified backup of `names` (reads the target only)."""
+    from mongo_promote.steps.backup import BackupStep
+
     checks: dict[str, Any] = {"collections": names, "backup": str(ctx.paths.backup_dir)}
     return in_stages(
         [PreflightStep(state, checks)],

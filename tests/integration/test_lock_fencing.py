@@ -106,6 +106,28 @@ def test_a_stolen_lease_is_seen_by_check_and_by_the_renewer(servers: Any, key: s
     assert servers.target.mongo_promote.locks.find_one({"_id": key})["run_id"] == "thief"
 
 
+def test_the_fence_between_renewals_reads_the_token_and_sees_a_stolen_lease(
+    servers: Any, key: str
+) -> None:
+    lock = RunLock(servers.target, key, "r")
+    lock.acquire()
+    locks = servers.target.mongo_promote.locks
+    try:
+        until = locks.find_one({"_id": key})["lease_expires_at"]
+        lock.fence()  # just acquired: no renewal, the token read
+        assert locks.find_one({"_id": key})["lease_expires_at"] == until
+        time.sleep(0.05)
+        lock.check()  # the full check renews
+        assert locks.find_one({"_id": key})["lease_expires_at"] > until
+        locks.update_one({"_id": key}, {"$set": {"run_id": "thief", "token": "stolen"}})
+        with pytest.raises(LockLost, match="thief") as lost:
+            lock.fence()
+        assert lost.value.exit_code == 4 and lock.lost is not None
+    finally:
+        lock.release()
+    assert locks.find_one({"_id": key})["run_id"] == "thief"
+
+
 def test_an_expired_own_lease_fails_the_check(servers: Any, key: str) -> None:
     lock = RunLock(servers.target, key, "r")
     lock.acquire()
