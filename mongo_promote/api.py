@@ -48,7 +48,7 @@ from mongo_promote.run.dryrun import DryRun, dry_run_of
 from mongo_promote.run.dryrun import PlannedAction as PlannedAction
 from mongo_promote.run.failures import classify
 from mongo_promote.run.preview import PlanSummary as PlanSummary
-from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs
+from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs, without_them
 from mongo_promote.run.refresh import COMMAND_DONE as COMMAND_DONE
 from mongo_promote.run.refresh import COMMAND_STARTED as COMMAND_STARTED
 from mongo_promote.run.refresh import HEALTH_CHECK as HEALTH_CHECK
@@ -181,10 +181,11 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
     if options.from_file is not None:
         saved, options = _saved_run(loaded, options)
     if options.run_hooks:
+        needs = run_needs(loaded.plan, options.health_gate)
         loaded.require(
-            *run_needs(loaded.plan, options.health_gate),
+            *needs,
             doing="run: the plan's commands need variables",
-            otherwise="pass --no-hooks to run without the hooks",
+            otherwise=without_them(loaded.missing_for(*needs)),
         )
     with open_context(
         loaded,
@@ -912,7 +913,7 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        dry = DryRunOptions(state_dir=state_dir, run_hooks=False)
+        dry = DryRunOptions(state_dir=state_dir)  # the same hooks and freeze as the run below
         view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
             "demo 5",
