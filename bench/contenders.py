@@ -471,7 +471,7 @@ def writing(spec: dict[str, Any]) -> Iterator[Writer | None]:
 
 
 def contender_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """api.run with yes and no hooks, optionally with a writer on production; each step's time,
+    """api.run with yes and no hooks (with --freeze: its freeze and `true` hooks), optionally with a writer on production; each step's time,
     and a timeline of steps and workers, read back from the run's journal. A run that fails
     (the drift guard, with a writer and no freeze) is a result, not a crash."""
     state = Path(spec["workdir"]) / "state"
@@ -498,7 +498,7 @@ def _run(spec: dict[str, Any], state: Path) -> tuple[str | None, dict[str, Any] 
 
     loaded = _plan(spec)
     options = api.RunOptions(
-        yes=True, run_hooks=False, state_dir=state, health_gate="off",
+        yes=True, run_hooks=_hooks(spec), state_dir=state, health_gate="off",
         allow_target_drift=bool(spec.get("allow_target_drift")),
     )  # fmt: skip
     try:
@@ -513,6 +513,12 @@ def _run(spec: dict[str, Any], state: Path) -> tuple[str | None, dict[str, Any] 
     except PromoteError as exc:
         return None, {"message": exc.message, "exit_code": exc.exit_code}
     return outcome.run_id, None
+
+
+def _hooks(spec: dict[str, Any]) -> bool:
+    """With --freeze the plan's commands run (its freeze is the writer's handshake, its one hook
+    `true`): without them the freeze would be skipped and the writer never stopped."""
+    return bool(spec.get("freeze"))
 
 
 def _run_dir(state: Path, run_id: str | None) -> Path:
@@ -559,7 +565,7 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
 
     Issue 17's run keeps the replaced collections aside (report.json `kept_previous`) and the
     rollback swaps them back by renames; like `ours`, without the plan's hooks and freeze commands
-    (run_hooks=False)."""
+    unless --freeze (then both run them: the rollback swaps inside the writer's freeze too)."""
     out = contender_ours(spec)
     if not out["cutover"]["collections"]:  # stopped before its cutover: production untouched
         return {"run": out, "wall_s": out["wall_s"], "error": "the run cut nothing over"}
@@ -572,7 +578,7 @@ def contender_rollback(spec: dict[str, Any]) -> dict[str, Any]:
         with Clock(spec) as back:
             rolled = _attempt(
                 api.rollback, loaded, api.RollbackOptions(
-                    run_id=out["run_id"], state_dir=state, yes=True, run_hooks=False,
+                    run_id=out["run_id"], state_dir=state, yes=True, run_hooks=_hooks(spec),
                     allow_target_drift=bool(spec.get("allow_target_drift")),
                 ),
             )  # fmt: skip

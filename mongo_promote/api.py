@@ -42,7 +42,7 @@ from mongo_promote.files import directory_problem
 from mongo_promote.redact import redact_uri
 from mongo_promote.run.failures import classify
 from mongo_promote.run.preview import PlanSummary as PlanSummary
-from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs
+from mongo_promote.run.preview import RestoreSummary, plan_summary, run_needs, without_them
 from mongo_promote.run.rollback import rollback_header
 from mongo_promote.run.runner import (
     Planned,
@@ -342,10 +342,11 @@ def run(loaded: LoadedPlan, out: Output, options: RunOptions) -> RunResult:
     if options.from_file is not None:
         saved, options = _saved_run(loaded, options)
     if options.run_hooks:
+        needs = run_needs(loaded.plan, options.health_gate)
         loaded.require(
-            *run_needs(loaded.plan, options.health_gate),
+            *needs,
             doing="run: the plan's commands need variables",
-            otherwise="pass --no-hooks to run without the hooks",
+            otherwise=without_them(loaded.missing_for(*needs)),
         )
     with open_context(
         loaded,
@@ -1100,7 +1101,7 @@ def demo(out: Output, options: DemoOptions) -> DemoResult:
         out.step("demo 3", "inventory of both sides under the bundled Meeshy plan")
         view.inventory(inspect(loaded, out, InspectOptions()).inventory)
         out.step("demo 4", "dry-run: what the promotion would do (writes nothing)")
-        dry = DryRunOptions(state_dir=state_dir, run_hooks=False)
+        dry = DryRunOptions(state_dir=state_dir)  # the same hooks and freeze as the run below
         view.dry_run(dry_run(loaded, out, dry).dry_run)
         out.step(
             "demo 5",

@@ -8,6 +8,7 @@ gate lines read `Plan.freeze` / `Plan.health_gate` when the plan model has them 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from mongo_promote.console import human_bytes
 from mongo_promote.domain.analysis import Actions
-from mongo_promote.domain.plan import HOOK_STAGES, Plan, describe_missing
+from mongo_promote.domain.plan import HOOK_STAGES, MissingVariable, Plan, describe_missing
 from mongo_promote.redact import redact_uri
 from mongo_promote.state.context import RunContext
 
@@ -78,6 +79,16 @@ def run_needs(plan: Plan, gate: str | None = None) -> list[str]:
     `--health-gate`, instead of the plan's), its health checks' URLs."""
     gate = gate or getattr(plan, "health_gate", None)
     return ["hooks", "freeze", *(["health"] if gate not in (None, "off") else [])]
+
+
+def without_them(missing: Iterable[MissingVariable]) -> str:
+    """How to run without the commands that need unset variables: `--health-gate off` when only
+    the gate's health checks need them, else `--no-hooks` (and the gate off too if it needs some)."""
+    scopes = {m.scope for m in missing}
+    if scopes == {"health"}:
+        return "pass --health-gate off to run without the health gate's checks"
+    gate = " (and --health-gate off without the gate's checks)" if "health" in scopes else ""
+    return f"pass --no-hooks to run without the hooks{gate}"
 
 
 def hooks_line(plan: Plan, *, run_hooks: bool) -> str:

@@ -7,7 +7,8 @@ from typing import Any, cast
 
 import pytest
 
-from mongo_promote.run.preview import run_needs
+from mongo_promote.domain.plan import MissingVariable
+from mongo_promote.run.preview import run_needs, without_them
 
 
 @pytest.mark.parametrize(
@@ -28,3 +29,22 @@ def test_the_health_urls_are_needed_only_when_a_gate_runs(
     needs = run_needs(plan, option)
     assert needs[:2] == ["hooks", "freeze"]
     assert ("health" in needs) is health_needed
+
+
+@pytest.mark.parametrize(
+    ("fields", "advice"),
+    [
+        (["health[0].url"], "pass --health-gate off to run without the health gate's checks"),
+        (["freeze.start[0]"], "pass --no-hooks to run without the hooks"),
+        (
+            ["hooks.after_cutover[0]", "health[1].url"],
+            "pass --no-hooks to run without the hooks (and --health-gate off without the gate's "
+            "checks)",
+        ),
+    ],
+)
+def test_the_advice_names_the_option_that_runs_without_what_is_unset(
+    fields: list[str], advice: str
+) -> None:
+    missing = [MissingVariable("URL", f, 1) for f in fields]
+    assert without_them(missing) == advice
