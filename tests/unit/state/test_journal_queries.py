@@ -247,6 +247,32 @@ def _kept_cutover(journal: Journal, name: str, kept_as: str | None, *, finished:
     _act(journal, ref, {"result": {"collection": name}} if finished else None)
 
 
+def test_every_collection_journalled_at_once_before_the_first_rename(tmp_path: Path) -> None:
+    """As `steps/cutover.prepare` writes them: every fingerprint and renames record in one
+    write; only the collections whose action started count as acted on (the others were not
+    reached), and an unsynced finish reads back like any other."""
+    journal = _start(tmp_path, "r1")
+    records: list[tuple[str, dict[str, Any]]] = []
+    for name, kept_as in (("A", "A__prev_r1"), ("B", None), ("C", "C__prev_r1")):
+        records.append((CUTOVER_FINGERPRINT, {"collection": name, "content_hash": f"2:{name}"}))
+        fields = {"collection": name, "kept_as": kept_as, "installed_uuid": f"u{name}"}
+        records.append((CUTOVER_RENAMES, {**fields, "installed_count": 2}))
+    journal.record_all(records)
+    ref = _ref("cutover:A", Kind.CUTOVER, "A", "cutover")
+    journal.action_started(ref)
+    journal.action_finished(ref, shadow=False, result={"result": {}}, sync=False)
+    journal.action_started(_ref("cutover:B", Kind.CUTOVER, "B", "cutover"))
+
+    assert [journal.fingerprint_of(n) for n in "ABC"] == ["2:A", "2:B", "2:C"]
+    assert journal.renames()["C"].installed_uuid == "uC"
+    changes = {c.collection: c for c in journal.acted_on()}
+    assert set(changes) == {"A", "B"} and changes["A"].finished and not changes["B"].finished
+    assert changes["A"].fingerprint == "2:A" and changes["B"].renames == journal.renames()["B"]
+    assert [c.collection for c in journal.cutovers()] == ["A"]
+    lines = journal.path.read_text().splitlines()
+    assert len(lines) == 1 + 6 + 3  # header, the six records, the action records
+
+
 def test_the_renames_that_kept_what_they_replaced_are_read_back_typed(tmp_path: Path) -> None:
     journal = _start(tmp_path, "r1")
     _kept_cutover(journal, "A", "A__prev_r1", finished=True)
