@@ -161,7 +161,11 @@ def json_out(result: Result) -> dict[str, Any]:
 
 
 def explain(result: Result) -> str:
-    return f"exit {result.exit_code}\nstdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}"
+    raised = f"\nraised: {result.exception!r}" if result.exception and result.exit_code != 0 else ""
+    return (
+        f"exit {result.exit_code}{raised}\nstdout:\n{result.stdout[-4000:]}"
+        f"\nstderr:\n{result.stderr[-4000:]}"
+    )
 
 
 # ---------------------------------------------------------------- databases and data

@@ -53,7 +53,7 @@ def test_version_and_completion() -> None:
     version = invoke(["--version"])
     assert (version.exit_code, version.stdout) == (0, f"mongo-promote {__version__}\n")
     completion = invoke(["--show-completion", "bash"])
-    assert completion.exit_code == 0 and "complete" in completion.stdout
+    assert completion.exit_code == 0 and "complete" in completion.stdout, explain(completion)
 
 
 def test_every_help_reads_at_80_columns_with_an_example_and_the_exit_codes() -> None:
