@@ -20,7 +20,7 @@ from bson import Binary, Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Tim
 from bson.code import Code
 from bson.raw_bson import RawBSONDocument
 
-from mongo_promote.adapters.mongo import probe_capabilities
+from mongo_promote.adapters.mongo import probe_capabilities, raw_batches
 from mongo_promote.domain.names import TOOL_DATABASE
 
 if TYPE_CHECKING:
@@ -1865,25 +1865,13 @@ def stores_every_type(db: Database[Any]) -> bool:
     return probe_capabilities(db.client, TOOL_DATABASE).full_bson
 
 
-MAX_BATCH_DOCS = 10_000  # FerretDB v2.7 refuses an insert of more than 25,000 documents
-
-
 def _insert(
     coll: Collection[Any], docs: Iterator[Doc], batch_bytes: int, tick: Callable[[int], None]
 ) -> int:
     """Encode each document once and send raw BSON in batches of about `batch_bytes`."""
-    batch: list[RawBSONDocument] = []
-    size = done = 0
-    for doc in docs:
-        raw = bson.encode(doc)
-        batch.append(RawBSONDocument(raw))
-        size += len(raw)
-        if size >= batch_bytes or len(batch) >= MAX_BATCH_DOCS:
-            coll.insert_many(batch, ordered=False)
-            done += len(batch)
-            tick(done)
-            batch, size = [], 0
-    if batch:
+    done = 0
+    encoded = (RawBSONDocument(bson.encode(doc)) for doc in docs)
+    for batch, _ in raw_batches(encoded, batch_bytes):
         coll.insert_many(batch, ordered=False)
         done += len(batch)
         tick(done)

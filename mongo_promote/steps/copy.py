@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -16,7 +16,12 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
-from mongo_promote.adapters.mongo import collection_options, docs_per_reply, first_reply_bounded
+from mongo_promote.adapters.mongo import (
+    collection_options,
+    docs_per_reply,
+    first_reply_bounded,
+    raw_batches,
+)
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
@@ -32,9 +37,6 @@ from mongo_promote.state.step import Action, Result, RunState, StepBase
 # 2 MB 91 / 120 MB, 1 MB 84 / 103 MB (one run each); 1 MB against 2 MB at scale 10, 4 runs
 # interleaved: client CPU 0.98x, wall 0.98x
 DEFAULT_BATCH_BYTES = 1024 * 1024
-# FerretDB v2.7 advertises maxWriteBatchSize 100,000 but refuses an insert of more than 25,000
-# documents ("Write batch sizes must be between 1 and 25000"): 8 MB of small documents is more.
-MAX_BATCH_DOCS = 10_000
 _NOT_IMPLEMENTED = 238
 _REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
 # Options that mean nothing once another is gone: a level or action without its validator.
@@ -231,7 +233,7 @@ def copy_collection(
     stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
     with cursor:
         # the next reply is read while this batch is transformed and inserted
-        for batch, batch_size in _batches(read_ahead(stream), batch_bytes):
+        for batch, batch_size in raw_batches(read_ahead(stream), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:
@@ -258,23 +260,6 @@ def copy_collection(
         started_at=started_at,
         worker=threading.current_thread().name,
     )
-
-
-def _batches(
-    docs: Iterable[RawBSONDocument], batch_bytes: int
-) -> Iterator[tuple[list[RawBSONDocument], int]]:
-    """Group documents until their raw size reaches batch_bytes (or MAX_BATCH_DOCS of them): few
-    round trips, bounded memory, and no insert larger than a server accepts."""
-    batch: list[RawBSONDocument] = []
-    size = 0
-    for doc in docs:
-        batch.append(doc)
-        size += len(doc.raw)
-        if size >= batch_bytes or len(batch) >= MAX_BATCH_DOCS:
-            yield batch, size
-            batch, size = [], 0
-    if batch:
-        yield batch, size
 
 
 def _insert(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from mongo_promote.adapters.dump import (
     verify_dump,
 )
 from mongo_promote.adapters.dump.archive import archive_collections, is_archive
+from mongo_promote.adapters.mongo import raw_batches
 from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Output
 from mongo_promote.domain.analysis import CollectionAction
@@ -165,18 +167,15 @@ def _load(
     ctx.check_cancelled()
     shadow = ctx.target_db[create_shadow(ctx, action)]
     hasher = ContentHash()
-    batch: list[RawBSONDocument] = []
-    size = 0
-    for raw in dumped.iter_raw():
-        batch.append(RawBSONDocument(raw))
-        hasher.add(raw)
-        size += len(raw)
-        if size >= BATCH_BYTES:
-            shadow.insert_many(batch, ordered=False, bypass_document_validation=True)
-            batch, size = [], 0
-            ctx.check_cancelled()
-    if batch:
+
+    def hashed() -> Iterator[RawBSONDocument]:
+        for raw in dumped.iter_raw():
+            hasher.add(raw)
+            yield RawBSONDocument(raw)
+
+    for batch, _ in raw_batches(hashed(), BATCH_BYTES):
         shadow.insert_many(batch, ordered=False, bypass_document_validation=True)
+        ctx.check_cancelled()
     _check_loaded(dumped, manifest, hasher, counted(shadow, hasher.count))
     ctx.out.info(f"  loaded {dumped.name}: {hasher.count:,} documents")
     return hasher.count

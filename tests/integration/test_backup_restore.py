@@ -325,3 +325,27 @@ def test_restore_of_selected_collections_only(
     assert json_out(result)["collections"] == ["Orders"]
     after = snapshot(servers.target[name])
     assert after == {**changed, "Orders": original["Orders"]}
+
+
+def test_restore_loads_a_collection_of_many_tiny_documents(
+    servers: Any, small: tuple[str, Path], tmp_path: Path
+) -> None:
+    """30,000 documents of 22 bytes fit in one batch sized by bytes, but FerretDB v2 refuses an
+    insert of more than 25,000 documents: the restore's batches are capped in documents too (seen
+    at Meeshy scale 100 with a writer, where a restore failed on 29,493)."""
+    name, plan = small
+    target = servers.target[name]
+    target.Log.drop()
+    target.create_collection("Log")
+    for start in range(0, 30_000, 10_000):  # the seed's own inserts, under the server's cap
+        target.Log.insert_many([{"_id": i} for i in range(start, start + 10_000)])
+    out = tmp_path / "dump"
+    result = invoke(["backup", "--plan", str(plan), "--out", str(out), "--json"])
+    assert result.exit_code == 0, explain(result)
+    target.Log.delete_many({"_id": {"$gte": 100}})
+
+    result = invoke(["restore", "--plan", str(plan), "--backup", str(out), "--yes", "--json"])
+
+    assert result.exit_code == 0, explain(result)
+    assert target.Log.count_documents({}) == 30_000
+    assert [d["_id"] for d in target.Log.find().sort("_id", -1).limit(1)] == [29_999]
