@@ -37,6 +37,8 @@ from mongo_promote.state.step import Action, Result, RunState, StepBase
 # 2 MB 91 / 120 MB, 1 MB 84 / 103 MB (one run each); 1 MB against 2 MB at scale 10, 4 runs
 # interleaved: client CPU 0.98x, wall 0.98x
 DEFAULT_BATCH_BYTES = 1024 * 1024
+# what the read-ahead hands over at a time (`read_ahead`: up to three such chunks are held)
+READ_AHEAD_BYTES = 64 * 1024
 _NOT_IMPLEMENTED = 238
 _REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
 # Options that mean nothing once another is gone: a level or action without its validator.
@@ -233,7 +235,8 @@ def copy_collection(
     stream = first_reply_bounded(cursor, source, **sizes) if sort else cursor
     with cursor:
         # the next reply is read while this batch is transformed and inserted
-        for batch, batch_size in raw_batches(read_ahead(stream), batch_bytes):
+        ahead = docs_per_reply(action.source_size, action.source_count, READ_AHEAD_BYTES)
+        for batch, batch_size in raw_batches(read_ahead(stream, chunk=ahead), batch_bytes):
             ctx.check_cancelled()
             hasher.update_many(bytes(doc.raw) for doc in batch)  # bytes(bytes) is no copy
             if transformer:

@@ -70,13 +70,21 @@ class _Failed:
 _END = object()
 
 
-def read_ahead(docs: Iterable[T], *, chunk: int = 1000) -> Iterator[T]:
+READ_AHEAD_CHUNK = 200  # documents per hand-over (the copy sizes its chunks by bytes)
+
+
+def read_ahead(docs: Iterable[T], *, chunk: int = READ_AHEAD_CHUNK) -> Iterator[T]:
     """`docs` iterated on a thread, one chunk ahead of the consumer.
 
     A pymongo cursor asks the server for its next reply only once its buffer is empty, and then
     waits: read ahead, that wait (and the server's work behind it: a sort, a scan) overlaps the
-    caller's processing of the previous chunk. One chunk waits at most, so memory stays bounded.
-    The thread stops when the consumer stops, at its next hand-over.
+    caller's processing of the previous chunk. One chunk waits at most, so memory stays bounded:
+    besides the cursor's reply, up to three chunks are held (the one the consumer is on, the one
+    waiting, the one the thread is filling). Chunks are small beside a reply: with 1,000
+    documents a chunk, four copies at once could hold 12,000 documents more at their peak, and
+    the peak grew from scale 10 to 100 as every copy came to read a collection larger than a
+    reply (issue 20, BENCHMARKS.md). The thread stops when the consumer stops, at its next
+    hand-over.
     """
     handed: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
