@@ -24,6 +24,7 @@ import pytest
 
 from mongo_promote.adapters.dump import iter_dump_collections, side_dir, verify_dump
 from mongo_promote.adapters.servers import find_tool
+from mongo_promote.steps import catchup as catchup_step
 from mongo_promote.steps import cutover as cutover_step
 from tests.integration.conftest import (
     SAFE_ENV,
@@ -584,3 +585,75 @@ def test_a_cutover_stopped_part_way_inside_the_freeze(
         if not keep:
             assert "read again into the backup" in " ".join(again.stderr.split())
             assert final["freeze"]["caught_up"]["Zeta"]["inserted"] == 1
+
+
+@pytest.mark.parametrize("where", ["catch-up", "rename"])
+def test_statistics_that_move_without_a_write_do_not_stop_the_run(
+    servers: Any, fresh_name: Any, tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FerretDB v2 on PostgreSQL re-estimates a collection's data size after an autovacuum with
+    no write (seen: 28.3 -> 34.1 MB for 100,000 untouched documents, 57 s after they were loaded):
+    the freeze's guards then read the collection again, find the content the catch-up read, say
+    so and go on. The server's figure moves here at the stats call (the test cannot summon an
+    autovacuum in time), during the catch-up's read of Orders or between the catch-up and the
+    renames; everything else is real. A real write made alongside still stops the run."""
+    name = fresh_name()
+    seed(servers, name)
+    plan = freeze_plan(tmp_path, servers, name)
+    handshake(tmp_path)
+    real = catchup_step.collection_stats
+    looks: list[str] = []
+
+    def drifting(db: Any, coll: str) -> tuple[int | None, int]:
+        count, size = real(db, coll)
+        if coll != "Orders" or db.name != name:
+            return count, size
+        looks.append(coll)
+        moved = len(looks) >= (2 if where == "catch-up" else 3)  # after the read's first look
+        return count, size + 4096 if moved else size
+
+    with writer_on(servers, name, tmp_path) as writer:
+        writer.gate = lambda: False  # it only answers the freeze
+        monkeypatch.setattr(catchup_step, "collection_stats", drifting)
+        result = invoke(run_args(plan, tmp_path))
+        monkeypatch.undo()
+
+    assert result.exit_code == 0, explain(result)
+    assert "a second read hashes the same: no write" in " ".join(result.stderr.split())
+    assert only_report(tmp_path)["status"] == "succeeded"
+    assert {d["_id"] for d in servers.target[name].Orders.find()} == set(range(30))
+
+
+def test_statistics_that_move_with_a_write_still_stop_the_run(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same guard, a real write to Orders right after the catch-up read it: the second read
+    hashes otherwise, the run stops before any rename, production as it was."""
+    name = fresh_name()
+    seed(servers, name)
+    plan = freeze_plan(tmp_path, servers, name)
+    handshake(tmp_path)
+    target = servers.target[name]
+    real = catchup_step.collection_stats
+    looks: list[str] = []
+
+    def writing(db: Any, coll: str) -> tuple[int | None, int]:
+        if coll == "Orders" and db.name == name:
+            looks.append(coll)
+            if len(looks) == 2:  # the catch-up's look after its read: a write lands first
+                target.Orders.insert_one({"_id": "in the freeze"})  # the count moves: every engine
+        return real(db, coll)
+
+    with writer_on(servers, name, tmp_path) as writer:
+        writer.gate = lambda: False
+        monkeypatch.setattr(catchup_step, "collection_stats", writing)
+        result = invoke(run_args(plan, tmp_path))
+        monkeypatch.undo()
+
+    assert result.exit_code == 1, explain(result)
+    err = " ".join(result.stderr.split())
+    assert "Orders was written to while the catch-up read it" in err, err[-2000:]
+    assert "a second read disagrees with the first" in err
+    assert target.Orders.count_documents({"_id": "in the freeze"}) == 1  # production as it is
+    assert not [n for n in target.list_collection_names() if "__prev_" in n]
+    assert run_artifacts(target) == []
