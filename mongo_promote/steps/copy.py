@@ -26,11 +26,13 @@ from mongo_promote.checksum import ContentHash
 from mongo_promote.console import Bars, human_bytes
 from mongo_promote.domain.analysis import CollectionAction
 from mongo_promote.domain.inventory import counted
+from mongo_promote.domain.names import shadow_name
 from mongo_promote.domain.transforms.stream import StreamTransformer, read_ahead
 from mongo_promote.errors import Interrupted, OperationFailed
 from mongo_promote.state.context import RunContext
 from mongo_promote.state.journal import COPIED
 from mongo_promote.state.step import Action, Result, RunState, StepBase
+from mongo_promote.steps.cutover import rename
 
 # was 8 MB: peak RSS 333 -> 311 MB at scale 100 (one run each). Then (replies sized alike,
 # adapters.mongo.REPLY_BYTES), documentdb peak RSS at scales 10 / 100: 4 MB 99.5 / 148 MB,
@@ -44,6 +46,7 @@ _REFUSED_FIELD = re.compile(r'field "([^"]+)"|option "([^"]+)"')
 # Options that mean nothing once another is gone: a level or action without its validator.
 _COMPANIONS = {"validator": ("validationLevel", "validationAction"), "capped": ("size", "max")}
 _MAX_OPTION_RETRIES = 8
+_MAX_BESIDE = 3  # other names tried when the server refuses the shadow's as a leftover
 
 Progress_ = Callable[[int, int], None]
 
@@ -96,6 +99,9 @@ def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
             db.create_collection(shadow, check_exists=False, **options)
             break
         except OperationFailure as exc:
+            if _leftover(ctx, shadow, exc):
+                _create_beside(ctx, action.name, shadow, options, exc)
+                break
             refused = _refused_options(exc, options)
             if not refused:
                 raise OperationFailed(
@@ -111,6 +117,46 @@ def create_shadow(ctx: RunContext, action: CollectionAction) -> str:
         )
     _check_kept(ctx, action.name, shadow, options)
     return shadow
+
+
+def _leftover(ctx: RunContext, shadow: str, exc: OperationFailure) -> bool:
+    """The server refuses a name as existing that it does not list: storage it kept of that
+    name and lost track of (FerretDB v1 on SQLite killed between creating a collection's table
+    and recording it: every later create of that name fails with "table ... already exists")."""
+    if "already exists" not in _server_message(exc).lower():
+        return False
+    return not ctx.target_db.list_collection_names(filter={"name": shadow})
+
+
+def _create_beside(
+    ctx: RunContext, name: str, shadow: str, options: dict[str, Any], exc: OperationFailure
+) -> None:
+    """Create the shadow under another tool name (its storage is named after that name) and
+    rename it to the shadow's: every step finds the shadow by its usual name."""
+    db = ctx.target_db
+    for attempt in range(1, _MAX_BESIDE + 1):
+        beside = shadow_name(f"{name}__{attempt}", ctx.run_id)  # still a shadow of this run
+        db.drop_collection(beside)
+        try:
+            db.create_collection(beside, check_exists=False, **options)
+        except OperationFailure as again:
+            if _leftover(ctx, beside, again):
+                continue
+            raise OperationFailed(
+                f"cannot create the shadow {shadow} of {name} (as {beside}): "
+                f"{_server_message(again)}"
+            ) from again
+        rename(ctx, beside, shadow)
+        ctx.fallback(
+            f"{name}: the target refuses to create {shadow} ({_server_message(exc)}) yet does "
+            f"not list it: storage left by a server stopped mid-create. The shadow was created "
+            f"as {beside} and renamed; the server's leftover stays in its files"
+        )
+        return
+    raise OperationFailed(
+        f"cannot create the shadow {shadow} of {name}: the target refuses it and "
+        f"{_MAX_BESIDE} other names as existing without listing them ({_server_message(exc)})"
+    ) from exc
 
 
 def _check_kept(ctx: RunContext, name: str, shadow: str, given: dict[str, Any]) -> None:
@@ -439,7 +485,10 @@ class CopyStep(StepBase):
         finished = {}
         for name, entry in self.state.journalled_copies().items():
             shadow = ctx.shadow_name(name)
-            if shadow in present and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]:
+            if (
+                shadow in present
+                and counted(ctx.target_db[shadow], entry["count"]) == entry["count"]
+            ):
                 finished[name] = entry
         return finished
 

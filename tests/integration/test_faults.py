@@ -350,6 +350,56 @@ def test_target_killed_and_restarted_mid_copy_then_resume_is_exact(
         servers.source.drop_database(name)
 
 
+def _ferretdb_table(collection: str) -> str:
+    """The SQLite table FerretDB v1 stores `collection` in: its name lowercased and the
+    FNV-1a 32-bit hash of the name (internal/backends/sqlite/metadata/registry.go)."""
+    h = 0x811C9DC5
+    for byte in collection.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f"{collection.lower()}_{h:08x}"
+
+
+@pytest.mark.timeout(300)  # a FerretDB v1 server of its own
+def test_a_shadow_name_the_target_kept_storage_for_is_created_beside_and_renamed(
+    servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FerretDB v1 killed between creating a collection's SQLite table and recording it keeps
+    the table and lists no collection: every create of that name then fails "table already
+    exists" (seen in CI: the resume after the target was killed mid-copy). The leftover is made
+    here as the kill leaves it, a table in the server's file that its registry does not know;
+    the run creates the shadow under another name, renames it, says so, and promotes exactly."""
+    import sqlite3
+
+    name, run_id = fresh_name(), "20261207-020000-beef"
+    monkeypatch.setattr("mongo_promote.state.context.new_run_id", lambda *a: run_id)
+    data_dir = tmp_path / "target-data"
+    server = start_server("production", data_dir, engine="ferretdb")
+    client: MongoClient[Any] = bounded_client(server.uri)
+    try:
+        seed = servers.source[name]
+        seed.People.insert_many([{"_id": i, "email": f"u{i}@x.org"} for i in range(12)])
+        seed.Orders.insert_many([{"_id": i, "n": i} for i in range(300)])
+        client[name].People.insert_many([{"_id": 100, "email": "o@x.org"}])
+        before, source = snapshot(client[name]), snapshot(seed)
+        leftover = _ferretdb_table(f"Orders__promote_{run_id}")
+        with contextlib.closing(sqlite3.connect(data_dir / f"{name}.sqlite", timeout=30)) as db:
+            db.execute(f'CREATE TABLE "{leftover}" (_ferretdb_sqlite_json TEXT)')
+            db.commit()
+        assert f"Orders__promote_{run_id}" not in client[name].list_collection_names()
+
+        plan = plan_via(tmp_path / "plan.yaml", servers.source_uri, server.uri, name)
+        state = tmp_path / "state"
+        result = invoke(run_args(plan, state))
+        assert result.exit_code == 0, explain(result)
+        assert only_run(state) == run_id
+        assert "created as Orders__1__promote_" in " ".join(result.output.split())
+        assert_promoted(snapshot(client[name]), before, source)
+    finally:
+        client.close()
+        stop_server(server)
+        servers.source.drop_database(name)
+
+
 def restart_on_its_data(server: LocalServer) -> LocalServer:
     """The wire-protocol server again on the data it was killed on (DocumentDB: its PostgreSQL
     kept running; FerretDB v1 and mongod: the same data directory)."""
