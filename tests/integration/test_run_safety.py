@@ -529,6 +529,30 @@ def test_resume_finishes_an_interrupted_cutover_and_rollback_still_works(
 # ---------------------------------------------------------------- every recovery path
 
 
+def stopped_in(
+    monkeypatch: pytest.MonkeyPatch,
+    module: Any,
+    name: str,
+    args: list[str],
+    *,
+    raising: type[BaseException] | BaseException = KeyboardInterrupt,
+    code: int = 130,
+) -> Path:
+    """A run stopped where `module.name` is called (Ctrl-C there, or `raising`): its exit code
+    checked, the function restored for the resume, the run's directory returned."""
+    original = getattr(module, name)
+
+    def stop(*_args: Any, **_kwargs: Any) -> Any:
+        raise raising
+
+    monkeypatch.setattr(module, name, stop)
+    stopped = invoke(args)
+    monkeypatch.setattr(module, name, original)
+    assert stopped.exit_code == code, explain(stopped)
+    (run_dir,) = (Path(args[args.index("--state-dir") + 1]) / "runs").iterdir()
+    return run_dir
+
+
 def test_ctrl_c_after_indexes_then_resume_rebuilds_indexes_and_validates(
     servers: Any, fresh_name: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -537,17 +561,10 @@ def test_ctrl_c_after_indexes_then_resume_rebuilds_indexes_and_validates(
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
     target = servers.target[name]
     before = snapshot(target)
-    original = validate_step.validate_shadows
-
-    def interrupt(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(validate_step, "validate_shadows", interrupt)
-    stopped = invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(validate_step, "validate_shadows", original)
-    assert stopped.exit_code == 130, explain(stopped)
+    run_dir = stopped_in(
+        monkeypatch, validate_step, "validate_shadows", run_args(plan, tmp_path, "--yes")
+    )
     assert snapshot(target) == before
-    (run_dir,) = (tmp_path / "runs").iterdir()
 
     resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
 
@@ -566,16 +583,9 @@ def test_resume_uses_the_capabilities_its_run_probed_unless_the_server_changed(
     name = fresh_name()
     seed_small(servers, name)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
-    original = validate_step.validate_shadows
-
-    def interrupt(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(validate_step, "validate_shadows", interrupt)
-    stopped = invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(validate_step, "validate_shadows", original)
-    assert stopped.exit_code == 130, explain(stopped)
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_dir = stopped_in(
+        monkeypatch, validate_step, "validate_shadows", run_args(plan, tmp_path, "--yes")
+    )
     saved = run_dir / "capabilities.json"
     record = json.loads(saved.read_text())
     assert record["capabilities"] == dataclasses.asdict(servers.caps)
@@ -609,16 +619,7 @@ def test_ctrl_c_during_backup_verification_then_resume_reuses_the_finished_backu
     name = fresh_name()
     seed_small(servers, name)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
-    original = backup_step.verify_dump
-
-    def interrupt(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(backup_step, "verify_dump", interrupt)
-    stopped = invoke(run_args(plan, tmp_path, "--yes"))
-    monkeypatch.setattr(backup_step, "verify_dump", original)
-    assert stopped.exit_code == 130, explain(stopped)
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_dir = stopped_in(monkeypatch, backup_step, "verify_dump", run_args(plan, tmp_path, "--yes"))
     assert (tmp_path / "backups" / run_dir.name / "manifest.json").exists()
 
     resumed = invoke(run_args(plan, tmp_path, "--yes", "--resume", run_dir.name))
@@ -633,16 +634,11 @@ def test_resume_recopies_a_shadow_whose_source_changed_since_it_was_copied(
     name = fresh_name()
     seed_small(servers, name)
     plan = write_plan(tmp_path / "plan.yaml", servers, name, PEOPLE_PLAN)
-    original = validate_step.validate_shadows
-
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("stopped on purpose")
-
-    monkeypatch.setattr(validate_step, "validate_shadows", fail)
-    stopped = invoke(run_args(plan, tmp_path, "--yes", "--keep-shadows"))
-    monkeypatch.setattr(validate_step, "validate_shadows", original)
-    assert stopped.exit_code == 1, explain(stopped)
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_dir = stopped_in(
+        monkeypatch, validate_step, "validate_shadows",
+        run_args(plan, tmp_path, "--yes", "--keep-shadows"),
+        raising=RuntimeError("stopped on purpose"), code=1,
+    )  # fmt: skip
     # same count, other content: only a content hash of the source can tell
     servers.source[name].Orders.update_one({"_id": 3}, {"$set": {"total": 12345.0}})
 
@@ -768,16 +764,11 @@ def test_resume_rebuilds_a_parent_whose_embedded_children_changed_since_its_copy
     )  # fmt: skip
     source.Plain.insert_many([{"_id": i} for i in range(3)])
     plan = write_plan(tmp_path / "plan.yaml", servers, name, EMBED_PLAN)
-    original = validate_step.validate_shadows
-
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("stopped on purpose")
-
-    monkeypatch.setattr(validate_step, "validate_shadows", fail)
-    stopped = invoke(run_args(plan, tmp_path, "--yes", "--keep-shadows"))
-    monkeypatch.setattr(validate_step, "validate_shadows", original)
-    assert stopped.exit_code == 1, explain(stopped)
-    (run_dir,) = (tmp_path / "runs").iterdir()
+    run_dir = stopped_in(
+        monkeypatch, validate_step, "validate_shadows",
+        run_args(plan, tmp_path, "--yes", "--keep-shadows"),
+        raising=RuntimeError("stopped on purpose"), code=1,
+    )  # fmt: skip
     # same count, same parent, another text: what the parent's shadow holds is no longer true
     source.Child.update_one({"_id": 21}, {"$set": {"text": "changed after the copy"}})
 
